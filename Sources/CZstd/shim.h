@@ -1,0 +1,4 @@
+#ifndef TENANT_BACKUP_CZSTD_SHIM_H
+#define TENANT_BACKUP_CZSTD_SHIM_H
+#include <zstd.h>
+#endif

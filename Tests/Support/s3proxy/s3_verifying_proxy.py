@@ -1,0 +1,608 @@
+#!/usr/bin/env python3
+"""A SigV4-verifying reverse proxy in front of an S3 endpoint that does not check signatures (moto).
+
+Every request is verified the way S3 verifies it before it is forwarded: the canonical request is rebuilt
+from the bytes on the wire (path and query decoded and re-encoded as S3 does) and signed with botocore's
+SigV4 implementation, the reference signer. Header auth and presigned URLs (query auth) are both checked;
+mismatches, unknown keys, bad session tokens, skewed clocks and expired URLs are refused with the error XML
+S3 sends. Payload hashes and Content-MD5 are checked against the body.
+
+Faults can be injected through a control API under ``/__proxy/`` (bucket names cannot start with ``_``, so it
+never collides with S3 paths):
+
+- ``POST /__proxy/faults`` with ``{"rules": [...]}`` adds rules; ``DELETE /__proxy/faults`` clears them.
+  A rule: ``{"method": "PUT", "path": "regex", "query": "substring", "action": ..., "times": 1}``
+  where action is ``error`` (``status``, ``code``), ``reset`` (connection closed before any answer),
+  ``reset_after_forward`` (the request reaches S3, then the connection is closed), ``delay`` (``delay_ms``),
+  ``bandwidth`` (``bytes_per_second`` for the response body). ``times: 0`` means every matching request.
+- ``GET /__proxy/requests?path=regex`` lists the requests seen (method, path, query, status);
+  ``DELETE /__proxy/requests`` forgets them.
+
+Credentials come from a JSON file named by ``--credentials`` (``{"ACCESSKEY": {"secret": "...", "token": null}}``),
+never from the command line, so they do not show in ``ps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import Credentials
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW = dt.timedelta(minutes=15)
+MAX_PRESIGN_EXPIRES = 604800
+CONTROL_PREFIX = "/__proxy/"
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+}
+
+
+class S3Error(Exception):
+    """An S3-shaped refusal: HTTP status, S3 error code and message."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def xml(self, resource: str) -> bytes:
+        request_id = uuid.uuid4().hex[:16].upper()
+        parts = [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            "<Error>",
+            f"<Code>{_xml_escape(self.code)}</Code>",
+            f"<Message>{_xml_escape(self.message)}</Message>",
+        ]
+        for name, value in self.extra.items():
+            parts.append(f"<{name}>{_xml_escape(value)}</{name}>")
+        parts += [
+            f"<Resource>{_xml_escape(resource)}</Resource>",
+            f"<RequestId>{request_id}</RequestId>",
+            f"<HostId>{request_id}</HostId>",
+            "</Error>",
+        ]
+        return "".join(parts).encode()
+
+
+def _xml_escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def parse_amz_date(value: str) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError as error:
+        raise S3Error(403, "AccessDenied", f"X-Amz-Date is not a valid ISO 8601 basic date: {value!r}") from error
+
+
+def canonical_path(raw_path: str) -> str:
+    """The canonical URI S3 uses: the decoded path re-encoded per RFC 3986, `/` kept."""
+    return quote(unquote(raw_path), safe="/~")
+
+
+def query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    """Decoded query parameters, in wire order; `+` is a literal plus, as S3 reads it."""
+    pairs = []
+    if not raw_query:
+        return pairs
+    for piece in raw_query.split("&"):
+        if piece == "":
+            continue
+        key, _, value = piece.partition("=")
+        pairs.append((unquote(key), unquote(value)))
+    return pairs
+
+
+class Verifier:
+    """Recomputes SigV4 signatures with botocore and compares them with the request's."""
+
+    def __init__(self, credentials: dict[str, dict], region: str, clock=None):
+        self.credentials = credentials
+        self.region = region
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+
+    def _lookup(self, access_key: str) -> dict:
+        entry = self.credentials.get(access_key)
+        if entry is None:
+            raise S3Error(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+                AWSAccessKeyId=access_key,
+            )
+        return entry
+
+    def _check_scope(self, credential: str) -> tuple[str, str]:
+        parts = credential.split("/")
+        if len(parts) != 5 or parts[4] != "aws4_request":
+            raise S3Error(400, "AuthorizationHeaderMalformed", f"malformed credential scope: {credential!r}")
+        access_key, day, region, service, _ = parts
+        if service != "s3":
+            raise S3Error(400, "AuthorizationHeaderMalformed", f"the credential scope names service {service!r}, expected 's3'")
+        if region != self.region:
+            raise S3Error(
+                400,
+                "AuthorizationHeaderMalformed",
+                f"the authorization header is malformed; the region '{region}' is wrong; expecting '{self.region}'",
+                Region=self.region,
+            )
+        return access_key, day
+
+    def _check_token(self, entry: dict, presented: str | None) -> None:
+        expected = entry.get("token")
+        if expected is None and presented is None:
+            return
+        if expected is None or presented is None or not hmac.compare_digest(expected, presented):
+            raise S3Error(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+
+    def _signature(self, access_key: str, entry: dict, query_auth: bool, amz_date: str, method: str,
+                   path: str, params: list[tuple[str, str]], headers: HTTPHeaders, payload_hash: str) -> tuple[str, str]:
+        creds = Credentials(access_key, entry["secret"], entry.get("token"))
+        signer_class = S3SigV4QueryAuth if query_auth else S3SigV4Auth
+        signer = signer_class(creds, "s3", self.region)
+        request = AWSRequest(method=method, url="http://" + headers.get("host", "localhost") + path)
+        request.params = params
+        request.context["timestamp"] = amz_date
+        canonical = "\n".join(
+            [
+                method.upper(),
+                signer._normalize_url_path(path),
+                signer.canonical_query_string(request) if params else "",
+                signer.canonical_headers(headers) + "\n",
+                signer.signed_headers(headers),
+                payload_hash,
+            ]
+        )
+        string_to_sign = signer.string_to_sign(request, canonical)
+        return signer.signature(string_to_sign, request), canonical
+
+    def _signed_headers(self, names: str, wire_headers) -> HTTPHeaders:
+        selected = HTTPHeaders()
+        listed = [n for n in names.split(";") if n]
+        if "host" not in listed:
+            raise S3Error(400, "AuthorizationHeaderMalformed", "the signed headers must include host")
+        for name in listed:
+            values = wire_headers.get_all(name)
+            if values is None:
+                raise S3Error(403, "SignatureDoesNotMatch", f"signed header {name!r} is missing from the request")
+            for value in values:
+                selected[name] = value
+        return selected
+
+    def verify(self, method: str, raw_path: str, raw_query: str, wire_headers, body: bytes) -> str:
+        """Raises S3Error when the request is not correctly signed; returns the access key otherwise."""
+        pairs = query_pairs(raw_query)
+        query = dict(pairs)
+        authorization = wire_headers.get("authorization")
+        if "X-Amz-Signature" in query or "X-Amz-Algorithm" in query:
+            if authorization:
+                raise S3Error(400, "InvalidArgument", "Only one auth mechanism allowed")
+            return self._verify_query(method, raw_path, pairs, query, wire_headers)
+        if not authorization:
+            raise S3Error(403, "AccessDenied", "Access Denied")
+        return self._verify_header(method, raw_path, pairs, wire_headers, authorization, body)
+
+    def _verify_header(self, method, raw_path, pairs, wire_headers, authorization, body) -> str:
+        match = re.fullmatch(
+            r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})",
+            authorization.strip(),
+        )
+        if not match:
+            raise S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed")
+        credential, signed_names, presented = match.groups()
+        access_key, day = self._check_scope(credential)
+        entry = self._lookup(access_key)
+        amz_date = wire_headers.get("x-amz-date")
+        if not amz_date:
+            raise S3Error(403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+        when = parse_amz_date(amz_date)
+        if amz_date[:8] != day:
+            raise S3Error(403, "SignatureDoesNotMatch", "the credential scope date does not match X-Amz-Date")
+        now = self.clock()
+        if abs(now - when) > MAX_SKEW:
+            raise S3Error(
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+                RequestTime=amz_date,
+                ServerTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                MaxAllowedSkewMilliseconds="900000",
+            )
+        payload_hash = wire_headers.get("x-amz-content-sha256")
+        if payload_hash is None:
+            raise S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+        if payload_hash.startswith("STREAMING-"):
+            raise S3Error(501, "NotImplemented", "aws-chunked payloads are not supported by this test endpoint")
+        if payload_hash != "UNSIGNED-PAYLOAD":
+            actual = hashlib.sha256(body).hexdigest()
+            if not re.fullmatch(r"[0-9a-f]{64}", payload_hash):
+                raise S3Error(400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a SHA-256 hex digest")
+            if actual != payload_hash:
+                raise S3Error(
+                    400,
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    ClientComputedContentSHA256=payload_hash,
+                    S3ComputedContentSHA256=actual,
+                )
+        self._check_token(entry, wire_headers.get("x-amz-security-token"))
+        headers = self._signed_headers(signed_names, wire_headers)
+        expected, canonical = self._signature(
+            access_key, entry, False, amz_date, method, canonical_path(raw_path), pairs, headers, payload_hash
+        )
+        if not hmac.compare_digest(expected, presented):
+            raise S3Error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your key and signing method.",
+                AWSAccessKeyId=access_key,
+                CanonicalRequest=canonical,
+            )
+        return access_key
+
+    def _verify_query(self, method, raw_path, pairs, query, wire_headers) -> str:
+        required = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"]
+        missing = [name for name in required if name not in query]
+        if missing:
+            raise S3Error(400, "AuthorizationQueryParametersError", f"Query-string authentication requires {', '.join(missing)}")
+        if query["X-Amz-Algorithm"] != ALGORITHM:
+            raise S3Error(400, "AuthorizationQueryParametersError", "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+        access_key, day = self._check_scope(query["X-Amz-Credential"])
+        entry = self._lookup(access_key)
+        amz_date = query["X-Amz-Date"]
+        when = parse_amz_date(amz_date)
+        if amz_date[:8] != day:
+            raise S3Error(403, "SignatureDoesNotMatch", "the credential scope date does not match X-Amz-Date")
+        try:
+            expires = int(query["X-Amz-Expires"])
+        except ValueError as error:
+            raise S3Error(400, "AuthorizationQueryParametersError", "X-Amz-Expires should be a number") from error
+        if expires < 1 or expires > MAX_PRESIGN_EXPIRES:
+            raise S3Error(
+                400,
+                "AuthorizationQueryParametersError",
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+            )
+        now = self.clock()
+        if now < when - MAX_SKEW:
+            raise S3Error(403, "AccessDenied", "Request is not valid yet")
+        if now > when + dt.timedelta(seconds=expires):
+            raise S3Error(
+                403,
+                "AccessDenied",
+                "Request has expired",
+                **{
+                    "X-Amz-Expires": str(expires),
+                    "Expires": (when + dt.timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "ServerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+            )
+        self._check_token(entry, query.get("X-Amz-Security-Token"))
+        headers = self._signed_headers(query["X-Amz-SignedHeaders"], wire_headers)
+        unsigned_pairs = [(k, v) for (k, v) in pairs if k != "X-Amz-Signature"]
+        expected, canonical = self._signature(
+            access_key, entry, True, amz_date, method, canonical_path(raw_path), unsigned_pairs, headers, "UNSIGNED-PAYLOAD"
+        )
+        if not hmac.compare_digest(expected, query["X-Amz-Signature"]):
+            raise S3Error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your key and signing method.",
+                AWSAccessKeyId=access_key,
+                CanonicalRequest=canonical,
+            )
+        return access_key
+
+
+class FaultBook:
+    """Fault rules and the log of requests seen, shared by every handler thread."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules: list[dict] = []
+        self.seen: list[dict] = []
+
+    def add(self, rules: list[dict]) -> None:
+        with self.lock:
+            for rule in rules:
+                rule = dict(rule)
+                rule.setdefault("times", 1)
+                rule["_left"] = rule["times"]
+                if "path" in rule:
+                    re.compile(rule["path"])
+                self.rules.append(rule)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+
+    def take(self, method: str, path: str, query: str) -> dict | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.get("method") and rule["method"].upper() != method.upper():
+                    continue
+                if rule.get("path") and not re.search(rule["path"], unquote(path)):
+                    continue
+                if rule.get("query") is not None and rule["query"] not in query:
+                    continue
+                if rule["times"] == 0:
+                    return rule
+                if rule["_left"] > 0:
+                    rule["_left"] -= 1
+                    return rule
+            return None
+
+    def record(self, entry: dict) -> None:
+        with self.lock:
+            self.seen.append(entry)
+            if len(self.seen) > 100_000:
+                del self.seen[: len(self.seen) - 100_000]
+
+    def requests(self, path_regex: str | None) -> list[dict]:
+        with self.lock:
+            if not path_regex:
+                return list(self.seen)
+            pattern = re.compile(path_regex)
+            return [entry for entry in self.seen if pattern.search(entry["path"])]
+
+    def forget(self) -> None:
+        with self.lock:
+            self.seen.clear()
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "AmazonS3"
+    sys_version = ""
+
+    # Set on the class by serve().
+    verifier: Verifier
+    faults: FaultBook
+    upstream: tuple[str, int]
+    quiet = True
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        if not self.quiet:
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/xml", extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amz-request-id", uuid.uuid4().hex[:16].upper())
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _reset(self) -> None:
+        """Closes the connection at once with a TCP RST, the way a dropped connection looks to a client."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            return None
+        length = self.headers.get("content-length")
+        if length is None:
+            return b""
+        remaining = int(length)
+        chunks = []
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _control(self, body: bytes) -> None:
+        split = urlsplit(self.path)
+        name = split.path[len(CONTROL_PREFIX):]
+        params = dict(parse_qsl(split.query))
+        if name == "faults" and self.command == "POST":
+            self.faults.add(json.loads(body or b"{}").get("rules", []))
+            self._send(200, b"{}", "application/json")
+        elif name == "faults" and self.command == "DELETE":
+            self.faults.clear()
+            self._send(200, b"{}", "application/json")
+        elif name == "requests" and self.command == "GET":
+            payload = json.dumps({"requests": self.faults.requests(params.get("path"))}).encode()
+            self._send(200, payload, "application/json")
+        elif name == "requests" and self.command == "DELETE":
+            self.faults.forget()
+            self._send(200, b"{}", "application/json")
+        elif name == "health":
+            self._send(200, b'{"ok":true}', "application/json")
+        else:
+            self._send(404, b'{"error":"unknown control path"}', "application/json")
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        raw_path, raw_query = split.path, split.query
+        body = self._read_body()
+        if raw_path.startswith(CONTROL_PREFIX):
+            self._control(body or b"")
+            return
+        entry = {"method": self.command, "path": unquote(raw_path), "query": raw_query, "status": None}
+        try:
+            if body is None:
+                raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+            if self.command in ("PUT", "POST") and self.headers.get("content-length") is None:
+                raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+            self.verifier.verify(self.command, raw_path, raw_query, self.headers, body)
+            md5 = self.headers.get("content-md5")
+            if md5 is not None:
+                try:
+                    expected = base64.b64decode(md5, validate=True)
+                except ValueError as error:
+                    raise S3Error(400, "InvalidDigest", "The Content-MD5 you specified is not valid.") from error
+                if len(expected) != 16:
+                    raise S3Error(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+                if hashlib.md5(body).digest() != expected:
+                    raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+        except S3Error as error:
+            entry["status"] = error.status
+            entry["error"] = error.code
+            self.faults.record(entry)
+            self.close_connection = True
+            self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+            return
+
+        rule = self.faults.take(self.command, raw_path, raw_query)
+        if rule is not None:
+            entry["fault"] = rule["action"]
+            action = rule["action"]
+            if action == "reset":
+                entry["status"] = "reset"
+                self.faults.record(entry)
+                self._reset()
+                return
+            if action == "error":
+                status = int(rule.get("status", 503))
+                code = rule.get("code", "ServiceUnavailable" if status == 503 else "InternalError")
+                message = rule.get("message", "Please reduce your request rate." if code == "SlowDown" else "injected fault")
+                entry["status"] = status
+                self.faults.record(entry)
+                self._send(status, S3Error(status, code, message).xml(unquote(raw_path)))
+                return
+            if action == "delay":
+                time.sleep(float(rule.get("delay_ms", 1000)) / 1000.0)
+
+        status, headers, payload = self._forward(raw_path, raw_query, body)
+        entry["status"] = status
+        self.faults.record(entry)
+        if rule is not None and rule["action"] == "reset_after_forward":
+            entry["status"] = "reset"
+            self._reset()
+            return
+        self.send_response(status)
+        upstream_length = None
+        for name, value in headers:
+            if name.lower() == "content-length":
+                upstream_length = value
+            if name.lower() in HOP_BY_HOP or name.lower() in ("content-length", "server", "date"):
+                continue
+            self.send_header(name, value)
+        # A HEAD answer carries the length of the object it describes, not of its (empty) body.
+        if self.command == "HEAD" and upstream_length is not None:
+            self.send_header("Content-Length", upstream_length)
+        else:
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if rule is not None and rule["action"] == "bandwidth":
+            rate = max(1, int(rule.get("bytes_per_second", 65536)))
+            step = max(1, rate // 20)
+            for offset in range(0, len(payload), step):
+                self.wfile.write(payload[offset : offset + step])
+                self.wfile.flush()
+                time.sleep(step / rate)
+        else:
+            self.wfile.write(payload)
+
+    def _forward(self, raw_path: str, raw_query: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(*self.upstream, timeout=300)
+        try:
+            target = raw_path + ("?" + raw_query if raw_query else "")
+            headers = {}
+            for name, value in self.headers.items():
+                if name.lower() in HOP_BY_HOP or name.lower() == "host":
+                    continue
+                headers[name] = value
+            headers["Host"] = self.headers.get("host", f"{self.upstream[0]}:{self.upstream[1]}")
+            if self.command in ("PUT", "POST") or body:
+                headers["Content-Length"] = str(len(body))
+            connection.request(self.command, target, body=body if body else None, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            return response.status, response.getheaders(), payload
+        finally:
+            connection.close()
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self._handle()
+
+    do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
+
+
+def load_credentials(path: str) -> dict[str, dict]:
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, dict) or not data:
+        raise SystemExit(f"{path}: expected a JSON object of access key -> {{secret, token}}")
+    return data
+
+
+def make_server(host: str, port: int, upstream: tuple[str, int], credentials: dict, region: str) -> ThreadingHTTPServer:
+    handler = type(
+        "BoundProxyHandler",
+        (ProxyHandler,),
+        {"verifier": Verifier(credentials, region), "faults": FaultBook(), "upstream": upstream},
+    )
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="SigV4-verifying proxy in front of an S3 endpoint without auth.")
+    parser.add_argument("--listen", default="127.0.0.1:9000", help="host:port to listen on (loopback only)")
+    parser.add_argument("--upstream", required=True, help="host:port of the S3 endpoint to forward to")
+    parser.add_argument("--credentials", required=True, help="JSON file of accepted credentials")
+    parser.add_argument("--region", default="us-east-1")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the proxy listens on loopback only")
+    up_host, _, up_port = args.upstream.rpartition(":")
+    server = make_server(host, int(port), (up_host, int(up_port)), load_credentials(args.credentials), args.region)
+    print(f"s3 verifying proxy on {host}:{port} -> {args.upstream}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
