@@ -1,0 +1,101 @@
+import Foundation
+
+/// Every setting tenant-backup runs with, decoded and validated as a whole.
+///
+/// Built by ``SettingsLoader`` from defaults, then the optional YAML file, then the environment, then the
+/// files of `$CREDENTIALS_DIRECTORY`. A value of this type is always complete and valid: nothing reads the
+/// environment or the file after loading.
+public struct Settings: Sendable, Equatable {
+    public var postgres: PostgresSettings
+    public var tenants: TenantSelection
+    public var s3: S3Settings
+
+    public init(
+        postgres: PostgresSettings = PostgresSettings(),
+        tenants: TenantSelection = TenantSelection(),
+        s3: S3Settings = S3Settings()
+    ) {
+        self.postgres = postgres
+        self.tenants = tenants
+        self.s3 = s3
+    }
+}
+
+/// How to reach the database and which `pg_dump` to run.
+public struct PostgresSettings: Sendable, Equatable {
+    /// A libpq connection string or `postgresql://` URL. `nil` lets libpq read the standard `PG*` variables,
+    /// `~/.pgpass` and service files, exactly as `pg_dump` does. May hold a password: never log it, use
+    /// ``redactedConnectionString``.
+    public var connectionString: String?
+    /// The `pg_dump` to run. `nil` resolves the binary of the server's major version
+    /// (`/usr/lib/postgresql/<major>/bin/pg_dump`), skipping Debian's slower Perl wrapper.
+    public var pgDumpPath: String?
+
+    public init(connectionString: String? = nil, pgDumpPath: String? = nil) {
+        self.connectionString = connectionString
+        self.pgDumpPath = pgDumpPath
+    }
+
+    /// The connection string with any password replaced by `***`, safe for logs and errors.
+    public var redactedConnectionString: String? {
+        connectionString.map(Redaction.connectionString)
+    }
+}
+
+/// Which schemas are tenants.
+public struct TenantSelection: Sendable, Equatable {
+    /// SQL returning tenant schema names in its first column (e.g. `SELECT schema_name FROM public.tenants`).
+    /// `nil` means every schema that is not a system schema, an extension's schema or a shared schema.
+    public var query: String?
+    /// Glob patterns (`*`, `?`, `[...]`) a schema name must match to be a tenant; empty means all.
+    public var include: [String]
+    /// Glob patterns that remove a schema from the tenants even when included.
+    public var exclude: [String]
+    /// Schemas every clinic shares (django-tenants' `public`): never tenants, backed up once per cycle.
+    public var sharedSchemas: [String]
+
+    public init(query: String? = nil, include: [String] = [], exclude: [String] = [], sharedSchemas: [String] = ["public"]) {
+        self.query = query
+        self.include = include
+        self.exclude = exclude
+        self.sharedSchemas = sharedSchemas
+    }
+}
+
+/// Where backups are stored.
+public struct S3Settings: Sendable, Equatable {
+    /// The bucket; required for any S3 operation.
+    public var bucket: String?
+    public var region: String
+    /// A custom endpoint for S3-compatible stores (MinIO, Ceph, R2) or a local test endpoint; `nil` is AWS.
+    public var endpoint: URL?
+    /// Prepended to every key (`<prefix>backups/<tenant>/...`); empty or ending in `/`.
+    public var prefix: String
+    public var addressingStyle: S3AddressingStyle
+    /// Credentials given explicitly (config file, environment or `$CREDENTIALS_DIRECTORY`).
+    public var credentials: S3Credentials?
+
+    public init(
+        bucket: String? = nil,
+        region: String = "us-east-1",
+        endpoint: URL? = nil,
+        prefix: String = "",
+        addressingStyle: S3AddressingStyle = .automatic,
+        credentials: S3Credentials? = nil
+    ) {
+        self.bucket = bucket
+        self.region = region
+        self.endpoint = endpoint
+        self.prefix = prefix
+        self.addressingStyle = addressingStyle
+        self.credentials = credentials
+    }
+}
+
+/// Path-style (`host/bucket/key`) or virtual-hosted-style (`bucket.host/key`) addressing.
+public enum S3AddressingStyle: String, Sendable, Equatable, CaseIterable {
+    /// Path style for IP-address and `localhost` endpoints, virtual-hosted otherwise.
+    case automatic = "auto"
+    case path
+    case virtualHosted = "virtual"
+}

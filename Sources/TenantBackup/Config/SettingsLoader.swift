@@ -1,0 +1,210 @@
+import Foundation
+
+/// Builds ``Settings`` from, in order: defaults, the optional YAML file, the environment, and the files of
+/// `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`). Later sources override earlier ones, except S3
+/// credentials, which follow the credentials chain: the file's, then the environment's, then the
+/// credentials directory's.
+///
+/// Environment variables read (the old system's `.env` names work unchanged):
+///
+/// | variable | setting |
+/// |---|---|
+/// | `TENANT_BACKUP_CONFIG` | path of the YAML file (default `/etc/tenant-backup/config.yaml`, if present) |
+/// | `TENANT_BACKUP_DATABASE_URL`, `DATABASE_URL` | `postgres.url`; unset: libpq's `PG*` variables |
+/// | `TENANT_BACKUP_PG_DUMP` | `postgres.pg_dump` |
+/// | `TENANT_BACKUP_TENANT_QUERY` | `tenants.query` |
+/// | `TENANT_BACKUP_INCLUDE`, `TENANT_BACKUP_EXCLUDE`, `TENANT_BACKUP_SHARED_SCHEMAS` | comma-separated lists |
+/// | `TENANT_BACKUP_S3_BUCKET`, `AWS_STORAGE_BUCKET_NAME` | `s3.bucket` |
+/// | `TENANT_BACKUP_S3_REGION`, `AWS_S3_REGION_NAME`, `AWS_REGION`, `AWS_DEFAULT_REGION` | `s3.region` |
+/// | `TENANT_BACKUP_S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | `s3.endpoint` |
+/// | `TENANT_BACKUP_S3_PREFIX`, `TENANT_BACKUP_S3_ADDRESSING_STYLE` | `s3.prefix`, `s3.addressing_style` |
+/// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
+///
+/// Credential files: `database-url`, `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`.
+public struct SettingsLoader: Sendable {
+    /// Read when neither `--config` nor `TENANT_BACKUP_CONFIG` names a file, and only if it exists.
+    public static let defaultConfigPath = "/etc/tenant-backup/config.yaml"
+
+    public var environment: [String: String]
+    /// Overrides the default path, for tests.
+    public var defaultConfigPath: String
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, defaultConfigPath: String = Self.defaultConfigPath) {
+        self.environment = environment
+        self.defaultConfigPath = defaultConfigPath
+    }
+
+    /// The file that ``load(configFile:)`` reads, or `nil` when settings come from the environment alone.
+    public func configPath(explicit: String?) -> String? {
+        if let explicit { return explicit }
+        if let named = environment["TENANT_BACKUP_CONFIG"], !named.isEmpty { return named }
+        return FileManager.default.fileExists(atPath: defaultConfigPath) ? defaultConfigPath : nil
+    }
+
+    /// Loads and validates the settings. A file named explicitly (argument or `TENANT_BACKUP_CONFIG`) must
+    /// exist; the default path is optional.
+    public func load(configFile: String? = nil) throws(ConfigError) -> Settings {
+        var settings = Settings()
+        var fileCredentials: S3Credentials?
+        if let path = configPath(explicit: configFile) {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw .unreadable(path: path, reason: "cannot be read (\(Self.reason(error))); check the path and its permissions")
+            }
+            try YAMLSettingsReader(path: path).read(text, into: &settings)
+            fileCredentials = settings.s3.credentials
+        }
+        try applyEnvironment(to: &settings, fileCredentials: fileCredentials)
+        try applyCredentialsDirectory(to: &settings, fileCredentials: fileCredentials)
+        try SettingsValidation.validate(&settings)
+        return settings
+    }
+
+    /// Loads settings from YAML text instead of a file (same rules as ``load(configFile:)``).
+    public func load(yaml: String, path: String = "config.yaml") throws(ConfigError) -> Settings {
+        var settings = Settings()
+        try YAMLSettingsReader(path: path).read(yaml, into: &settings)
+        let fileCredentials = settings.s3.credentials
+        try applyEnvironment(to: &settings, fileCredentials: fileCredentials)
+        try applyCredentialsDirectory(to: &settings, fileCredentials: fileCredentials)
+        try SettingsValidation.validate(&settings)
+        return settings
+    }
+
+    private func value(_ names: String...) -> (name: String, value: String)? {
+        for name in names {
+            if let value = environment[name], !value.isEmpty { return (name, value) }
+        }
+        return nil
+    }
+
+    private static func list(_ value: String) -> [String] {
+        value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    private func applyEnvironment(to settings: inout Settings, fileCredentials: S3Credentials?) throws(ConfigError) {
+        if let (_, url) = value("TENANT_BACKUP_DATABASE_URL", "DATABASE_URL") { settings.postgres.connectionString = url }
+        if let (_, path) = value("TENANT_BACKUP_PG_DUMP") { settings.postgres.pgDumpPath = path }
+        if let (_, query) = value("TENANT_BACKUP_TENANT_QUERY") { settings.tenants.query = query }
+        if let (_, include) = value("TENANT_BACKUP_INCLUDE") { settings.tenants.include = Self.list(include) }
+        if let (_, exclude) = value("TENANT_BACKUP_EXCLUDE") { settings.tenants.exclude = Self.list(exclude) }
+        if let (_, shared) = value("TENANT_BACKUP_SHARED_SCHEMAS") { settings.tenants.sharedSchemas = Self.list(shared) }
+        if let (_, bucket) = value("TENANT_BACKUP_S3_BUCKET", "AWS_STORAGE_BUCKET_NAME") { settings.s3.bucket = bucket }
+        if let (_, region) = value("TENANT_BACKUP_S3_REGION", "AWS_S3_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION") {
+            settings.s3.region = region
+        }
+        if let (name, endpoint) = value("TENANT_BACKUP_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") {
+            settings.s3.endpoint = try SettingsValidation.endpoint(endpoint) { message in
+                .environment(variable: name, message: message)
+            }
+        }
+        if let (_, prefix) = value("TENANT_BACKUP_S3_PREFIX") { settings.s3.prefix = prefix }
+        if let (name, style) = value("TENANT_BACKUP_S3_ADDRESSING_STYLE") {
+            guard let parsed = S3AddressingStyle(rawValue: style) else {
+                throw .environment(variable: name, message: "'\(style)' is not one of auto, path, virtual")
+            }
+            settings.s3.addressingStyle = parsed
+        }
+        guard fileCredentials == nil else { return }
+        switch (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY")) {
+        case (let key?, let secret?):
+            settings.s3.credentials = S3Credentials(
+                accessKeyId: key.value, secretAccessKey: secret.value, sessionToken: value("AWS_SESSION_TOKEN")?.value)
+        case (nil, nil):
+            break
+        case (.some, nil):
+            throw .environment(variable: "AWS_SECRET_ACCESS_KEY", message: "is not set while AWS_ACCESS_KEY_ID is; set both or neither")
+        case (nil, .some):
+            throw .environment(variable: "AWS_ACCESS_KEY_ID", message: "is not set while AWS_SECRET_ACCESS_KEY is; set both or neither")
+        }
+    }
+
+    private func applyCredentialsDirectory(to settings: inout Settings, fileCredentials: S3Credentials?) throws(ConfigError) {
+        guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else { return }
+        func read(_ name: String) throws(ConfigError) -> String? {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            do {
+                let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !text.isEmpty else { throw ConfigError.credential(name: name, message: "the file is empty") }
+                return text
+            } catch let error as ConfigError {
+                throw error
+            } catch {
+                throw .credential(name: name, message: "cannot be read (\(Self.reason(error)))")
+            }
+        }
+        if let url = try read("database-url") { settings.postgres.connectionString = url }
+        guard fileCredentials == nil, settings.s3.credentials == nil else { return }
+        switch (try read("s3-access-key-id"), try read("s3-secret-access-key")) {
+        case (let key?, let secret?):
+            settings.s3.credentials = S3Credentials(accessKeyId: key, secretAccessKey: secret, sessionToken: try read("s3-session-token"))
+        case (nil, nil):
+            break
+        case (.some, nil):
+            throw .credential(name: "s3-secret-access-key", message: "is missing while s3-access-key-id is present")
+        case (nil, .some):
+            throw .credential(name: "s3-access-key-id", message: "is missing while s3-secret-access-key is present")
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
+    }
+}
+
+/// Checks that apply whatever source a value came from.
+enum SettingsValidation {
+    static func endpoint(_ text: String, error: (String) -> ConfigError) throws(ConfigError) -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty
+        else {
+            throw error("'\(text)' is not an http:// or https:// URL with a host")
+        }
+        guard url.path.isEmpty || url.path == "/", url.query == nil else {
+            throw error("'\(text)' must be just scheme://host[:port], without a path or query")
+        }
+        return url
+    }
+
+    static func validate(_ settings: inout Settings) throws(ConfigError) {
+        // The prefix is a folder: "prod" means "prod/", and a leading "/" would make an empty path segment.
+        var prefix = settings.s3.prefix
+        while prefix.hasPrefix("/") { prefix.removeFirst() }
+        if !prefix.isEmpty, !prefix.hasSuffix("/") { prefix += "/" }
+        if prefix.contains("//") {
+            throw .invalid(setting: "s3.prefix", message: "'\(settings.s3.prefix)' contains an empty path segment ('//')")
+        }
+        settings.s3.prefix = prefix
+        let region = settings.s3.region
+        guard !region.isEmpty, region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+            throw .invalid(setting: "s3.region", message: "'\(region)' is not a region name such as eu-west-1")
+        }
+        if let bucket = settings.s3.bucket {
+            guard !bucket.isEmpty, !bucket.contains("/"), bucket.count <= 255 else {
+                throw .invalid(setting: "s3.bucket", message: "'\(bucket)' is not a bucket name")
+            }
+        }
+        for (name, patterns) in [("tenants.include", settings.tenants.include), ("tenants.exclude", settings.tenants.exclude)] {
+            for pattern in patterns {
+                do {
+                    _ = try Glob(pattern)
+                } catch {
+                    throw .invalid(setting: name, message: error.description)
+                }
+            }
+        }
+        for schema in settings.tenants.sharedSchemas where schema.isEmpty {
+            throw .invalid(setting: "tenants.shared_schemas", message: "a schema name cannot be empty")
+        }
+        if let query = settings.tenants.query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw .invalid(setting: "tenants.query", message: "is empty; remove it to discover tenants from the schemas")
+        }
+    }
+}

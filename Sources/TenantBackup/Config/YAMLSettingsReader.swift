@@ -1,0 +1,142 @@
+import Foundation
+import Yams
+
+/// Reads the YAML configuration file into ``Settings``, reporting unknown keys and bad values with the
+/// line and column where they are.
+///
+/// The file is walked node by node instead of being decoded with `Codable`, so that every error can point
+/// at its place in the file and a misspelt key is an error rather than a silently ignored setting.
+struct YAMLSettingsReader {
+    let path: String
+
+    func read(_ text: String, into settings: inout Settings) throws(ConfigError) {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw describe(error)
+        } catch {
+            throw .unreadable(path: path, reason: "not valid YAML: \(error)")
+        }
+        guard let root else { return }  // an empty file means "all defaults"
+        let top = try section(root, name: "the top level")
+        try top.only(["postgres", "tenants", "s3"])
+        if let node = top["postgres"] {
+            let postgres = try section(node, name: "postgres")
+            try postgres.only(["url", "pg_dump"])
+            if let value = try postgres.string("url") { settings.postgres.connectionString = value }
+            if let value = try postgres.string("pg_dump") { settings.postgres.pgDumpPath = value }
+        }
+        if let node = top["tenants"] {
+            let tenants = try section(node, name: "tenants")
+            try tenants.only(["query", "include", "exclude", "shared_schemas"])
+            if let value = try tenants.string("query") { settings.tenants.query = value }
+            if let value = try tenants.strings("include") { settings.tenants.include = value }
+            if let value = try tenants.strings("exclude") { settings.tenants.exclude = value }
+            if let value = try tenants.strings("shared_schemas") { settings.tenants.sharedSchemas = value }
+        }
+        if let node = top["s3"] {
+            let s3 = try section(node, name: "s3")
+            try s3.only(["bucket", "region", "endpoint", "prefix", "addressing_style", "access_key_id", "secret_access_key", "session_token"])
+            if let value = try s3.string("bucket") { settings.s3.bucket = value }
+            if let value = try s3.string("region") { settings.s3.region = value }
+            if let value = try s3.string("endpoint") {
+                settings.s3.endpoint = try SettingsValidation.endpoint(value) { message in
+                    s3.error(at: "endpoint", message)
+                }
+            }
+            if let value = try s3.string("prefix") { settings.s3.prefix = value }
+            if let value = try s3.string("addressing_style") {
+                guard let style = S3AddressingStyle(rawValue: value) else {
+                    throw s3.error(at: "addressing_style", "'\(value)' is not one of auto, path, virtual")
+                }
+                settings.s3.addressingStyle = style
+            }
+            let accessKey = try s3.string("access_key_id")
+            let secret = try s3.string("secret_access_key")
+            switch (accessKey, secret) {
+            case (let accessKey?, let secret?):
+                settings.s3.credentials = S3Credentials(
+                    accessKeyId: accessKey, secretAccessKey: secret, sessionToken: try s3.string("session_token"))
+            case (nil, nil):
+                break
+            case (.some, nil):
+                throw s3.error(at: "access_key_id", "access_key_id is set but secret_access_key is not")
+            case (nil, .some):
+                throw s3.error(at: "secret_access_key", "secret_access_key is set but access_key_id is not")
+            }
+        }
+    }
+
+    private func section(_ node: Node, name: String) throws(ConfigError) -> Section {
+        guard let mapping = node.mapping else {
+            throw error(node.mark, "\(name) must be a mapping of settings")
+        }
+        return Section(reader: self, name: name, mapping: mapping)
+    }
+
+    fileprivate func error(_ mark: Mark?, _ message: String) -> ConfigError {
+        .file(path: path, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message)
+    }
+
+    private func describe(_ error: YamlError) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return .file(path: path, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return .unreadable(path: path, reason: "duplicated keys: \(duplicates.joined(separator: ", "))")
+        default:
+            return .unreadable(path: path, reason: "not valid YAML: \(error)")
+        }
+    }
+
+    /// One mapping of the file, e.g. `s3:`.
+    struct Section {
+        let reader: YAMLSettingsReader
+        let name: String
+        let mapping: Node.Mapping
+
+        subscript(key: String) -> Node? {
+            mapping.first(where: { $0.key.string == key })?.value
+        }
+
+        func only(_ known: [String]) throws(ConfigError) {
+            for (key, _) in mapping {
+                guard let name = key.string, known.contains(name) else {
+                    let suggestion = known.sorted().joined(separator: ", ")
+                    throw reader.error(key.mark, "unknown key '\(key.string ?? "?")' in \(self.name) (known keys: \(suggestion))")
+                }
+            }
+        }
+
+        func error(at key: String, _ message: String) -> ConfigError {
+            let mark = mapping.first(where: { $0.key.string == key })?.value.mark
+            return reader.error(mark, "\(name).\(key): \(message)")
+        }
+
+        func string(_ key: String) throws(ConfigError) -> String? {
+            guard let node = self[key] else { return nil }
+            if node.null != nil { return nil }
+            guard let scalar = node.scalar else {
+                throw error(at: key, "expected a single value, found a \(node.sequence != nil ? "list" : "mapping")")
+            }
+            return scalar.string
+        }
+
+        func strings(_ key: String) throws(ConfigError) -> [String]? {
+            guard let node = self[key] else { return nil }
+            if node.null != nil { return [] }
+            guard let sequence = node.sequence else {
+                throw error(at: key, "expected a list, e.g. [\"clinic_*\"]")
+            }
+            var values: [String] = []
+            for item in sequence {
+                guard let scalar = item.scalar else {
+                    throw reader.error(item.mark, "\(name).\(key): every item must be a single value")
+                }
+                values.append(scalar.string)
+            }
+            return values
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+
+/// `tenant-backup doctor`: checks, in order, everything a backup needs, the way an operator would by hand:
+/// the configuration, PostgreSQL, `pg_dump`, tenant discovery, the S3 bucket, and a write/read/delete round
+/// trip under `<prefix>test/`. A check whose prerequisite failed is skipped, not failed twice.
+public struct Doctor: Sendable {
+    public static let configurationCheck = "configuration"
+    public static let postgresCheck = "PostgreSQL"
+    public static let pgDumpCheck = "pg_dump"
+    public static let tenantsCheck = "tenants"
+    public static let bucketCheck = "S3 bucket"
+    public static let roundTripCheck = "S3 write/read/delete"
+
+    public var loader: SettingsLoader
+    public var configFile: String?
+    public var httpClient: HTTPClient
+    public var logger: Logger
+
+    public init(loader: SettingsLoader, configFile: String?, httpClient: HTTPClient = .shared, logger: Logger) {
+        self.loader = loader
+        self.configFile = configFile
+        self.httpClient = httpClient
+        self.logger = logger
+    }
+
+    /// Runs every check; `onCheck` sees each result as soon as it is known (for printing progressively).
+    public func run(onCheck: @Sendable (DoctorCheck) -> Void = { _ in }) async -> DoctorReport {
+        var report = DoctorReport()
+        func record(_ check: DoctorCheck) {
+            report.checks.append(check)
+            onCheck(check)
+        }
+        func skip(_ names: [String], because reason: String) {
+            for name in names { record(DoctorCheck(name: name, outcome: .skipped, detail: "skipped: \(reason)")) }
+        }
+
+        // 1. configuration
+        let settings: Settings
+        do {
+            settings = try loader.load(configFile: configFile)
+            let source = loader.configPath(explicit: configFile).map { "loaded from \($0)" } ?? "from the environment (no config file)"
+            record(DoctorCheck(name: Self.configurationCheck, outcome: .passed, detail: source))
+        } catch {
+            record(DoctorCheck(
+                name: Self.configurationCheck, outcome: .failed, detail: error.description,
+                hint: "fix the setting named above; `tenant-backup --help` lists the environment variables"))
+            skip([Self.postgresCheck, Self.pgDumpCheck, Self.tenantsCheck, Self.bucketCheck, Self.roundTripCheck], because: "the configuration is invalid")
+            return report
+        }
+
+        // 2-4. PostgreSQL, pg_dump, tenants
+        await checkDatabase(settings, record: record, skip: skip)
+
+        // 5-6. S3
+        await checkStorage(settings, record: record, skip: skip)
+        return report
+    }
+
+    private func checkDatabase(_ settings: Settings, record: (DoctorCheck) -> Void, skip: ([String], String) -> Void) async {
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: loader.environment)
+        } catch {
+            record(DoctorCheck(
+                name: Self.postgresCheck, outcome: .failed, detail: error.description,
+                hint: "check that the server runs and accepts this host; set PGHOST, PGPORT, PGUSER, PGDATABASE (or DATABASE_URL / postgres.url)"))
+            skip([Self.pgDumpCheck, Self.tenantsCheck], "PostgreSQL is unreachable")
+            return
+        }
+        let serverMajor = connection.serverMajorVersion
+        let serverVersion = "\(serverMajor).\(connection.serverVersionNumber % 10000)"
+        record(DoctorCheck(name: Self.postgresCheck, outcome: .passed, detail: "connected to \(connection.target), PostgreSQL \(serverVersion)"))
+
+        do {
+            let binary = try await PgDumpLocator.locate(configured: settings.postgres.pgDumpPath, serverMajor: serverMajor, environment: loader.environment)
+            record(DoctorCheck(
+                name: Self.pgDumpCheck, outcome: .passed,
+                detail: "\(binary.path) is pg_dump \(binary.version), can dump PostgreSQL \(serverMajor)"))
+        } catch {
+            record(DoctorCheck(name: Self.pgDumpCheck, outcome: .failed, detail: error.description, hint: "install the PostgreSQL client of the server's version or set postgres.pg_dump"))
+        }
+
+        do {
+            let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
+            var detail = "\(found.tenants.count) tenant\(found.tenants.count == 1 ? "" : "s"): " + found.tenants.map(Self.display).joined(separator: ", ")
+            if !found.unknownNames.isEmpty {
+                detail += "; the tenants query also names \(found.unknownNames.count) schema(s) that do not exist: "
+                    + found.unknownNames.map(Self.display).joined(separator: ", ")
+            }
+            if found.tenants.isEmpty {
+                record(DoctorCheck(
+                    name: Self.tenantsCheck, outcome: .failed, detail: "no tenant schemas found" + (found.unknownNames.isEmpty ? "" : "; " + detail),
+                    hint: "check PGDATABASE and tenants.query / tenants.include / tenants.exclude / tenants.shared_schemas"))
+            } else {
+                record(DoctorCheck(name: Self.tenantsCheck, outcome: .passed, detail: detail))
+            }
+        } catch {
+            record(DoctorCheck(name: Self.tenantsCheck, outcome: .failed, detail: error.description, hint: "check tenants.query"))
+        }
+    }
+
+    private func checkStorage(_ settings: Settings, record: (DoctorCheck) -> Void, skip: ([String], String) -> Void) async {
+        guard let bucket = settings.s3.bucket else {
+            record(DoctorCheck(
+                name: Self.bucketCheck, outcome: .failed, detail: "no bucket configured",
+                hint: "set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME"))
+            skip([Self.roundTripCheck], "no bucket")
+            return
+        }
+        guard let credentials = settings.s3.credentials else {
+            record(DoctorCheck(
+                name: Self.bucketCheck, outcome: .failed, detail: "no S3 credentials found",
+                hint: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or provide s3-access-key-id and s3-secret-access-key with LoadCredential="))
+            skip([Self.roundTripCheck], "no S3 credentials")
+            return
+        }
+        let client = S3Client(settings: settings.s3, bucket: bucket, credentials: credentials, httpClient: httpClient, logger: logger)
+        let layout = StorageLayout(prefix: settings.s3.prefix)
+        let where_ = "\(client.endpoint.scheme)://\(client.endpoint.hostHeader) (\(client.endpoint.usesPathStyle ? "path" : "virtual-hosted") style, region \(settings.s3.region))"
+        do {
+            _ = try await client.listKeys(prefix: layout.testPrefix, maxKeys: 1)
+            record(DoctorCheck(
+                name: Self.bucketCheck, outcome: .passed,
+                detail: "bucket \(bucket) at \(where_) accepts access key \(credentials.accessKeyId)"))
+        } catch {
+            record(DoctorCheck(
+                name: Self.bucketCheck, outcome: .failed, detail: error.description,
+                hint: error.status == nil ? "check s3.endpoint and that this host can reach it" : "check the S3 credentials, s3.bucket, s3.region and s3.endpoint"))
+            skip([Self.roundTripCheck], "the bucket is unreachable")
+            return
+        }
+
+        let key = "\(layout.testPrefix)doctor-\(ProcessInfo.processInfo.hostName)-\(UUID().uuidString.lowercased()).txt"
+        var random = SystemRandomNumberGenerator()
+        let payload = "tenant-backup doctor probe \(Date())\n" + (0..<64).map { _ in String(random.next(upperBound: UInt8(16)), radix: 16) }.joined()
+        let body = ByteBuffer(string: payload)
+        do {
+            try await client.putObject(key: key, body: body, contentType: "text/plain")
+            let read = try await client.getObject(key: key)
+            guard read == body else {
+                try? await client.deleteObject(key: key)
+                record(DoctorCheck(
+                    name: Self.roundTripCheck, outcome: .failed,
+                    detail: "read back \(read.readableBytes) bytes from \(key) that differ from the \(body.readableBytes) written",
+                    hint: "the endpoint corrupts or rewrites objects; do not store backups there"))
+                return
+            }
+            try await client.deleteObject(key: key)
+            record(DoctorCheck(
+                name: Self.roundTripCheck, outcome: .passed,
+                detail: "wrote, read back (\(body.readableBytes) identical bytes) and deleted \(key)"))
+        } catch {
+            try? await client.deleteObject(key: key)
+            record(DoctorCheck(
+                name: Self.roundTripCheck, outcome: .failed, detail: error.description,
+                hint: error.hint ?? "the credentials need s3:PutObject, s3:GetObject and s3:DeleteObject on \(layout.testPrefix)*"))
+        }
+    }
+
+    /// A schema name as an operator would type it: bare when simple, double-quoted otherwise.
+    static func display(_ name: String) -> String {
+        let simple = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") } && !(name.first?.isNumber ?? true)
+        return simple ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,121 @@
+import CLibPQ
+import Foundation
+
+/// The rows of a statement, as text.
+public struct PostgresResult: Sendable, Equatable {
+    public let columns: [String]
+    /// Each row's values in column order; `nil` is SQL NULL.
+    public let rows: [[String?]]
+}
+
+/// One libpq connection, opened with the same rules `pg_dump` uses: a connection string or URL when one is
+/// configured, otherwise the standard `PG*` variables, `~/.pgpass` and service files.
+///
+/// libpq calls block; use a connection from one task at a time. The connection closes on deinit.
+public final class PostgresConnection {
+    private let handle: OpaquePointer
+
+    /// Connects, or throws ``PostgresError/connectionFailed(target:message:)`` with libpq's message.
+    ///
+    /// - Parameters:
+    ///   - connectionString: a libpq keyword string or `postgresql://` URL; `nil` or empty uses the environment.
+    ///   - applicationName: shown in `pg_stat_activity` unless the connection string sets one.
+    ///   - environment: consulted only for `PGCONNECT_TIMEOUT`; a 10 s timeout applies when it is unset.
+    public init(
+        connectionString: String?,
+        applicationName: String = "tenant-backup",
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(PostgresError) {
+        // Earlier keywords are overridden by the expanded connection string, so ours come first.
+        var pairs: [(String, String)] = [("fallback_application_name", applicationName), ("client_encoding", "UTF8")]
+        if environment["PGCONNECT_TIMEOUT"] == nil { pairs.append(("connect_timeout", "10")) }
+        if let connectionString, !connectionString.isEmpty { pairs.append(("dbname", connectionString)) }
+        let keywords = pairs.map { strdup($0.0) }
+        let values = pairs.map { strdup($0.1) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let keywordPointers = keywords.map { UnsafePointer<CChar>($0) } + [nil]
+        let valuePointers = values.map { UnsafePointer<CChar>($0) } + [nil]
+        guard let connection = PQconnectdbParams(keywordPointers, valuePointers, 1) else {
+            throw .connectionFailed(target: "unknown", message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.message(PQerrorMessage(connection))
+            let target = Self.describe(connection)
+            PQfinish(connection)
+            throw .connectionFailed(target: target, message: message)
+        }
+        self.handle = connection
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// `user@host:port/database`, for messages; never includes a password.
+    public var target: String { Self.describe(handle) }
+
+    /// The server's version number, e.g. 150018 for 15.18.
+    public var serverVersionNumber: Int { Int(PQserverVersion(handle)) }
+
+    /// The server's major version (15 for 15.18).
+    public var serverMajorVersion: Int { serverVersionNumber / 10000 }
+
+    /// Runs one statement with text parameters and returns every row as text (`nil` for SQL NULL).
+    ///
+    /// - Parameter purpose: what the query is for, used in the error ("discovering tenants").
+    public func query(_ sql: String, _ parameters: [String?] = [], purpose: String) throws(PostgresError) -> PostgresResult {
+        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { UnsafePointer<CChar>($0) }
+        guard let result = PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0) else {
+            throw .queryFailed(purpose: purpose, sqlState: nil, message: Self.message(PQerrorMessage(handle)))
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            throw .queryFailed(purpose: purpose, sqlState: sqlState, message: Self.message(PQresultErrorMessage(result)))
+        }
+        let rowCount = PQntuples(result)
+        let columnCount = PQnfields(result)
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(Int(columnCount))
+            for column in 0..<columnCount {
+                if PQgetisnull(result, row, column) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, row, column)))
+                }
+            }
+            rows.append(values)
+        }
+        return PostgresResult(columns: columns, rows: rows)
+    }
+
+    private static func message(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer else { return "unknown error" }
+        let text = String(cString: pointer).trimmingCharacters(in: .whitespacesAndNewlines)
+        // libpq puts a hint on a second, tab-indented line; keep it on one line.
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    private static func describe(_ connection: OpaquePointer) -> String {
+        func text(_ pointer: UnsafeMutablePointer<CChar>?) -> String? {
+            guard let pointer else { return nil }
+            let value = String(cString: pointer)
+            return value.isEmpty ? nil : value
+        }
+        let user = text(PQuser(connection)) ?? "?"
+        let host = text(PQhost(connection)) ?? "?"
+        let port = text(PQport(connection)) ?? "5432"
+        let database = text(PQdb(connection)) ?? "?"
+        return "\(user)@\(host):\(port)/\(database)"
+    }
+}

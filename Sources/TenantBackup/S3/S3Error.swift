@@ -1,0 +1,69 @@
+/// A failed S3 request: which operation on which key, and what S3 (or the network) said.
+///
+/// Never carries credentials, signatures or presigned URLs: only the operation, bucket, key and S3's own
+/// error code, message and request id.
+public struct S3Error: Error, Equatable, CustomStringConvertible {
+    public enum Cause: Equatable, Sendable {
+        /// S3 answered with an error status; `code` is S3's error code (`NoSuchKey`, `SignatureDoesNotMatch`).
+        case service(status: Int, code: String?, message: String?, requestId: String?)
+        /// No answer: connection refused or reset, timeout, DNS.
+        case transport(String)
+        /// An answer that cannot be understood.
+        case invalidResponse(String)
+    }
+
+    public let operation: String
+    public let bucket: String
+    public let key: String?
+    public let cause: Cause
+
+    public init(operation: String, bucket: String, key: String?, cause: Cause) {
+        self.operation = operation
+        self.bucket = bucket
+        self.key = key
+        self.cause = cause
+    }
+
+    /// S3's error code, when S3 answered.
+    public var code: String? {
+        if case .service(_, let code, _, _) = cause { return code }
+        return nil
+    }
+
+    /// The HTTP status, when S3 answered.
+    public var status: Int? {
+        if case .service(let status, _, _, _) = cause { return status }
+        return nil
+    }
+
+    public var description: String {
+        let target = key.map { "s3://\(bucket)/\($0)" } ?? "s3://\(bucket)"
+        switch cause {
+        case .service(let status, let code, let message, let requestId):
+            var text = "S3 \(operation) \(target) failed: HTTP \(status)"
+            if let code { text += " \(code)" }
+            if let message, !message.isEmpty { text += ": \(message)" }
+            if let hint = hint { text += " (\(hint))" }
+            if let requestId { text += " [request id \(requestId)]" }
+            return text
+        case .transport(let message):
+            return "S3 \(operation) \(target) failed: no answer from the endpoint: \(message)"
+        case .invalidResponse(let message):
+            return "S3 \(operation) \(target) failed: unexpected answer: \(message)"
+        }
+    }
+
+    /// What an operator can do about the common errors.
+    public var hint: String? {
+        switch code {
+        case "SignatureDoesNotMatch": return "the secret access key is wrong for this access key id"
+        case "InvalidAccessKeyId": return "the access key id is unknown to this endpoint"
+        case "InvalidToken", "ExpiredToken": return "the session token is invalid or expired"
+        case "NoSuchBucket": return "check s3.bucket and s3.region"
+        case "AccessDenied": return "the credentials lack permission for this operation"
+        case "RequestTimeTooSkewed": return "this machine's clock is off; check NTP"
+        case "AuthorizationHeaderMalformed": return "check s3.region"
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TenantBackup
+
+@main
+struct TenantBackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant-backup",
+        abstract: "Back up each tenant schema of a PostgreSQL database into S3, and manage those backups.",
+        discussion: """
+            Settings come from an optional YAML file (--config, $TENANT_BACKUP_CONFIG, or \
+            /etc/tenant-backup/config.yaml when present), then the environment, then the files of \
+            $CREDENTIALS_DIRECTORY. With no file, the environment is enough:
+
+              PostgreSQL   PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD ... (libpq), or DATABASE_URL
+              S3           AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY [AWS_SESSION_TOKEN]
+                           AWS_STORAGE_BUCKET_NAME AWS_S3_REGION_NAME [AWS_ENDPOINT_URL_S3]
+              tenants      TENANT_BACKUP_TENANT_QUERY TENANT_BACKUP_INCLUDE TENANT_BACKUP_EXCLUDE
+                           TENANT_BACKUP_SHARED_SCHEMAS (default: public)
+              other        TENANT_BACKUP_S3_PREFIX TENANT_BACKUP_S3_ADDRESSING_STYLE TENANT_BACKUP_PG_DUMP
+
+            An existing .env file (the old system's) can be used as it is with --env-file.
+            """,
+        version: TenantBackupVersion.current,
+        subcommands: [DoctorCommand.self])
+}
+
+/// Options every subcommand shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Read KEY=value lines from this .env file; variables already set in the environment win.", valueName: "file"))
+    var envFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    /// Applies --env-file to this process (libpq and pg_dump read PG* from it) and returns the environment.
+    func environment() throws -> [String: String] {
+        if let envFile {
+            let text: String
+            do {
+                text = try String(contentsOfFile: envFile, encoding: .utf8)
+            } catch {
+                throw ValidationError("--env-file \(envFile): cannot be read (\(error.localizedDescription))")
+            }
+            for (key, value) in try DotEnv.parse(text, path: envFile) where ProcessInfo.processInfo.environment[key] == nil {
+                setenv(key, value, 0)
+            }
+        }
+        return ProcessInfo.processInfo.environment
+    }
+
+    func logger(label: String = "tenant-backup") -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level) }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
