@@ -15,21 +15,39 @@ public struct PostgresResult: Sendable, Equatable {
 public final class PostgresConnection {
     private let handle: OpaquePointer
 
+    /// The libpq environment variables and the connection keywords they stand for.
+    static let environmentKeywords: [(variable: String, keyword: String)] = [
+        ("PGHOST", "host"), ("PGHOSTADDR", "hostaddr"), ("PGPORT", "port"), ("PGDATABASE", "dbname"),
+        ("PGUSER", "user"), ("PGPASSWORD", "password"), ("PGPASSFILE", "passfile"), ("PGSERVICE", "service"),
+        ("PGOPTIONS", "options"), ("PGAPPNAME", "application_name"), ("PGSSLMODE", "sslmode"),
+        ("PGSSLROOTCERT", "sslrootcert"), ("PGSSLCERT", "sslcert"), ("PGSSLKEY", "sslkey"), ("PGSSLCRL", "sslcrl"),
+        ("PGCONNECT_TIMEOUT", "connect_timeout"), ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+        ("PGGSSENCMODE", "gssencmode"), ("PGCHANNELBINDING", "channel_binding"),
+    ]
+
     /// Connects, or throws ``PostgresError/connectionFailed(target:message:)`` with libpq's message.
     ///
     /// - Parameters:
-    ///   - connectionString: a libpq keyword string or `postgresql://` URL; `nil` or empty uses the environment.
-    ///   - applicationName: shown in `pg_stat_activity` unless the connection string sets one.
-    ///   - environment: consulted only for `PGCONNECT_TIMEOUT`; a 10 s timeout applies when it is unset.
+    ///   - connectionString: a libpq keyword string or `postgresql://` URL; `nil` or empty uses the `PG*`
+    ///     variables of `environment`, as `pg_dump` run with that environment would.
+    ///   - applicationName: shown in `pg_stat_activity` unless the connection string or `PGAPPNAME` sets one.
+    ///   - environment: the `PG*` variables to use (the settings' environment, so that what `doctor` checks is
+    ///     what `pg_dump` gets); a 10 s connect timeout applies when `PGCONNECT_TIMEOUT` is unset.
     public init(
         connectionString: String?,
         applicationName: String = "tenant-backup",
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(PostgresError) {
-        // Earlier keywords are overridden by the expanded connection string, so ours come first.
         var pairs: [(String, String)] = [("fallback_application_name", applicationName), ("client_encoding", "UTF8")]
         if environment["PGCONNECT_TIMEOUT"] == nil { pairs.append(("connect_timeout", "10")) }
-        if let connectionString, !connectionString.isEmpty { pairs.append(("dbname", connectionString)) }
+        if let connectionString, !connectionString.isEmpty {
+            // Only the first dbname is expanded, and what it holds overrides the keywords before it.
+            pairs.append(("dbname", connectionString))
+        } else {
+            for (variable, keyword) in Self.environmentKeywords {
+                if let value = environment[variable], !value.isEmpty { pairs.append((keyword, value)) }
+            }
+        }
         let keywords = pairs.map { strdup($0.0) }
         let values = pairs.map { strdup($0.1) }
         defer {

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import TenantBackup
+
+/// The real services the integration tests run against, as `scripts/dev-services env` describes them.
+public struct TestServices: Sendable {
+    /// Raised when the services' environment is missing: the tests need real PostgreSQL and S3.
+    public struct NotConfigured: Error, CustomStringConvertible {
+        public let variable: String
+        public var description: String {
+            "\(variable) is not set: start the test services with `scripts/dev-services start` and "
+                + "`eval \"$(scripts/dev-services env)\"`, or run the tests with `scripts/test`"
+        }
+    }
+
+    public let environment: [String: String]
+    public let s3Endpoint: URL
+    public let region: String
+    public let credentials: S3Credentials
+    /// Credentials with a session token, accepted by the verifying proxy.
+    public let sessionCredentials: S3Credentials
+    /// The verifying proxy's base URL (its control API is under `/__proxy/`).
+    public let proxyURL: URL
+    /// `scripts/fixture.sql`: the sample clinic database.
+    public let fixturePath: String
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        func required(_ name: String) throws -> String {
+            guard let value = environment[name], !value.isEmpty else { throw NotConfigured(variable: name) }
+            return value
+        }
+        self.environment = environment
+        _ = try required("PGHOST")
+        _ = try required("PGPORT")
+        self.s3Endpoint = URL(string: try required("AWS_ENDPOINT_URL_S3"))!
+        self.region = environment["AWS_S3_REGION_NAME"] ?? "us-east-1"
+        self.credentials = S3Credentials(accessKeyId: try required("AWS_ACCESS_KEY_ID"), secretAccessKey: try required("AWS_SECRET_ACCESS_KEY"))
+        self.sessionCredentials = S3Credentials(
+            accessKeyId: try required("TENANT_BACKUP_TEST_SESSION_ACCESS_KEY_ID"),
+            secretAccessKey: try required("TENANT_BACKUP_TEST_SESSION_SECRET_ACCESS_KEY"),
+            sessionToken: try required("TENANT_BACKUP_TEST_SESSION_TOKEN"))
+        self.proxyURL = URL(string: try required("TENANT_BACKUP_TEST_PROXY_URL"))!
+        self.fixturePath = try required("TENANT_BACKUP_TEST_FIXTURE")
+    }
+
+    /// S3 settings pointing at the test endpoint and `bucket`.
+    public func s3Settings(bucket: String, credentials: S3Credentials? = nil) -> S3Settings {
+        S3Settings(bucket: bucket, region: region, endpoint: s3Endpoint, credentials: credentials ?? self.credentials)
+    }
+
+    /// A client for `bucket` on the test endpoint.
+    public func s3Client(bucket: String, credentials: S3Credentials? = nil, logger: Logger = Logger(label: "test")) -> S3Client {
+        S3Client(settings: s3Settings(bucket: bucket), bucket: bucket, credentials: credentials ?? self.credentials, logger: logger)
+    }
+
+    /// A name no other test uses: `prefix-<random>`, lower case, valid for buckets and databases.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)-\(UUID().uuidString.lowercased().prefix(12))"
+    }
+}

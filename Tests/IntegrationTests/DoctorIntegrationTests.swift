@@ -1,0 +1,175 @@
+import Foundation
+import Subprocess
+import Testing
+import TenantBackup
+import TenantBackupTesting
+
+/// `tenant-backup doctor` against the real services: all green, then each way it must turn red.
+@Suite struct DoctorIntegrationTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    /// The environment an operator would have: PG* from the services, a database and bucket of this test.
+    func environment(database: TestDatabase, bucket: String, overrides: [String: String] = [:]) -> [String: String] {
+        var environment = services.environment
+        environment["PGDATABASE"] = database.name
+        environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+        for (key, value) in overrides { environment[key] = value }
+        return environment
+    }
+
+    func runDoctor(_ environment: [String: String], logs: CapturedLogs = CapturedLogs()) async -> DoctorReport {
+        let loader = SettingsLoader(environment: environment, defaultConfigPath: "/nonexistent/config.yaml")
+        return await Doctor(loader: loader, configFile: nil, logger: logs.logger()).run()
+    }
+
+    @Test func everyCheckPassesAgainstTheDevServices() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let report = await runDoctor(environment(database: database, bucket: bucket))
+                #expect(report.checks.map(\.name) == [
+                    Doctor.configurationCheck, Doctor.postgresCheck, Doctor.pgDumpCheck, Doctor.tenantsCheck,
+                    Doctor.bucketCheck, Doctor.roundTripCheck,
+                ])
+                for check in report.checks {
+                    #expect(check.outcome == .passed, "\(check.name): \(check.detail)")
+                }
+                #expect(report.check(named: Doctor.tenantsCheck)?.detail.contains("3 tenants") == true)
+                // The probe object is gone afterwards.
+                let left = try await services.s3Client(bucket: bucket).listKeys(prefix: "")
+                #expect(left.isEmpty)
+            }
+        }
+    }
+
+    @Test func aWrongSecretFailsTheBucketCheckWithTheProxysVerdict() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let wrongSecret = "wrong-" + UUID().uuidString
+                let logs = CapturedLogs()
+                let report = await runDoctor(
+                    environment(database: database, bucket: bucket, overrides: ["AWS_SECRET_ACCESS_KEY": wrongSecret]), logs: logs)
+                let check = try #require(report.check(named: Doctor.bucketCheck))
+                #expect(check.outcome == .failed)
+                #expect(check.detail.contains("SignatureDoesNotMatch"))
+                #expect(check.detail.contains(bucket))
+                #expect(report.check(named: Doctor.roundTripCheck)?.outcome == .skipped)
+                #expect(!report.allPassed)
+                // Neither the wrong secret nor the real one appears anywhere.
+                let everything = report.checks.map { "\($0.detail) \($0.hint ?? "")" }.joined() + logs.text
+                #expect(!everything.contains(wrongSecret))
+                #expect(!everything.contains(services.credentials.secretAccessKey))
+            }
+        }
+    }
+
+    @Test func anUnreachableDatabaseFailsThePostgresCheck() async throws {
+        try await TestBucket.with(services) { bucket in
+            var environment = services.environment
+            environment["PGPORT"] = "1"  // nothing listens on port 1
+            environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+            let loader = SettingsLoader(environment: environment, defaultConfigPath: "/nonexistent/config.yaml")
+            let report = await Doctor(loader: loader, configFile: nil, logger: CapturedLogs().logger()).run()
+            #expect(!report.allPassed)
+            let postgres = try #require(report.check(named: Doctor.postgresCheck))
+            #expect(postgres.outcome == .failed)
+            #expect(postgres.detail.contains(":1/"))
+            #expect(report.check(named: Doctor.tenantsCheck)?.outcome == .skipped)
+            #expect(report.check(named: Doctor.roundTripCheck)?.outcome == .passed)
+        }
+    }
+
+    @Test func aBadConfigurationFailsFirstAndSkipsTheRest() async throws {
+        let report = await runDoctorWith(["AWS_ENDPOINT_URL_S3": "not a url", "AWS_STORAGE_BUCKET_NAME": "b"])
+        #expect(report.checks.first?.outcome == .failed)
+        #expect(report.checks.dropFirst().allSatisfy { $0.outcome == .skipped })
+    }
+
+    func runDoctorWith(_ overrides: [String: String]) async -> DoctorReport {
+        var environment = services.environment
+        for (key, value) in overrides { environment[key] = value }
+        return await runDoctor(environment)
+    }
+}
+
+/// The executable itself, as an operator runs it: output lines and exit status.
+@Suite struct DoctorCommandTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    static var executable: String {
+        if let path = ProcessInfo.processInfo.environment["TENANT_BACKUP_BIN"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/tenant-backup").path
+    }
+
+    func run(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
+        let result = try await Subprocess.run(
+            .path(.init(Self.executable)),
+            arguments: Arguments(arguments),
+            environment: ChildEnvironment.subprocess(environment),
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 1 << 20))
+        return (result.terminationStatus, result.standardOutput + result.standardError)
+    }
+
+    @Test func doctorExitsZeroWithEveryLineTicked() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                let (status, output) = try await run(["doctor"], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+                #expect(output.components(separatedBy: "✔").count - 1 == 6, "\(output)")
+                #expect(!output.contains("✘"))
+            }
+        }
+    }
+
+    @Test func doctorExitsNonZeroNamingTheFailingCheck() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                environment["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+                let (status, output) = try await run(["doctor"], environment: environment)
+                #expect(status == .exited(1))
+                #expect(output.contains("✘ S3 bucket"))
+                #expect(output.contains("SignatureDoesNotMatch"))
+                #expect(!output.contains("not-the-secret"))
+            }
+        }
+    }
+
+    @Test func doctorReadsAnEnvFile() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let envFile = FileManager.default.temporaryDirectory.appendingPathComponent("tb-\(UUID().uuidString).env")
+                defer { try? FileManager.default.removeItem(at: envFile) }
+                let text = """
+                    # the old system's .env
+                    AWS_ACCESS_KEY_ID=\(services.credentials.accessKeyId)
+                    AWS_SECRET_ACCESS_KEY="\(services.credentials.secretAccessKey)"
+                    AWS_STORAGE_BUCKET_NAME=\(bucket)
+                    AWS_S3_REGION_NAME=\(services.region)
+                    PGDATABASE=\(database.name)
+                    """
+                try text.write(to: envFile, atomically: true, encoding: .utf8)
+                var environment = services.environment
+                for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_STORAGE_BUCKET_NAME", "PGDATABASE"] {
+                    environment.removeValue(forKey: name)
+                }
+                let (status, output) = try await run(["doctor", "--env-file", envFile.path], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+            }
+        }
+    }
+}
