@@ -77,6 +77,7 @@ let package = Package(
         .testTarget(
             name: "TenantBackupTests",
             dependencies: ["TenantBackup", "TenantBackupTesting"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(
