@@ -21,10 +21,13 @@ public enum TestBucket {
     }
 
     private static func empty(_ client: S3Client) async throws {
+        for upload in try await client.listMultipartUploads(prefix: "") {
+            try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId)
+        }
         while true {
             let keys = try await client.listKeys(prefix: "", maxKeys: 1000)
             if keys.isEmpty { break }
-            for key in keys { try await client.deleteObject(key: key) }
+            _ = try await client.deleteObjects(keys: keys)
         }
         try await client.deleteBucket()
     }

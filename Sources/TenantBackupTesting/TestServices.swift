@@ -23,6 +23,8 @@ public struct TestServices: Sendable {
     public let proxyURL: URL
     /// `scripts/fixture.sql`: the sample clinic database.
     public let fixturePath: String
+    /// The stand-in EC2 instance metadata service, serving ``sessionCredentials``.
+    public let instanceMetadataURL: URL
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func required(_ name: String) throws -> String {
@@ -41,6 +43,7 @@ public struct TestServices: Sendable {
             sessionToken: try required("TENANT_BACKUP_TEST_SESSION_TOKEN"))
         self.proxyURL = URL(string: try required("TENANT_BACKUP_TEST_PROXY_URL"))!
         self.fixturePath = try required("TENANT_BACKUP_TEST_FIXTURE")
+        self.instanceMetadataURL = URL(string: try required("TENANT_BACKUP_TEST_IMDS_URL"))!
     }
 
     /// S3 settings pointing at the test endpoint and `bucket`.
@@ -48,10 +51,26 @@ public struct TestServices: Sendable {
         S3Settings(bucket: bucket, region: region, endpoint: s3Endpoint, credentials: credentials ?? self.credentials)
     }
 
-    /// A client for `bucket` on the test endpoint.
-    public func s3Client(bucket: String, credentials: S3Credentials? = nil, logger: Logger = Logger(label: "test")) -> S3Client {
-        S3Client(settings: s3Settings(bucket: bucket), bucket: bucket, credentials: credentials ?? self.credentials, logger: logger)
+    /// A client for `bucket` on the test endpoint, with quick retries so fault tests stay fast.
+    public func s3Client(
+        bucket: String,
+        credentials: S3Credentials? = nil,
+        configuration: S3ClientConfiguration = TestServices.clientConfiguration,
+        logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) -> S3Client {
+        S3Client(
+            settings: s3Settings(bucket: bucket), bucket: bucket, credentials: credentials ?? self.credentials,
+            configuration: configuration, logger: logger, now: now)
     }
+
+    /// Retries as in production, but with short waits.
+    public static let clientConfiguration = S3ClientConfiguration(
+        requestTimeout: .seconds(30),
+        retry: RetryPolicy(maximumAttempts: 5, baseDelay: .milliseconds(20), maximumDelay: .milliseconds(200)))
+
+    /// The verifying proxy's control API.
+    public var proxy: ProxyControl { ProxyControl(baseURL: proxyURL) }
 
     /// A name no other test uses: `prefix-<random>`, lower case, valid for buckets and databases.
     public static func uniqueName(_ prefix: String) -> String {

@@ -74,6 +74,10 @@ public struct S3Settings: Sendable, Equatable {
     public var addressingStyle: S3AddressingStyle
     /// Credentials given explicitly (config file, environment or `$CREDENTIALS_DIRECTORY`).
     public var credentials: S3Credentials?
+    /// Asked of S3 on every write (default SSE-S3, `AES256`); `.none` for stores that reject the header.
+    public var serverSideEncryption: ServerSideEncryption
+    /// `STANDARD_IA`, `GLACIER_IR`...; `nil` leaves the bucket's default.
+    public var storageClass: String?
 
     public init(
         bucket: String? = nil,
@@ -81,7 +85,9 @@ public struct S3Settings: Sendable, Equatable {
         endpoint: URL? = nil,
         prefix: String = "",
         addressingStyle: S3AddressingStyle = .automatic,
-        credentials: S3Credentials? = nil
+        credentials: S3Credentials? = nil,
+        serverSideEncryption: ServerSideEncryption = .aes256,
+        storageClass: String? = nil
     ) {
         self.bucket = bucket
         self.region = region
@@ -89,6 +95,13 @@ public struct S3Settings: Sendable, Equatable {
         self.prefix = prefix
         self.addressingStyle = addressingStyle
         self.credentials = credentials
+        self.serverSideEncryption = serverSideEncryption
+        self.storageClass = storageClass
+    }
+
+    /// The client configuration these settings ask for.
+    public var clientConfiguration: S3ClientConfiguration {
+        S3ClientConfiguration(serverSideEncryption: serverSideEncryption, storageClass: storageClass)
     }
 }
 

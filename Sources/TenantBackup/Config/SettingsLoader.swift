@@ -18,6 +18,7 @@ import Foundation
 /// | `TENANT_BACKUP_S3_REGION`, `AWS_S3_REGION_NAME`, `AWS_REGION`, `AWS_DEFAULT_REGION` | `s3.region` |
 /// | `TENANT_BACKUP_S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | `s3.endpoint` |
 /// | `TENANT_BACKUP_S3_PREFIX`, `TENANT_BACKUP_S3_ADDRESSING_STYLE` | `s3.prefix`, `s3.addressing_style` |
+/// | `TENANT_BACKUP_S3_SSE`, `TENANT_BACKUP_S3_KMS_KEY_ID`, `TENANT_BACKUP_S3_STORAGE_CLASS` | `s3.server_side_encryption`, `s3.kms_key_id`, `s3.storage_class` |
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
 ///
 /// Credential files: `database-url`, `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`.
@@ -107,6 +108,12 @@ public struct SettingsLoader: Sendable {
             }
             settings.s3.addressingStyle = parsed
         }
+        if let (name, sse) = value("TENANT_BACKUP_S3_SSE") {
+            settings.s3.serverSideEncryption = try SettingsValidation.serverSideEncryption(sse, keyId: value("TENANT_BACKUP_S3_KMS_KEY_ID")?.value) { message in
+                .environment(variable: name, message: message)
+            }
+        }
+        if let (_, storageClass) = value("TENANT_BACKUP_S3_STORAGE_CLASS") { settings.s3.storageClass = storageClass }
         guard fileCredentials == nil else { return }
         switch (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY")) {
         case (let key?, let secret?):
@@ -171,6 +178,15 @@ enum SettingsValidation {
             throw error("'\(text)' must be just scheme://host[:port], without a path or query")
         }
         return url
+    }
+
+    static func serverSideEncryption(_ text: String, keyId: String?, error: (String) -> ConfigError) throws(ConfigError) -> ServerSideEncryption {
+        switch text.lowercased() {
+        case "aes256": return .aes256
+        case "aws:kms", "kms": return .kms(keyId: keyId)
+        case "none", "off": return .none
+        default: throw error("'\(text)' is not one of AES256, aws:kms, none")
+        }
     }
 
     static func validate(_ settings: inout Settings) throws(ConfigError) {

@@ -37,7 +37,16 @@ struct YAMLSettingsReader {
         }
         if let node = top["s3"] {
             let s3 = try section(node, name: "s3")
-            try s3.only(["bucket", "region", "endpoint", "prefix", "addressing_style", "access_key_id", "secret_access_key", "session_token"])
+            try s3.only([
+                "bucket", "region", "endpoint", "prefix", "addressing_style", "access_key_id", "secret_access_key", "session_token",
+                "server_side_encryption", "kms_key_id", "storage_class",
+            ])
+            if let value = try s3.string("server_side_encryption") {
+                settings.s3.serverSideEncryption = try SettingsValidation.serverSideEncryption(value, keyId: try s3.string("kms_key_id")) { message in
+                    s3.error(at: "server_side_encryption", message)
+                }
+            }
+            if let value = try s3.string("storage_class") { settings.s3.storageClass = value }
             if let value = try s3.string("bucket") { settings.s3.bucket = value }
             if let value = try s3.string("region") { settings.s3.region = value }
             if let value = try s3.string("endpoint") {

@@ -110,14 +110,21 @@ public struct Doctor: Sendable {
             skip([Self.roundTripCheck], "no bucket")
             return
         }
-        guard let credentials = settings.s3.credentials else {
+        let chain = CredentialsChain.standard(settings: settings.s3, environment: loader.environment)
+        let credentials: S3Credentials
+        do throws(CredentialsError) {
+            guard let found = try await chain.credentials() else { throw CredentialsError.noneFound(tried: [chain.sourceDescription]) }
+            credentials = found
+        } catch {
             record(DoctorCheck(
-                name: Self.bucketCheck, outcome: .failed, detail: "no S3 credentials found",
+                name: Self.bucketCheck, outcome: .failed, detail: error.description,
                 hint: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or provide s3-access-key-id and s3-secret-access-key with LoadCredential="))
             skip([Self.roundTripCheck], "no S3 credentials")
             return
         }
-        let client = S3Client(settings: settings.s3, bucket: bucket, credentials: credentials, httpClient: httpClient, logger: logger)
+        let client = S3Client(
+            settings: settings.s3, bucket: bucket, credentials: chain, configuration: settings.s3.clientConfiguration,
+            httpClient: httpClient, logger: logger)
         let layout = StorageLayout(prefix: settings.s3.prefix)
         let where_ = "\(client.endpoint.scheme)://\(client.endpoint.hostHeader) (\(client.endpoint.usesPathStyle ? "path" : "virtual-hosted") style, region \(settings.s3.region))"
         do {
@@ -138,7 +145,7 @@ public struct Doctor: Sendable {
         let payload = "tenant-backup doctor probe \(Date())\n" + (0..<64).map { _ in String(random.next(upperBound: UInt8(16)), radix: 16) }.joined()
         let body = ByteBuffer(string: payload)
         do {
-            try await client.putObject(key: key, body: body, contentType: "text/plain")
+            try await client.putObject(key: key, body: body, options: S3WriteOptions(contentType: "text/plain"))
             let read = try await client.getObject(key: key)
             guard read == body else {
                 try? await client.deleteObject(key: key)

@@ -4,94 +4,115 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
-/// A small S3 client on AsyncHTTPClient: every request SigV4-signed, every failure an ``S3Error`` naming
-/// the operation and key.
+/// How the S3 client behaves: timeouts, retries and what it asks of S3 on writes.
+public struct S3ClientConfiguration: Sendable {
+    /// How long one request may take, body included.
+    public var requestTimeout: TimeAmount
+    public var retry: RetryPolicy
+    public var serverSideEncryption: ServerSideEncryption
+    /// `STANDARD`, `STANDARD_IA`, ...; `nil` leaves the bucket's default.
+    public var storageClass: String?
+    /// Send `If-None-Match: *` on final writes so two writers can never overwrite a key.
+    public var preventOverwrites: Bool
+
+    public init(
+        requestTimeout: TimeAmount = .seconds(120),
+        retry: RetryPolicy = RetryPolicy(),
+        serverSideEncryption: ServerSideEncryption = .aes256,
+        storageClass: String? = nil,
+        preventOverwrites: Bool = true
+    ) {
+        self.requestTimeout = requestTimeout
+        self.retry = retry
+        self.serverSideEncryption = serverSideEncryption
+        self.storageClass = storageClass
+        self.preventOverwrites = preventOverwrites
+    }
+}
+
+/// A small S3 client on AsyncHTTPClient for one bucket: every request SigV4-signed with credentials from a
+/// ``CredentialsProvider``, transient failures retried with backoff (idempotent requests only), every
+/// failure an ``S3Error`` naming the operation and key. Nothing secret is ever logged.
 public struct S3Client: Sendable {
     public let endpoint: S3Endpoint
-    public let signer: SigV4Signer
+    public let region: String
+    public let credentialsProvider: any CredentialsProvider
+    public var configuration: S3ClientConfiguration
     let httpClient: HTTPClient
     let logger: Logger
-    /// The clock requests are signed with (tests move it).
+    /// The clock requests are signed with.
     let now: @Sendable () -> Date
-    /// How long one request may take.
-    public var requestTimeout: TimeAmount = .seconds(60)
+    /// Seconds to add to the local clock, learnt from `RequestTimeTooSkewed` answers.
+    let clockOffset: ClockOffset
+
+    /// Shared by copies of a client, so a correction learnt by one request helps the next ones.
+    final class ClockOffset: Sendable {
+        let seconds = Mutex<TimeInterval>(0)
+    }
 
     /// - Parameter httpClient: defaults to `HTTPClient.shared`, which needs no shutdown.
     public init(
         settings: S3Settings,
         bucket: String,
-        credentials: S3Credentials,
+        credentials: any CredentialsProvider,
+        configuration: S3ClientConfiguration = S3ClientConfiguration(),
         httpClient: HTTPClient = .shared,
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.endpoint = S3Endpoint(settings: settings, bucket: bucket)
-        self.signer = SigV4Signer(credentials: credentials, region: settings.region)
+        self.region = settings.region
+        self.credentialsProvider = credentials
+        self.configuration = configuration
         self.httpClient = httpClient
         self.logger = logger
         self.now = now
+        self.clockOffset = ClockOffset()
+    }
+
+    /// A client with fixed credentials.
+    public init(
+        settings: S3Settings,
+        bucket: String,
+        credentials: S3Credentials,
+        configuration: S3ClientConfiguration = S3ClientConfiguration(),
+        httpClient: HTTPClient = .shared,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.init(
+            settings: settings, bucket: bucket, credentials: StaticCredentialsProvider(credentials),
+            configuration: configuration, httpClient: httpClient, logger: logger, now: now)
     }
 
     public var bucket: String { endpoint.bucket }
 
-    // MARK: - Operations
-
-    /// Stores `body` at `key` with a single PUT (signed payload hash and Content-MD5, so S3 verifies every byte).
-    public func putObject(key: String, body: ByteBuffer, contentType: String = "application/octet-stream") async throws(S3Error) {
-        let md5 = Data(body.withUnsafeReadableBytes { Insecure.MD5.hash(data: $0) }).base64EncodedString()
-        _ = try await send(
-            "PutObject", method: .PUT, key: key,
-            headers: [("Content-Type", contentType), ("Content-MD5", md5)],
-            body: body)
-    }
-
-    /// Reads a whole object into memory; for small objects (at most `limit` bytes).
-    public func getObject(key: String, limit: Int = 16 << 20) async throws(S3Error) -> ByteBuffer {
-        try await send("GetObject", method: .GET, key: key, responseLimit: limit).body
-    }
-
-    /// Deletes one object. Deleting a key that does not exist succeeds, as in S3.
-    public func deleteObject(key: String) async throws(S3Error) {
-        _ = try await send("DeleteObject", method: .DELETE, key: key, expect: [200, 204])
-    }
-
-    /// The keys of up to `maxKeys` objects under `prefix` (one page): enough to prove the bucket is
-    /// reachable and the credentials may list it.
-    public func listKeys(prefix: String, maxKeys: Int = 1000) async throws(S3Error) -> [String] {
-        let response = try await send(
-            "ListObjectsV2", method: .GET, key: nil,
-            query: [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys))])
-        let xml = String(buffer: response.body)
-        var keys: [String] = []
-        var rest = Substring(xml)
-        while let open = rest.range(of: "<Key>"), let close = rest.range(of: "</Key>", range: open.upperBound..<rest.endIndex) {
-            keys.append(S3XML.unescape(String(rest[open.upperBound..<close.lowerBound])))
-            rest = rest[close.upperBound...]
-        }
-        return keys
-    }
-
-    /// Creates the bucket (tests and first-time setup).
-    public func createBucket() async throws(S3Error) {
-        var body: ByteBuffer? = nil
-        if signer.region != "us-east-1" {
-            body = ByteBuffer(string: "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(signer.region)</LocationConstraint></CreateBucketConfiguration>")
-        }
-        _ = try await send("CreateBucket", method: .PUT, key: nil, body: body)
-    }
-
-    /// Deletes the (empty) bucket.
-    public func deleteBucket() async throws(S3Error) {
-        _ = try await send("DeleteBucket", method: .DELETE, key: nil, expect: [200, 204])
-    }
+    /// The current time as S3 sees it (local clock plus any learnt skew).
+    var signingDate: Date { now().addingTimeInterval(clockOffset.seconds.withLock { $0 }) }
 
     // MARK: - Sending
+
+    /// The body of a request.
+    enum RequestBody {
+        case empty
+        /// Buffered: hashed once, signed, and resent as it is on retries.
+        case buffer(ByteBuffer)
+    }
 
     struct Response {
         let status: Int
         let headers: HTTPHeaders
         let body: ByteBuffer
+    }
+
+    /// Whether a request may be sent again after an ambiguous failure.
+    enum Retry {
+        /// Sending it twice has the same effect as once (GET, HEAD, PUT of a part, DELETE...).
+        case idempotent
+        /// Never resent by `send`; the caller decides (Complete, conditional writes handle it themselves).
+        case never
     }
 
     func send(
@@ -100,15 +121,73 @@ public struct S3Client: Sendable {
         key: String?,
         query: [(name: String, value: String)] = [],
         headers extraHeaders: [(name: String, value: String)] = [],
-        body: ByteBuffer? = nil,
+        body: RequestBody = .empty,
         expect: Set<Int> = [200],
+        retry: Retry = .idempotent,
         responseLimit: Int = 16 << 20
     ) async throws(S3Error) -> Response {
+        var payloadHash = SigV4Signer.emptyPayloadHash
+        var buffer: ByteBuffer?
+        if case .buffer(let bytes) = body {
+            buffer = bytes
+            payloadHash = SigV4Signer.hex(bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) })
+        }
+        var attempt = 0
+        var correctedSkew = false
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            attempt += 1
+            do {
+                return try await sendOnce(
+                    operation, method: method, key: key, query: query, headers: extraHeaders, body: buffer,
+                    payloadHash: payloadHash, expect: expect, responseLimit: responseLimit)
+            } catch var error {
+                error.attempts = attempt
+                if error.code == "RequestTimeTooSkewed", !correctedSkew, let serverDate = error.serverDate {
+                    correctedSkew = true
+                    let offset = serverDate.timeIntervalSince(now())
+                    clockOffset.seconds.withLock { $0 = offset }
+                    logger.warning(
+                        "s3 clock skew corrected",
+                        metadata: ["operation": "\(operation)", "s3_key": "\(key ?? "")", "offset_s": "\(Int(offset))"])
+                    attempt -= 1
+                    continue
+                }
+                guard case .idempotent = retry, error.isTransient, attempt < configuration.retry.maximumAttempts, !Task.isCancelled else {
+                    throw error
+                }
+                let delay = configuration.retry.delay(forRetry: attempt, using: &generator)
+                logger.warning(
+                    "s3 request failed, retrying",
+                    metadata: [
+                        "operation": "\(operation)", "s3_key": "\(key ?? "")", "attempt": "\(attempt)",
+                        "delay_ms": "\(delay.milliseconds)", "error": "\(error.shortCause)",
+                    ])
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    throw S3Error(operation: operation, bucket: bucket, key: key, cause: .transport("cancelled"), attempts: attempt)
+                }
+            }
+        }
+    }
+
+    private func sendOnce(
+        _ operation: String,
+        method: HTTPMethod,
+        key: String?,
+        query: [(name: String, value: String)],
+        headers extraHeaders: [(name: String, value: String)],
+        body: ByteBuffer?,
+        payloadHash: String,
+        expect: Set<Int>,
+        responseLimit: Int
+    ) async throws(S3Error) -> Response {
+        let credentials = try await currentCredentials(operation, key: key)
         let path = endpoint.path(key: key)
-        let payloadHash = body.map { buffer in SigV4Signer.hex(buffer.withUnsafeReadableBytes { SHA256.hash(data: $0) }) } ?? SigV4Signer.emptyPayloadHash
-        let toSign = SigV4Signer.Request(
-            method: method.rawValue, host: endpoint.hostHeader, path: path, query: query, headers: extraHeaders)
-        let signed = signer.signedHeaders(for: toSign, payloadHash: payloadHash, date: now())
+        let signer = SigV4Signer(credentials: credentials, region: region)
+        let toSign = SigV4Signer.Request(method: method.rawValue, host: endpoint.hostHeader, path: path, query: query, headers: extraHeaders)
+        let signed = signer.signedHeaders(for: toSign, payloadHash: payloadHash, date: signingDate)
         var request = HTTPClientRequest(url: endpoint.url(path: path, query: query))
         request.method = method
         request.headers.add(name: "Host", value: endpoint.hostHeader)
@@ -123,35 +202,83 @@ public struct S3Client: Sendable {
         let response: HTTPClientResponse
         let data: ByteBuffer
         do {
-            response = try await httpClient.execute(request, timeout: requestTimeout)
+            response = try await httpClient.execute(request, timeout: configuration.requestTimeout)
             data = try await response.body.collect(upTo: responseLimit)
         } catch {
-            logger.debug("s3 request failed", metadata: ["operation": "\(operation)", "s3_key": "\(key ?? "")", "error": "\(error)"])
             throw S3Error(operation: operation, bucket: bucket, key: key, cause: .transport(Self.describe(error)))
         }
         let status = Int(response.status.code)
-        logger.trace(
+        logger.debug(
             "s3 request",
             metadata: [
                 "operation": "\(operation)", "s3_key": "\(key ?? "")", "status": "\(status)",
-                "duration_ms": "\((ContinuousClock.now - started).milliseconds)",
+                "bytes_sent": "\(body?.readableBytes ?? 0)", "duration_ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
         guard expect.contains(status) else {
-            let xml = String(buffer: data)
-            throw S3Error(
-                operation: operation, bucket: bucket, key: key,
-                cause: .service(
-                    status: status,
-                    code: S3XML.firstText("Code", in: xml) ?? (method == .HEAD && status == 404 ? "NotFound" : nil),
-                    message: S3XML.firstText("Message", in: xml),
-                    requestId: S3XML.firstText("RequestId", in: xml) ?? response.headers.first(name: "x-amz-request-id")))
+            throw Self.serviceError(
+                operation: operation, bucket: bucket, key: key, status: status, method: method, headers: response.headers, body: data)
         }
         return Response(status: status, headers: response.headers, body: data)
     }
 
+    /// The credentials to sign the next request with, from the provider.
+    func currentCredentials(_ operation: String, key: String?) async throws(S3Error) -> S3Credentials {
+        do throws(CredentialsError) {
+            guard let found = try await credentialsProvider.credentials() else {
+                throw CredentialsError.noneFound(tried: [credentialsProvider.sourceDescription])
+            }
+            return found
+        } catch {
+            throw S3Error(operation: operation, bucket: bucket, key: key, cause: .credentials(error.description))
+        }
+    }
+
+    /// Parses an HTTP date (`Fri, 24 May 2013 00:00:00 GMT`).
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+
+    static func serviceError(
+        operation: String, bucket: String, key: String?, status: Int, method: HTTPMethod, headers: HTTPHeaders, body: ByteBuffer
+    ) -> S3Error {
+        let xml = (try? S3XMLElement.parse(String(buffer: body)))
+        var code = xml?["Code"]
+        if code == nil, method == .HEAD {
+            code = status == 404 ? "NotFound" : status == 403 ? "Forbidden" : nil
+        }
+        var error = S3Error(
+            operation: operation, bucket: bucket, key: key,
+            cause: .service(status: status, code: code, message: xml?["Message"], requestId: xml?["RequestId"] ?? headers.first(name: "x-amz-request-id")))
+        if code == "RequestTimeTooSkewed" {
+            error.serverDate = Self.serverDate(xml?["ServerTime"], header: headers.first(name: "Date"))
+        }
+        return error
+    }
+
+    static func serverDate(_ serverTime: String?, header: String?) -> Date? {
+        if let serverTime, let date = try? Date(serverTime, strategy: .iso8601) { return date }
+        return header.flatMap(httpDate)
+    }
+
     private static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError { return "\(error)" }
+        if error is CancellationError { return "cancelled" }
         return String(describing: error)
+    }
+}
+
+extension S3Error {
+    /// The cause without the operation and key, for a retry log line.
+    var shortCause: String {
+        switch cause {
+        case .service(let status, let code, _, _): return "HTTP \(status) \(code ?? "")"
+        case .transport(let message): return message
+        case .invalidResponse(let message), .credentials(let message), .invalidRequest(let message): return message
+        }
     }
 }
 

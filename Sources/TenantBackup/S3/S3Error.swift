@@ -1,3 +1,5 @@
+import Foundation
+
 /// A failed S3 request: which operation on which key, and what S3 (or the network) said.
 ///
 /// Never carries credentials, signatures or presigned URLs: only the operation, bucket, key and S3's own
@@ -10,18 +12,27 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         case transport(String)
         /// An answer that cannot be understood.
         case invalidResponse(String)
+        /// No credentials could be obtained to sign the request.
+        case credentials(String)
+        /// The request was not sent because it is invalid (too many keys, bad expiry...).
+        case invalidRequest(String)
     }
 
     public let operation: String
     public let bucket: String
     public let key: String?
     public let cause: Cause
+    /// How many attempts were made (retries included).
+    public var attempts: Int
+    /// The server's clock, when S3 answered `RequestTimeTooSkewed`: used to correct ours.
+    public var serverDate: Date?
 
-    public init(operation: String, bucket: String, key: String?, cause: Cause) {
+    public init(operation: String, bucket: String, key: String?, cause: Cause, attempts: Int = 1) {
         self.operation = operation
         self.bucket = bucket
         self.key = key
         self.cause = cause
+        self.attempts = attempts
     }
 
     /// S3's error code, when S3 answered.
@@ -36,20 +47,37 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// Whether trying the same request again may succeed: throttling, server errors, timeouts, resets.
+    public var isTransient: Bool {
+        switch cause {
+        case .transport: return true
+        case .service(let status, let code, _, _):
+            if [500, 502, 503, 504].contains(status) { return true }
+            return ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "ThrottlingException"]
+                .contains(code ?? "")
+        case .invalidResponse, .credentials, .invalidRequest: return false
+        }
+    }
+
     public var description: String {
         let target = key.map { "s3://\(bucket)/\($0)" } ?? "s3://\(bucket)"
+        let tries = attempts > 1 ? " after \(attempts) attempts" : ""
         switch cause {
         case .service(let status, let code, let message, let requestId):
-            var text = "S3 \(operation) \(target) failed: HTTP \(status)"
+            var text = "S3 \(operation) \(target) failed\(tries): HTTP \(status)"
             if let code { text += " \(code)" }
             if let message, !message.isEmpty { text += ": \(message)" }
-            if let hint = hint { text += " (\(hint))" }
+            if let hint { text += " (\(hint))" }
             if let requestId { text += " [request id \(requestId)]" }
             return text
         case .transport(let message):
-            return "S3 \(operation) \(target) failed: no answer from the endpoint: \(message)"
+            return "S3 \(operation) \(target) failed\(tries): no answer from the endpoint: \(message)"
         case .invalidResponse(let message):
             return "S3 \(operation) \(target) failed: unexpected answer: \(message)"
+        case .credentials(let message):
+            return "S3 \(operation) \(target) not sent: \(message)"
+        case .invalidRequest(let message):
+            return "S3 \(operation) \(target) not sent: \(message)"
         }
     }
 
@@ -63,6 +91,7 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         case "AccessDenied": return "the credentials lack permission for this operation"
         case "RequestTimeTooSkewed": return "this machine's clock is off; check NTP"
         case "AuthorizationHeaderMalformed": return "check s3.region"
+        case "SlowDown": return "the endpoint is throttling requests"
         default: return nil
         }
     }

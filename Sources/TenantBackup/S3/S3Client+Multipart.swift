@@ -1,0 +1,144 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// An upload in progress, as ListMultipartUploads reports it.
+public struct S3MultipartUpload: Sendable, Equatable {
+    public let key: String
+    public let uploadId: String
+    public let initiated: Date?
+}
+
+/// A part uploaded, to list in CompleteMultipartUpload.
+public struct S3CompletedPart: Sendable, Equatable {
+    public let partNumber: Int
+    public let eTag: String
+
+    public init(partNumber: Int, eTag: String) {
+        self.partNumber = partNumber
+        self.eTag = eTag
+    }
+}
+
+extension S3Client {
+    /// S3's limits on multipart uploads.
+    public static let maximumParts = 10_000
+    public static let minimumPartSize = 5 << 20
+
+    /// Starts a multipart upload and returns its id. The object becomes visible only when completed.
+    public func createMultipartUpload(key: String, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
+        let response = try await send("CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")], headers: writeHeaders(options))
+        guard let uploadId = try? S3XMLElement.parse(String(buffer: response.body))["UploadId"], !uploadId.isEmpty else {
+            throw S3Error(operation: "CreateMultipartUpload", bucket: bucket, key: key, cause: .invalidResponse("no UploadId in the answer"))
+        }
+        return uploadId
+    }
+
+    /// Uploads one part (idempotent, so retried) and returns its ETag.
+    public func uploadPart(key: String, uploadId: String, partNumber: Int, body: ByteBuffer) async throws(S3Error) -> S3CompletedPart {
+        let md5 = Data(Insecure.MD5.hash(data: body.readableBytesView)).base64EncodedString()
+        let response = try await send(
+            "UploadPart", method: .PUT, key: key,
+            query: [("partNumber", String(partNumber)), ("uploadId", uploadId)],
+            headers: [("Content-MD5", md5)], body: .buffer(body))
+        return S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
+    }
+
+    /// Completes an upload: the object appears at `key`. A Complete whose answer was lost may still have
+    /// succeeded, so before sending it again the client checks whether the upload is gone and the object
+    /// there. S3 may also answer 200 with an error inside; that is treated as the error it is.
+    ///
+    /// - Returns: the object's ETag.
+    @discardableResult
+    public func completeMultipartUpload(key: String, uploadId: String, parts: [S3CompletedPart]) async throws(S3Error) -> String {
+        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for part in parts.sorted(by: { $0.partNumber < $1.partNumber }) {
+            xml += "<Part><PartNumber>\(part.partNumber)</PartNumber><ETag>\"\(part.eTag)\"</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/xml")]
+        if configuration.preventOverwrites { headers.append(("If-None-Match", "*")) }
+        var attempt = 0
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            attempt += 1
+            do throws(S3Error) {
+                let response = try await send(
+                    "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadId)],
+                    headers: headers, body: .buffer(ByteBuffer(string: xml)), retry: .never)
+                let document = try? S3XMLElement.parse(String(buffer: response.body))
+                if let document, document.name == "Error" {
+                    throw S3Error(
+                        operation: "CompleteMultipartUpload", bucket: bucket, key: key,
+                        cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
+                }
+                return (document?["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            } catch {
+                guard error.isTransient, attempt < configuration.retry.maximumAttempts else {
+                    var final = error
+                    final.attempts = attempt
+                    throw final
+                }
+                // Did the lost attempt succeed? Then the upload is gone and the object is there.
+                if try await !uploadExists(key: key, uploadId: uploadId), let object = try? await headObject(key: key) {
+                    logger.info("s3 complete succeeded on an earlier attempt", metadata: ["s3_key": "\(key)", "attempt": "\(attempt)"])
+                    return object.eTag
+                }
+                logger.warning(
+                    "s3 request failed, retrying",
+                    metadata: ["operation": "CompleteMultipartUpload", "s3_key": "\(key)", "attempt": "\(attempt)", "error": "\(error.shortCause)"])
+                try? await Task.sleep(for: configuration.retry.delay(forRetry: attempt, using: &generator))
+            }
+        }
+    }
+
+    /// Whether an upload is still in progress (ListParts answers rather than `NoSuchUpload`).
+    func uploadExists(key: String, uploadId: String) async throws(S3Error) -> Bool {
+        do {
+            _ = try await send("ListParts", method: .GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadId)])
+            return true
+        } catch {
+            if error.code == "NoSuchUpload" || error.status == 404 { return false }
+            throw error
+        }
+    }
+
+    /// Aborts an upload and frees its parts. An upload already gone counts as aborted.
+    public func abortMultipartUpload(key: String, uploadId: String) async throws(S3Error) {
+        do {
+            _ = try await send("AbortMultipartUpload", method: .DELETE, key: key, query: [("uploadId", uploadId)], expect: [200, 204])
+        } catch {
+            if error.code == "NoSuchUpload" { return }
+            throw error
+        }
+    }
+
+    /// Every upload in progress under `prefix`, all pages.
+    public func listMultipartUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload] {
+        var uploads: [S3MultipartUpload] = []
+        var keyMarker: String?
+        var uploadIdMarker: String?
+        while true {
+            var query: [(name: String, value: String)] = [("uploads", ""), ("prefix", prefix)]
+            if let keyMarker { query.append(("key-marker", keyMarker)) }
+            if let uploadIdMarker { query.append(("upload-id-marker", uploadIdMarker)) }
+            let response = try await send("ListMultipartUploads", method: .GET, key: nil, query: query)
+            let document: S3XMLElement
+            do throws(S3XMLElement.SyntaxError) {
+                document = try S3XMLElement.parse(String(buffer: response.body))
+            } catch {
+                throw S3Error(operation: "ListMultipartUploads", bucket: bucket, key: prefix, cause: .invalidResponse(error.description))
+            }
+            for upload in document.children("Upload") {
+                guard let key = upload["Key"], let id = upload["UploadId"] else { continue }
+                uploads.append(S3MultipartUpload(key: key, uploadId: id, initiated: upload["Initiated"].flatMap(S3ObjectListing.parseDate)))
+            }
+            guard document["IsTruncated"] == "true" else { break }
+            keyMarker = document["NextKeyMarker"]
+            uploadIdMarker = document["NextUploadIdMarker"]
+            guard keyMarker != nil else { break }
+        }
+        return uploads
+    }
+}

@@ -1,0 +1,235 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// What S3 says about a stored object.
+public struct S3ObjectMetadata: Sendable, Equatable {
+    public let key: String
+    public let size: Int64
+    /// The ETag without quotes (the MD5 of a single-PUT object; `<md5>-<parts>` for multipart).
+    public let eTag: String
+    public let lastModified: Date?
+    public let contentType: String?
+    /// `x-amz-meta-*` values, by name without the prefix.
+    public let userMetadata: [String: String]
+}
+
+/// The options of a write.
+public struct S3WriteOptions: Sendable, Equatable {
+    public var contentType: String
+    /// Stored as `x-amz-meta-<name>`; names are lower-cased ASCII.
+    public var userMetadata: [String: String]
+
+    public init(contentType: String = "application/octet-stream", userMetadata: [String: String] = [:]) {
+        self.contentType = contentType
+        self.userMetadata = userMetadata
+    }
+}
+
+extension S3Client {
+    /// Headers every object write carries: content type, user metadata, encryption, storage class.
+    func writeHeaders(_ options: S3WriteOptions) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [("Content-Type", options.contentType)]
+        for (name, value) in options.userMetadata.sorted(by: { $0.key < $1.key }) {
+            headers.append(("x-amz-meta-\(name.lowercased())", value))
+        }
+        headers += configuration.serverSideEncryption.headers
+        if let storageClass = configuration.storageClass { headers.append(("x-amz-storage-class", storageClass)) }
+        return headers
+    }
+
+    /// Stores `body` at `key` with one PUT. The payload's SHA-256 is signed and its MD5 sent as Content-MD5,
+    /// so S3 verifies every byte. With ``S3ClientConfiguration/preventOverwrites`` the write carries
+    /// `If-None-Match: *` and fails with `PreconditionFailed` when the key exists — except when a retry
+    /// finds the object it wrote itself on an earlier attempt.
+    ///
+    /// - Returns: the object's ETag.
+    @discardableResult
+    public func putObject(key: String, body: ByteBuffer, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
+        let md5 = Insecure.MD5.hash(data: body.readableBytesView)
+        var headers = writeHeaders(options)
+        headers.append(("Content-MD5", Data(md5).base64EncodedString()))
+        guard configuration.preventOverwrites else {
+            let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: .buffer(body))
+            return Self.eTag(response.headers)
+        }
+        headers.append(("If-None-Match", "*"))
+        // Conditional writes are resent by hand: a retry after a lost answer may meet our own object.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: .buffer(body), retry: .never)
+                return Self.eTag(response.headers)
+            } catch {
+                if attempt > 1, error.status == 412 || error.code == "PreconditionFailed" {
+                    if let existing = try? await headObject(key: key), existing.eTag == SigV4Signer.hex(md5) {
+                        return existing.eTag
+                    }
+                }
+                guard error.isTransient, attempt < configuration.retry.maximumAttempts else {
+                    var final = error
+                    final.attempts = attempt
+                    throw final
+                }
+                var generator = SystemRandomNumberGenerator()
+                try? await Task.sleep(for: configuration.retry.delay(forRetry: attempt, using: &generator))
+            }
+        }
+    }
+
+    /// Metadata of an object; `NotFound` (404) when there is none.
+    public func headObject(key: String) async throws(S3Error) -> S3ObjectMetadata {
+        let response = try await send("HeadObject", method: .HEAD, key: key)
+        return Self.metadata(key: key, headers: response.headers)
+    }
+
+    /// Reads a whole object (or `range` of it) into memory; for objects of at most `limit` bytes.
+    public func getObject(key: String, range: ClosedRange<Int64>? = nil, limit: Int = 64 << 20) async throws(S3Error) -> ByteBuffer {
+        var headers: [(name: String, value: String)] = []
+        if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        return try await send("GetObject", method: .GET, key: key, headers: headers, expect: [200, 206], responseLimit: limit).body
+    }
+
+    /// Opens an object for streaming: its metadata and its bytes as they arrive, never all in memory.
+    /// Only opening is retried; a failure while reading surfaces from the sequence.
+    public func openObject(key: String, range: ClosedRange<Int64>? = nil) async throws(S3Error) -> S3ObjectStream {
+        var attempt = 0
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            attempt += 1
+            do {
+                return try await openOnce(key: key, range: range)
+            } catch {
+                guard error.isTransient, attempt < configuration.retry.maximumAttempts else {
+                    var final = error
+                    final.attempts = attempt
+                    throw final
+                }
+                logger.warning("s3 request failed, retrying", metadata: ["operation": "GetObject", "s3_key": "\(key)", "attempt": "\(attempt)"])
+                try? await Task.sleep(for: configuration.retry.delay(forRetry: attempt, using: &generator))
+            }
+        }
+    }
+
+    private func openOnce(key: String, range: ClosedRange<Int64>?) async throws(S3Error) -> S3ObjectStream {
+        let credentials = try await currentCredentials("GetObject", key: key)
+        var extra: [(name: String, value: String)] = []
+        if let range { extra.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let path = endpoint.path(key: key)
+        let signed = SigV4Signer(credentials: credentials, region: region).signedHeaders(
+            for: .init(method: "GET", host: endpoint.hostHeader, path: path, headers: extra),
+            payloadHash: SigV4Signer.emptyPayloadHash, date: signingDate)
+        var request = HTTPClientRequest(url: endpoint.url(path: path, query: []))
+        request.headers.add(name: "Host", value: endpoint.hostHeader)
+        for (name, value) in extra + signed { request.headers.add(name: name, value: value) }
+        let response: HTTPClientResponse
+        do {
+            response = try await httpClient.execute(request, timeout: configuration.requestTimeout)
+        } catch {
+            throw S3Error(operation: "GetObject", bucket: bucket, key: key, cause: .transport("\(error)"))
+        }
+        let status = Int(response.status.code)
+        guard status == 200 || status == 206 else {
+            let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            throw Self.serviceError(operation: "GetObject", bucket: bucket, key: key, status: status, method: .GET, headers: response.headers, body: body)
+        }
+        return S3ObjectStream(metadata: Self.metadata(key: key, headers: response.headers), body: response.body)
+    }
+
+    /// Deletes one object. Deleting a key that does not exist succeeds, as in S3.
+    public func deleteObject(key: String) async throws(S3Error) {
+        _ = try await send("DeleteObject", method: .DELETE, key: key, expect: [200, 204])
+    }
+
+    /// The most keys S3 accepts in one DeleteObjects request.
+    public static let deleteObjectsBatchLimit = 1000
+
+    /// Deletes many objects, at most 1,000 per request (S3's limit, enforced here since some endpoints do
+    /// not), each request with the Content-MD5 S3 requires. Keys S3 refused are reported, not thrown.
+    public func deleteObjects(keys: [String]) async throws(S3Error) -> S3DeleteResult {
+        var result = S3DeleteResult()
+        var start = 0
+        while start < keys.count {
+            let batch = Array(keys[start..<min(start + Self.deleteObjectsBatchLimit, keys.count)])
+            start += batch.count
+            let partial = try await deleteBatch(batch)
+            result.deleted += partial.deleted
+            result.failures += partial.failures
+        }
+        return result
+    }
+
+    func deleteBatch(_ keys: [String]) async throws(S3Error) -> S3DeleteResult {
+        guard keys.count <= Self.deleteObjectsBatchLimit else {
+            throw S3Error(operation: "DeleteObjects", bucket: bucket, key: nil, cause: .invalidRequest("\(keys.count) keys in one request; S3 accepts at most 1000"))
+        }
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>"
+        for key in keys { xml += "<Object><Key>\(S3XML.escape(key))</Key></Object>" }
+        xml += "</Delete>"
+        let body = ByteBuffer(string: xml)
+        let md5 = Data(Insecure.MD5.hash(data: body.readableBytesView)).base64EncodedString()
+        let response = try await send(
+            "DeleteObjects", method: .POST, key: nil, query: [("delete", "")],
+            headers: [("Content-Type", "application/xml"), ("Content-MD5", md5)], body: .buffer(body))
+        let document: S3XMLElement
+        do throws(S3XMLElement.SyntaxError) {
+            document = try S3XMLElement.parse(String(buffer: response.body))
+        } catch {
+            throw S3Error(operation: "DeleteObjects", bucket: bucket, key: nil, cause: .invalidResponse(error.description))
+        }
+        var result = S3DeleteResult()
+        var failed = Set<String>()
+        for error in document.children("Error") {
+            let key = error["Key"] ?? ""
+            failed.insert(key)
+            result.failures.append(.init(key: key, code: error["Code"] ?? "", message: error["Message"] ?? ""))
+        }
+        result.deleted = keys.filter { !failed.contains($0) }
+        return result
+    }
+
+    static func eTag(_ headers: HTTPHeaders) -> String {
+        (headers.first(name: "ETag") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+    }
+
+    static func metadata(key: String, headers: HTTPHeaders) -> S3ObjectMetadata {
+        var user: [String: String] = [:]
+        for (name, value) in headers where name.lowercased().hasPrefix("x-amz-meta-") {
+            user[String(name.lowercased().dropFirst("x-amz-meta-".count))] = value
+        }
+        return S3ObjectMetadata(
+            key: key,
+            size: Int64(headers.first(name: "Content-Length") ?? "") ?? 0,
+            eTag: eTag(headers),
+            lastModified: headers.first(name: "Last-Modified").flatMap(httpDate),
+            contentType: headers.first(name: "Content-Type"),
+            userMetadata: user)
+    }
+}
+
+/// The outcome of ``S3Client/deleteObjects(keys:)``.
+public struct S3DeleteResult: Sendable, Equatable {
+    public struct Failure: Sendable, Equatable {
+        public let key: String
+        public let code: String
+        public let message: String
+    }
+
+    public var deleted: [String] = []
+    public var failures: [Failure] = []
+}
+
+/// An object being read: its metadata, and its bytes as an async sequence of buffers.
+public struct S3ObjectStream: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    public let metadata: S3ObjectMetadata
+    let body: HTTPClientResponse.Body
+
+    public func makeAsyncIterator() -> HTTPClientResponse.Body.AsyncIterator {
+        body.makeAsyncIterator()
+    }
+}
