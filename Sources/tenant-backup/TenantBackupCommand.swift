@@ -23,7 +23,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
             An existing .env file (the old system's) can be used as it is with --env-file.
             """,
         version: TenantBackupVersion.current,
-        subcommands: [DoctorCommand.self])
+        subcommands: [BackupCommand.self, DoctorCommand.self])
 }
 
 /// Options every subcommand shares.

@@ -9,16 +9,73 @@ public struct Settings: Sendable, Equatable {
     public var postgres: PostgresSettings
     public var tenants: TenantSelection
     public var s3: S3Settings
+    public var backup: BackupSettings
 
     public init(
         postgres: PostgresSettings = PostgresSettings(),
         tenants: TenantSelection = TenantSelection(),
-        s3: S3Settings = S3Settings()
+        s3: S3Settings = S3Settings(),
+        backup: BackupSettings = BackupSettings()
     ) {
         self.postgres = postgres
         self.tenants = tenants
         self.s3 = s3
+        self.backup = backup
     }
+}
+
+/// How each schema is dumped, compressed and uploaded.
+public struct BackupSettings: Sendable, Equatable {
+    public var format: PgDumpArguments.Format
+    public var compression: Compression
+    /// The codec's level; `nil` is its default (zstd 3, gzip 6).
+    public var compressionLevel: Int?
+    /// A fixed part size in bytes; `nil` chooses it from the schema's size (8 MiB at least).
+    public var partSize: Int?
+    /// Parts uploading at once for one backup.
+    public var partsInFlight: Int
+    /// Schemas backed up at once.
+    public var tenantConcurrency: Int
+    /// Extra pg_dump options, e.g. `--no-owner`.
+    public var pgDumpOptions: [String]
+    /// pg_dump's `--lock-wait-timeout`, in seconds.
+    public var lockWaitTimeout: Duration?
+    /// A pg_dump silent this long is stopped (a dump stuck behind a lock).
+    public var noOutputTimeout: Duration
+    /// A pg_dump running this long is stopped.
+    public var dumpTimeout: Duration
+
+    public init(
+        format: PgDumpArguments.Format = .plain,
+        compression: Compression = .zstd,
+        compressionLevel: Int? = nil,
+        partSize: Int? = nil,
+        partsInFlight: Int = 4,
+        tenantConcurrency: Int = 2,
+        pgDumpOptions: [String] = [],
+        lockWaitTimeout: Duration? = .seconds(300),
+        noOutputTimeout: Duration = .seconds(600),
+        dumpTimeout: Duration = .seconds(6 * 3600)
+    ) {
+        self.format = format
+        self.compression = compression
+        self.compressionLevel = compressionLevel
+        self.partSize = partSize
+        self.partsInFlight = partsInFlight
+        self.tenantConcurrency = tenantConcurrency
+        self.pgDumpOptions = pgDumpOptions
+        self.lockWaitTimeout = lockWaitTimeout
+        self.noOutputTimeout = noOutputTimeout
+        self.dumpTimeout = dumpTimeout
+    }
+
+    /// The pg_dump arguments these settings ask for.
+    public var dumpArguments: PgDumpArguments {
+        PgDumpArguments(format: format, extraOptions: pgDumpOptions, lockWaitTimeoutSeconds: lockWaitTimeout.map { Int($0.components.seconds) })
+    }
+
+    /// The object suffix: `.sql.zst`, `.sql.gz`, `.sql`, `.dump.zst`...
+    public var fileSuffix: String { format.fileSuffix + compression.fileSuffix }
 }
 
 /// How to reach the database and which `pg_dump` to run.

@@ -114,6 +114,18 @@ public struct SettingsLoader: Sendable {
             }
         }
         if let (_, storageClass) = value("TENANT_BACKUP_S3_STORAGE_CLASS") { settings.s3.storageClass = storageClass }
+        if let (name, compression) = value("TENANT_BACKUP_COMPRESSION") {
+            guard let parsed = Compression(rawValue: compression) else {
+                throw .environment(variable: name, message: "'\(compression)' is not one of zstd, gzip, none")
+            }
+            settings.backup.compression = parsed
+        }
+        if let (name, concurrency) = value("TENANT_BACKUP_TENANT_CONCURRENCY") {
+            guard let number = Int(concurrency), number >= 1, number <= 64 else {
+                throw .environment(variable: name, message: "'\(concurrency)' must be a number from 1 to 64")
+            }
+            settings.backup.tenantConcurrency = number
+        }
         guard fileCredentials == nil else { return }
         switch (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY")) {
         case (let key?, let secret?):
@@ -180,6 +192,27 @@ enum SettingsValidation {
         return url
     }
 
+    /// `30s`, `10m`, `6h`, `1d` or a number of seconds.
+    static func duration(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (unit, factor) in units where trimmed.hasSuffix(unit) {
+            guard let number = Int64(trimmed.dropLast(unit.count)), number >= 0 else { return nil }
+            return factor == 0 ? .milliseconds(number) : .seconds(number * factor)
+        }
+        return Int64(trimmed).map { .seconds($0) }
+    }
+
+    /// `8MiB`, `64MB`, `1GiB` or a number of bytes.
+    static func byteSize(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
+        for (unit, factor) in units where trimmed.hasSuffix(unit) {
+            return Int(trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)).map { $0 * factor }
+        }
+        return Int(trimmed)
+    }
+
     static func serverSideEncryption(_ text: String, keyId: String?, error: (String) -> ConfigError) throws(ConfigError) -> ServerSideEncryption {
         switch text.lowercased() {
         case "aes256": return .aes256
@@ -218,6 +251,12 @@ enum SettingsValidation {
         }
         for schema in settings.tenants.sharedSchemas where schema.isEmpty {
             throw .invalid(setting: "tenants.shared_schemas", message: "a schema name cannot be empty")
+        }
+        if let partSize = settings.backup.partSize, partSize < PartSizePlanner.minimumPartSize || partSize > PartSizePlanner.maximumPartSize {
+            throw .invalid(setting: "backup.part_size", message: "\(partSize) bytes is outside S3's limits (5 MiB to 5 GiB)")
+        }
+        if settings.backup.noOutputTimeout <= .zero || settings.backup.dumpTimeout <= .zero {
+            throw .invalid(setting: "backup.no_output_timeout", message: "timeouts must be positive")
         }
         if let query = settings.tenants.query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw .invalid(setting: "tenants.query", message: "is empty; remove it to discover tenants from the schemas")

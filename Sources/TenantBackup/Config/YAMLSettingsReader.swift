@@ -20,7 +20,7 @@ struct YAMLSettingsReader {
         }
         guard let root else { return }  // an empty file means "all defaults"
         let top = try section(root, name: "the top level")
-        try top.only(["postgres", "tenants", "s3"])
+        try top.only(["postgres", "tenants", "s3", "backup"])
         if let node = top["postgres"] {
             let postgres = try section(node, name: "postgres")
             try postgres.only(["url", "pg_dump"])
@@ -73,6 +73,49 @@ struct YAMLSettingsReader {
                 throw s3.error(at: "access_key_id", "access_key_id is set but secret_access_key is not")
             case (nil, .some):
                 throw s3.error(at: "secret_access_key", "secret_access_key is set but access_key_id is not")
+            }
+        }
+        try readBackup(top, into: &settings)
+    }
+
+    private func readBackup(_ top: Section, into settings: inout Settings) throws(ConfigError) {
+        guard let node = top["backup"] else { return }
+        let backup = try section(node, name: "backup")
+        try backup.only([
+            "format", "compression", "compression_level", "part_size", "parts_in_flight", "tenant_concurrency",
+            "pg_dump_options", "lock_wait_timeout", "no_output_timeout", "dump_timeout",
+        ])
+        if let value = try backup.string("format") {
+            guard let format = PgDumpArguments.Format(rawValue: value) else { throw backup.error(at: "format", "'\(value)' is not one of plain, custom") }
+            settings.backup.format = format
+        }
+        if let value = try backup.string("compression") {
+            guard let compression = Compression(rawValue: value) else { throw backup.error(at: "compression", "'\(value)' is not one of zstd, gzip, none") }
+            settings.backup.compression = compression
+        }
+        if let value = try backup.string("compression_level") {
+            guard let level = Int(value) else { throw backup.error(at: "compression_level", "'\(value)' is not a number") }
+            settings.backup.compressionLevel = level
+        }
+        if let value = try backup.string("part_size"), value != "auto" {
+            guard let bytes = SettingsValidation.byteSize(value) else { throw backup.error(at: "part_size", "'\(value)' is not a size such as 16MiB") }
+            settings.backup.partSize = bytes
+        }
+        for (key, path) in [("parts_in_flight", \BackupSettings.partsInFlight), ("tenant_concurrency", \BackupSettings.tenantConcurrency)] {
+            if let value = try backup.string(key) {
+                guard let number = Int(value), number >= 1, number <= 64 else { throw backup.error(at: key, "'\(value)' must be a number from 1 to 64") }
+                settings.backup[keyPath: path] = number
+            }
+        }
+        if let value = try backup.strings("pg_dump_options") { settings.backup.pgDumpOptions = value }
+        if let value = try backup.string("lock_wait_timeout") {
+            guard let duration = SettingsValidation.duration(value) else { throw backup.error(at: "lock_wait_timeout", "'\(value)' is not a duration such as 5m") }
+            settings.backup.lockWaitTimeout = duration
+        }
+        for (key, path) in [("no_output_timeout", \BackupSettings.noOutputTimeout), ("dump_timeout", \BackupSettings.dumpTimeout)] {
+            if let value = try backup.string(key) {
+                guard let duration = SettingsValidation.duration(value) else { throw backup.error(at: key, "'\(value)' is not a duration such as 10m") }
+                settings.backup[keyPath: path] = duration
             }
         }
     }

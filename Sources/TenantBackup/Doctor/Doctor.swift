@@ -168,7 +168,7 @@ public struct Doctor: Sendable {
     }
 
     /// A schema name as an operator would type it: bare when simple, double-quoted otherwise.
-    static func display(_ name: String) -> String {
+    public static func display(_ name: String) -> String {
         let simple = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") } && !(name.first?.isNumber ?? true)
         return simple ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

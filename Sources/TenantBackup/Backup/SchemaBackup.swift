@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+
+/// What one schema's backup produced.
+public struct BackupOutcome: Sendable, Equatable {
+    public let schema: String
+    public let area: BackupKey.Area
+    public let key: String
+    /// `nil` when the manifest could not be written (the backup itself is good).
+    public let manifestKey: String?
+    public let storedBytes: Int64
+    public let dumpBytes: Int64
+    public let sha256: String
+    public let duration: Duration
+    public let tableRowCounts: [String: Int64]?
+}
+
+/// Why one schema's backup failed; says which schema and what happened.
+public struct BackupError: Error, Equatable, CustomStringConvertible {
+    public let schema: String
+    public let area: BackupKey.Area
+    public let message: String
+
+    public var description: String {
+        "\(area == .tenant ? "tenant" : "shared schema") \(Doctor.display(schema)): \(message)"
+    }
+}
+
+/// Live numbers of a running backup, for progress lines.
+public struct BackupProgress: Sendable {
+    public let schema: String
+    public let dumpBytes: Int64
+    public let storedBytes: Int64
+    public let elapsed: Duration
+}
+
+/// Backs up one schema: `pg_dump` → row counting → compression → S3, then the manifest. The object
+/// becomes visible only after pg_dump exited 0 with output; on any failure the upload is aborted.
+public struct SchemaBackup: Sendable {
+    public let schema: String
+    public let area: BackupKey.Area
+    public let settings: Settings
+    public let pgDump: PgDumpBinary
+    public let serverVersion: String
+    public let client: S3Client
+    /// The environment pg_dump gets (`PG*` included), before systemd's variables are removed.
+    public let environment: [String: String]
+    public let sharedBackups: [String]
+    public let logger: Logger
+    /// Where to also write the stored bytes (`backup --output`), if anywhere.
+    public var localCopyPath: String?
+    public var progress: (@Sendable (BackupProgress) -> Void)?
+
+    public init(
+        schema: String, area: BackupKey.Area, settings: Settings, pgDump: PgDumpBinary, serverVersion: String,
+        client: S3Client, environment: [String: String], sharedBackups: [String] = [], logger: Logger
+    ) {
+        self.schema = schema
+        self.area = area
+        self.settings = settings
+        self.pgDump = pgDump
+        self.serverVersion = serverVersion
+        self.client = client
+        self.environment = environment
+        self.sharedBackups = sharedBackups
+        self.logger = logger
+    }
+
+    func failure(_ message: String) -> BackupError { BackupError(schema: schema, area: area, message: message) }
+
+    /// The schema's on-disk size (tables, indexes, TOAST), for choosing the part size.
+    func estimatedSize() throws(BackupError) -> Int64 {
+        do {
+            let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
+            let rows = try connection.query(
+                """
+                SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint
+                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')
+                """, [schema], purpose: "estimating the size of schema \(Doctor.display(schema))"
+            ).rows
+            return Int64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+        } catch {
+            throw failure("\(error)")
+        }
+    }
+
+    /// The environment pg_dump connects with: ours, with the configured connection string's parameters
+    /// as `PG*` variables (so no password ever appears in argv).
+    func dumpEnvironment() throws(BackupError) -> [String: String] {
+        var result = environment
+        if let connectionString = settings.postgres.connectionString, !connectionString.isEmpty {
+            do {
+                for (name, value) in try DumpConnection.variables(for: connectionString) { result[name] = value }
+            } catch {
+                throw failure(error.description)
+            }
+        }
+        return result
+    }
+
+    public func run(startedAt: Date = Date()) async throws(BackupError) -> BackupOutcome {
+        let clock = ContinuousClock.now
+        let key = BackupKey(prefix: settings.s3.prefix, area: area, schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix)
+        var log = logger
+        log[metadataKey: area == .tenant ? "tenant" : "schema"] = "\(schema)"
+        log[metadataKey: "s3_key"] = "\(key.key)"
+
+        let estimate = try estimatedSize()
+        let partSize: Int
+        do {
+            partSize = try PartSizePlanner(configuredPartSize: settings.backup.partSize).partSize(estimatedBytes: estimate)
+        } catch {
+            throw failure(error.description)
+        }
+        let process = PgDumpProcess(
+            executable: pgDump.path,
+            arguments: settings.backup.dumpArguments.arguments(schema: schema, shared: area == .shared, database: nil),
+            environment: try dumpEnvironment(),
+            noOutputTimeout: settings.backup.noOutputTimeout,
+            totalTimeout: settings.backup.dumpTimeout)
+        var compressor: any StreamTransform
+        do {
+            compressor = try settings.backup.compression.makeCompressor(level: settings.backup.compressionLevel ?? settings.backup.compression.defaultLevel)
+        } catch {
+            throw failure(error.description)
+        }
+        let uploader = StreamingUploader(
+            client: client, key: key.key, partSize: partSize, partsInFlight: settings.backup.partsInFlight,
+            options: S3WriteOptions(contentType: Self.contentType(settings.backup), userMetadata: ["tool": "tenant-backup"]),
+            logger: log)
+        let localCopy: FileHandle?
+        do {
+            localCopy = try localCopyPath.map(Self.createLocalCopy)
+        } catch {
+            throw failure("cannot write the local copy: \(error)")
+        }
+        var counter = settings.backup.format == .plain ? CopyRowCounter() : nil
+        log.info("backup started", metadata: ["estimated_bytes": "\(estimate)", "part_size": "\(partSize)"])
+
+        let dumped: PgDumpProcess.Outcome
+        var lastProgress = ContinuousClock.now
+        var dumpBytes: Int64 = 0
+        do {
+            dumped = try await process.run { chunk in
+                dumpBytes += Int64(chunk.readableBytes)
+                counter?.consume(chunk)
+                let stored = try compressor.process(chunk)
+                if stored.readableBytes > 0 {
+                    try localCopy?.write(contentsOf: stored.readableBytesView)
+                    try await uploader.write(stored)
+                }
+                if let progress, ContinuousClock.now - lastProgress > .milliseconds(500) {
+                    lastProgress = .now
+                    progress(BackupProgress(schema: schema, dumpBytes: dumpBytes, storedBytes: uploader.bytesWritten, elapsed: .now - clock))
+                }
+            }
+            let tail = try compressor.finish()
+            try localCopy?.write(contentsOf: tail.readableBytesView)
+            try await uploader.write(tail)
+        } catch {
+            await uploader.abort()
+            try? localCopy?.close()
+            if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
+            log.error("backup failed", metadata: ["error": "\(error)"])
+            throw failure("\(error)")
+        }
+        try? localCopy?.close()
+
+        // pg_dump succeeded with output: only now may the object become visible.
+        let stored: StreamingUploader.Result
+        do {
+            stored = try await uploader.complete()
+        } catch {
+            if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
+            log.error("backup failed", metadata: ["error": "\(error)"])
+            throw failure("\(error)")
+        }
+        let finishedAt = Date()
+        let manifest = BackupManifest(
+            area: area == .tenant ? "tenant" : "shared", schema: schema, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
+            dumpBytes: dumped.bytes, compression: settings.backup.compression.rawValue, encryption: nil,
+            format: settings.backup.format.rawValue, pgDumpVersion: pgDump.version, serverVersion: serverVersion,
+            toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,
+            sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
+        var manifestKey: String? = key.manifestKey
+        do {
+            let data = try manifest.encoded()
+            try await client.putObject(key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
+        } catch {
+            // The backup is complete and valid without it; `adopt` can write it later.
+            manifestKey = nil
+            log.warning("manifest not written; the backup is still valid", metadata: ["error": "\(error)"])
+        }
+        let duration = ContinuousClock.now - clock
+        log.info(
+            "backup done",
+            metadata: [
+                "bytes": "\(stored.bytes)", "dump_bytes": "\(dumped.bytes)", "parts": "\(stored.parts)",
+                "duration_ms": "\(duration.milliseconds)", "sha256": "\(stored.sha256)",
+            ])
+        return BackupOutcome(
+            schema: schema, area: area, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,
+            sha256: stored.sha256, duration: duration, tableRowCounts: counter?.rowCounts)
+    }
+
+    static func contentType(_ backup: BackupSettings) -> String {
+        switch backup.compression {
+        case .zstd: return "application/zstd"
+        case .gzip: return "application/gzip"
+        case .none: return backup.format == .plain ? "application/sql" : "application/octet-stream"
+        }
+    }
+
+    static func createLocalCopy(_ path: String) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        return try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// The manifest written beside each backup object (`<key>.manifest.json`), once the object is complete:
+/// what verification and restore need to know about it (DESIGN §4).
+///
+/// A backup without a manifest (the old system's, or one whose manifest write failed) is still a backup.
+public struct BackupManifest: Codable, Sendable, Equatable {
+    public var manifestVersion: Int = 1
+    /// `tenant` or `shared`.
+    public var area: String
+    /// The schema dumped (for a tenant, its name).
+    public var schema: String
+    public var key: String
+    /// Bytes stored (after compression).
+    public var bytes: Int64
+    /// Hex SHA-256 of the stored bytes.
+    public var sha256: String
+    /// Bytes pg_dump wrote (before compression).
+    public var dumpBytes: Int64
+    public var compression: String
+    /// `null` until client-side encryption exists; then the recipients' fingerprints.
+    public var encryption: String?
+    /// `plain` or `custom`.
+    public var format: String
+    public var pgDumpVersion: String
+    public var serverVersion: String
+    public var toolVersion: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    /// The shared-schema backups of the same cycle: restore into a fresh database applies them first.
+    public var sharedBackups: [String]
+    /// Rows per table, counted from the COPY blocks of a plain dump; `null` for the custom format.
+    public var tableRowCounts: [String: Int64]?
+
+    enum CodingKeys: String, CodingKey {
+        case manifestVersion = "manifest_version"
+        case area, schema, key, bytes, sha256
+        case dumpBytes = "dump_bytes"
+        case compression, encryption, format
+        case pgDumpVersion = "pg_dump_version"
+        case serverVersion = "server_version"
+        case toolVersion = "tool_version"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case sharedBackups = "shared_backups"
+        case tableRowCounts = "table_row_counts"
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> BackupManifest {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(BackupManifest.self, from: data)
+    }
+}
