@@ -21,6 +21,11 @@ public struct TestDatabase: Sendable {
         try await Self.psql(["-d", name, "-c", sql], services: services)
     }
 
+    /// Runs a SQL file in this database with `psql -X -v ON_ERROR_STOP=1 --single-transaction`: all or nothing.
+    public func psqlFile(_ path: String) async throws {
+        try await Self.psql(["-d", name, "--single-transaction", "-f", path], services: services)
+    }
+
     /// Runs `body` with a fresh database, loaded with the sample clinic fixture when `fixture` is true, and
     /// drops it afterwards whatever happens.
     @discardableResult

@@ -110,6 +110,11 @@ import TenantBackupTesting
     }
 
     func run(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
+        try await Self.runExecutable(arguments, environment: environment)
+    }
+
+    /// Runs the built `tenant-backup` and returns its exit status and stdout followed by stderr.
+    static func runExecutable(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
         let result = try await Subprocess.run(
             .path(.init(Self.executable)),
             arguments: Arguments(arguments),

@@ -60,12 +60,15 @@ public struct BackupCycle: Sendable {
         let discovered: DiscoveredTenants
         let existingShared: [String]
         do {
-            let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
-            serverMajor = connection.serverMajorVersion
-            serverVersion = "\(serverMajor).\(connection.serverVersionNumber % 10000)"
-            discovered = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
-            let names = try connection.query("SELECT nspname FROM pg_catalog.pg_namespace", purpose: "listing schemas").rows.compactMap { $0.first ?? nil }
-            existingShared = settings.tenants.sharedSchemas.filter(names.contains)
+            let settings = self.settings
+            let environment = self.environment
+            (serverMajor, serverVersion, discovered, existingShared) = try await Blocking.run {
+                let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
+                let major = connection.serverMajorVersion
+                let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
+                let names = try connection.query("SELECT nspname FROM pg_catalog.pg_namespace", purpose: "listing schemas").rows.compactMap { $0.first ?? nil }
+                return (major, "\(major).\(connection.serverVersionNumber % 10000)", found, settings.tenants.sharedSchemas.filter(names.contains))
+            }
         } catch {
             throw BackupCycleError(message: "\(error)")
         }

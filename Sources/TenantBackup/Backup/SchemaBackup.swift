@@ -70,18 +70,37 @@ public struct SchemaBackup: Sendable {
 
     func failure(_ message: String) -> BackupError { BackupError(schema: schema, area: area, message: message) }
 
-    /// The schema's on-disk size (tables, indexes, TOAST), for choosing the part size.
-    func estimatedSize() throws(BackupError) -> Int64 {
+    /// The schema's on-disk size (tables, indexes, TOAST), for choosing the part size. Measured with a short
+    /// lock timeout: behind a lock (the very thing the no-output timeout is for) it falls back to the
+    /// planner's page counts, which need no lock.
+    func estimatedSize() async throws(BackupError) -> Int64 {
+        let connectionString = settings.postgres.connectionString
+        let environment = self.environment
+        let schema = self.schema
         do {
-            let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
-            let rows = try connection.query(
-                """
-                SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint
-                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')
-                """, [schema], purpose: "estimating the size of schema \(Doctor.display(schema))"
-            ).rows
-            return Int64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+            return try await Blocking.run { () throws -> Int64 in
+                let connection = try PostgresConnection(connectionString: connectionString, environment: environment)
+                _ = try connection.query("SET lock_timeout = '2s'", purpose: "estimating the schema's size")
+                do {
+                    let rows = try connection.query(
+                        """
+                        SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint
+                        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')
+                        """, [schema], purpose: "estimating the size of schema \(Doctor.display(schema))"
+                    ).rows
+                    return Int64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+                } catch PostgresError.queryFailed(_, "55P03", _) {
+                    let rows = try connection.query(
+                        """
+                        SELECT coalesce(sum(c.relpages::bigint * current_setting('block_size')::bigint), 0)::bigint
+                        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = $1
+                        """, [schema], purpose: "estimating the size of schema \(Doctor.display(schema))"
+                    ).rows
+                    return Int64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+                }
+            }
         } catch {
             throw failure("\(error)")
         }
@@ -108,7 +127,7 @@ public struct SchemaBackup: Sendable {
         log[metadataKey: area == .tenant ? "tenant" : "schema"] = "\(schema)"
         log[metadataKey: "s3_key"] = "\(key.key)"
 
-        let estimate = try estimatedSize()
+        let estimate = try await estimatedSize()
         let partSize: Int
         do {
             partSize = try PartSizePlanner(configuredPartSize: settings.backup.partSize).partSize(estimatedBytes: estimate)

@@ -1,0 +1,265 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import Testing
+import TenantBackup
+import TenantBackupTesting
+
+/// The backup pipeline against real PostgreSQL, real pg_dump and the S3 endpoint behind the verifying proxy.
+@Suite struct BackupIntegrationTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    /// Settings and environment for backing up `database` into `bucket`.
+    func cycle(_ database: TestDatabase, bucket: String, configure: (inout Settings) -> Void = { _ in }) -> BackupCycle {
+        var environment = services.environment
+        environment["PGDATABASE"] = database.name
+        var settings = Settings(s3: services.s3Settings(bucket: bucket))
+        configure(&settings)
+        return BackupCycle(settings: settings, environment: environment, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Downloads and decompresses an object.
+    func download(_ key: String, bucket: String, compression: Compression = .zstd) async throws -> String {
+        let stored = try await services.s3Client(bucket: bucket).getObject(key: key, limit: 256 << 20)
+        var decompressor = try compression.makeDecompressor()
+        var plain = try decompressor.process(stored)
+        var tail = try decompressor.finish()
+        plain.writeBuffer(&tail)
+        return String(buffer: plain)
+    }
+
+    /// Restores a plain SQL dump with `psql -X -v ON_ERROR_STOP=1 --single-transaction`.
+    func restore(_ sql: String, into database: TestDatabase) async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tb-restore-\(UUID().uuidString).sql")
+        try sql.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        try await database.psqlFile(file.path)
+    }
+
+    /// Every row of a table in a stable order, as text.
+    func rows(_ table: String, in database: TestDatabase) throws -> [String] {
+        let connection = try database.connect()
+        return try connection.query("SELECT t::text FROM \(table) t ORDER BY 1", purpose: "reading \(table)").rows.map { $0[0] ?? "NULL" }
+    }
+
+    @Test func theFixtureBacksUpAndRestoresIntoAFreshDatabaseExactly() async throws {
+        try await TestDatabase.with(services) { source in
+            try await TestBucket.with(services) { bucket in
+                let report = try await cycle(source, bucket: bucket).run()
+                #expect(report.allSucceeded, "\(report.failures)")
+                #expect(report.shared.map(\.schema) == ["public"])
+                #expect(report.tenants.map(\.schema) == ["Clínica \"Sur\"", "bienestar", "mindcare"])
+
+                // One object and one manifest per tenant, at the seed-compatible keys.
+                let keys = try await services.s3Client(bucket: bucket).listObjects(prefix: "").collect().map(\.key)
+                for tenant in ["bienestar", "mindcare", "Clínica \"Sur\""] {
+                    let folder = BackupKey.folder(prefix: "", area: .tenant, schema: tenant)
+                    let objects = keys.filter { $0.hasPrefix(folder) }
+                    #expect(objects.count == 2, "\(objects)")
+                    let object = try #require(objects.first { !$0.hasSuffix(".manifest.json") })
+                    #expect(BackupKey.parse(object, prefix: "")?.schema == tenant)
+                    #expect(object.hasSuffix(".sql.zst"))
+                    #expect(objects.contains(object + ".manifest.json"))
+                }
+                #expect(keys.filter { $0.hasPrefix("shared/public/") }.count == 2)
+
+                try await TestDatabase.with(services, fixture: false) { target in
+                    let sharedKey = try #require(try report.shared.first?.result.get().key)
+                    // `pg_dump -n public` always writes CREATE SCHEMA public: a restore into a fresh database
+                    // drops the empty public schema first.
+                    try await target.psql("DROP SCHEMA public")
+                    try await restore(try await download(sharedKey, bucket: bucket), into: target)
+                    for result in report.tenants {
+                        let outcome = try result.result.get()
+                        try await restore(try await download(outcome.key, bucket: bucket), into: target)
+                        let manifestData = try await services.s3Client(bucket: bucket).getObject(key: try #require(outcome.manifestKey))
+                        let manifest = try BackupManifest.decode(Data(buffer: manifestData))
+                        #expect(manifest.sharedBackups == [sharedKey])
+                        #expect(manifest.sha256 == outcome.sha256)
+                        #expect(manifest.bytes == outcome.storedBytes)
+                        let schema = "\"" + result.schema.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                        for table in ["patients", "appointments", "session_notes"] {
+                            let original = try rows("\(schema).\(table)", in: source)
+                            #expect(!original.isEmpty)
+                            #expect(try rows("\(schema).\(table)", in: target) == original, "\(result.schema).\(table)")
+                            let counted = manifest.tableRowCounts?.first { $0.key.hasSuffix(".\(table)") }?.value
+                            #expect(counted == Int64(original.count), "\(result.schema).\(table) row count")
+                        }
+                    }
+                    #expect(try rows("public.users_user", in: target) == rows("public.users_user", in: source))
+                }
+            }
+        }
+    }
+
+    @Test func eachBackupHoldsOnlyItsOwnSchemaWhateverItsName() async throws {
+        try await TestDatabase.with(services, fixture: false) { database in
+            try await database.psql("""
+                CREATE SCHEMA "a*"; CREATE TABLE "a*".only_astar (id int);
+                CREATE SCHEMA ab; CREATE TABLE ab.only_ab (id int);
+                CREATE SCHEMA "a.b"; CREATE TABLE "a.b".only_adotb (id int);
+                CREATE SCHEMA clinic; CREATE TABLE clinic.only_clinic (id int);
+                CREATE SCHEMA clinic2; CREATE TABLE clinic2.only_clinic2 (id int);
+                """)
+            try await TestBucket.with(services) { bucket in
+                let report = try await cycle(database, bucket: bucket).run(includeShared: false)
+                #expect(report.allSucceeded, "\(report.failures)")
+                let tables = ["a*": "only_astar", "ab": "only_ab", "a.b": "only_adotb", "clinic": "only_clinic", "clinic2": "only_clinic2"]
+                for result in report.tenants {
+                    let sql = try await download(try result.result.get().key, bucket: bucket)
+                    for (schema, table) in tables {
+                        if schema == result.schema {
+                            #expect(sql.contains("CREATE TABLE"), "\(schema)")
+                            #expect(sql.contains(".\(table) ("), "\(schema) lacks its own table")
+                        } else {
+                            #expect(!sql.contains(".\(table) ("), "the backup of \(result.schema) contains \(table)")
+                        }
+                    }
+                }
+                let keys = try await services.s3Client(bucket: bucket).listObjects(prefix: "backups/clinic/").collect()
+                #expect(keys.count == 2)  // clinic's object and manifest, never clinic2's
+            }
+        }
+    }
+
+    // MARK: - A dump that fails never becomes a backup
+
+    /// Writes an executable fake pg_dump that answers `--version` like pg_dump 15 and otherwise runs `body`.
+    func fakePgDump(_ body: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fake-pg_dump-\(UUID().uuidString)").path
+        let script = """
+            #!/bin/bash
+            if [[ "$1" == "--version" ]]; then echo "pg_dump (PostgreSQL) 15.99"; exit 0; fi
+            \(body)
+            """
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
+
+    func expectNothingLeft(in bucket: String) async throws {
+        let client = services.s3Client(bucket: bucket)
+        #expect(try await client.listObjects(prefix: "").collect().isEmpty)
+        #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
+    }
+
+    func runFailing(_ fake: String, expect message: String, timeout: Duration = .seconds(600)) async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let report = try await cycle(database, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = fake
+                    settings.backup.noOutputTimeout = timeout
+                    settings.backup.compression = .none
+                }.run(tenants: ["bienestar"], includeShared: false)
+                #expect(!report.allSucceeded)
+                let error = try #require(report.failures.first)
+                #expect(error.schema == "bienestar")
+                #expect(error.description.contains("tenant bienestar"), "\(error)")
+                #expect(error.description.contains(message), "\(error)")
+                try await expectNothingLeft(in: bucket)
+            }
+        }
+    }
+
+    @Test func aPgDumpThatWritesTwentyMebibytesThenExitsOneLeavesNothing() async throws {
+        let fake = try fakePgDump("head -c 20971520 /dev/urandom; echo 'pg_dump: error: query failed' >&2; exit 1")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await runFailing(fake, expect: "exited with status 1: pg_dump: error: query failed")
+    }
+
+    @Test func aPgDumpKilledMidStreamLeavesNothing() async throws {
+        let fake = try fakePgDump("head -c 12582912 /dev/urandom; kill -9 $$")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await runFailing(fake, expect: "killed by signal 9")
+    }
+
+    @Test func aPgDumpThatWritesNothingLeavesNothing() async throws {
+        let fake = try fakePgDump("exit 0")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await runFailing(fake, expect: "wrote nothing")
+    }
+
+    @Test func aPgDumpBlockedOnALockIsStoppedByTheNoOutputTimeout() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                // Hold an exclusive lock on one of the tenant's tables for the whole dump.
+                let holder = try database.connect()
+                _ = try holder.query("BEGIN", purpose: "test")
+                _ = try holder.query("LOCK TABLE bienestar.patients IN ACCESS EXCLUSIVE MODE", purpose: "test")
+                let started = ContinuousClock.now
+                let report = try await cycle(database, bucket: bucket) { settings in
+                    settings.backup.noOutputTimeout = .seconds(2)
+                    settings.backup.lockWaitTimeout = nil
+                }.run(tenants: ["bienestar"], includeShared: false)
+                _ = try holder.query("ROLLBACK", purpose: "test")
+                #expect(ContinuousClock.now - started < .seconds(30))
+                let error = try #require(report.failures.first)
+                #expect(error.description.contains("tenant bienestar"))
+                #expect(error.description.contains("wrote nothing for 2 s"), "\(error)")
+                try await expectNothingLeft(in: bucket)
+            }
+        }
+    }
+
+    @Test func aLargeDumpGoesUpInPartsAndMatchesItsManifest() async throws {
+        // 20 MiB of output from a successful (fake) pg_dump: three parts of 8 MiB, completed only at the end.
+        let fake = try fakePgDump("head -c 20971520 /dev/zero | tr '\\\\0' 'x'; exit 0")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let report = try await cycle(database, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = fake
+                    settings.backup.compression = .none
+                }.run(tenants: ["mindcare"], includeShared: false)
+                let outcome = try report.tenants[0].result.get()
+                #expect(outcome.storedBytes == 20 << 20)
+                let stored = try await services.s3Client(bucket: bucket).getObject(key: outcome.key, limit: 32 << 20)
+                #expect(SHA256.hash(data: stored.readableBytesView).map { String(format: "%02x", $0) }.joined() == outcome.sha256)
+                let parts = try await services.proxy.requests(matching: "^/\(bucket)/backups/mindcare/").filter { $0.query.contains("partNumber=") }
+                #expect(parts.count == 3)
+                #expect(try await services.s3Client(bucket: bucket).listMultipartUploads(prefix: "").isEmpty)
+            }
+        }
+    }
+
+    @Test func anUnknownTenantIsRefusedBeforeAnythingRuns() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                await #expect {
+                    try await cycle(database, bucket: bucket).run(tenants: ["bienestar*"])
+                } throws: { error in
+                    "\(error)".contains("no such tenant")
+                }
+                try await expectNothingLeft(in: bucket)
+            }
+        }
+    }
+
+    @Test func theCommandLineBacksUpAndReportsJSON() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tb-out-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let (status, output) = try await DoctorCommandTests.runExecutable(
+                    ["backup", "--tenant", "mindcare", "--json", "--output", directory.path, "--log-level", "error"], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+                let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+                #expect(json?["ok"] as? Bool == true)
+                let results = json?["results"] as? [[String: Any]] ?? []
+                #expect(results.map { $0["schema"] as? String } == ["public", "mindcare"])
+                let local = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+                #expect(local.count == 2)
+                #expect(local.contains { $0.hasPrefix("backup-sql-mindcare-") && $0.hasSuffix(".sql.zst") })
+            }
+        }
+    }
+}
