@@ -206,6 +206,87 @@ import TenantBackupTesting
         }
     }
 
+    @Test func aPgDumpRunningPastTheDumpTimeoutIsStopped() async throws {
+        let fake = try fakePgDump("head -c 9437184 /dev/urandom; while true; do head -c 1024 /dev/urandom; sleep 0.1; done")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let report = try await cycle(database, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = fake
+                    settings.backup.compression = .none
+                    settings.backup.dumpTimeout = .seconds(3)
+                }.run(tenants: ["bienestar"], includeShared: false)
+                let error = try #require(report.failures.first)
+                #expect(error.description.contains("ran longer than 3 s"), "\(error)")
+                try await expectNothingLeft(in: bucket)
+            }
+        }
+    }
+
+    @Test func aCancelledBackupStopsPgDumpAndLeavesNothing() async throws {
+        let fake = try fakePgDump("head -c 9437184 /dev/urandom; sleep 30; exit 0")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let run = cycle(database, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = fake
+                    settings.backup.compression = .none
+                }
+                let started = ContinuousClock.now
+                let task = Task { try await run.run(tenants: ["bienestar"], includeShared: false) }
+                // Wait until the first part is uploading, then cancel.
+                while try await services.s3Client(bucket: bucket).listMultipartUploads(prefix: "").isEmpty {
+                    try await Task.sleep(for: .milliseconds(100))
+                    if ContinuousClock.now - started > .seconds(20) { break }
+                }
+                task.cancel()
+                let report = try await task.value
+                #expect(ContinuousClock.now - started < .seconds(25))
+                #expect(!report.allSucceeded)
+                try await expectNothingLeft(in: bucket)
+            }
+        }
+    }
+
+    @Test func aPgDumpOlderThanTheServerIsRefused() async throws {
+        let fake = try fakePgDump("exit 0")
+        try "#!/bin/bash\necho 'pg_dump (PostgreSQL) 14.9'\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                await #expect {
+                    try await cycle(database, bucket: bucket) { $0.postgres.pgDumpPath = fake }.run()
+                } throws: { error in
+                    "\(error)".contains("older than the server")
+                }
+            }
+        }
+    }
+
+    @Test func pgDumpDoesNotInheritSystemdsNotificationVariables() async throws {
+        let fake = try fakePgDump("env")
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var run = cycle(database, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = fake
+                    settings.backup.compression = .none
+                }
+                var environment = run.environment
+                environment["NOTIFY_SOCKET"] = "/run/systemd/notify"
+                environment["WATCHDOG_USEC"] = "30000000"
+                environment["WATCHDOG_PID"] = "1"
+                run = BackupCycle(settings: run.settings, environment: environment, logger: run.logger)
+                let outcome = try await run.run(tenants: ["bienestar"], includeShared: false).tenants[0].result.get()
+                let childEnvironment = String(buffer: try await services.s3Client(bucket: bucket).getObject(key: outcome.key))
+                #expect(childEnvironment.contains("PGDATABASE=\(database.name)"))
+                #expect(!childEnvironment.contains("NOTIFY_SOCKET"))
+                #expect(!childEnvironment.contains("WATCHDOG_"))
+            }
+        }
+    }
+
     @Test func aLargeDumpGoesUpInPartsAndMatchesItsManifest() async throws {
         // 20 MiB of output from a successful (fake) pg_dump: three parts of 8 MiB, completed only at the end.
         let fake = try fakePgDump("head -c 20971520 /dev/zero | tr '\\\\0' 'x'; exit 0")
