@@ -5,6 +5,20 @@ import TenantBackup
 
 @main
 struct TenantBackupCommand: AsyncParsableCommand {
+    static func main() async {
+        MemoryTuning.apply()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "tenant-backup",
         abstract: "Back up each tenant schema of a PostgreSQL database into S3, and manage those backups.",

@@ -67,6 +67,10 @@ import TenantBackupTesting
                     #expect(objects.contains(object + ".manifest.json"))
                 }
                 #expect(keys.filter { $0.hasPrefix("shared/public/") }.count == 2)
+                // Each of these small dumps went up as one PutObject: no multipart upload was ever started.
+                let requests = try await services.proxy.requests(matching: "^/\(bucket)/")
+                #expect(!requests.isEmpty)
+                #expect(!requests.contains { $0.query.contains("uploads") || $0.query.contains("partNumber") })
 
                 try await TestDatabase.with(services, fixture: false) { target in
                     let sharedKey = try #require(try report.shared.first?.result.get().key)

@@ -28,7 +28,7 @@ public struct Settings: Sendable, Equatable {
 public struct BackupSettings: Sendable, Equatable {
     public var format: PgDumpArguments.Format
     public var compression: Compression
-    /// The codec's level; `nil` is its default (zstd 3, gzip 6).
+    /// The codec's level; `nil` is its default (zstd 1, gzip 6).
     public var compressionLevel: Int?
     /// A fixed part size in bytes; `nil` chooses it from the schema's size (8 MiB at least).
     public var partSize: Int?

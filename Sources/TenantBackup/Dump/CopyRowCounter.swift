@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Counts the rows of each table in a plain-format dump as it streams by, from its
@@ -17,8 +18,11 @@ public struct CopyRowCounter: Sendable {
 
     public mutating func consume(_ chunk: ByteBuffer) {
         chunk.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return }
             var start = 0
-            for index in 0..<raw.count where raw[index] == UInt8(ascii: "\n") {
+            // memchr finds newlines at memory speed; a byte loop here cost seconds per GiB of dump.
+            while start < raw.count, let found = memchr(base + start, 0x0A, raw.count - start) {
+                let index = base.distance(to: UnsafeRawPointer(found))
                 line(raw, start, index)
                 start = index + 1
             }

@@ -36,7 +36,7 @@ public enum Compression: String, Sendable, Equatable, CaseIterable {
     /// The default level of each codec.
     public var defaultLevel: Int {
         switch self {
-        case .zstd: return 3
+        case .zstd: return 1  // keeps up with pg_dump; measured faster and no larger than 3 on clinic-like text
         case .gzip: return 6
         case .none: return 0
         }

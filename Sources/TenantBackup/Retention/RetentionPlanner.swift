@@ -1,0 +1,149 @@
+import Foundation
+
+/// How many backups of a tenant to keep (DESIGN §5, restic's `forget` semantics). The defaults keep the
+/// old system's promise: the newest, daily for a week, weekly for a month, monthly for a year.
+public struct RetentionPolicy: Sendable, Equatable {
+    public var keepLast: Int
+    public var keepDaily: Int
+    public var keepWeekly: Int
+    public var keepMonthly: Int
+    public var keepYearly: Int
+    /// Keep every backup newer than (the newest backup − this), whatever the other rules say.
+    public var keepWithin: Duration?
+    /// The zone whose days, ISO weeks, months and years the periods are.
+    public var timeZone: TimeZone
+
+    public init(
+        keepLast: Int = 1, keepDaily: Int = 7, keepWeekly: Int = 4, keepMonthly: Int = 12, keepYearly: Int = 0,
+        keepWithin: Duration? = nil, timeZone: TimeZone = TimeZone(identifier: "UTC")!
+    ) {
+        self.keepLast = keepLast
+        self.keepDaily = keepDaily
+        self.keepWeekly = keepWeekly
+        self.keepMonthly = keepMonthly
+        self.keepYearly = keepYearly
+        self.keepWithin = keepWithin
+        self.timeZone = timeZone
+    }
+}
+
+/// One backup as the planner sees it: every object that matches the naming pattern, manifest or not.
+public struct RetentionCandidate: Sendable, Equatable, Hashable {
+    public let key: String
+    /// From the key: when the dump started.
+    public let timestamp: Date
+    public let size: Int64
+    /// Whether a manifest was found and the object matches it.
+    public let verified: Bool
+
+    public init(key: String, timestamp: Date, size: Int64 = 0, verified: Bool = false) {
+        self.key = key
+        self.timestamp = timestamp
+        self.size = size
+        self.verified = verified
+    }
+}
+
+/// Why a backup is kept.
+public enum RetentionReason: String, Sendable, Equatable, Hashable, CaseIterable {
+    case last, daily, weekly, monthly, yearly, within
+    /// The newest backup: never deleted.
+    case newest
+    /// The newest backup with a verified manifest: never deleted.
+    case newestVerified = "newest-verified"
+    /// Dated beyond now (plus the clock-skew allowance): left out of planning and kept.
+    case future = "future-dated"
+}
+
+/// The planner's verdict on one backup.
+public struct RetentionDecision: Sendable, Equatable {
+    public let candidate: RetentionCandidate
+    /// Empty means delete.
+    public let reasons: [RetentionReason]
+    public var keep: Bool { !reasons.isEmpty }
+}
+
+/// What to keep and what to delete, newest first, with reasons.
+public struct RetentionPlan: Sendable, Equatable {
+    public let decisions: [RetentionDecision]
+    public var kept: [RetentionDecision] { decisions.filter(\.keep) }
+    public var deleted: [RetentionDecision] { decisions.filter { !$0.keep } }
+}
+
+/// The pure grandfather-father-son planner: same input, same plan, whatever the input's order.
+public enum RetentionPlanner {
+    /// How far in the future a backup may be dated and still be planned (clocks disagree a little).
+    public static let defaultClockSkewAllowance: TimeInterval = 3600
+
+    public static func plan(
+        _ candidates: [RetentionCandidate], policy: RetentionPolicy, now: Date,
+        clockSkewAllowance: TimeInterval = defaultClockSkewAllowance
+    ) -> RetentionPlan {
+        let horizon = now.addingTimeInterval(clockSkewAllowance)
+        var future: [RetentionCandidate] = []
+        var planned: [RetentionCandidate] = []
+        planned.reserveCapacity(candidates.count)
+        for candidate in candidates {
+            if candidate.timestamp > horizon { future.append(candidate) } else { planned.append(candidate) }
+        }
+        let newestFirst: (RetentionCandidate, RetentionCandidate) -> Bool = { left, right in
+            left.timestamp != right.timestamp ? left.timestamp > right.timestamp : left.key > right.key
+        }
+        planned.sort(by: newestFirst)
+        future.sort(by: newestFirst)
+
+        var reasons = [[RetentionReason]](repeating: [], count: planned.count)
+        if !planned.isEmpty {
+            var calendar = CivilCalendar(timeZone: policy.timeZone)
+            var daily = [Int64](), weekly = [Int64](), monthly = [Int64](), yearly = [Int64]()
+            daily.reserveCapacity(planned.count)
+            weekly.reserveCapacity(planned.count)
+            monthly.reserveCapacity(planned.count)
+            yearly.reserveCapacity(planned.count)
+            for candidate in planned {
+                let day = calendar.day(of: candidate.timestamp)
+                let (weekYear, week) = CivilCalendar.isoWeek(day)
+                daily.append(day.dayNumber)
+                weekly.append(weekYear * 100 + week)
+                monthly.append(day.year * 12 + day.month)
+                yearly.append(day.year)
+            }
+            let last = Array(0..<Int64(planned.count))
+            let rules: [(RetentionReason, Int, [Int64])] = [
+                (.last, policy.keepLast, last), (.daily, policy.keepDaily, daily), (.weekly, policy.keepWeekly, weekly),
+                (.monthly, policy.keepMonthly, monthly), (.yearly, policy.keepYearly, yearly),
+            ]
+            for (reason, count, periods) in rules where count > 0 {
+                var left = count
+                var lastPeriod: Int64?
+                var keptOldest = false
+                for index in 0..<periods.count where periods[index] != lastPeriod {
+                    guard left > 0 else { break }
+                    reasons[index].append(reason)
+                    lastPeriod = periods[index]
+                    left -= 1
+                    keptOldest = index == periods.count - 1
+                }
+                // A rule with count left when it reaches the oldest backup keeps the oldest too.
+                if left > 0, !keptOldest {
+                    reasons[periods.count - 1].append(reason)
+                }
+            }
+            if let within = policy.keepWithin {
+                let (seconds, attoseconds) = within.components
+                let threshold = planned[0].timestamp.addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
+                for index in planned.indices where planned[index].timestamp > threshold {
+                    reasons[index].append(.within)
+                }
+            }
+            // The brakes: the newest backup, and the newest verified one, are never deleted.
+            reasons[0].append(.newest)
+            if let verified = planned.firstIndex(where: \.verified) {
+                reasons[verified].append(.newestVerified)
+            }
+        }
+        let decisions = future.map { RetentionDecision(candidate: $0, reasons: [.future]) }
+            + zip(planned, reasons).map { RetentionDecision(candidate: $0, reasons: $1) }
+        return RetentionPlan(decisions: decisions)
+    }
+}
