@@ -72,6 +72,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "retention-benchmark",
+            dependencies: ["TenantBackup"],
+            path: "Benchmarks/RetentionBenchmark",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "TenantBackupTesting",
             dependencies: [

@@ -37,12 +37,7 @@ struct BackupCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = try global.environment()
         let logger = global.logger()
-        let settings: Settings
-        do {
-            settings = try SettingsLoader(environment: environment).load(configFile: global.config)
-        } catch {
-            throw ValidationError("configuration: \(error)")
-        }
+        let settings = try global.settings(environment: environment)
         var cycle = BackupCycle(settings: settings, environment: environment, logger: logger)
         cycle.localCopy = output
         let showProgress = !json && isatty(STDERR_FILENO) == 1

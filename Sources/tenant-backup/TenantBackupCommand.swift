@@ -37,7 +37,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
             An existing .env file (the old system's) can be used as it is with --env-file.
             """,
         version: TenantBackupVersion.current,
-        subcommands: [BackupCommand.self, DoctorCommand.self])
+        subcommands: [BackupCommand.self, PruneCommand.self, DoctorCommand.self])
 }
 
 /// Options every subcommand shares.
@@ -66,6 +66,15 @@ struct GlobalOptions: ParsableArguments {
             }
         }
         return ProcessInfo.processInfo.environment
+    }
+
+    /// The validated settings, or a usage error naming what is wrong in them.
+    func settings(environment: [String: String]) throws -> Settings {
+        do {
+            return try SettingsLoader(environment: environment).load(configFile: config)
+        } catch {
+            throw ValidationError("configuration: \(error)")
+        }
     }
 
     func logger(label: String = "tenant-backup") -> Logger {

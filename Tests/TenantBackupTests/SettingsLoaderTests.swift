@@ -68,6 +68,30 @@ import Testing
         #expect(settings.s3.addressingStyle == .path)
     }
 
+    @Test func retentionAndBackupSettingsAreRead() throws {
+        let yaml = """
+            backup:
+              compression: gzip
+              part_size: 16MiB
+              no_output_timeout: 90s
+            retention:
+              keep_daily: 14
+              keep_within: 2d
+              time_zone: Europe/Madrid
+              max_delete_fraction: 0.3
+            """
+        let settings = try loader([:]).load(yaml: yaml)
+        #expect(settings.backup.compression == .gzip)
+        #expect(settings.backup.partSize == 16 << 20)
+        #expect(settings.backup.noOutputTimeout == .seconds(90))
+        #expect(settings.retention.policy.keepDaily == 14)
+        #expect(settings.retention.policy.keepWithin == .seconds(2 * 86400))
+        #expect(settings.retention.policy.timeZone.identifier == "Europe/Madrid")
+        #expect(settings.retention.maxDeleteFraction == 0.3)
+        #expect(throws: ConfigError.self) { try loader([:]).load(yaml: "retention:\n  time_zone: Mars/Olympus\n") }
+        #expect(throws: ConfigError.self) { try loader([:]).load(yaml: "retention:\n  max_delete_fraction: 2\n") }
+    }
+
     @Test func anUnknownKeyIsReportedWithItsLineAndColumn() {
         let yaml = "s3:\n  bucket: b\n  buckett: typo\n"
         #expect {

@@ -10,17 +10,20 @@ public struct Settings: Sendable, Equatable {
     public var tenants: TenantSelection
     public var s3: S3Settings
     public var backup: BackupSettings
+    public var retention: RetentionSettings
 
     public init(
         postgres: PostgresSettings = PostgresSettings(),
         tenants: TenantSelection = TenantSelection(),
         s3: S3Settings = S3Settings(),
-        backup: BackupSettings = BackupSettings()
+        backup: BackupSettings = BackupSettings(),
+        retention: RetentionSettings = RetentionSettings()
     ) {
         self.postgres = postgres
         self.tenants = tenants
         self.s3 = s3
         self.backup = backup
+        self.retention = retention
     }
 }
 

@@ -20,7 +20,7 @@ struct YAMLSettingsReader {
         }
         guard let root else { return }  // an empty file means "all defaults"
         let top = try section(root, name: "the top level")
-        try top.only(["postgres", "tenants", "s3", "backup"])
+        try top.only(["postgres", "tenants", "s3", "backup", "retention"])
         if let node = top["postgres"] {
             let postgres = try section(node, name: "postgres")
             try postgres.only(["url", "pg_dump"])
@@ -76,6 +76,46 @@ struct YAMLSettingsReader {
             }
         }
         try readBackup(top, into: &settings)
+        try readRetention(top, into: &settings)
+    }
+
+    private func readRetention(_ top: Section, into settings: inout Settings) throws(ConfigError) {
+        guard let node = top["retention"] else { return }
+        let retention = try section(node, name: "retention")
+        try retention.only([
+            "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within", "time_zone",
+            "max_delete_fraction", "max_newest_age", "incomplete_upload_grace",
+        ])
+        let counts: [(String, WritableKeyPath<RetentionPolicy, Int>)] = [
+            ("keep_last", \.keepLast), ("keep_daily", \.keepDaily), ("keep_weekly", \.keepWeekly),
+            ("keep_monthly", \.keepMonthly), ("keep_yearly", \.keepYearly),
+        ]
+        for (key, path) in counts {
+            if let value = try retention.string(key) {
+                guard let number = Int(value), number >= 0 else { throw retention.error(at: key, "'\(value)' must be a whole number, 0 or more") }
+                settings.retention.policy[keyPath: path] = number
+            }
+        }
+        if let value = try retention.string("keep_within") {
+            guard let duration = SettingsValidation.duration(value) else { throw retention.error(at: "keep_within", "'\(value)' is not a duration such as 7d") }
+            settings.retention.policy.keepWithin = duration
+        }
+        if let value = try retention.string("time_zone") {
+            guard let zone = TimeZone(identifier: value) else { throw retention.error(at: "time_zone", "'\(value)' is not a time zone such as Europe/Madrid") }
+            settings.retention.policy.timeZone = zone
+        }
+        if let value = try retention.string("max_delete_fraction") {
+            guard let fraction = Double(value), fraction > 0, fraction <= 1 else {
+                throw retention.error(at: "max_delete_fraction", "'\(value)' must be a fraction above 0 and at most 1")
+            }
+            settings.retention.maxDeleteFraction = fraction
+        }
+        for (key, path) in [("max_newest_age", \RetentionSettings.maxNewestAge), ("incomplete_upload_grace", \RetentionSettings.incompleteUploadGrace)] {
+            if let value = try retention.string(key) {
+                guard let duration = SettingsValidation.duration(value) else { throw retention.error(at: key, "'\(value)' is not a duration such as 48h") }
+                settings.retention[keyPath: path] = duration
+            }
+        }
     }
 
     private func readBackup(_ top: Section, into settings: inout Settings) throws(ConfigError) {

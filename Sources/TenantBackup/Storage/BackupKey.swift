@@ -91,7 +91,7 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     }
 
     /// `YYYY-MM-DD-HHMMSS` in UTC.
-    static func format(_ date: Date) -> String {
+    public static func format(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)

@@ -32,6 +32,29 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     /// Rows per table, counted from the COPY blocks of a plain dump; `null` for the custom format.
     public var tableRowCounts: [String: Int64]?
 
+    public init(
+        area: String, schema: String, key: String, bytes: Int64, sha256: String, dumpBytes: Int64, compression: String,
+        encryption: String?, format: String, pgDumpVersion: String, serverVersion: String, toolVersion: String,
+        startedAt: Date, finishedAt: Date, sharedBackups: [String], tableRowCounts: [String: Int64]?
+    ) {
+        self.area = area
+        self.schema = schema
+        self.key = key
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.dumpBytes = dumpBytes
+        self.compression = compression
+        self.encryption = encryption
+        self.format = format
+        self.pgDumpVersion = pgDumpVersion
+        self.serverVersion = serverVersion
+        self.toolVersion = toolVersion
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.sharedBackups = sharedBackups
+        self.tableRowCounts = tableRowCounts
+    }
+
     enum CodingKeys: String, CodingKey {
         case manifestVersion = "manifest_version"
         case area, schema, key, bytes, sha256

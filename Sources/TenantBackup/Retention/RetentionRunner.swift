@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+import NIOFoundationCompat
+
+/// Retention settings: the policy plus the brakes around applying it (DESIGN §5).
+public struct RetentionSettings: Sendable, Equatable {
+    public var policy: RetentionPolicy
+    /// A plan deleting more than this fraction of a tenant's backups is refused unless forced.
+    public var maxDeleteFraction: Double
+    /// A manual prune runs only when the tenant's newest backup is younger than this, unless forced.
+    public var maxNewestAge: Duration
+    /// Incomplete multipart uploads older than this under a tenant's prefix are aborted.
+    public var incompleteUploadGrace: Duration
+
+    public init(
+        policy: RetentionPolicy = RetentionPolicy(), maxDeleteFraction: Double = 0.5, maxNewestAge: Duration = .seconds(48 * 3600),
+        incompleteUploadGrace: Duration = .seconds(24 * 3600)
+    ) {
+        self.policy = policy
+        self.maxDeleteFraction = maxDeleteFraction
+        self.maxNewestAge = maxNewestAge
+        self.incompleteUploadGrace = incompleteUploadGrace
+    }
+}
+
+/// Why retention is being applied, which decides the first brake.
+public enum RetentionTrigger: Sendable, Equatable {
+    /// In a cycle, right after this tenant's backup: runs only if that backup succeeded.
+    case afterBackup(succeeded: Bool)
+    /// `tenant-backup prune`: runs only when the newest backup is fresh enough, unless forced.
+    case manual
+}
+
+/// What retention did (or, in a dry run, would do) for one tenant.
+public struct RetentionOutcome: Sendable, Equatable {
+    public enum Status: Sendable, Equatable {
+        /// The plan was applied (or shown, in a dry run).
+        case applied
+        /// A brake stopped it; nothing was deleted. The message says which and how to proceed.
+        case refused(String)
+    }
+
+    public let tenant: String
+    public let status: Status
+    public let plan: RetentionPlan
+    /// Keys deleted (objects and their manifests); empty in a dry run or when refused.
+    public let deletedKeys: [String]
+    /// Keys S3 refused to delete.
+    public let failedKeys: [String]
+    /// Incomplete multipart uploads aborted.
+    public let abortedUploads: [String]
+    public let dryRun: Bool
+}
+
+/// Applies the retention policy to one tenant's backups behind the brakes: never without a good backup
+/// first, never the newest or the newest verified backup, never a key that is not one of our backups or
+/// lies outside the tenant's folder, never more than `maxDeleteFraction` of the backups unless forced.
+public struct RetentionRunner: Sendable {
+    public let settings: RetentionSettings
+    public let client: S3Client
+    public let prefix: String
+    public let logger: Logger
+    public let now: @Sendable () -> Date
+
+    public init(settings: RetentionSettings, client: S3Client, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.settings = settings
+        self.client = client
+        self.prefix = prefix
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The tenant's backups: every object in its folder whose key parses as one of ours for this tenant,
+    /// with whether a manifest beside it vouches for it (same key, same size).
+    public func candidates(tenant: String) async throws(S3Error) -> [RetentionCandidate] {
+        let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
+        let objects = try await client.listObjects(prefix: folder).collect()
+        let manifests = Set(objects.map(\.key).filter { $0.hasSuffix(".manifest.json") })
+        var candidates: [RetentionCandidate] = []
+        for object in objects {
+            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .tenant, key.schema == tenant, key.folder == folder else {
+                continue
+            }
+            var verified = false
+            if manifests.contains(key.manifestKey),
+               let data = try? await client.getObject(key: key.manifestKey, limit: 4 << 20),
+               let manifest = try? BackupManifest.decode(Data(buffer: data)) {
+                verified = manifest.key == object.key && manifest.bytes == object.size
+            }
+            candidates.append(RetentionCandidate(key: object.key, timestamp: key.timestamp, size: object.size, verified: verified))
+        }
+        return candidates
+    }
+
+    /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
+    public func run(tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false) async throws(S3Error) -> RetentionOutcome {
+        var log = logger
+        log[metadataKey: "tenant"] = "\(tenant)"
+        let candidates = try await candidates(tenant: tenant)
+        let current = now()
+        let plan = RetentionPlanner.plan(candidates, policy: settings.policy, now: current)
+        func refused(_ message: String) -> RetentionOutcome {
+            log.warning("retention refused", metadata: ["reason": "\(message)"])
+            return RetentionOutcome(tenant: tenant, status: .refused(message), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun)
+        }
+        switch trigger {
+        case .afterBackup(let succeeded):
+            if !succeeded { return refused("this cycle's backup of the tenant failed; nothing is pruned until one succeeds") }
+        case .manual:
+            let planned = plan.decisions.filter { !$0.reasons.contains(.future) }
+            if !force {
+                guard let newest = planned.first else { return refused("the tenant has no backups") }
+                let age = current.timeIntervalSince(newest.candidate.timestamp)
+                let limit = Double(settings.maxNewestAge.components.seconds)
+                if age > limit {
+                    return refused(
+                        "the newest backup (\(newest.candidate.key)) is \(Int(age / 3600)) h old, older than retention.max_newest_age "
+                            + "(\(Int(limit / 3600)) h); back the tenant up first, or pass --force")
+                }
+            }
+        }
+        let toDelete = plan.deleted
+        let fraction = candidates.isEmpty ? 0 : Double(toDelete.count) / Double(candidates.count)
+        if !force, fraction > settings.maxDeleteFraction {
+            return refused(
+                "the plan would delete \(toDelete.count) of \(candidates.count) backups (\(Int((fraction * 100).rounded())) %), more than "
+                    + "retention.max_delete_fraction (\(Int((settings.maxDeleteFraction * 100).rounded())) %); check the policy, or pass --force")
+        }
+
+        // Incomplete multipart uploads of this tenant, older than the grace period: never visible, never backups.
+        let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
+        var aborted: [String] = []
+        let grace = Double(settings.incompleteUploadGrace.components.seconds)
+        for upload in try await client.listMultipartUploads(prefix: folder) {
+            guard let initiated = upload.initiated, current.timeIntervalSince(initiated) > grace else { continue }
+            if !dryRun { try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId) }
+            aborted.append(upload.key)
+        }
+
+        guard !dryRun else {
+            return RetentionOutcome(tenant: tenant, status: .applied, plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: aborted, dryRun: true)
+        }
+        // Each backup goes with its manifest; every key is re-checked to lie in the tenant's folder.
+        var keys: [String] = []
+        for decision in toDelete {
+            let key = decision.candidate.key
+            precondition(key.hasPrefix(folder), "retention planned a key outside the tenant's folder")
+            keys.append(key)
+            keys.append(key + ".manifest.json")
+        }
+        var deleted: [String] = []
+        var failed: [String] = []
+        if !keys.isEmpty {
+            let result = try await client.deleteObjects(keys: keys)
+            deleted = result.deleted
+            failed = result.failures.map(\.key)
+            for failure in result.failures {
+                log.error("retention could not delete a key", metadata: ["s3_key": "\(failure.key)", "code": "\(failure.code)"])
+            }
+        }
+        for decision in toDelete {
+            log.info("backup deleted by retention", metadata: ["s3_key": "\(decision.candidate.key)", "bytes": "\(decision.candidate.size)"])
+        }
+        log.info("retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "aborted_uploads": "\(aborted.count)"])
+        return RetentionOutcome(tenant: tenant, status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false)
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import TenantBackup
+
+struct PruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete each tenant's expired backups by the retention policy (daily/weekly/monthly).",
+        discussion: """
+            Prints every backup with keep or delete and the reasons. Brakes: runs only when the tenant's newest \
+            backup is younger than retention.max_newest_age; never deletes the newest backup nor the newest one \
+            with a verified manifest; never touches keys that are not backups of that tenant; refuses a plan that \
+            would delete more than retention.max_delete_fraction of them. --force lifts the age and fraction \
+            brakes only. Exits non-zero when a tenant's plan was refused or a deletion failed.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .customLong("tenant"), help: ArgumentHelp("A tenant to prune (repeatable); default: every discovered tenant.", valueName: "name"))
+    var tenants: [String] = []
+
+    @Flag(help: "Show the plan; delete nothing.")
+    var dryRun = false
+
+    @Flag(help: "Lift the freshness and max-delete-fraction brakes (never the newest-backup brakes).")
+    var force = false
+
+    @Flag(help: "Print the plans as JSON on stdout.")
+    var json = false
+
+    func run() async throws {
+        let environment = try global.environment()
+        let logger = global.logger()
+        let settings = try global.settings(environment: environment)
+        guard let bucket = settings.s3.bucket else { throw ValidationError("no bucket configured: set s3.bucket or AWS_STORAGE_BUCKET_NAME") }
+        var names = tenants
+        if names.isEmpty {
+            let selection = settings.tenants
+            let connectionString = settings.postgres.connectionString
+            names = try await Blocking.run {
+                let connection = try PostgresConnection(connectionString: connectionString, environment: environment)
+                return try TenantDiscovery(selection: selection).discover(on: connection).tenants
+            }
+        }
+        let client = S3Client(
+            settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
+            configuration: settings.s3.clientConfiguration, logger: logger)
+        let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+        var failed = false
+        var reports: [[String: Any]] = []
+        for tenant in names {
+            let outcome: RetentionOutcome
+            do {
+                outcome = try await runner.run(tenant: tenant, trigger: .manual, force: force, dryRun: dryRun)
+            } catch {
+                failed = true
+                FileHandle.standardError.write(Data("✘ tenant \(Doctor.display(tenant)): \(error)\n".utf8))
+                continue
+            }
+            if case .refused = outcome.status { failed = true }
+            if !outcome.failedKeys.isEmpty { failed = true }
+            if json {
+                reports.append(Self.json(outcome))
+            } else {
+                print(Self.text(outcome))
+            }
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: ["tenants": reports], options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    static func text(_ outcome: RetentionOutcome) -> String {
+        var lines = ["tenant \(Doctor.display(outcome.tenant)):"]
+        for decision in outcome.plan.decisions {
+            let verdict = decision.keep ? "keep  " : (outcome.dryRun ? "would delete" : "delete")
+            let reasons = decision.reasons.map(\.rawValue).joined(separator: ",")
+            lines.append("  \(verdict) \(decision.candidate.key)\(reasons.isEmpty ? "" : "  (\(reasons))")")
+        }
+        switch outcome.status {
+        case .applied:
+            let verb = outcome.dryRun ? "would delete" : "deleted"
+            lines.append("  \(outcome.plan.kept.count) kept, \(outcome.plan.deleted.count) \(verb)"
+                + (outcome.abortedUploads.isEmpty ? "" : ", \(outcome.abortedUploads.count) stale uploads \(outcome.dryRun ? "to abort" : "aborted")"))
+        case .refused(let message):
+            lines.append("  ✘ refused, nothing deleted: \(message)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ outcome: RetentionOutcome) -> [String: Any] {
+        var status: [String: Any] = ["applied": true]
+        if case .refused(let message) = outcome.status { status = ["applied": false, "refused": message] }
+        return [
+            "tenant": outcome.tenant,
+            "dry_run": outcome.dryRun,
+            "status": status,
+            "backups": outcome.plan.decisions.map { decision in
+                ["key": decision.candidate.key, "keep": decision.keep, "reasons": decision.reasons.map(\.rawValue)] as [String: Any]
+            },
+            "deleted_keys": outcome.deletedKeys,
+            "failed_keys": outcome.failedKeys,
+            "aborted_uploads": outcome.abortedUploads,
+        ]
+    }
+}

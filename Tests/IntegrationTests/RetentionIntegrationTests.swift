@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import NIOCore
+import Testing
+import TenantBackup
+import TenantBackupTesting
+
+/// Retention against the S3 endpoint: the plan is applied to exactly the right keys, behind the brakes.
+@Suite struct RetentionIntegrationTests {
+    let services: TestServices
+    static let now = Date(timeIntervalSince1970: 1_795_918_530)  // 2026-11-29 02:15:30 UTC
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    func runner(_ bucket: String, settings: RetentionSettings = RetentionSettings()) -> RetentionRunner {
+        RetentionRunner(
+            settings: settings, client: services.s3Client(bucket: bucket), prefix: "",
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), now: { Self.now })
+    }
+
+    /// Puts backups of `tenant` at the given ages (in hours before `now`), with manifests when asked.
+    @discardableResult
+    func seed(_ bucket: String, tenant: String, hoursAgo: [Double], manifests: Bool = true) async throws -> [String] {
+        let client = services.s3Client(bucket: bucket)
+        var keys: [String] = []
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for hours in hoursAgo {
+                let key = BackupKey(prefix: "", area: .tenant, schema: tenant, timestamp: Self.now.addingTimeInterval(-hours * 3600), suffix: ".sql.zst")
+                keys.append(key.key)
+                group.addTask {
+                    let body = ByteBuffer(string: "dump of \(tenant) \(hours)")
+                    try await client.putObject(key: key.key, body: body)
+                    if manifests {
+                        let manifest = BackupManifest(
+                            area: "tenant", schema: tenant, key: key.key, bytes: Int64(body.readableBytes), sha256: "", dumpBytes: 0,
+                            compression: "zstd", encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15",
+                            toolVersion: "test", startedAt: key.timestamp, finishedAt: key.timestamp, sharedBackups: [], tableRowCounts: nil)
+                        try await client.putObject(key: key.manifestKey, body: ByteBuffer(data: try manifest.encoded()))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return keys
+    }
+
+    func allKeys(_ bucket: String) async throws -> Set<String> {
+        Set(try await services.s3Client(bucket: bucket).listObjects(prefix: "").collect().map(\.key))
+    }
+
+    /// 60 backups spread irregularly over six months.
+    static let sixMonths: [Double] = (0..<60).map { index in Double(index * index) * 1.2 + Double(index % 3) }
+
+    @Test func pruneDeletesExactlyThePlannedKeysOfTheRightTenant() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            try await seed(bucket, tenant: "clinic", hoursAgo: Self.sixMonths)
+            let other = try await seed(bucket, tenant: "clinic2", hoursAgo: Self.sixMonths)
+            let foreign = ["backups/other-app/x", "backups/clinic/notes.txt", "backups/clinic/backup-sql-clinic-latest.sql", "shared/public/y"]
+            for key in foreign { try await client.putObject(key: key, body: ByteBuffer(string: "not a backup")) }
+            let before = try await allKeys(bucket)
+
+            let settings = RetentionSettings(maxDeleteFraction: 1)
+            let outcome = try await runner(bucket, settings: settings).run(tenant: "clinic", trigger: .afterBackup(succeeded: true))
+            #expect(outcome.status == .applied)
+            let planned = outcome.plan.deleted.map(\.candidate.key)
+            #expect(!planned.isEmpty)
+            let expectedGone = Set(planned + planned.map { $0 + ".manifest.json" })
+            let after = try await allKeys(bucket)
+            #expect(before.subtracting(after) == expectedGone)
+            for key in foreign + other { #expect(after.contains(key), "\(key) must be untouched") }
+            #expect(outcome.plan.kept.count == 60 - planned.count)
+
+            // A second prune finds nothing more to delete.
+            let again = try await runner(bucket, settings: settings).run(tenant: "clinic", trigger: .afterBackup(succeeded: true))
+            #expect(again.plan.deleted.isEmpty)
+            #expect(try await allKeys(bucket) == after)
+        }
+    }
+
+    @Test func afterAFailedBackupNothingIsDeleted() async throws {
+        try await TestBucket.with(services) { bucket in
+            try await seed(bucket, tenant: "t", hoursAgo: Self.sixMonths)
+            let before = try await allKeys(bucket)
+            let outcome = try await runner(bucket, settings: RetentionSettings(maxDeleteFraction: 1)).run(tenant: "t", trigger: .afterBackup(succeeded: false))
+            guard case .refused(let message) = outcome.status else { Issue.record("not refused"); return }
+            #expect(message.contains("failed"))
+            #expect(try await allKeys(bucket) == before)
+        }
+    }
+
+    @Test func aPlanOverTheFractionIsRefusedAndAppliedWithForce() async throws {
+        try await TestBucket.with(services) { bucket in
+            try await seed(bucket, tenant: "t", hoursAgo: Self.sixMonths)
+            let before = try await allKeys(bucket)
+            let refused = try await runner(bucket).run(tenant: "t", trigger: .manual)
+            guard case .refused(let message) = refused.status else { Issue.record("not refused"); return }
+            #expect(message.contains("max_delete_fraction") && message.contains("--force"))
+            #expect(try await allKeys(bucket) == before)
+            let forced = try await runner(bucket).run(tenant: "t", trigger: .manual, force: true)
+            #expect(forced.status == .applied)
+            #expect(forced.deletedKeys.count == 2 * forced.plan.deleted.count)
+        }
+    }
+
+    @Test func aDryRunDeletesNothing() async throws {
+        try await TestBucket.with(services) { bucket in
+            try await seed(bucket, tenant: "t", hoursAgo: Self.sixMonths)
+            let before = try await allKeys(bucket)
+            let outcome = try await runner(bucket).run(tenant: "t", trigger: .manual, force: true, dryRun: true)
+            #expect(!outcome.plan.deleted.isEmpty)
+            #expect(outcome.deletedKeys.isEmpty)
+            #expect(try await allKeys(bucket) == before)
+        }
+    }
+
+    @Test func theNewestBackupSurvivesAPolicyOfAllZeros() async throws {
+        try await TestBucket.with(services) { bucket in
+            let keys = try await seed(bucket, tenant: "t", hoursAgo: [1, 30, 60, 90])
+            let zeros = RetentionSettings(policy: RetentionPolicy(keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0), maxDeleteFraction: 1)
+            let outcome = try await runner(bucket, settings: zeros).run(tenant: "t", trigger: .manual)
+            #expect(outcome.plan.kept.map(\.candidate.key) == [keys[0]])
+            #expect(try await allKeys(bucket) == [keys[0], keys[0] + ".manifest.json"])
+        }
+    }
+
+    @Test func aBackupDatedNextYearIsNeitherNewestNorDeleted() async throws {
+        try await TestBucket.with(services) { bucket in
+            let keys = try await seed(bucket, tenant: "t", hoursAgo: [-24 * 365, 1, 30, 60])
+            let zeros = RetentionSettings(policy: RetentionPolicy(keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0), maxDeleteFraction: 1)
+            let outcome = try await runner(bucket, settings: zeros).run(tenant: "t", trigger: .manual)
+            #expect(outcome.plan.kept.map(\.candidate.key) == [keys[0], keys[1]])
+            #expect(outcome.plan.kept.map(\.reasons) == [[.future], [.newest, .newestVerified]])
+        }
+    }
+
+    @Test func theOldSystemsManifestlessBackupsArePlannedLikeAnyOthers() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            // 30 daily backups in the old system's exact naming, no manifests.
+            var keys: [String] = []
+            for day in 0..<30 {
+                let date = Self.now.addingTimeInterval(-Double(day) * 86400 - 3600)
+                let key = "backups/mindcare/backup-sql-mindcare-\(BackupKey.format(date)).sql"
+                keys.append(key)
+                try await client.putObject(key: key, body: ByteBuffer(string: "old dump \(day)"))
+            }
+            let outcome = try await runner(bucket, settings: RetentionSettings(maxDeleteFraction: 1)).run(tenant: "mindcare", trigger: .manual)
+            #expect(outcome.plan.decisions.count == 30)
+            #expect(outcome.plan.decisions.allSatisfy { !$0.candidate.verified })
+            // Same plan as for backups with manifests: daily 7 + weekly 4 + monthly 12 over 30 days.
+            let expected = RetentionPlanner.plan(outcome.plan.decisions.map(\.candidate), policy: RetentionPolicy(), now: Self.now)
+            #expect(outcome.plan == expected)
+            #expect(outcome.plan.kept.count > 7)
+            #expect(Set(try await allKeys(bucket)) == Set(outcome.plan.kept.map(\.candidate.key)))
+        }
+    }
+
+    @Test func aStaleBackupBlocksAManualPruneUnlessForced() async throws {
+        try await TestBucket.with(services) { bucket in
+            try await seed(bucket, tenant: "t", hoursAgo: [100, 200, 300])
+            let outcome = try await runner(bucket, settings: RetentionSettings(maxDeleteFraction: 1)).run(tenant: "t", trigger: .manual)
+            guard case .refused(let message) = outcome.status else { Issue.record("not refused"); return }
+            #expect(message.contains("max_newest_age"))
+        }
+    }
+
+    @Test func staleIncompleteUploadsOfTheTenantAreAborted() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            try await seed(bucket, tenant: "t", hoursAgo: [1])
+            _ = try await client.createMultipartUpload(key: "backups/t/backup-sql-t-2026-11-28-020000.sql.zst")
+            _ = try await client.createMultipartUpload(key: "backups/t2/backup-sql-t2-2026-11-28-020000.sql.zst")
+            // The runner's clock is a day ahead of the uploads' real start, beyond the one-hour grace.
+            let settings = RetentionSettings(maxDeleteFraction: 1, incompleteUploadGrace: .seconds(3600))
+            let later = RetentionRunner(
+                settings: settings, client: client, prefix: "", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                now: { Date().addingTimeInterval(86400) })
+            let outcome = try await later.run(tenant: "t", trigger: .manual, force: true)
+            #expect(outcome.abortedUploads == ["backups/t/backup-sql-t-2026-11-28-020000.sql.zst"])
+            #expect(try await client.listMultipartUploads(prefix: "").map(\.key) == ["backups/t2/backup-sql-t2-2026-11-28-020000.sql.zst"])
+        }
+    }
+
+    @Test func theCommandLinePrintsThePlanAndDeletesNothingInADryRun() async throws {
+        try await TestBucket.with(services) { bucket in
+            // Dated from the real clock, so the freshness brake passes.
+            let client = services.s3Client(bucket: bucket)
+            var keys: [String] = []
+            for day in 0..<20 {
+                let key = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: Date().addingTimeInterval(-Double(day) * 86400 - 60), suffix: ".sql.zst")
+                keys.append(key.key)
+                try await client.putObject(key: key.key, body: ByteBuffer(string: "x"))
+            }
+            var environment = services.environment
+            environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+            let (status, output) = try await DoctorCommandTests.runExecutable(
+                ["prune", "--tenant", "bienestar", "--dry-run", "--log-level", "error"], environment: environment)
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("would delete \(keys[10])"), "\(output)")  // 10 days ago: past the 7 dailies, not the newest of its ISO week
+            #expect(output.contains("keep   \(keys[0])  (last,daily,weekly,monthly,newest)"), "\(output)")
+            #expect(try await allKeys(bucket) == Set(keys))
+
+            let (refusedStatus, refusedOutput) = try await DoctorCommandTests.runExecutable(
+                ["prune", "--tenant", "bienestar", "--log-level", "error"], environment: environment.merging(["TENANT_BACKUP_CONFIG": try retentionConfig("max_delete_fraction: 0.1")]) { $1 })
+            #expect(refusedStatus == .exited(1))
+            #expect(refusedOutput.contains("refused, nothing deleted"), "\(refusedOutput)")
+            #expect(try await allKeys(bucket) == Set(keys))
+        }
+    }
+
+    func retentionConfig(_ line: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-retention-\(UUID().uuidString).yaml").path
+        try "retention:\n  \(line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
