@@ -216,4 +216,51 @@ import TenantBackupTesting
         try "retention:\n  \(line)\n".write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
+
+    @Test func aCycleWithRetentionPrunesOnlyTenantsWhoseBackupSucceeded() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                // Two tenants with a month of old daily backups each (dated from the real clock).
+                let client = services.s3Client(bucket: bucket)
+                for tenant in ["bienestar", "mindcare"] {
+                    for day in 1...40 {
+                        let key = BackupKey(prefix: "", area: .tenant, schema: tenant, timestamp: Date().addingTimeInterval(-Double(day) * 86400), suffix: ".sql.zst")
+                        try await client.putObject(key: key.key, body: ByteBuffer(string: "old"))
+                    }
+                }
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                var settings = Settings(s3: services.s3Settings(bucket: bucket))
+                settings.retention.maxDeleteFraction = 1
+                // mindcare's dump fails: a pg_dump that exits 1 for that schema only.
+                let fake = FileManager.default.temporaryDirectory.appendingPathComponent("pg_dump-\(UUID().uuidString)").path
+                try """
+                    #!/bin/bash
+                    for argument in "$@"; do [[ "$argument" == '--schema="mindcare"' ]] && { echo 'pg_dump: error: injected' >&2; exit 1; }; done
+                    exec /usr/lib/postgresql/15/bin/pg_dump "$@"
+                    """.write(toFile: fake, atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+                defer { try? FileManager.default.removeItem(atPath: fake) }
+                settings.postgres.pgDumpPath = fake
+                var cycle = BackupCycle(settings: settings, environment: environment, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                cycle.applyRetention = true
+                let report = try await cycle.run(tenants: ["bienestar", "mindcare"], includeShared: false)
+
+                let bienestar = try #require(report.tenants.first { $0.schema == "bienestar" })
+                #expect(bienestar.succeeded)
+                let pruned = try #require(try bienestar.retention?.get())
+                #expect(pruned.status == .applied)
+                #expect(!pruned.plan.deleted.isEmpty)
+                #expect(try await client.listObjects(prefix: "backups/bienestar/").collect().count < 41)
+
+                let mindcare = try #require(report.tenants.first { $0.schema == "mindcare" })
+                #expect(!mindcare.succeeded)
+                guard case .refused = try #require(try mindcare.retention?.get()).status else {
+                    Issue.record("retention ran after a failed backup")
+                    return
+                }
+                #expect(try await client.listObjects(prefix: "backups/mindcare/").collect().count == 40)
+            }
+        }
+    }
 }

@@ -7,6 +7,8 @@ public struct SchemaResult: Sendable, Equatable {
     public let schema: String
     public let area: BackupKey.Area
     public let result: Result<BackupOutcome, BackupError>
+    /// What retention did after the backup, when the cycle applies it (tenants only).
+    public var retention: Result<RetentionOutcome, S3Error>?
 
     public var succeeded: Bool { if case .success = result { true } else { false } }
 }
@@ -39,6 +41,9 @@ public struct BackupCycle: Sendable {
     public var progress: (@Sendable (BackupProgress) -> Void)?
     /// `backup --output`: a file (one schema) or a directory (one file per schema).
     public var localCopy: String?
+    /// Apply the retention policy to each tenant right after its backup — only when that backup succeeded
+    /// (the daemon's cycle does; `tenant-backup backup` does not).
+    public var applyRetention = false
 
     public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient = .shared) {
         self.settings = settings
@@ -113,7 +118,17 @@ public struct BackupCycle: Sendable {
                 next += 1
                 group.addTask {
                     let result = await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups)
-                    return (index, SchemaResult(schema: schema, area: .tenant, result: result))
+                    var schemaResult = SchemaResult(schema: schema, area: .tenant, result: result)
+                    if applyRetention {
+                        let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+                        let succeeded = if case .success = result { true } else { false }
+                        do throws(S3Error) {
+                            schemaResult.retention = .success(try await runner.run(tenant: schema, trigger: .afterBackup(succeeded: succeeded)))
+                        } catch {
+                            schemaResult.retention = .failure(error)
+                        }
+                    }
+                    return (index, schemaResult)
                 }
             }
             while next < min(limit, tenants.count) { start() }
