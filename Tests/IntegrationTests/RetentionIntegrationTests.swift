@@ -234,10 +234,11 @@ import TenantBackupTesting
                 settings.retention.maxDeleteFraction = 1
                 // mindcare's dump fails: a pg_dump that exits 1 for that schema only.
                 let fake = FileManager.default.temporaryDirectory.appendingPathComponent("pg_dump-\(UUID().uuidString)").path
+                let real = try #require(PgDumpLocator.installedMajors().max().map { "\(PgDumpLocator.debianRoot)/\($0)/bin/pg_dump" })
                 try """
                     #!/bin/bash
                     for argument in "$@"; do [[ "$argument" == '--schema="mindcare"' ]] && { echo 'pg_dump: error: injected' >&2; exit 1; }; done
-                    exec /usr/lib/postgresql/15/bin/pg_dump "$@"
+                    exec \(real) "$@"
                     """.write(toFile: fake, atomically: true, encoding: .utf8)
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
                 defer { try? FileManager.default.removeItem(atPath: fake) }
