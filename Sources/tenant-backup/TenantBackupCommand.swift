@@ -37,7 +37,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
             An existing .env file (the old system's) can be used as it is with --env-file.
             """,
         version: TenantBackupVersion.current,
-        subcommands: [BackupCommand.self, PruneCommand.self, DoctorCommand.self])
+        subcommands: [BackupCommand.self, PruneCommand.self, DoctorCommand.self, ConfigCommand.self])
 }
 
 /// Options every subcommand shares.

@@ -1,0 +1,31 @@
+import Foundation
+import Subprocess
+import Testing
+import TenantBackup
+import TenantBackupTesting
+
+/// `tenant-backup config check`, as `ExecReload=` runs it.
+@Suite struct ConfigCheckCommandTests {
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-config-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func aValidFileExitsZero() async throws {
+        let path = try file("s3:\n  bucket: clinic-backups\nretention:\n  keep_daily: 10\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(0), "\(output)")
+        #expect(output.contains("configuration OK"))
+    }
+
+    @Test func anInvalidFileExitsSeventyEightNamingTheLine() async throws {
+        let path = try file("s3:\n  bucket: clinic-backups\nretention:\n  keep_dialy: 10\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(78))
+        #expect(output.contains("\(path):4:3"), "\(output)")
+        #expect(output.contains("keep_dialy"))
+    }
+}
