@@ -312,6 +312,40 @@ import TenantBackupTesting
         }
     }
 
+    @Test func aTenantLockedByAnotherSessionIsSkippedAndTheOthersBackedUp() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                // Another host holds bienestar's lock (same two keys, its own session).
+                let other = try database.connect()
+                let taken = try other.query(
+                    "SELECT pg_try_advisory_lock($1::int4, $2::int4)",
+                    [String(TenantLock.projectKey), String(TenantLock.tenantKey("bienestar"))], purpose: "test")
+                #expect(taken.rows.first?.first == "t")
+                let report = try await cycle(database, bucket: bucket).run(tenants: ["bienestar", "mindcare"], includeShared: false)
+                let bienestar = try #require(report.tenants.first { $0.schema == "bienestar" })
+                #expect(!bienestar.succeeded)
+                #expect("\(report.failures)".contains("another tenant-backup"))
+                #expect(report.tenants.first { $0.schema == "mindcare" }?.succeeded == true)
+                #expect(try await services.s3Client(bucket: bucket).listObjects(prefix: "backups/bienestar/").collect().isEmpty)
+
+                // Once released, the tenant is backed up, and our own lock is released after each run.
+                _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
+                let again = try await cycle(database, bucket: bucket).run(tenants: ["bienestar"], includeShared: false)
+                #expect(again.allSucceeded, "\(again.failures)")
+                let free = try other.query(
+                    "SELECT pg_try_advisory_lock($1::int4, $2::int4)",
+                    [String(TenantLock.projectKey), String(TenantLock.tenantKey("bienestar"))], purpose: "test")
+                #expect(free.rows.first?.first == "t")
+            }
+        }
+    }
+
+    @Test func tenantLockKeysAreStableAndDistinct() {
+        #expect(TenantLock.tenantKey("bienestar") == TenantLock.tenantKey("bienestar"))
+        #expect(TenantLock.tenantKey("clinic") != TenantLock.tenantKey("clinic2"))
+        #expect(TenantLock.projectKey == 0x5442_4B50)
+    }
+
     @Test func anUnknownTenantIsRefusedBeforeAnythingRuns() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in

@@ -117,6 +117,20 @@ public struct BackupCycle: Sendable {
                 let schema = tenants[index]
                 next += 1
                 group.addTask {
+                    // One host at a time per tenant: backup and retention run under the tenant's advisory lock.
+                    let lock: TenantLock?
+                    do {
+                        lock = try await TenantLock.acquire(tenant: schema, connectionString: settings.postgres.connectionString, environment: environment)
+                    } catch {
+                        let failure = BackupError(schema: schema, area: .tenant, message: "cannot take the tenant's lock: \(error)")
+                        return (index, SchemaResult(schema: schema, area: .tenant, result: .failure(failure)))
+                    }
+                    guard let lock else {
+                        let failure = BackupError(
+                            schema: schema, area: .tenant,
+                            message: "another tenant-backup (on this or another host) is working on this tenant; skipped")
+                        return (index, SchemaResult(schema: schema, area: .tenant, result: .failure(failure)))
+                    }
                     let result = await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups)
                     var schemaResult = SchemaResult(schema: schema, area: .tenant, result: result)
                     if applyRetention {
@@ -128,6 +142,7 @@ public struct BackupCycle: Sendable {
                             schemaResult.retention = .failure(error)
                         }
                     }
+                    await lock.release()
                     return (index, schemaResult)
                 }
             }
