@@ -67,7 +67,7 @@ struct BackupCommand: AsyncParsableCommand {
                 case .success(let outcome):
                     print(String(
                         format: "✔ %@ %@: %@ (%.1f MiB, %.1f s)%@", result.area == .tenant ? "tenant" : "shared", Doctor.display(result.schema),
-                        outcome.key, Double(outcome.storedBytes) / 1_048_576, Double(outcome.duration.components.seconds) + Double(outcome.duration.components.attoseconds) / 1e18,
+                        outcome.key, Double(outcome.storedBytes) / 1_048_576, Double(outcome.duration.milliseconds) / 1000,
                         outcome.manifestKey == nil ? " — manifest not written" : ""))
                 case .failure(let error):
                     print("✘ \(error)")
@@ -118,7 +118,7 @@ struct BackupReportJSON: Encodable {
                 return Entry(
                     schema: result.schema, area: result.area == .tenant ? "tenant" : "shared", ok: true, key: outcome.key,
                     manifestKey: outcome.manifestKey, bytes: outcome.storedBytes, dumpBytes: outcome.dumpBytes, sha256: outcome.sha256,
-                    durationMs: Int64(outcome.duration.components.seconds * 1000 + outcome.duration.components.attoseconds / 1_000_000_000_000_000),
+                    durationMs: outcome.duration.milliseconds,
                     error: nil)
             case .failure(let error):
                 return Entry(

@@ -18,6 +18,8 @@ public struct PgDumpProcess: Sendable {
     public let environment: [String: String]
     public let noOutputTimeout: Duration
     public let totalTimeout: Duration
+    /// How a pg_dump is stopped (timeout, failed consumer, cancellation): SIGTERM, then SIGKILL after 5 s.
+    static let stopSequence: [TeardownStep] = [.send(signal: .terminate, allowedDurationToNextStep: .seconds(5))]
     /// How much of stderr is kept for the error message.
     public static let stderrLimit = 16 << 10
 
@@ -41,7 +43,7 @@ public struct PgDumpProcess: Sendable {
     public func run(consume: (ByteBuffer) async throws -> Void) async throws(PgDumpFailure) -> Outcome {
         let watch = Watch(started: ContinuousClock.now)
         var options = PlatformOptions()
-        options.teardownSequence = [.send(signal: .terminate, allowedDurationToNextStep: .seconds(5))]
+        options.teardownSequence = Self.stopSequence
         let childEnvironment = Subprocess.Environment.custom(environment.map { Array("\($0.key)=\($0.value)\0".utf8) })
         let result: ExecutionResult<Int64, SequenceOutput, SequenceOutput>
         do {
@@ -70,7 +72,7 @@ public struct PgDumpProcess: Sendable {
                             if Task.isCancelled { return }
                             if let reason = watch.expired(noOutput: noOutputTimeout, total: totalTimeout) {
                                 watch.reason.withLock { $0 = reason }
-                                await execution.teardown(using: [.send(signal: .terminate, allowedDurationToNextStep: .seconds(5))])
+                                await execution.teardown(using: Self.stopSequence)
                                 return
                             }
                         }
@@ -87,12 +89,12 @@ public struct PgDumpProcess: Sendable {
                     } catch {
                         // The consumer (or the pipe) failed: stop pg_dump, or it blocks on a full pipe forever.
                         watch.reason.withLock { $0 = $0 ?? .consumerFailed("\(error)") }
-                        await execution.teardown(using: [.send(signal: .terminate, allowedDurationToNextStep: .seconds(5))])
+                        await execution.teardown(using: Self.stopSequence)
                         throw error
                     }
                     if Task.isCancelled {
                         watch.reason.withLock { $0 = $0 ?? .cancelled }
-                        await execution.teardown(using: [.send(signal: .terminate, allowedDurationToNextStep: .seconds(5))])
+                        await execution.teardown(using: Self.stopSequence)
                     }
                     try await group.waitForAll()
                     watch.bytes.withLock { $0 = bytes }

@@ -283,8 +283,8 @@ extension S3Error {
 }
 
 extension Duration {
-    /// Whole milliseconds, for log fields.
-    var milliseconds: Int64 {
+    /// Whole milliseconds, for log fields and reports.
+    public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

@@ -97,7 +97,7 @@ public final class StreamingUploader {
     public func complete() async throws -> Result {
         precondition(!finished, "complete called twice")
         finished = true
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = SigV4Signer.hex(hasher.finalize())
         if uploadId == nil {
             try await client.putObject(key: key, body: current, options: options)
             current = ByteBuffer()
