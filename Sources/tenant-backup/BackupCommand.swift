@@ -36,8 +36,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = try global.environment()
-        let logger = global.logger()
         let settings = try global.settings(environment: environment)
+        let logger = global.logger(settings: settings)
         var cycle = BackupCycle(settings: settings, environment: environment, logger: logger)
         cycle.localCopy = output
         let showProgress = !json && isatty(STDERR_FILENO) == 1

@@ -30,8 +30,8 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = try global.environment()
-        let logger = global.logger()
         let settings = try global.settings(environment: environment)
+        let logger = global.logger(settings: settings)
         guard let bucket = settings.s3.bucket else { throw ValidationError("no bucket configured: set s3.bucket or AWS_STORAGE_BUCKET_NAME") }
         var names = tenants
         if names.isEmpty {
@@ -51,10 +51,12 @@ struct PruneCommand: AsyncParsableCommand {
         for tenant in names {
             let outcome: RetentionOutcome
             do {
-                outcome = try await runner.run(tenant: tenant, trigger: .manual, force: force, dryRun: dryRun)
+                outcome = try await runner.runLocked(
+                    tenant: tenant, trigger: .manual, force: force, dryRun: dryRun, postgres: settings.postgres, environment: environment)
             } catch {
                 failed = true
-                FileHandle.standardError.write(Data("✘ tenant \(Doctor.display(tenant)): \(error)\n".utf8))
+                let message = error is TenantBusyError ? "\(error)" : "tenant \(Doctor.display(tenant)): \(error)"
+                FileHandle.standardError.write(Data("✘ \(message)\n".utf8))
                 continue
             }
             if case .refused = outcome.status { failed = true }

@@ -37,7 +37,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
             An existing .env file (the old system's) can be used as it is with --env-file.
             """,
         version: TenantBackupVersion.current,
-        subcommands: [BackupCommand.self, PruneCommand.self, DoctorCommand.self, ConfigCommand.self])
+        subcommands: [RunCommand.self, BackupCommand.self, PruneCommand.self, DoctorCommand.self, ConfigCommand.self])
 }
 
 /// Options every subcommand shares.
@@ -49,8 +49,9 @@ struct GlobalOptions: ParsableArguments {
         "Read KEY=value lines from this .env file; variables already set in the environment win.", valueName: "file"))
     var envFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: Logger.Level = .info
+    @Option(name: .long, help: ArgumentHelp(
+        "Log level: trace, debug, info, notice, warning, error, critical (default: logging.level, info).", valueName: "level"))
+    var logLevel: Logger.Level?
 
     /// Applies --env-file to this process (libpq and pg_dump read PG* from it) and returns the environment.
     func environment() throws -> [String: String] {
@@ -77,9 +78,11 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    func logger(label: String = "tenant-backup") -> Logger {
+    /// Sends logs where the settings say (journald or logfmt on stderr), at --log-level or the settings' level.
+    func logger(settings: Settings? = nil, label: String = "tenant-backup") -> Logger {
         let level = logLevel
-        LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level) }
+        let logging = settings?.logging ?? LoggingSettings()
+        LoggingSystem.bootstrap { label in logging.makeHandler(label: label, level: level) }
         return Logger(label: label)
     }
 }

@@ -283,11 +283,15 @@ import TenantBackupTesting
     @Test func aRequestSlowerThanTheTimeoutIsRetried() async throws {
         try await TestBucket.with(services) { bucket in
             var configuration = TestServices.clientConfiguration
-            configuration.requestTimeout = .seconds(2)
+            // Generous against a loaded machine (CI runs every test at once on two cores): a normal GET must
+            // never hit the timeout, only the one the proxy holds back, for far longer than the timeout.
+            configuration.requestTimeout = .seconds(8)
             let client = services.s3Client(bucket: bucket, configuration: configuration)
             try await client.putObject(key: "slow", body: ByteBuffer(string: "x"))
-            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/slow$", action: .delay, times: 1, delayMilliseconds: 6000)])
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/slow$", action: .delay, times: 1, delayMilliseconds: 30000)])
+            let started = ContinuousClock.now
             #expect(try await client.getObject(key: "slow") == ByteBuffer(string: "x"))
+            #expect(ContinuousClock.now - started < .seconds(25))  // answered by a retry, not by the held-back request
         }
     }
 

@@ -13,11 +13,27 @@ public struct SchemaResult: Sendable, Equatable {
     public var succeeded: Bool { if case .success = result { true } else { false } }
 }
 
+/// A tenant the cycle did not back up, and why (not a failure).
+public struct SkippedTenant: Sendable, Equatable {
+    public enum Reason: Sendable, Equatable {
+        /// Another host (or an earlier run) already stored a backup at or after the slot's start.
+        case alreadyBackedUp(key: String)
+        /// The daemon is shutting down: no new tenant is started.
+        case shuttingDown
+    }
+
+    public let schema: String
+    public let reason: Reason
+}
+
 /// Everything one cycle did: shared schemas first, then every tenant.
 public struct BackupReport: Sendable, Equatable {
     public let startedAt: Date
+    /// Ties the cycle's log lines together (`CYCLE_ID=` in the journal).
+    public var cycleId: String = ""
     public var shared: [SchemaResult] = []
     public var tenants: [SchemaResult] = []
+    public var skipped: [SkippedTenant] = []
 
     public var allSucceeded: Bool { (shared + tenants).allSatisfy(\.succeeded) }
     public var failures: [BackupError] {
@@ -36,7 +52,7 @@ public struct BackupCycleError: Error, Equatable, CustomStringConvertible {
 public struct BackupCycle: Sendable {
     public let settings: Settings
     public let environment: [String: String]
-    public let logger: Logger
+    public var logger: Logger
     public let httpClient: HTTPClient
     public var progress: (@Sendable (BackupProgress) -> Void)?
     /// `backup --output`: a file (one schema) or a directory (one file per schema).
@@ -44,6 +60,20 @@ public struct BackupCycle: Sendable {
     /// Apply the retention policy to each tenant right after its backup — only when that backup succeeded
     /// (the daemon's cycle does; `tenant-backup backup` does not).
     public var applyRetention = false
+    /// The daemon's schedule slot (DESIGN §6.10): once a tenant's lock is taken, a tenant whose newest backup
+    /// is at or after this instant is skipped — another host backed it up in this slot. `nil`: always back up.
+    public var skipIfBackedUpSince: Date?
+    /// A shared schema dumped at or after this instant (by another host in the same slot) is used as it is,
+    /// not dumped again. Keep it close to the cycle's start: tenants restore on top of this dump.
+    public var reuseSharedSince: Date?
+    /// How long to wait for a tenant's lock held by another session; zero fails the tenant at once (the CLI).
+    public var lockWait: Duration = .zero
+    /// How often the lock's connection is checked during a backup; losing it aborts the upload.
+    public var lockCheckInterval: Duration = .seconds(5)
+    /// Asked before each tenant starts; `false` (the daemon is stopping) leaves the remaining tenants out.
+    public var shouldStartTenant: (@Sendable () -> Bool)?
+    /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
+    public var tenantStarted: (@Sendable (String, Int, Int) -> Void)?
 
     public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient = .shared) {
         self.settings = settings
@@ -54,29 +84,9 @@ public struct BackupCycle: Sendable {
 
     /// Runs the cycle for `requested` tenants, or every discovered tenant when `nil`.
     public func run(tenants requested: [String]? = nil, includeShared: Bool = true) async throws(BackupCycleError) -> BackupReport {
-        guard let bucket = settings.s3.bucket else {
-            throw BackupCycleError(message: "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME")
-        }
-        let client = S3Client(
-            settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
-            configuration: settings.s3.clientConfiguration, httpClient: httpClient, logger: logger)
-        let serverMajor: Int
-        let serverVersion: String
-        let discovered: DiscoveredTenants
-        let existingShared: [String]
-        do {
-            let settings = self.settings
-            let environment = self.environment
-            (serverMajor, serverVersion, discovered, existingShared) = try await Blocking.run {
-                let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
-                let major = connection.serverMajorVersion
-                let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
-                let names = try connection.query("SELECT nspname FROM pg_catalog.pg_namespace", purpose: "listing schemas").rows.compactMap { $0.first ?? nil }
-                return (major, "\(major).\(connection.serverVersionNumber % 10000)", found, settings.tenants.sharedSchemas.filter(names.contains))
-            }
-        } catch {
-            throw BackupCycleError(message: "\(error)")
-        }
+        let client = try makeClient()
+        let inventory = try await inspectDatabase()
+        let (serverMajor, serverVersion, discovered, existingShared) = (inventory.serverMajor, inventory.serverVersion, inventory.discovered, inventory.sharedSchemas)
         for name in discovered.unknownNames {
             logger.warning("the tenants query names a schema that does not exist; not backed up", metadata: ["tenant": "\(name)"])
         }
@@ -98,52 +108,89 @@ public struct BackupCycle: Sendable {
             throw BackupCycleError(message: "--output \(localCopy) must be an existing directory when more than one schema is backed up")
         }
 
+        let cycleId = Self.newCycleId()
+        var logger = self.logger
+        logger[metadataKey: "cycle_id"] = "\(cycleId)"
+        var cycle = self
+        cycle.logger = logger
+        return await cycle.run(tenants: tenants, shared: includeShared ? existingShared : [], client: client, pgDump: pgDump, serverVersion: serverVersion, cycleId: cycleId)
+    }
+
+    /// What the database holds: its server version, the tenants and the shared schemas that exist.
+    public struct DatabaseInventory: Sendable {
+        public let serverMajor: Int
+        public let serverVersion: String
+        public let discovered: DiscoveredTenants
+        public let sharedSchemas: [String]
+    }
+
+    /// Connects once and discovers the tenants (also used by the daemon's catch-up and staleness checks).
+    public func inspectDatabase() async throws(BackupCycleError) -> DatabaseInventory {
+        do {
+            let settings = self.settings
+            let environment = self.environment
+            return try await Blocking.run {
+                let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
+                let major = connection.serverMajorVersion
+                let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
+                let names = try connection.query("SELECT nspname FROM pg_catalog.pg_namespace", purpose: "listing schemas").rows.compactMap { $0.first ?? nil }
+                return DatabaseInventory(
+                    serverMajor: major, serverVersion: "\(major).\(connection.serverVersionNumber % 10000)", discovered: found,
+                    sharedSchemas: settings.tenants.sharedSchemas.filter(names.contains))
+            }
+        } catch {
+            throw BackupCycleError(message: "\(error)")
+        }
+    }
+
+    /// The S3 client these settings describe.
+    public func makeClient() throws(BackupCycleError) -> S3Client {
+        guard let bucket = settings.s3.bucket else {
+            throw BackupCycleError(message: "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME")
+        }
+        return S3Client(
+            settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
+            configuration: settings.s3.clientConfiguration, httpClient: httpClient, logger: logger)
+    }
+
+    /// A short random id for one cycle's log lines.
+    static func newCycleId() -> String {
+        String((0..<4).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())
+    }
+
+    private func run(
+        tenants: [String], shared existingShared: [String], client: S3Client, pgDump: PgDumpBinary, serverVersion: String, cycleId: String
+    ) async -> BackupReport {
+        logger.info("backup cycle started", metadata: ["tenants": "\(tenants.count)", "shared": "\(existingShared.count)"])
         var report = BackupReport(startedAt: Date())
+        report.cycleId = cycleId
         var sharedKeys: [String] = []
-        if includeShared {
-            for schema in existingShared {
-                let result = await backUp(schema, area: .shared, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: [])
+        for schema in existingShared {
+            switch await backUpShared(schema, client: client, pgDump: pgDump, serverVersion: serverVersion) {
+            case .reused(let key):
+                sharedKeys.append(key)
+            case .ran(let result):
                 if case .success(let outcome) = result { sharedKeys.append(outcome.key) }
+                BackupMetrics.record(schema: schema, area: .shared, result: result)
                 report.shared.append(SchemaResult(schema: schema, area: .shared, result: result))
             }
         }
         let limit = max(1, settings.backup.tenantConcurrency)
         let sharedBackups = sharedKeys
-        report.tenants = await withTaskGroup(of: (Int, SchemaResult).self) { group in
-            var results: [(Int, SchemaResult)] = []
+        let outcomes = await withTaskGroup(of: (Int, TenantOutcome).self) { group in
+            var results: [(Int, TenantOutcome)] = []
             var next = 0
             func start() {
                 let index = next
                 let schema = tenants[index]
                 next += 1
+                if let shouldStartTenant, !shouldStartTenant() {
+                    results.append((index, .skipped(SkippedTenant(schema: schema, reason: .shuttingDown))))
+                    return
+                }
+                tenantStarted?(schema, index + 1, tenants.count)
                 group.addTask {
-                    // One host at a time per tenant: backup and retention run under the tenant's advisory lock.
-                    let lock: TenantLock?
-                    do {
-                        lock = try await TenantLock.acquire(tenant: schema, connectionString: settings.postgres.connectionString, environment: environment)
-                    } catch {
-                        let failure = BackupError(schema: schema, area: .tenant, message: "cannot take the tenant's lock: \(error)")
-                        return (index, SchemaResult(schema: schema, area: .tenant, result: .failure(failure)))
-                    }
-                    guard let lock else {
-                        let failure = BackupError(
-                            schema: schema, area: .tenant,
-                            message: "another tenant-backup (on this or another host) is working on this tenant; skipped")
-                        return (index, SchemaResult(schema: schema, area: .tenant, result: .failure(failure)))
-                    }
-                    let result = await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups)
-                    var schemaResult = SchemaResult(schema: schema, area: .tenant, result: result)
-                    if applyRetention {
-                        let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
-                        let succeeded = if case .success = result { true } else { false }
-                        do throws(S3Error) {
-                            schemaResult.retention = .success(try await runner.run(tenant: schema, trigger: .afterBackup(succeeded: succeeded)))
-                        } catch {
-                            schemaResult.retention = .failure(error)
-                        }
-                    }
-                    await lock.release()
-                    return (index, schemaResult)
+                    (index, await backUpTenant(schema, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups))
                 }
             }
             while next < min(limit, tenants.count) { start() }
@@ -151,13 +198,151 @@ public struct BackupCycle: Sendable {
                 results.append(finished)
                 if next < tenants.count { start() }
             }
+            // A stop request leaves the tenants that were never started.
+            while next < tenants.count { start() }
             return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        for outcome in outcomes {
+            switch outcome {
+            case .ran(let result): report.tenants.append(result)
+            case .skipped(let skipped): report.skipped.append(skipped)
+            }
         }
         let failed = report.failures.count
         logger.log(
             level: failed == 0 ? .info : .error, "backup cycle finished",
-            metadata: ["tenants": "\(report.tenants.count)", "failed": "\(failed)"])
+            metadata: [
+                "tenants": "\(report.tenants.count)", "failed": "\(failed)", "skipped": "\(report.skipped.count)",
+                "duration_ms": "\(Int64(Date().timeIntervalSince(report.startedAt) * 1000))",
+            ])
         return report
+    }
+
+    private enum SharedOutcome {
+        case ran(Result<BackupOutcome, BackupError>)
+        /// Another host dumped it within this cycle's window: its key goes into the tenants' manifests.
+        case reused(String)
+    }
+
+    /// One shared schema under its own advisory lock. When another host's cycle has just dumped it (at or
+    /// after ``reuseSharedSince``), that dump is used instead of a second one.
+    private func backUpShared(_ schema: String, client: S3Client, pgDump: PgDumpBinary, serverVersion: String) async -> SharedOutcome {
+        var log = logger
+        log[metadataKey: "schema"] = "\(schema)"
+        let lock: TenantLock?
+        do {
+            lock = try await TenantLock.acquire(
+                tenant: schema, area: .shared, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
+        } catch {
+            return .ran(.failure(BackupError(schema: schema, area: .shared, message: "cannot take the shared schema's lock: \(error)")))
+        }
+        guard let lock else {
+            return .ran(.failure(BackupError(
+                schema: schema, area: .shared, message: "another tenant-backup (on this or another host) is dumping this shared schema; try again when it is done")))
+        }
+        if let since = reuseSharedSince,
+           let newest = try? await BackupCatalog(client: client, prefix: settings.s3.prefix).newest(area: .shared, schema: schema),
+           newest.timestamp >= since {
+            await lock.release()
+            log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
+            return .reused(newest.key)
+        }
+        let result = await backUp(schema, area: .shared, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: [])
+        await lock.release()
+        return .ran(result)
+    }
+
+    private enum TenantEvent: Sendable {
+        case finished(Result<BackupOutcome, BackupError>)
+        case lockLost
+        case watchEnded
+    }
+
+    private enum TenantOutcome: Sendable {
+        case ran(SchemaResult)
+        case skipped(SkippedTenant)
+    }
+
+    /// One tenant, start to end, under its advisory lock: wait for the lock, check the bucket again, back up,
+    /// apply retention, release. Losing the lock's connection midway aborts the upload.
+    private func backUpTenant(_ schema: String, client: S3Client, pgDump: PgDumpBinary, serverVersion: String, sharedBackups: [String]) async -> TenantOutcome {
+        var log = logger
+        log[metadataKey: "tenant"] = "\(schema)"
+        func failed(_ message: String) -> TenantOutcome {
+            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: schema, area: .tenant, message: message))
+            BackupMetrics.record(schema: schema, area: .tenant, result: result)
+            return .ran(SchemaResult(schema: schema, area: .tenant, result: result))
+        }
+        let lock: TenantLock?
+        do {
+            lock = try await TenantLock.acquire(
+                tenant: schema, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
+        } catch {
+            log.error("backup failed", metadata: ["error": "cannot take the tenant's lock: \(error)"])
+            return failed("cannot take the tenant's lock: \(error)")
+        }
+        guard let lock else {
+            let message = lockWait == .zero
+                ? "another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
+                : "another tenant-backup (on this or another host) held this tenant's lock for longer than daemon.lock_wait (\(lockWait)); not backed up in this slot"
+            log.error("backup failed", metadata: ["error": "\(message)"])
+            return failed(message)
+        }
+        if let since = skipIfBackedUpSince {
+            do throws(S3Error) {
+                if let newest = try await BackupCatalog(client: client, prefix: settings.s3.prefix).newest(schema: schema), newest.timestamp >= since {
+                    await lock.release()
+                    log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
+                    return .skipped(SkippedTenant(schema: schema, reason: .alreadyBackedUp(key: newest.key)))
+                }
+            } catch {
+                await lock.release()
+                log.error("backup failed", metadata: ["error": "cannot list the tenant's backups: \(error)"])
+                return failed("cannot list the tenant's backups to check this slot: \(error)")
+            }
+        }
+        let interval = lockCheckInterval
+        var finished: Result<BackupOutcome, BackupError>?
+        var lockLost = false
+        await withTaskGroup(of: TenantEvent.self) { group in
+            group.addTask {
+                .finished(await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups))
+            }
+            group.addTask { await lock.waitUntilLost(checkingEvery: interval) ? .lockLost : .watchEnded }
+            for await event in group {
+                switch event {
+                case .finished(let outcome):
+                    finished = outcome
+                    group.cancelAll()
+                case .lockLost:
+                    lockLost = true
+                    group.cancelAll()  // stops pg_dump and aborts the multipart upload
+                case .watchEnded:
+                    break
+                }
+            }
+        }
+        if lockLost, finished.map({ if case .success = $0 { false } else { true } }) ?? true {
+            let message = "lost the tenant's advisory lock (its database connection ended); the upload was aborted and nothing was stored"
+            log.error("backup failed", metadata: ["error": "\(message)"])
+            let failure: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: schema, area: .tenant, message: message))
+            BackupMetrics.record(schema: schema, area: .tenant, result: failure)
+            await lock.release()
+            return .ran(SchemaResult(schema: schema, area: .tenant, result: failure))
+        }
+        let result = finished ?? .failure(BackupError(schema: schema, area: .tenant, message: "cancelled"))
+        BackupMetrics.record(schema: schema, area: .tenant, result: result)
+        var schemaResult = SchemaResult(schema: schema, area: .tenant, result: result)
+        if applyRetention {
+            let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+            do throws(S3Error) {
+                schemaResult.retention = .success(try await runner.run(tenant: schema, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
+            } catch {
+                schemaResult.retention = .failure(error)
+            }
+        }
+        await lock.release()
+        return .ran(schemaResult)
     }
 
     private func backUp(

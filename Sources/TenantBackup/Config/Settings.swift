@@ -11,19 +11,28 @@ public struct Settings: Sendable, Equatable {
     public var s3: S3Settings
     public var backup: BackupSettings
     public var retention: RetentionSettings
+    public var daemon: DaemonSettings
+    public var metrics: MetricsSettings
+    public var logging: LoggingSettings
 
     public init(
         postgres: PostgresSettings = PostgresSettings(),
         tenants: TenantSelection = TenantSelection(),
         s3: S3Settings = S3Settings(),
         backup: BackupSettings = BackupSettings(),
-        retention: RetentionSettings = RetentionSettings()
+        retention: RetentionSettings = RetentionSettings(),
+        daemon: DaemonSettings = DaemonSettings(),
+        metrics: MetricsSettings = MetricsSettings(),
+        logging: LoggingSettings = LoggingSettings()
     ) {
         self.postgres = postgres
         self.tenants = tenants
         self.s3 = s3
         self.backup = backup
         self.retention = retention
+        self.daemon = daemon
+        self.metrics = metrics
+        self.logging = logging
     }
 }
 

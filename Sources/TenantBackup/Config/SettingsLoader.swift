@@ -19,6 +19,9 @@ import Foundation
 /// | `TENANT_BACKUP_S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | `s3.endpoint` |
 /// | `TENANT_BACKUP_S3_PREFIX`, `TENANT_BACKUP_S3_ADDRESSING_STYLE` | `s3.prefix`, `s3.addressing_style` |
 /// | `TENANT_BACKUP_S3_SSE`, `TENANT_BACKUP_S3_KMS_KEY_ID`, `TENANT_BACKUP_S3_STORAGE_CLASS` | `s3.server_side_encryption`, `s3.kms_key_id`, `s3.storage_class` |
+/// | `TENANT_BACKUP_SCHEDULE`, `TENANT_BACKUP_TIME_ZONE` | `schedule.cron`, `schedule.time_zone` |
+/// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
+/// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
 ///
 /// Credential files: `database-url`, `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`.
@@ -126,6 +129,31 @@ public struct SettingsLoader: Sendable {
             }
             settings.backup.tenantConcurrency = number
         }
+        if let (name, expression) = value("TENANT_BACKUP_SCHEDULE") {
+            let zone: TimeZone
+            if let (zoneName, identifier) = value("TENANT_BACKUP_TIME_ZONE") {
+                guard let parsed = TimeZone(identifier: identifier) else {
+                    throw .environment(variable: zoneName, message: "'\(identifier)' is not a time zone such as Europe/Madrid")
+                }
+                zone = parsed
+            } else {
+                zone = settings.daemon.schedule.timeZone
+            }
+            do {
+                settings.daemon.schedule = try CronSchedule(expression, timeZone: zone)
+            } catch {
+                throw .environment(variable: name, message: error.message)
+            }
+        }
+        if let (name, listen) = value("TENANT_BACKUP_METRICS_LISTEN") {
+            settings.metrics.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
+        }
+        if let (name, format) = value("TENANT_BACKUP_LOG_FORMAT") {
+            guard let parsed = LoggingSettings.Format(rawValue: format) else {
+                throw .environment(variable: name, message: "'\(format)' is not one of auto, journald, logfmt")
+            }
+            settings.logging.format = parsed
+        }
         guard fileCredentials == nil else { return }
         switch (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY")) {
         case (let key?, let secret?):
@@ -213,6 +241,21 @@ enum SettingsValidation {
         return Int(trimmed)
     }
 
+    static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": true
+        case "false", "no", "off", "0": false
+        default: nil
+        }
+    }
+
+    /// `host:port`, or `off` for none.
+    static func listenAddress(_ text: String, error: (String) -> ConfigError) throws(ConfigError) -> ListenAddress? {
+        if ["off", "none", "false", ""].contains(text.lowercased()) { return nil }
+        guard let address = ListenAddress(text) else { throw error("'\(text)' is not host:port such as 127.0.0.1:9187, or off") }
+        return address
+    }
+
     static func serverSideEncryption(_ text: String, keyId: String?, error: (String) -> ConfigError) throws(ConfigError) -> ServerSideEncryption {
         switch text.lowercased() {
         case "aes256": return .aes256
@@ -257,6 +300,15 @@ enum SettingsValidation {
         }
         if settings.backup.noOutputTimeout <= .zero || settings.backup.dumpTimeout <= .zero {
             throw .invalid(setting: "backup.no_output_timeout", message: "timeouts must be positive")
+        }
+        if settings.daemon.stopTimeout <= .zero || settings.daemon.lockCheckInterval <= .zero {
+            throw .invalid(setting: "daemon.stop_timeout", message: "stop_timeout and lock_check_interval must be positive")
+        }
+        if settings.metrics.staleAfter <= .zero || settings.metrics.refreshInterval <= .zero {
+            throw .invalid(setting: "metrics.stale_after", message: "stale_after and refresh_interval must be positive")
+        }
+        if settings.daemon.schedule.next(after: Date()) == nil {
+            throw .invalid(setting: "schedule.cron", message: "'\(settings.daemon.schedule.expression)' never runs (no such date in the next five years)")
         }
         if let query = settings.tenants.query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw .invalid(setting: "tenants.query", message: "is empty; remove it to discover tenants from the schemas")

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Yams
 
 /// Reads the YAML configuration file into ``Settings``, reporting unknown keys and bad values with the
@@ -20,7 +21,7 @@ struct YAMLSettingsReader {
         }
         guard let root else { return }  // an empty file means "all defaults"
         let top = try section(root, name: "the top level")
-        try top.only(["postgres", "tenants", "s3", "backup", "retention"])
+        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging"])
         if let node = top["postgres"] {
             let postgres = try section(node, name: "postgres")
             try postgres.only(["url", "pg_dump"])
@@ -77,6 +78,65 @@ struct YAMLSettingsReader {
         }
         try readBackup(top, into: &settings)
         try readRetention(top, into: &settings)
+        try readDaemon(top, into: &settings)
+    }
+
+    private func readDaemon(_ top: Section, into settings: inout Settings) throws(ConfigError) {
+        func duration(_ section: Section, _ key: String, example: String) throws(ConfigError) -> Duration? {
+            guard let value = try section.string(key) else { return nil }
+            guard let duration = SettingsValidation.duration(value) else { throw section.error(at: key, "'\(value)' is not a duration such as \(example)") }
+            return duration
+        }
+        if let node = top["schedule"] {
+            let schedule = try section(node, name: "schedule")
+            try schedule.only(["cron", "time_zone", "random_delay", "catch_up"])
+            var zone = settings.daemon.schedule.timeZone
+            if let value = try schedule.string("time_zone") {
+                guard let parsed = TimeZone(identifier: value) else { throw schedule.error(at: "time_zone", "'\(value)' is not a time zone such as Europe/Madrid") }
+                zone = parsed
+            }
+            let expression = try schedule.string("cron") ?? settings.daemon.schedule.expression
+            do {
+                settings.daemon.schedule = try CronSchedule(expression, timeZone: zone)
+            } catch {
+                throw schedule.error(at: "cron", error.message)
+            }
+            if let value = try duration(schedule, "random_delay", example: "15m") { settings.daemon.randomDelay = value }
+            if let value = try schedule.string("catch_up") {
+                guard let flag = SettingsValidation.boolean(value) else { throw schedule.error(at: "catch_up", "'\(value)' is not true or false") }
+                settings.daemon.catchUp = flag
+            }
+        }
+        if let node = top["daemon"] {
+            let daemon = try section(node, name: "daemon")
+            try daemon.only(["stop_timeout", "lock_wait", "lock_check_interval"])
+            if let value = try duration(daemon, "stop_timeout", example: "60s") { settings.daemon.stopTimeout = value }
+            if let value = try duration(daemon, "lock_wait", example: "1h") { settings.daemon.lockWait = value }
+            if let value = try duration(daemon, "lock_check_interval", example: "5s") { settings.daemon.lockCheckInterval = value }
+        }
+        if let node = top["metrics"] {
+            let metrics = try section(node, name: "metrics")
+            try metrics.only(["listen", "stale_after", "refresh_interval"])
+            if let value = try metrics.string("listen") {
+                settings.metrics.listen = try SettingsValidation.listenAddress(value) { message in metrics.error(at: "listen", message) }
+            }
+            if let value = try duration(metrics, "stale_after", example: "26h") { settings.metrics.staleAfter = value }
+            if let value = try duration(metrics, "refresh_interval", example: "5m") { settings.metrics.refreshInterval = value }
+        }
+        if let node = top["logging"] {
+            let logging = try section(node, name: "logging")
+            try logging.only(["format", "level"])
+            if let value = try logging.string("format") {
+                guard let format = LoggingSettings.Format(rawValue: value) else { throw logging.error(at: "format", "'\(value)' is not one of auto, journald, logfmt") }
+                settings.logging.format = format
+            }
+            if let value = try logging.string("level") {
+                guard let level = Logger.Level(rawValue: value) else {
+                    throw logging.error(at: "level", "'\(value)' is not one of trace, debug, info, notice, warning, error, critical")
+                }
+                settings.logging.level = level
+            }
+        }
     }
 
     private func readRetention(_ top: Section, into settings: inout Settings) throws(ConfigError) {

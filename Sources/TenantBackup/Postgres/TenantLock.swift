@@ -8,8 +8,10 @@ import Foundation
 /// `pg_try_advisory_lock` on a connection of its own and held until ``release()`` (or until that
 /// connection ends, which releases it too).
 public final class TenantLock: @unchecked Sendable {
-    /// `TBKP`: the first key, shared by every lock of this project.
+    /// `TBKP`: the first key of every tenant's lock.
     public static let projectKey: Int32 = 0x5442_4B50
+    /// `TBKS`: the first key of a shared schema's lock (so `public` the tenant and `public` the shared schema differ).
+    public static let sharedProjectKey: Int32 = 0x5442_4B53
 
     /// A stable 32-bit key for a tenant: the first four bytes of the SHA-256 of its name.
     public static func tenantKey(_ tenant: String) -> Int32 {
@@ -18,24 +20,79 @@ public final class TenantLock: @unchecked Sendable {
     }
 
     public let tenant: String
+    /// The first key: ``projectKey`` for tenants, ``sharedProjectKey`` for shared schemas.
+    public let firstKey: Int32
     private var connection: PostgresConnection?
 
-    private init(tenant: String, connection: PostgresConnection) {
+    private init(tenant: String, firstKey: Int32, connection: PostgresConnection) {
         self.tenant = tenant
+        self.firstKey = firstKey
         self.connection = connection
     }
 
     /// Takes the tenant's lock, or returns `nil` when another session holds it.
     public static func acquire(tenant: String, connectionString: String?, environment: [String: String]) async throws -> TenantLock? {
-        try await Blocking.run { () throws -> TenantLock? in
+        try await acquire(tenant: tenant, connectionString: connectionString, environment: environment, waitingUpTo: .zero)
+    }
+
+    /// Takes the tenant's lock, trying again every `pollInterval` while another session holds it, for at most
+    /// `wait`; returns `nil` when it is still held then (or the task is cancelled). Polling with
+    /// `pg_try_advisory_lock` on one connection keeps no thread blocked inside the server.
+    public static func acquire(
+        tenant: String, area: BackupKey.Area = .tenant, connectionString: String?, environment: [String: String], waitingUpTo wait: Duration,
+        pollInterval: Duration = .seconds(1)
+    ) async throws -> TenantLock? {
+        let firstKey = area == .tenant ? projectKey : sharedProjectKey
+        let lock = try await Blocking.run { () throws -> TenantLock in
             let connection = try PostgresConnection(
                 connectionString: connectionString, applicationName: "tenant-backup lock", environment: environment)
-            let result = try connection.query(
-                "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
-                [String(projectKey), String(tenantKey(tenant))], purpose: "locking tenant \(Doctor.display(tenant))")
-            guard result.rows.first?.first == "t" else { return nil }
-            return TenantLock(tenant: tenant, connection: connection)
+            return TenantLock(tenant: tenant, firstKey: firstKey, connection: connection)
         }
+        let deadline = ContinuousClock.now + wait
+        while true {
+            if try await lock.tryLock() { return lock }
+            guard ContinuousClock.now + pollInterval <= deadline, !Task.isCancelled else { break }
+            try? await Task.sleep(for: pollInterval)
+        }
+        _ = await lock.takeAndClose()
+        return nil
+    }
+
+    private func tryLock() async throws -> Bool {
+        try await Blocking.run { [self] () throws -> Bool in
+            try withConnection { connection in
+                let result = try connection.query(
+                    "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
+                    [String(firstKey), String(Self.tenantKey(tenant))], purpose: "locking tenant \(Doctor.display(tenant))")
+                return result.rows.first?.first == "t"
+            } ?? false
+        }
+    }
+
+    /// Whether the lock's connection still answers. When it does not, the server has ended the session and
+    /// with it the lock: another host may take the tenant, so this host's work on it must stop.
+    public func isHeld() async -> Bool {
+        (try? await Blocking.run { [self] () throws -> Bool in
+            try withConnection { connection in
+                _ = try connection.query("SELECT 1", purpose: "checking the lock of tenant \(Doctor.display(tenant))")
+                return true
+            } ?? false
+        }) ?? false
+    }
+
+    /// Returns when the lock's connection stops answering (checked every `interval`); never returns while
+    /// it holds, except when the task is cancelled. Returns whether the lock was lost.
+    public func waitUntilLost(checkingEvery interval: Duration) async -> Bool {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return false
+            }
+            if Task.isCancelled { return false }
+            if await !isHeld() { return true }
+        }
+        return false
     }
 
     /// Releases the lock and closes its connection.
@@ -44,12 +101,24 @@ public final class TenantLock: @unchecked Sendable {
             guard let connection = takeConnection() else { return false }
             _ = try connection.query(
                 "SELECT pg_catalog.pg_advisory_unlock($1::int4, $2::int4)",
-                [String(Self.projectKey), String(Self.tenantKey(tenant))], purpose: "unlocking tenant")
+                [String(firstKey), String(Self.tenantKey(tenant))], purpose: "unlocking tenant")
             return true
         }
     }
 
+    private func takeAndClose() async -> Bool {
+        (try? await Blocking.run { [self] in takeConnection() != nil }) ?? false
+    }
+
     private let guardLock = NSLock()
+
+    /// Runs `body` on the connection while no other call uses it; `nil` once it has been handed over.
+    private func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T? {
+        guardLock.lock()
+        defer { guardLock.unlock() }
+        guard let connection else { return nil }
+        return try body(connection)
+    }
 
     /// Hands the connection over exactly once (it closes when the caller drops it).
     private func takeConnection() -> PostgresConnection? {

@@ -161,7 +161,37 @@ public struct RetentionRunner: Sendable {
         for decision in toDelete {
             log.info("backup deleted by retention", metadata: ["s3_key": "\(decision.candidate.key)", "bytes": "\(decision.candidate.size)"])
         }
+        BackupMetrics.recordDeletions(toDelete.count)
         log.info("retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "aborted_uploads": "\(aborted.count)"])
         return RetentionOutcome(tenant: tenant, status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false)
+    }
+}
+
+/// Another tenant-backup holds the tenant's advisory lock.
+public struct TenantBusyError: Error, CustomStringConvertible {
+    public let tenant: String
+    public var description: String {
+        "tenant \(Doctor.display(tenant)): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
+    }
+}
+
+extension RetentionRunner {
+    /// ``run(tenant:trigger:force:dryRun:)`` under the tenant's advisory lock (DESIGN §6.10), so a manual
+    /// prune never races a backup or a prune of the same tenant on another host. A dry run needs no lock.
+    public func runLocked(
+        tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false, postgres: PostgresSettings, environment: [String: String]
+    ) async throws -> RetentionOutcome {
+        if dryRun { return try await run(tenant: tenant, trigger: trigger, force: force, dryRun: true) }
+        guard let lock = try await TenantLock.acquire(tenant: tenant, connectionString: postgres.connectionString, environment: environment) else {
+            throw TenantBusyError(tenant: tenant)
+        }
+        do {
+            let outcome = try await run(tenant: tenant, trigger: trigger, force: force, dryRun: false)
+            await lock.release()
+            return outcome
+        } catch {
+            await lock.release()
+            throw error
+        }
     }
 }

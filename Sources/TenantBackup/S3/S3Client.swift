@@ -157,6 +157,7 @@ public struct S3Client: Sendable {
                     throw error
                 }
                 let delay = configuration.retry.delay(forRetry: attempt, using: &generator)
+                BackupMetrics.recordRetry(operation: operation)
                 logger.warning(
                     "s3 request failed, retrying",
                     metadata: [

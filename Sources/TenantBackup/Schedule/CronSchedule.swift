@@ -124,6 +124,36 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// The last run at or before `date` (the slot a cycle started now belongs to), or `nil` when none came
+    /// within five years.
+    public func previous(atOrBefore date: Date) -> Date? {
+        let end = Int64(date.timeIntervalSince1970.rounded(.down))
+        var civil = CivilCalendar(timeZone: timeZone)
+        let lastDay = civil.day(of: Date(timeIntervalSince1970: TimeInterval(end))).dayNumber + 1
+        let sortedHours = hours.sorted(by: >)
+        let sortedMinutes = minutes.sorted(by: >)
+        for dayNumber in stride(from: lastDay, through: lastDay - 5 * 366, by: -1) {
+            let (year, month, day) = CivilCalendar.civil(fromDays: dayNumber)
+            let weekday = Int(((dayNumber + 4) % 7 + 7) % 7)
+            guard runs(year: year, month: month, day: day, weekday: weekday) else { continue }
+            for hour in sortedHours {
+                for minute in sortedMinutes {
+                    let wall = dayNumber * 86400 + Int64(hour) * 3600 + Int64(minute) * 60
+                    if let instant = instant(forLocal: wall), instant <= end {
+                        return Date(timeIntervalSince1970: TimeInterval(instant))
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// The time between the next two runs after `date`: one schedule period, as catch-up measures it.
+    public func period(after date: Date) -> Duration? {
+        guard let first = next(after: date), let second = next(after: first) else { return nil }
+        return .seconds(Int64(second.timeIntervalSince(first)))
+    }
+
     /// The first UTC second whose local wall-clock time is `wall` (seconds since 1970 in local time); for a
     /// wall time the clocks skip, the instant it maps to once the clocks have moved on.
     func instant(forLocal wall: Int64) -> Int64? {

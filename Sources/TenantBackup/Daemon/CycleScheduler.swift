@@ -1,0 +1,252 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The daemon's heart: waits for each slot of the cron schedule (plus the random delay), then runs a cycle
+/// — every tenant's backup, then its retention — and reports to systemd and the logs.
+///
+/// On start and after each reload, tenants whose newest backup is older than one schedule period are
+/// caught up at once. On graceful shutdown no new tenant starts; tenants in flight have
+/// `daemon.stop_timeout` to finish, then their dumps are stopped and their uploads aborted.
+///
+/// - Important: In `once` mode it runs one cycle for the current slot and returns; ``lastReport`` holds
+///   the result.
+public struct CycleScheduler: Service {
+    let state: DaemonState
+    let environment: [String: String]
+    let httpClient: HTTPClient
+    let logger: Logger
+    let once: Bool
+    let freshness: FreshnessMonitor?
+    let outcome: CycleOutcomeBox
+
+    public init(
+        state: DaemonState, environment: [String: String], httpClient: HTTPClient, logger: Logger, once: Bool = false,
+        freshness: FreshnessMonitor? = nil, outcome: CycleOutcomeBox = CycleOutcomeBox()
+    ) {
+        self.state = state
+        self.environment = environment
+        self.httpClient = httpClient
+        self.logger = logger
+        self.once = once
+        self.freshness = freshness
+        self.outcome = outcome
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await loop()
+        } onGracefulShutdown: {
+            state.requestStop()
+            state.notifyStopping()
+            state.setActivity("stopping: no new tenant starts")
+        }
+    }
+
+    private func loop() async throws {
+        if once {
+            let settings = state.current.settings
+            let slot = settings.daemon.schedule.previous(atOrBefore: Date())
+            await runCycle(settings, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "once")
+            return
+        }
+        var plannedGeneration = -1
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            let (settings, generation) = state.current
+            if generation != plannedGeneration {
+                plannedGeneration = generation
+                if settings.daemon.catchUp { await catchUp(settings) }
+                continue
+            }
+            let schedule = settings.daemon.schedule
+            guard let slot = schedule.next(after: Date()) else {
+                state.setActivity("idle: the schedule \(schedule) never runs; fix schedule.cron and reload")
+                guard await sleep(until: .distantFuture, unlessReloadedFrom: generation) else { return }
+                continue
+            }
+            let delay = settings.daemon.randomDelay > .zero
+                ? Double.random(in: 0...Double(settings.daemon.randomDelay.components.seconds)) : 0
+            let startAt = slot.addingTimeInterval(delay)
+            state.setActivity("idle, next cycle \(Self.describe(slot, in: schedule.timeZone))")
+            logger.info("next cycle scheduled", metadata: ["slot": "\(BackupKey.format(slot))", "start_at": "\(BackupKey.format(startAt))"])
+            guard await sleep(until: startAt, unlessReloadedFrom: generation) else { return }
+            guard state.current.generation == generation else { continue }  // reloaded: plan again
+            await runCycle(settings, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "schedule")
+        }
+    }
+
+    /// Sleeps in one-second ticks (each a heartbeat) until `date`. Returns `false` on shutdown, `true` when
+    /// the time came or the settings were reloaded.
+    private func sleep(until date: Date, unlessReloadedFrom generation: Int) async -> Bool {
+        while Date() < date {
+            state.beat()
+            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+            if state.current.generation != generation { return true }
+            let remaining = date.timeIntervalSinceNow
+            try? await Task.sleep(for: .milliseconds(Int64(min(max(remaining, 0.01), 1) * 1000)))
+        }
+        return !(Task.isShuttingDownGracefully || Task.isCancelled)
+    }
+
+    /// Backs up, at once, every tenant whose newest backup is older than one schedule period.
+    private func catchUp(_ settings: Settings) async {
+        let now = Date()
+        guard let period = settings.daemon.schedule.period(after: now) else { return }
+        let since = now.addingTimeInterval(-Double(period.components.seconds))
+        let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        let overdue: [String]
+        do throws(BackupCycleError) {
+            let tenants = try await cycle.inspectDatabase().discovered.tenants
+            let client = try cycle.makeClient()
+            let newest: [String: BackupKey]
+            do throws(S3Error) {
+                newest = try await BackupCatalog(client: client, prefix: settings.s3.prefix).newestOfEveryTenant()
+            } catch {
+                throw BackupCycleError(message: "cannot list the bucket: \(error)")
+            }
+            overdue = tenants.filter { tenant in newest[tenant].map { $0.timestamp < since } ?? true }
+        } catch {
+            logger.error("catch-up check failed; waiting for the next slot", metadata: ["error": "\(error)"])
+            return
+        }
+        guard !overdue.isEmpty else {
+            logger.info("catch-up: every tenant has a backup younger than one schedule period")
+            return
+        }
+        logger.notice("catch-up: backing up tenants whose newest backup is older than one schedule period", metadata: ["tenants": "\(overdue.count)"])
+        // Tenants restore on top of the shared dump of their cycle: reuse only one made moments ago (by another
+        // host catching up at the same time), never an old one.
+        await runCycle(settings, tenants: overdue, skipIfBackedUpSince: since, reuseSharedSince: now.addingTimeInterval(-300), reason: "catch-up")
+    }
+
+    /// One cycle, with a heartbeat while it runs and the stop deadline enforced on graceful shutdown.
+    private func runCycle(_ settings: Settings, tenants: [String]?, skipIfBackedUpSince since: Date?, reuseSharedSince: Date?, reason: String) async {
+        var cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        cycle.applyRetention = true
+        cycle.skipIfBackedUpSince = since
+        cycle.reuseSharedSince = reuseSharedSince
+        cycle.lockWait = settings.daemon.lockWait
+        cycle.lockCheckInterval = settings.daemon.lockCheckInterval
+        let state = self.state
+        cycle.shouldStartTenant = { !state.stopRequested }
+        cycle.tenantStarted = { tenant, position, count in
+            state.setActivity("backing up \(Doctor.display(tenant)) (\(position)/\(count))")
+        }
+        state.setActivity("backing up (\(reason))")
+        let logger = self.logger
+        let stopTimeout = settings.daemon.stopTimeout
+        let configured = cycle
+        let result: Result<BackupReport, BackupCycleError>? = await withTaskGroup(of: CycleEvent.self) { group in
+            group.addTask {
+                do throws(BackupCycleError) {
+                    return .finished(.success(try await configured.run(tenants: tenants)))
+                } catch {
+                    return .finished(.failure(error))
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    state.beat()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+                return .helperEnded
+            }
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    logger.notice("stopping: no new tenant starts; tenants in flight may finish", metadata: ["stop_timeout": "\(stopTimeout)"])
+                    try await Task.sleep(for: stopTimeout)
+                } catch {
+                    return .helperEnded
+                }
+                return .stopTimeoutPassed
+            }
+            var result: Result<BackupReport, BackupCycleError>?
+            for await event in group {
+                switch event {
+                case .finished(let finished):
+                    result = finished
+                    group.cancelAll()
+                case .stopTimeoutPassed:
+                    logger.warning("stop timeout passed: stopping the dumps in flight and aborting their uploads")
+                    group.cancelAll()
+                case .helperEnded:
+                    break
+                }
+            }
+            return result
+        }
+        switch result {
+        case .success(let report):
+            let attempted = report.tenants.count + report.skipped.filter { $0.reason != .shuttingDown }.count
+            let ok = attempted - report.tenants.filter { !$0.succeeded }.count
+            let sharedFailed = report.shared.filter { !$0.succeeded }.count
+            var summary = "\(ok)/\(attempted) ok"
+            if sharedFailed > 0 { summary += ", \(sharedFailed) shared schema(s) failed" }
+            let notStarted = report.skipped.filter { $0.reason == .shuttingDown }.count
+            if notStarted > 0 { summary += ", \(notStarted) not started (stopping)" }
+            state.setLastCycle(summary)
+            outcome.set(report)
+        case .failure(let error):
+            logger.error("backup cycle could not run", metadata: ["error": "\(error)"])
+            state.setLastCycle("cycle failed: \(error)")
+            outcome.failed(error)
+        case nil:
+            state.setLastCycle("cycle interrupted")
+        }
+        state.setActivity(state.stopRequested ? "stopping" : "idle")
+        await freshness?.refresh()
+    }
+
+    private enum CycleEvent: Sendable {
+        case finished(Result<BackupReport, BackupCycleError>)
+        case stopTimeoutPassed
+        case helperEnded
+    }
+
+    /// `02:00 Europe/Madrid` when today (in that zone), `Mon 02:00 Europe/Madrid` otherwise.
+    static func describe(_ date: Date, in zone: TimeZone, now: Date = Date()) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = calendar.isDate(date, inSameDayAs: now) ? "HH:mm" : "EEE HH:mm"
+        return "\(formatter.string(from: date)) \(zone.identifier)"
+    }
+}
+
+/// The result of the last cycle, for `run --once` to turn into an exit status.
+public final class CycleOutcomeBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var report: BackupReport?
+    private var error: BackupCycleError?
+
+    public init() {}
+
+    func set(_ report: BackupReport) {
+        lock.lock()
+        self.report = report
+        lock.unlock()
+    }
+
+    func failed(_ error: BackupCycleError) {
+        lock.lock()
+        self.error = error
+        lock.unlock()
+    }
+
+    /// Whether the last cycle ran and every schema in it succeeded.
+    public var succeeded: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return error == nil && (report?.allSucceeded ?? false)
+    }
+
+    public var lastReport: BackupReport? {
+        lock.lock()
+        defer { lock.unlock() }
+        return report
+    }
+}

@@ -1,0 +1,108 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `tenant-backup run`: the scheduler, the SIGHUP reload, the systemd watchdog, the metrics endpoint and
+/// the staleness probe in one ServiceGroup. SIGTERM and SIGINT stop it gracefully (exit 0): no new tenant
+/// starts, tenants in flight get `daemon.stop_timeout`, then their uploads are aborted.
+///
+/// systemd hears `READY=1` once the settings are loaded and the first checks pass (the database answers,
+/// the bucket can be listed, the metrics port is bound), `STATUS=` as work progresses, and `STOPPING=1`.
+public struct Daemon: Sendable {
+    /// The settings as loaded at start.
+    public let settings: Settings
+    /// Loads the settings again, as on start (file, environment, credentials), for SIGHUP.
+    public let load: @Sendable () throws(ConfigError) -> Settings
+    public let environment: [String: String]
+    public let logger: Logger
+    /// Where metrics are collected; the caller bootstraps swift-metrics with it.
+    public let registry: PrometheusCollectorRegistry?
+    public var httpClient: HTTPClient = .shared
+
+    public init(
+        settings: Settings, environment: [String: String], logger: Logger, registry: PrometheusCollectorRegistry?,
+        load: @escaping @Sendable () throws(ConfigError) -> Settings
+    ) {
+        self.settings = settings
+        self.environment = environment
+        self.logger = logger
+        self.registry = registry
+        self.load = load
+    }
+
+    /// Runs until SIGTERM/SIGINT, or for one cycle when `once`. Returns the last cycle's outcome.
+    public func run(once: Bool = false) async throws -> CycleOutcomeBox {
+        let notifier = SystemdNotifier(environment: environment)
+        let state = DaemonState(settings: settings, notifier: notifier)
+        // Trap SIGHUP before anything can send it: its default action would end the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        state.setActivity("starting: checking the database and the bucket")
+        try await firstChecks(state: state, retry: !once)
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: WatchdogService(state: state, logger: logger), serviceName: "watchdog")
+        ]
+        let freshness = FreshnessMonitor(state: state, environment: environment, httpClient: httpClient, logger: logger)
+        if !once {
+            if let address = settings.metrics.listen, let registry {
+                let server = MetricsServer(address: address, registry: registry, logger: logger)
+                let channel = try await server.bind()
+                services.append(.init(service: BoundMetricsServer(server: server, channel: channel), serviceName: "metrics"))
+            }
+            services.append(.init(service: freshness, serviceName: "freshness"))
+        }
+        services.append(.init(service: ReloadService(state: state, signals: hangups, logger: logger, load: load), serviceName: "reload"))
+        let outcome = CycleOutcomeBox()
+        let scheduler = CycleScheduler(
+            state: state, environment: environment, httpClient: httpClient, logger: logger, once: once,
+            freshness: once ? nil : freshness, outcome: outcome)
+        // Last in the list: the first to be told to stop, and its return ends the group in `once` mode.
+        services.append(.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "scheduler"))
+
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.logging.keys.serviceKey = "service"
+        let group = ServiceGroup(configuration: configuration)
+        logger.notice("tenant-backup started", metadata: ["schedule": "\(settings.daemon.schedule)", "once": "\(once)"])
+        notifier.ready(status: state.statusLine)
+        try await group.run()
+        state.notifyStopping()
+        logger.notice("tenant-backup stopped")
+        return outcome
+    }
+
+    /// The database answers and the bucket can be listed. Retried every 10 s (with the reason in systemd's
+    /// status line) unless `retry` is false.
+    private func firstChecks(state: DaemonState, retry: Bool) async throws {
+        while true {
+            guard let problem = await firstProblem() else { return }
+            guard retry else { throw BackupCycleError(message: problem) }
+            logger.error("first checks failed; retrying in 10 s", metadata: ["error": "\(problem)"])
+            state.setActivity("starting: \(problem); retrying")
+            try await Task.sleep(for: .seconds(10))
+        }
+    }
+
+    /// What stops the daemon from working, or `nil` when the database and the bucket both answer.
+    private func firstProblem() async -> String? {
+        let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        let inventory: BackupCycle.DatabaseInventory
+        let client: S3Client
+        do {
+            inventory = try await cycle.inspectDatabase()
+            client = try cycle.makeClient()
+        } catch {
+            return "\(error)"
+        }
+        var listing = client.listObjects(prefix: "\(settings.s3.prefix)\(BackupKey.Area.tenant.rawValue)/", pageSize: 1).makeAsyncIterator()
+        do {
+            _ = try await listing.next()
+        } catch {
+            return "the bucket cannot be listed: \(error)"
+        }
+        logger.info("first checks passed", metadata: ["tenants": "\(inventory.discovered.tenants.count)"])
+        return nil
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// What the daemon's services share: the running settings (swapped as a whole by a reload), the
+/// scheduler's heartbeat (which the watchdog checks), and the status line systemd shows.
+///
+/// A lock-protected class rather than an actor so that synchronous callbacks (a tenant starting) can
+/// update it in order.
+public final class DaemonState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _settings: Settings
+    private var _generation = 0
+    private var _heartbeat = ContinuousClock.now
+    private var _activity = "starting"
+    private var _lastCycle: String?
+    private var _reloadProblem: String?
+    private var _stopRequested = false
+    public let notifier: SystemdNotifier
+
+    public init(settings: Settings, notifier: SystemdNotifier) {
+        _settings = settings
+        self.notifier = notifier
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
+
+    /// The running settings and their generation (incremented by every successful reload).
+    public var current: (settings: Settings, generation: Int) { locked { (_settings, _generation) } }
+
+    /// Replaces the running settings as a whole (after they were validated as a whole).
+    public func replace(settings: Settings) {
+        locked {
+            _settings = settings
+            _generation += 1
+            _reloadProblem = nil
+        }
+    }
+
+    /// A reload failed: the running settings stay, and the status line says so until the next good reload.
+    public func reloadFailed(_ problem: String) {
+        locked { _reloadProblem = problem }
+    }
+
+    /// The scheduler is alive.
+    public func beat() { locked { _heartbeat = .now } }
+
+    /// Time since the scheduler last proved it was alive.
+    public var heartbeatAge: Duration { locked { .now - _heartbeat } }
+
+    private var _stoppingSent = false
+
+    /// Sends `STOPPING=1` once, whoever notices the stop first.
+    public func notifyStopping() {
+        let send = locked { () -> Bool in
+            defer { _stoppingSent = true }
+            return !_stoppingSent
+        }
+        if send { notifier.stopping() }
+    }
+
+    public var stopRequested: Bool { locked { _stopRequested } }
+    public func requestStop() { locked { _stopRequested = true } }
+
+    /// Sets what the daemon is doing ("idle, next cycle 02:00 CET" / "backing up mindcare (12/41)") and sends
+    /// the status line to systemd.
+    public func setActivity(_ activity: String) {
+        locked { _activity = activity }
+        notifier.status(statusLine)
+    }
+
+    /// Records the summary of the last cycle ("41/41 ok").
+    public func setLastCycle(_ summary: String) {
+        locked { _lastCycle = summary }
+    }
+
+    /// The line systemd shows in `systemctl status`.
+    public var statusLine: String {
+        locked {
+            var line = _activity
+            if let last = _lastCycle { line += ", last: \(last)" }
+            if let problem = _reloadProblem { line += "; reload failed, running with the previous configuration: \(problem)" }
+            return line
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TenantBackup
+import TenantBackupTesting
+import Testing
+
+/// `tenant-backup run`, the built executable, as systemd runs it: a notification socket of the test's own,
+/// signals, the metrics endpoint, and the real database and bucket.
+@Suite struct DaemonIntegrationTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    // MARK: - Helpers
+
+    /// A port nobody listens on right now.
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func temporaryFile(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tb-\(UUID().uuidString.prefix(8))-\(name)").path
+    }
+
+    func environment(database: TestDatabase, bucket: String, notify: NotifySocket? = nil) -> [String: String] {
+        var environment = services.environment
+        environment["PGDATABASE"] = database.name
+        environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+        environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+        if let notify {
+            environment["NOTIFY_SOCKET"] = notify.path
+            environment["WATCHDOG_USEC"] = "1000000"
+        }
+        return environment
+    }
+
+    /// The keys of finished tenant backups under `prefix`.
+    func tenantBackups(_ bucket: String, prefix: String) async throws -> [String] {
+        try await services.s3Client(bucket: bucket).listKeys(prefix: "\(prefix)backups/").filter { !$0.hasSuffix(".manifest.json") }
+    }
+
+    func waitForBackups(_ bucket: String, prefix: String, count: Int, timeout: Duration = .seconds(90)) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let keys = try await tenantBackups(bucket, prefix: prefix)
+            if keys.count >= count || ContinuousClock.now > deadline { return keys }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    func scrape(port: Int) async throws -> String {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics")
+        request.method = .GET
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.status == .ok)
+        return String(buffer: try await response.body.collect(upTo: 4 << 20))
+    }
+
+    /// The value of one series in Prometheus text, e.g. `tenant_backup_tenant_stale{tenant="mindcare"}`.
+    static func value(_ series: String, in metrics: String) -> Double? {
+        for line in metrics.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    // MARK: - systemd notifications, reload, graceful stop
+
+    static func writeConfig(_ path: String, port: Int, prefix: String, extra: String = "") throws {
+        try """
+            s3:
+              prefix: \(prefix)
+            schedule:
+              cron: "0 3 * * *"
+              time_zone: Europe/Madrid
+            daemon:
+              stop_timeout: 2s
+            metrics:
+              listen: 127.0.0.1:\(port)
+            \(extra)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    @Test func theDaemonTellsSystemdItsStateReloadsAndStopsWithoutLeavingAnUpload() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await reloadAndStopScenario(database: database, bucket: bucket)
+            }
+        }
+    }
+
+    func reloadAndStopScenario(database: TestDatabase, bucket: String) async throws {
+        let notify = try NotifySocket()
+        defer { notify.close() }
+        let port = try Self.freePort()
+        let config = Self.temporaryFile("config.yaml")
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        func write(prefix: String, extra: String = "") throws {
+            try Self.writeConfig(config, port: port, prefix: prefix, extra: extra)
+        }
+        try write(prefix: "first")
+        let daemon = try DaemonProcess(["run", "--config", config], environment: environment(database: database, bucket: bucket, notify: notify))
+
+        // Ready, status lines, a catch-up cycle (the bucket is empty), watchdog pings.
+        let ready = try await notify.waitFor("READY=1") { $0.contains("READY=1") }
+        try await notify.waitFor(after: ready.index, "a STATUS line naming a tenant") { $0.hasPrefix("STATUS=backing up") }
+        try await notify.waitFor("the cycle's summary", { $0.contains("STATUS=idle, next cycle") && $0.contains("last: 3/3 ok") })
+        #expect(try await tenantBackups(bucket, prefix: "first/").count == 3)
+        let pingsBefore = notify.messages.filter { $0 == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .seconds(2))
+        #expect(notify.messages.filter { $0 == "WATCHDOG=1" }.count >= pingsBefore + 2)  // every 0.5 s
+
+        // SIGHUP with a valid, changed file: RELOADING=1 … READY=1, and the new prefix is used at once
+        // (its tenants have no backup yet, so the reload's catch-up backs them up there).
+        try write(prefix: "second")
+        daemon.signal(SIGHUP)
+        let reloading = try await notify.waitFor(after: ready.index, "RELOADING=1") { $0.contains("RELOADING=1") && $0.contains("MONOTONIC_USEC=") }
+        try await notify.waitFor(after: reloading.index, "READY=1 after the reload") { $0.contains("READY=1") }
+        #expect(try await waitForBackups(bucket, prefix: "second/", count: 3).count == 3)
+        #expect(Self.value("tenant_backup_config_last_reload_successful", in: try await scrape(port: port)) == 1)
+
+        // SIGHUP with a broken file: the running configuration stays; the log and STATUS say why.
+        try "s3:\n  bukket: clinic-backups\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let lastIndex = notify.messages.count - 1
+        daemon.signal(SIGHUP)
+        let refused = try await notify.waitFor(after: lastIndex, "READY=1 with the reload failure") {
+            $0.contains("READY=1") && $0.contains("reload failed, running with the previous configuration")
+        }
+        #expect(refused.message.contains("config.yaml:2:3: unknown key 'bukket' in s3"))
+        try await daemon.waitForOutput(containing: "configuration reload failed; still running with the previous configuration")
+        #expect(daemon.isRunning)
+        #expect(Self.value("tenant_backup_config_last_reload_successful", in: try await scrape(port: port)) == 0)
+
+        // SIGTERM while an upload is in flight: STOPPING=1, exit 0, no multipart upload left.
+        let stuck = try FakePgDump.make("head -c 9437184 /dev/urandom; while true; do head -c 1024 /dev/urandom; sleep 0.1; done")
+        defer { try? FileManager.default.removeItem(atPath: stuck) }
+        try write(prefix: "third", extra: "postgres:\n  pg_dump: \(stuck)\n")
+        daemon.signal(SIGHUP)
+        let client = services.s3Client(bucket: bucket)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await client.listMultipartUploads(prefix: "third/").isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await !client.listMultipartUploads(prefix: "third/").isEmpty)
+        daemon.signal(SIGTERM)
+        try await notify.waitFor("STOPPING=1") { $0.contains("STOPPING=1") }
+        let status = await daemon.waitForExit(timeout: .seconds(60))
+        #expect(status == 0, "\(daemon.output.suffix(3000))")
+        #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
+        #expect(try await client.listKeys(prefix: "third/").isEmpty)
+        #expect(daemon.output.contains("stop timeout passed"))
+    }
+
+    // MARK: - Several hosts
+
+    @Test func twoDaemonsRunningOneCycleTogetherBackEachTenantUpExactlyOnce() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                // A pg_dump slow enough that both daemons are at work on the same tenants at once.
+                let slow = try FakePgDump.make("sleep 1; exec \(FakePgDump.real) \"$@\"")
+                defer { try? FileManager.default.removeItem(atPath: slow) }
+                var environment = environment(database: database, bucket: bucket)
+                environment["TENANT_BACKUP_PG_DUMP"] = slow
+                environment["TENANT_BACKUP_METRICS_LISTEN"] = "off"
+                let first = try DaemonProcess(["run", "--once"], environment: environment)
+                let second = try DaemonProcess(["run", "--once"], environment: environment)
+                let firstStatus = await first.waitForExit()
+                let secondStatus = await second.waitForExit()
+                #expect(firstStatus == 0, "\(first.output)")
+                #expect(secondStatus == 0, "\(second.output)")
+
+                let keys = try await tenantBackups(bucket, prefix: "")
+                let tenants = keys.compactMap { BackupKey.parse($0, prefix: "")?.schema }
+                #expect(tenants.sorted() == ["Clínica \"Sur\"", "bienestar", "mindcare"].sorted(), "\(keys)")
+                let done = (first.output + second.output).components(separatedBy: "msg=\"backup done\"").count - 1
+                let skipped = (first.output + second.output).components(separatedBy: "already backed up in this slot; skipped").count - 1
+                #expect(skipped == 3, "each tenant is skipped by the daemon that came second")
+                #expect(done == 3 + 1)  // three tenants and the shared schema, once each
+                #expect((first.output + second.output).contains("shared schema already dumped in this cycle by another host"))
+                #expect(try await services.s3Client(bucket: bucket).listKeys(prefix: "shared/").filter { !$0.hasSuffix(".manifest.json") }.count == 1)
+            }
+        }
+    }
+
+    // MARK: - Metrics
+
+    @Test func metricsShowEachTenantsStateAfterACycleWithAFailingTenant() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let failing = try FakePgDump.make("""
+                    if [[ "$*" == *mindcare* ]]; then echo 'pg_dump: error: injected failure for mindcare' >&2; exit 1; fi
+                    exec \(FakePgDump.real) "$@"
+                    """)
+                defer { try? FileManager.default.removeItem(atPath: failing) }
+                let notify = try NotifySocket()
+                defer { notify.close() }
+                let port = try Self.freePort()
+                var environment = environment(database: database, bucket: bucket, notify: notify)
+                environment["TENANT_BACKUP_PG_DUMP"] = failing
+                environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                let daemon = try DaemonProcess(["run"], environment: environment)
+                try await notify.waitFor("the cycle's summary") { $0.contains("STATUS=idle, next cycle") && $0.contains("last: 2/3 ok") }
+                let metrics = try await scrape(port: port)
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
+
+                let client = services.s3Client(bucket: bucket)
+                let bienestarKey = try #require(try await tenantBackups(bucket, prefix: "").first { $0.contains("/bienestar/") })
+                let storedBytes = try await client.headObject(key: bienestarKey).size
+                let parsed = try #require(BackupKey.parse(bienestarKey, prefix: ""))
+                func value(_ name: String, _ tenant: String) -> Double? {
+                    Self.value("\(name){tenant=\"\(tenant.replacingOccurrences(of: "\"", with: "\\\""))\"}", in: metrics)
+                }
+                #expect(value(BackupMetrics.lastAttemptSucceeded, "bienestar") == 1)
+                #expect(value(BackupMetrics.lastAttemptSucceeded, "Clínica \"Sur\"") == 1)
+                #expect(value(BackupMetrics.lastAttemptSucceeded, "mindcare") == 0)
+                #expect(value(BackupMetrics.lastBytes, "bienestar") == Double(storedBytes))
+                #expect(value(BackupMetrics.lastSuccess, "mindcare") == nil)
+                #expect(value(BackupMetrics.newestBackup, "bienestar") == parsed.timestamp.timeIntervalSince1970)
+                #expect(value(BackupMetrics.stale, "bienestar") == 0)
+                #expect(value(BackupMetrics.stale, "mindcare") == 1)  // no backup in the bucket at all
+                #expect(Self.value("\(BackupMetrics.failures){area=\"tenant\"}", in: metrics) == 1)
+                #expect(Self.value("\(BackupMetrics.backups){area=\"tenant\"}", in: metrics) == 2)
+                #expect(daemon.output.contains("injected failure for mindcare"))
+            }
+        }
+    }
+}
