@@ -82,4 +82,33 @@ import Testing
     func malformedExpressionsAreRejected(expression: String) {
         #expect(throws: CronSchedule.ParseError.self) { try CronSchedule(expression) }
     }
+
+    func previous(_ expression: String, atOrBefore: String, _ zone: TimeZone = madrid) throws -> String {
+        let schedule = try CronSchedule(expression, timeZone: zone)
+        return Self.text(schedule.previous(atOrBefore: Self.date(atOrBefore, zone)), zone)
+    }
+
+    @Test func theCurrentSlotIsTheLastRunAtOrBeforeNow() throws {
+        #expect(try previous("0 2 * * *", atOrBefore: "2026-11-29 05:33:00 +01:00") == "2026-11-29 02:00 +01:00")
+        #expect(try previous("0 2 * * *", atOrBefore: "2026-11-29 02:00:00 +01:00") == "2026-11-29 02:00 +01:00")
+        #expect(try previous("0 2 * * *", atOrBefore: "2026-11-29 01:59:59 +01:00") == "2026-11-28 02:00 +01:00")
+        #expect(try previous("*/15 9-17 * * mon-fri", atOrBefore: "2026-11-29 10:00:00 +01:00") == "2026-11-27 17:45 +01:00")  // Sunday → Friday
+    }
+
+    @Test func theCurrentSlotAcrossDSTChangesInMadrid() throws {
+        // Spring forward: 02:30 did not exist on 2026-03-29; that day's run was at 03:30 CEST.
+        #expect(try previous("30 2 * * *", atOrBefore: "2026-03-29 04:00:00 +02:00") == "2026-03-29 03:30 +02:00")
+        #expect(try previous("30 2 * * *", atOrBefore: "2026-03-29 03:00:00 +02:00") == "2026-03-28 02:30 +01:00")
+        // Fall back: 02:30 happened twice on 2026-10-25; the run was the first one.
+        #expect(try previous("30 2 * * *", atOrBefore: "2026-10-25 02:45:00 +01:00") == "2026-10-25 02:30 +02:00")
+    }
+
+    @Test func onePeriodIsTheTimeBetweenTheNextTwoRuns() throws {
+        let daily = try CronSchedule("0 2 * * *", timeZone: Self.madrid)
+        #expect(daily.period(after: Self.date("2026-11-29 05:00:00 +01:00", Self.madrid)) == .seconds(86400))
+        // The night the clocks go back, a local day lasts 25 hours.
+        #expect(daily.period(after: Self.date("2026-10-24 03:00:00 +02:00", Self.madrid)) == .seconds(25 * 3600))
+        let weekly = try CronSchedule("0 3 * * sun", timeZone: Self.utc)
+        #expect(weekly.period(after: Self.date("2026-11-29 05:00:00 +00:00", Self.utc)) == .seconds(7 * 86400))
+    }
 }

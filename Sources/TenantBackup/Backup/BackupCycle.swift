@@ -24,6 +24,11 @@ public struct SkippedTenant: Sendable, Equatable {
 
     public let schema: String
     public let reason: Reason
+
+    public init(schema: String, reason: Reason) {
+        self.schema = schema
+        self.reason = reason
+    }
 }
 
 /// Everything one cycle did: shared schemas first, then every tenant.

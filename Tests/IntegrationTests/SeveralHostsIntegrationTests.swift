@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import NIOCore
+import TenantBackup
+import TenantBackupTesting
+import Testing
+
+/// DESIGN §6.10: several hosts against one database and bucket. The advisory lock, the bucket re-checked
+/// after taking it, and the upload aborted when the lock's connection is lost.
+@Suite struct SeveralHostsIntegrationTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    func cycle(_ database: TestDatabase, bucket: String, _ configure: (inout Settings) -> Void = { _ in }) -> BackupCycle {
+        var environment = services.environment
+        environment["PGDATABASE"] = database.name
+        var settings = Settings(s3: services.s3Settings(bucket: bucket))
+        configure(&settings)
+        return BackupCycle(settings: settings, environment: environment, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    func holdLock(_ tenant: String, on connection: PostgresConnection) throws {
+        let taken = try connection.query(
+            "SELECT pg_try_advisory_lock($1::int4, $2::int4)", [String(TenantLock.projectKey), String(TenantLock.tenantKey(tenant))], purpose: "test")
+        #expect(taken.rows.first?.first == "t")
+    }
+
+    @Test func aTenantBackedUpInThisSlotWhileWeWaitedForItsLockIsSkipped() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let slot = Date().addingTimeInterval(-60)
+                // Another host holds bienestar's lock while it "backs it up"; then releases it.
+                let other = try database.connect()
+                try holdLock("bienestar", on: other)
+                var waiting = cycle(database, bucket: bucket)
+                waiting.skipIfBackedUpSince = slot
+                waiting.lockWait = .seconds(30)
+                let pending = Task { [waiting] in try await waiting.run(tenants: ["bienestar", "mindcare"], includeShared: false) }
+                try await Task.sleep(for: .seconds(1.5))
+                // What the other host stored under the lock, named by the real naming code.
+                let theirs = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: Date(), suffix: ".sql.zst").key
+                try await services.s3Client(bucket: bucket).putObject(key: theirs, body: ByteBuffer(string: "their backup"))
+                _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
+
+                let report = try await pending.value
+                #expect(report.tenants.map(\.schema) == ["mindcare"])
+                #expect(report.skipped == [SkippedTenant(schema: "bienestar", reason: .alreadyBackedUp(key: theirs))])
+                let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".manifest.json") }
+                #expect(keys.count == 1)
+            }
+        }
+    }
+
+    @Test func aBackupOlderThanTheSlotDoesNotSkipTheTenant() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let first = try await cycle(database, bucket: bucket).run(tenants: ["bienestar"], includeShared: false)
+                #expect(first.allSucceeded)
+                try await Task.sleep(for: .seconds(1.1))  // keys have one-second resolution
+                var next = cycle(database, bucket: bucket)
+                next.skipIfBackedUpSince = Date()
+                let report = try await next.run(tenants: ["bienestar"], includeShared: false)
+                #expect(report.skipped.isEmpty)
+                #expect(report.allSucceeded)
+                #expect(try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".manifest.json") }.count == 2)
+            }
+        }
+    }
+
+    @Test func losingTheLocksConnectionAbortsTheUploadAndStoresNothing() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                // 9 MiB at once (a multipart upload starts), then a trickle that never ends.
+                let slow = try FakePgDump.make("head -c 9437184 /dev/urandom; while true; do head -c 1024 /dev/urandom; sleep 0.1; done")
+                defer { try? FileManager.default.removeItem(atPath: slow) }
+                var run = cycle(database, bucket: bucket) { settings in settings.postgres.pgDumpPath = slow }
+                run.lockCheckInterval = .milliseconds(200)
+                let pending = Task { [run] in try await run.run(tenants: ["bienestar"], includeShared: false) }
+
+                let client = services.s3Client(bucket: bucket)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await client.listMultipartUploads(prefix: "backups/bienestar/").isEmpty, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(try await !client.listMultipartUploads(prefix: "backups/bienestar/").isEmpty)
+                // The server ends the lock's session (a failover, an idle-session killer, an operator).
+                let admin = try database.connect()
+                let ended = try admin.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenant-backup lock' AND datname = current_database()",
+                    purpose: "test")
+                #expect(ended.rows.count == 1)
+
+                let report = try await pending.value
+                let failure = try #require(report.failures.first)
+                #expect(failure.schema == "bienestar")
+                #expect(failure.message.contains("lost the tenant's advisory lock"))
+                #expect(try await client.listObjects(prefix: "").collect().isEmpty)
+                #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
+            }
+        }
+    }
+
+    @Test func aManualPruneWaitsForNoOneAndRefusesWhileAnotherHostHoldsTheTenant() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                let other = try database.connect()
+                try holdLock("bienestar", on: other)
+                let runner = RetentionRunner(
+                    settings: RetentionSettings(), client: services.s3Client(bucket: bucket), prefix: "", logger: Logger(label: "test"))
+                await #expect {
+                    _ = try await runner.runLocked(tenant: "bienestar", trigger: .manual, force: true, postgres: PostgresSettings(), environment: environment)
+                } throws: { error in
+                    "\(error)".contains("tenant bienestar: another tenant-backup") && "\(error)".contains("try again")
+                }
+                // A dry run deletes nothing and needs no lock.
+                let dry = try await runner.runLocked(tenant: "bienestar", trigger: .manual, force: true, dryRun: true, postgres: PostgresSettings(), environment: environment)
+                #expect(dry.dryRun)
+                _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
+                let applied = try await runner.runLocked(tenant: "bienestar", trigger: .manual, force: true, postgres: PostgresSettings(), environment: environment)
+                #expect(applied.status == .applied)
+            }
+        }
+    }
+}
