@@ -221,6 +221,8 @@ struct YAMLSettingsReader {
     }
 
     private func section(_ node: Node, name: String) throws(ConfigError) -> Section {
+        // A section whose settings are all commented out (as in the example file) means "all defaults".
+        if node.null != nil { return Section(reader: self, name: name, mapping: Node.Mapping([])) }
         guard let mapping = node.mapping else {
             throw error(node.mark, "\(name) must be a mapping of settings")
         }
