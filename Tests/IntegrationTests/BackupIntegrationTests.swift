@@ -133,17 +133,9 @@ import TenantBackupTesting
 
     // MARK: - A dump that fails never becomes a backup
 
-    /// Writes an executable fake pg_dump that answers `--version` like pg_dump 15 and otherwise runs `body`.
+    /// An executable fake pg_dump that answers `--version` like pg_dump 15 and otherwise runs `body`.
     func fakePgDump(_ body: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fake-pg_dump-\(UUID().uuidString)").path
-        let script = """
-            #!/bin/bash
-            if [[ "$1" == "--version" ]]; then echo "pg_dump (PostgreSQL) 15.99"; exit 0; fi
-            \(body)
-            """
-        try script.write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        return path
+        try FakePgDump.make(body)
     }
 
     func expectNothingLeft(in bucket: String) async throws {

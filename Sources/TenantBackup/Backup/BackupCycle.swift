@@ -158,6 +158,16 @@ public struct BackupCycle: Sendable {
             configuration: settings.s3.clientConfiguration, httpClient: httpClient, logger: logger)
     }
 
+    /// The newest backup of every tenant, from one listing of the bucket (``BackupCatalog``).
+    public func newestBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
+        let client = try makeClient()
+        do throws(S3Error) {
+            return try await BackupCatalog(client: client, prefix: settings.s3.prefix).newestOfEveryTenant()
+        } catch {
+            throw BackupCycleError(message: "cannot list the bucket: \(error)")
+        }
+    }
+
     /// A short random id for one cycle's log lines.
     static func newCycleId() -> String {
         String((0..<4).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())

@@ -98,13 +98,7 @@ public struct CycleScheduler: Service {
         let overdue: [String]
         do throws(BackupCycleError) {
             let tenants = try await cycle.inspectDatabase().discovered.tenants
-            let client = try cycle.makeClient()
-            let newest: [String: BackupKey]
-            do throws(S3Error) {
-                newest = try await BackupCatalog(client: client, prefix: settings.s3.prefix).newestOfEveryTenant()
-            } catch {
-                throw BackupCycleError(message: "cannot list the bucket: \(error)")
-            }
+            let newest = try await cycle.newestBackupOfEveryTenant()
             overdue = tenants.filter { tenant in newest[tenant].map { $0.timestamp < since } ?? true }
         } catch {
             logger.error("catch-up check failed; waiting for the next slot", metadata: ["error": "\(error)"])

@@ -36,13 +36,7 @@ public struct FreshnessMonitor: Service {
         let settings = state.current.settings
         let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
         do throws(BackupCycleError) {
-            let client = try cycle.makeClient()
-            let newest: [String: BackupKey]
-            do throws(S3Error) {
-                newest = try await BackupCatalog(client: client, prefix: settings.s3.prefix).newestOfEveryTenant()
-            } catch {
-                throw BackupCycleError(message: "cannot list the bucket: \(error)")
-            }
+            let newest = try await cycle.newestBackupOfEveryTenant()
             // The database's tenants (a clinic that was removed is not an alert); the bucket's when the
             // database cannot be asked.
             let tenants: Set<String>
