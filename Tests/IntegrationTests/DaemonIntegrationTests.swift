@@ -238,4 +238,42 @@ import Testing
             }
         }
     }
+
+    // MARK: - Refusing to start
+
+    @Test func withoutABucketTheDaemonRefusesToStartAndSaysWhichSettingIsMissing() async throws {
+        try await TestDatabase.with(services) { database in
+            let notify = try NotifySocket()
+            defer { notify.close() }
+            var environment = environment(database: database, bucket: "unused", notify: notify)
+            environment.removeValue(forKey: "AWS_STORAGE_BUCKET_NAME")
+            let daemon = try DaemonProcess(["run"], environment: environment)
+            #expect(await daemon.waitForExit(timeout: .seconds(60)) == 1)
+            #expect(daemon.output.contains("no bucket configured: set s3.bucket"))
+            #expect(!notify.messages.contains { $0.contains("READY=1") })
+        }
+    }
+
+    @Test func aMetricsPortInUseFailsTheStartBeforeReady() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let notify = try NotifySocket()
+                defer { notify.close() }
+                let port = try Self.freePort()
+                var first = environment(database: database, bucket: bucket)
+                first["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                first["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                let holder = try DaemonProcess(["run"], environment: first)
+                try await holder.waitForOutput(containing: "serving metrics")
+                var second = environment(database: database, bucket: bucket, notify: notify)
+                second["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                let daemon = try DaemonProcess(["run"], environment: second)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 1)
+                #expect(daemon.output.contains("cannot listen on 127.0.0.1:\(port) for metrics"))
+                #expect(!notify.messages.contains { $0.contains("READY=1") })
+                holder.signal(SIGTERM)
+                #expect(await holder.waitForExit(timeout: .seconds(60)) == 0)
+            }
+        }
+    }
 }

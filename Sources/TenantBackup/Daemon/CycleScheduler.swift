@@ -56,7 +56,7 @@ public struct CycleScheduler: Service {
             let (settings, generation) = state.current
             if generation != plannedGeneration {
                 plannedGeneration = generation
-                if settings.daemon.catchUp { await catchUp(settings) }
+                if settings.daemon.catchUp { await beating { await catchUp(settings) } }
                 continue
             }
             let schedule = settings.daemon.schedule
@@ -73,6 +73,22 @@ public struct CycleScheduler: Service {
             guard await sleep(until: startAt, unlessReloadedFrom: generation) else { return }
             guard state.current.generation == generation else { continue }  // reloaded: plan again
             await runCycle(settings, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "schedule")
+        }
+    }
+
+    /// Runs `body` while a heartbeat ticks every second, so the watchdog knows the scheduler is at work (a
+    /// catch-up check waits on the database and the bucket).
+    private func beating(_ body: @Sendable () async -> Void) async {
+        let state = self.state
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    state.beat()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            await body()
+            group.cancelAll()
         }
     }
 

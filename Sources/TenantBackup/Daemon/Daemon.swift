@@ -76,6 +76,9 @@ public struct Daemon: Sendable {
     /// The database answers and the bucket can be listed. Retried every 10 s (with the reason in systemd's
     /// status line) unless `retry` is false.
     private func firstChecks(state: DaemonState, retry: Bool) async throws {
+        guard settings.s3.bucket != nil else {
+            throw BackupCycleError(message: "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME")
+        }
         while true {
             guard let problem = await firstProblem() else { return }
             guard retry else { throw BackupCycleError(message: problem) }
