@@ -59,37 +59,28 @@ extension S3Client {
         xml += "</CompleteMultipartUpload>"
         var headers: [(name: String, value: String)] = [("Content-Type", "application/xml")]
         if configuration.preventOverwrites { headers.append(("If-None-Match", "*")) }
-        var attempt = 0
-        var generator = SystemRandomNumberGenerator()
-        while true {
-            attempt += 1
-            do throws(S3Error) {
-                let response = try await send(
-                    "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadId)],
-                    headers: headers, body: .buffer(ByteBuffer(string: xml)), retry: .never)
-                let document = try? S3XMLElement.parse(String(buffer: response.body))
-                if let document, document.name == "Error" {
-                    throw S3Error(
-                        operation: "CompleteMultipartUpload", bucket: bucket, key: key,
-                        cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
-                }
-                return (document?["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            } catch {
-                guard error.isTransient, attempt < configuration.retry.maximumAttempts else {
-                    var final = error
-                    final.attempts = attempt
-                    throw final
-                }
-                // Did the lost attempt succeed? Then the upload is gone and the object is there.
-                if try await !uploadExists(key: key, uploadId: uploadId), let object = try? await headObject(key: key) {
-                    logger.info("s3 complete succeeded on an earlier attempt", metadata: ["s3_key": "\(key)", "attempt": "\(attempt)"])
-                    return object.eTag
-                }
-                logger.warning(
-                    "s3 request failed, retrying",
-                    metadata: ["operation": "CompleteMultipartUpload", "s3_key": "\(key)", "attempt": "\(attempt)", "error": "\(error.shortCause)"])
-                try? await Task.sleep(for: configuration.retry.delay(forRetry: attempt, using: &generator))
+        // Complete is never resent blindly: after a lost answer, the upload being gone and the object being
+        // there means an earlier attempt did it.
+        return try await retrying("CompleteMultipartUpload", key: key) { (error: S3Error) async throws(S3Error) -> String? in
+            // After a lost answer (or a retry told the upload is gone), the object being there means done.
+            guard error.isTransient || error.code == "NoSuchUpload", try await !uploadExists(key: key, uploadId: uploadId),
+                  let object = try? await headObject(key: key)
+            else {
+                return nil
             }
+            logger.info("s3 complete succeeded on an earlier attempt", metadata: ["s3_key": "\(key)", "attempts": "\(error.attempts)"])
+            return object.eTag
+        } _: { () async throws(S3Error) -> String in
+            let response = try await send(
+                "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadId)],
+                headers: headers, body: .buffer(ByteBuffer(string: xml)), retry: .never)
+            let document = try? S3XMLElement.parse(String(buffer: response.body))
+            if let document, document.name == "Error" {
+                throw S3Error(
+                    operation: "CompleteMultipartUpload", bucket: bucket, key: key,
+                    cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
+            }
+            return (document?["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
     }
 

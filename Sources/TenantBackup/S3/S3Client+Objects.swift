@@ -57,27 +57,15 @@ extension S3Client {
             return Self.eTag(response.headers)
         }
         headers.append(("If-None-Match", "*"))
-        // Conditional writes are resent by hand: a retry after a lost answer may meet our own object.
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: .buffer(body), retry: .never)
-                return Self.eTag(response.headers)
-            } catch {
-                if attempt > 1, error.status == 412 || error.code == "PreconditionFailed" {
-                    if let existing = try? await headObject(key: key), existing.eTag == SigV4Signer.hex(md5) {
-                        return existing.eTag
-                    }
-                }
-                guard error.isTransient, attempt < configuration.retry.maximumAttempts else {
-                    var final = error
-                    final.attempts = attempt
-                    throw final
-                }
-                var generator = SystemRandomNumberGenerator()
-                try? await Task.sleep(for: configuration.retry.delay(forRetry: attempt, using: &generator))
-            }
+        // A retry after a lost answer may meet the object it wrote itself: that is success, not a conflict.
+        let written = SigV4Signer.hex(md5)
+        return try await retrying("PutObject", key: key) { (error: S3Error) async throws(S3Error) -> String? in
+            guard error.attempts > 1, error.status == 412 || error.code == "PreconditionFailed" else { return nil }
+            guard let existing = try? await headObject(key: key), existing.eTag == written else { return nil }
+            return existing.eTag
+        } _: { () async throws(S3Error) -> String in
+            let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: .buffer(body), retry: .never)
+            return Self.eTag(response.headers)
         }
     }
 
@@ -97,35 +85,15 @@ extension S3Client {
     /// Opens an object for streaming: its metadata and its bytes as they arrive, never all in memory.
     /// Only opening is retried; a failure while reading surfaces from the sequence.
     public func openObject(key: String, range: ClosedRange<Int64>? = nil) async throws(S3Error) -> S3ObjectStream {
-        var attempt = 0
-        var generator = SystemRandomNumberGenerator()
-        while true {
-            attempt += 1
-            do {
-                return try await openOnce(key: key, range: range)
-            } catch {
-                guard error.isTransient, attempt < configuration.retry.maximumAttempts else {
-                    var final = error
-                    final.attempts = attempt
-                    throw final
-                }
-                logger.warning("s3 request failed, retrying", metadata: ["operation": "GetObject", "s3_key": "\(key)", "attempt": "\(attempt)"])
-                try? await Task.sleep(for: configuration.retry.delay(forRetry: attempt, using: &generator))
-            }
+        try await retrying("GetObject", key: key) { () async throws(S3Error) -> S3ObjectStream in
+            try await openOnce(key: key, range: range)
         }
     }
 
     private func openOnce(key: String, range: ClosedRange<Int64>?) async throws(S3Error) -> S3ObjectStream {
-        let credentials = try await currentCredentials("GetObject", key: key)
         var extra: [(name: String, value: String)] = []
         if let range { extra.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
-        let path = endpoint.path(key: key)
-        let signed = SigV4Signer(credentials: credentials, region: region).signedHeaders(
-            for: .init(method: "GET", host: endpoint.hostHeader, path: path, headers: extra),
-            payloadHash: SigV4Signer.emptyPayloadHash, date: signingDate)
-        var request = HTTPClientRequest(url: endpoint.url(path: path, query: []))
-        request.headers.add(name: "Host", value: endpoint.hostHeader)
-        for (name, value) in extra + signed { request.headers.add(name: name, value: value) }
+        let request = try await signedRequest("GetObject", method: .GET, key: key, query: [], headers: extra, payloadHash: SigV4Signer.emptyPayloadHash)
         let response: HTTPClientResponse
         do {
             response = try await httpClient.execute(request, timeout: configuration.requestTimeout)

@@ -132,15 +132,32 @@ public struct S3Client: Sendable {
             buffer = bytes
             payloadHash = SigV4Signer.hex(bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) })
         }
+        let attempts = retry == .idempotent ? configuration.retry.maximumAttempts : 1
+        return try await retrying(operation, key: key, attempts: attempts) { () async throws(S3Error) -> Response in
+            try await sendOnce(
+                operation, method: method, key: key, query: query, headers: extraHeaders, body: buffer,
+                payloadHash: payloadHash, expect: expect, responseLimit: responseLimit)
+        }
+    }
+
+    /// The one retry loop of the client: runs `body` up to `attempts` times while it fails transiently
+    /// (throttling, 5xx, resets, timeouts), with the policy's jittered backoff, a log line and a metric per
+    /// retry. Before giving up or retrying, `recover` may turn a failure into a result — a write whose
+    /// answer was lost but which S3 did apply. A `RequestTimeTooSkewed` answer corrects the clock offset from
+    /// the server's time and is retried once without counting as an attempt. Never retries once cancelled.
+    func retrying<T>(
+        _ operation: String, key: String?, attempts: Int? = nil,
+        recover: (S3Error) async throws(S3Error) -> T? = { _ in nil },
+        _ body: () async throws(S3Error) -> T
+    ) async throws(S3Error) -> T {
+        let maximum = attempts ?? configuration.retry.maximumAttempts
         var attempt = 0
         var correctedSkew = false
         var generator = SystemRandomNumberGenerator()
         while true {
             attempt += 1
             do {
-                return try await sendOnce(
-                    operation, method: method, key: key, query: query, headers: extraHeaders, body: buffer,
-                    payloadHash: payloadHash, expect: expect, responseLimit: responseLimit)
+                return try await body()
             } catch var error {
                 error.attempts = attempt
                 if error.code == "RequestTimeTooSkewed", !correctedSkew, let serverDate = error.serverDate {
@@ -153,9 +170,8 @@ public struct S3Client: Sendable {
                     attempt -= 1
                     continue
                 }
-                guard case .idempotent = retry, error.isTransient, attempt < configuration.retry.maximumAttempts, !Task.isCancelled else {
-                    throw error
-                }
+                if let recovered = try await recover(error) { return recovered }
+                guard error.isTransient, attempt < maximum, !Task.isCancelled else { throw error }
                 let delay = configuration.retry.delay(forRetry: attempt, using: &generator)
                 BackupMetrics.recordRetry(operation: operation)
                 logger.warning(
@@ -173,6 +189,24 @@ public struct S3Client: Sendable {
         }
     }
 
+    /// A request signed with the current credentials (header auth): `Host`, the extra headers, the
+    /// `Authorization` and `x-amz-*` headers of SigV4.
+    func signedRequest(
+        _ operation: String, method: HTTPMethod, key: String?, query: [(name: String, value: String)],
+        headers extraHeaders: [(name: String, value: String)], payloadHash: String
+    ) async throws(S3Error) -> HTTPClientRequest {
+        let credentials = try await currentCredentials(operation, key: key)
+        let path = endpoint.path(key: key)
+        let signer = SigV4Signer(credentials: credentials, region: region)
+        let toSign = SigV4Signer.Request(method: method.rawValue, host: endpoint.hostHeader, path: path, query: query, headers: extraHeaders)
+        let signed = signer.signedHeaders(for: toSign, payloadHash: payloadHash, date: signingDate)
+        var request = HTTPClientRequest(url: endpoint.url(path: path, query: query))
+        request.method = method
+        request.headers.add(name: "Host", value: endpoint.hostHeader)
+        for (name, value) in extraHeaders + signed { request.headers.add(name: name, value: value) }
+        return request
+    }
+
     private func sendOnce(
         _ operation: String,
         method: HTTPMethod,
@@ -184,15 +218,7 @@ public struct S3Client: Sendable {
         expect: Set<Int>,
         responseLimit: Int
     ) async throws(S3Error) -> Response {
-        let credentials = try await currentCredentials(operation, key: key)
-        let path = endpoint.path(key: key)
-        let signer = SigV4Signer(credentials: credentials, region: region)
-        let toSign = SigV4Signer.Request(method: method.rawValue, host: endpoint.hostHeader, path: path, query: query, headers: extraHeaders)
-        let signed = signer.signedHeaders(for: toSign, payloadHash: payloadHash, date: signingDate)
-        var request = HTTPClientRequest(url: endpoint.url(path: path, query: query))
-        request.method = method
-        request.headers.add(name: "Host", value: endpoint.hostHeader)
-        for (name, value) in extraHeaders + signed { request.headers.add(name: name, value: value) }
+        var request = try await signedRequest(operation, method: method, key: key, query: query, headers: extraHeaders, payloadHash: payloadHash)
         if let body {
             request.headers.add(name: "Content-Length", value: String(body.readableBytes))
             request.body = .bytes(body)
