@@ -32,41 +32,24 @@ struct PruneCommand: AsyncParsableCommand {
         let environment = try global.environment()
         let settings = try global.settings(environment: environment)
         let logger = global.logger(settings: settings)
-        guard let bucket = settings.s3.bucket else { throw ValidationError("no bucket configured: set s3.bucket or AWS_STORAGE_BUCKET_NAME") }
-        var names = tenants
-        if names.isEmpty {
-            let selection = settings.tenants
-            let connectionString = settings.postgres.connectionString
-            names = try await Blocking.run {
-                let connection = try PostgresConnection(connectionString: connectionString, environment: environment)
-                return try TenantDiscovery(selection: selection).discover(on: connection).tenants
-            }
+        let results: [PruneRun.TenantResult]
+        do {
+            results = try await PruneRun(settings: settings, environment: environment, logger: logger)
+                .run(tenants: tenants, force: force, dryRun: dryRun)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
         }
-        let client = S3Client(
-            settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
-            configuration: settings.s3.clientConfiguration, logger: logger)
-        let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
-        var failed = false
         var reports: [[String: Any]] = []
-        for tenant in names {
-            let outcome: RetentionOutcome
-            do {
-                outcome = try await runner.runLocked(
-                    tenant: tenant, trigger: .manual, force: force, dryRun: dryRun, postgres: settings.postgres, environment: environment)
-            } catch {
-                failed = true
-                let message = error is TenantBusyError ? "\(error)" : "tenant \(Doctor.display(tenant)): \(error)"
-                FileHandle.standardError.write(Data("✘ \(message)\n".utf8))
-                continue
-            }
-            if case .refused = outcome.status { failed = true }
-            if !outcome.failedKeys.isEmpty { failed = true }
-            if json {
-                reports.append(Self.json(outcome))
-            } else {
-                print(Self.text(outcome))
+        for result in results {
+            switch result.result {
+            case .success(let outcome):
+                if json { reports.append(Self.json(outcome)) } else { print(Self.text(outcome)) }
+            case .failure(let failure):
+                FileHandle.standardError.write(Data("✘ \(failure)\n".utf8))
             }
         }
+        let failed = results.contains(where: \.needsAttention)
         if json {
             let data = try JSONSerialization.data(withJSONObject: ["tenants": reports], options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))

@@ -53,6 +53,28 @@ import TenantBackupTesting
     /// 60 backups spread irregularly over six months.
     static let sixMonths: [Double] = (0..<60).map { index in Double(index * index) * 1.2 + Double(index % 3) }
 
+    @Test func theNewestVerifiedBackupIsFoundReadingManifestsNewestFirstAndNoMore() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            let keys = try await seed(bucket, tenant: "clinic", hoursAgo: Self.sixMonths)
+            // The newest backup's manifest does not vouch for it (another size): the second newest is the newest verified.
+            let wrong = BackupManifest(
+                area: "tenant", schema: "clinic", key: keys[0], bytes: 1, sha256: "", dumpBytes: 0, compression: "zstd", encryption: nil,
+                format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test", startedAt: Self.now, finishedAt: Self.now,
+                sharedBackups: [], tableRowCounts: nil)
+            try await client.deleteObject(key: keys[0] + ".manifest.json")
+            try await client.putObject(key: keys[0] + ".manifest.json", body: ByteBuffer(data: try wrong.encoded()))
+            let policy = RetentionPolicy(keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0)
+            let outcome = try await runner(bucket, settings: RetentionSettings(policy: policy, maxDeleteFraction: 1))
+                .run(tenant: "clinic", trigger: .afterBackup(succeeded: true), dryRun: true)
+            let kept = outcome.plan.kept
+            #expect(kept.map(\.candidate.key) == [keys[0], keys[1]])
+            #expect(kept.first { $0.candidate.key == keys[1] }?.reasons.contains(.newestVerified) == true)
+            let manifestReads = try await services.proxy.requests(matching: "^/\(bucket)/backups/clinic/.*\\.manifest\\.json$").filter { $0.method == "GET" }
+            #expect(manifestReads.count == 2)  // the newest (refused), then the second (verified); none of the other 58
+        }
+    }
+
     @Test func pruneDeletesExactlyThePlannedKeysOfTheRightTenant() async throws {
         try await TestBucket.with(services) { bucket in
             let client = services.s3Client(bucket: bucket)
