@@ -239,6 +239,26 @@ import Testing
         }
     }
 
+    @Test func runOnceExitsNonZeroWhenATenantFailsAndStillBacksUpTheOthers() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let failing = try FakePgDump.make("""
+                    if [[ "$*" == *mindcare* ]]; then echo 'pg_dump: error: injected failure for mindcare' >&2; exit 1; fi
+                    exec \(FakePgDump.real) "$@"
+                    """)
+                defer { try? FileManager.default.removeItem(atPath: failing) }
+                var environment = environment(database: database, bucket: bucket)
+                environment["TENANT_BACKUP_PG_DUMP"] = failing
+                let daemon = try DaemonProcess(["run", "--once"], environment: environment)
+                #expect(await daemon.waitForExit() == 1)
+                #expect(daemon.output.contains("tenant=mindcare"))
+                #expect(daemon.output.contains("injected failure for mindcare"))
+                let tenants = try await tenantBackups(bucket, prefix: "").compactMap { BackupKey.parse($0, prefix: "")?.schema }
+                #expect(tenants.sorted() == ["Clínica \"Sur\"", "bienestar"].sorted())
+            }
+        }
+    }
+
     // MARK: - Refusing to start
 
     @Test func withoutABucketTheDaemonRefusesToStartAndSaysWhichSettingIsMissing() async throws {
