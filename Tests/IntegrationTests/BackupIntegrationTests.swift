@@ -101,6 +101,45 @@ import TenantBackupTesting
         }
     }
 
+    /// A therapist hired while the cycle runs, with a patient in bienestar: dumped from one snapshot, the
+    /// shared dump and bienestar's agree, and bienestar restores on top of it. Dumped each at its own moment
+    /// (the control), bienestar's patient references a user the shared dump lacks, and the restore fails.
+    @Test(arguments: [true, false])
+    func everySchemaOfACycleIsDumpedFromOneSnapshot(consistent: Bool) async throws {
+        try await TestDatabase.with(services) { source in
+            try await TestBucket.with(services) { bucket in
+                let hiring = try FakePgDump.make("""
+                    for argument in "$@"; do
+                      if [[ "$argument" == '--schema="bienestar"' ]]; then
+                        psql -X -q -v ON_ERROR_STOP=1 -c "WITH hired AS (INSERT INTO public.users_user (email, full_name) VALUES ('hired@example.org', 'Hired during the cycle') RETURNING id) INSERT INTO bienestar.patients (full_name, therapist_id) SELECT 'New patient', id FROM hired" >/dev/null
+                      fi
+                    done
+                    exec \(FakePgDump.real) "$@"
+                    """)
+                defer { try? FileManager.default.removeItem(atPath: hiring) }
+                let report = try await cycle(source, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = hiring
+                    settings.backup.consistentSnapshot = consistent
+                    settings.backup.tenantConcurrency = 1
+                }.run(tenants: ["bienestar"])
+                #expect(report.allSucceeded, "\(report.failures)")
+                #expect(try rows("bienestar.patients", in: source).contains { $0.contains("New patient") })  // it did happen
+
+                try await TestDatabase.with(services, fixture: false) { target in
+                    try await target.psql("DROP SCHEMA public")
+                    try await restore(try await download(try report.shared[0].result.get().key, bucket: bucket), into: target)
+                    let tenantDump = try await download(try report.tenants[0].result.get().key, bucket: bucket)
+                    if consistent {
+                        try await restore(tenantDump, into: target)
+                        #expect(try rows("bienestar.patients", in: target).allSatisfy { !$0.contains("New patient") })
+                    } else {
+                        await #expect(throws: (any Error).self) { try await restore(tenantDump, into: target) }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func eachBackupHoldsOnlyItsOwnSchemaWhateverItsName() async throws {
         try await TestDatabase.with(services, fixture: false) { database in
             try await database.psql("""

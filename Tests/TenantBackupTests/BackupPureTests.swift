@@ -133,6 +133,11 @@ import Testing
         #expect(PgDumpArguments().arguments(schema: "public", shared: true, database: nil).contains("--extension=*"))
     }
 
+    @Test func theCyclesSnapshotIsPassedWhenThereIsOne() {
+        #expect(PgDumpArguments().arguments(schema: "s", shared: false, database: nil, snapshot: "00000003-0000001B-1").contains("--snapshot=00000003-0000001B-1"))
+        #expect(!PgDumpArguments().arguments(schema: "s", shared: false, database: nil).contains { $0.hasPrefix("--snapshot") })
+    }
+
     @Test func customFormatIsUncompressedAndOptionsFollow() {
         let arguments = PgDumpArguments(format: .custom, extraOptions: ["--no-owner"], lockWaitTimeoutSeconds: 30)
             .arguments(schema: "s", shared: false, database: nil)

@@ -69,8 +69,11 @@ public struct BackupCycle: Sendable {
     /// is at or after this instant is skipped — another host backed it up in this slot. `nil`: always back up.
     public var skipIfBackedUpSince: Date?
     /// A shared schema dumped at or after this instant (by another host in the same slot) is used as it is,
-    /// not dumped again. Keep it close to the cycle's start: tenants restore on top of this dump.
+    /// not dumped again. Keep it close to the cycle's start: tenants restore on top of this dump. Never used
+    /// with ``BackupSettings/consistentSnapshot``: another host's dump is of another snapshot.
     public var reuseSharedSince: Date?
+    /// The exported snapshot every pg_dump of this cycle uses (set by ``run(tenants:includeShared:)``).
+    var snapshotName: String?
     /// How long to wait for a tenant's lock held by another session; zero fails the tenant at once (the CLI).
     public var lockWait: Duration = .zero
     /// How often the lock's connection is checked during a backup; losing it aborts the upload.
@@ -118,7 +121,21 @@ public struct BackupCycle: Sendable {
         logger[metadataKey: "cycle_id"] = "\(cycleId)"
         var cycle = self
         cycle.logger = logger
-        return await cycle.run(tenants: tenants, shared: includeShared ? existingShared : [], client: client, pgDump: pgDump, serverVersion: serverVersion, cycleId: cycleId)
+        var snapshot: SnapshotExport?
+        if settings.backup.consistentSnapshot {
+            do {
+                snapshot = try await SnapshotExport.export(connectionString: settings.postgres.connectionString, environment: environment)
+            } catch {
+                throw BackupCycleError(
+                    message: "cannot export a snapshot for the cycle (\(error)); fix the database connection, or set backup.consistent_snapshot: false to dump each schema at its own moment")
+            }
+            cycle.snapshotName = snapshot?.name
+            logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
+        }
+        let report = await cycle.run(
+            tenants: tenants, shared: includeShared ? existingShared : [], client: client, pgDump: pgDump, serverVersion: serverVersion, cycleId: cycleId)
+        await snapshot?.release()
+        return report
     }
 
     /// What the database holds: its server version, the tenants and the shared schemas that exist.
@@ -255,12 +272,15 @@ public struct BackupCycle: Sendable {
             return .ran(.failure(BackupError(
                 schema: schema, area: .shared, message: "another tenant-backup (on this or another host) is dumping this shared schema; try again when it is done")))
         }
-        if let since = reuseSharedSince,
-           let newest = try? await BackupCatalog(client: client, prefix: settings.s3.prefix).newest(area: .shared, schema: schema),
-           newest.timestamp >= since {
+        let newest = try? await BackupCatalog(client: client, prefix: settings.s3.prefix).newest(area: .shared, schema: schema)
+        if snapshotName == nil, let since = reuseSharedSince, let newest, newest.timestamp >= since {
             await lock.release()
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
             return .reused(newest.key)
+        }
+        // Keys have one-second resolution: a dump another host finished within this second would share our key.
+        if let newest, Int64(newest.timestamp.timeIntervalSince1970) >= Int64(Date().timeIntervalSince1970) {
+            try? await Task.sleep(for: .milliseconds(Int64((1 - Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 1)) * 1000) + 10))
         }
         let result = await backUp(schema, area: .shared, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: [])
         await lock.release()
@@ -367,6 +387,7 @@ public struct BackupCycle: Sendable {
             schema: schema, area: area, settings: settings, pgDump: pgDump, serverVersion: serverVersion, client: client,
             environment: environment, sharedBackups: sharedBackups, logger: logger)
         job.progress = progress
+        job.snapshot = snapshotName
         let startedAt = Date()
         if let localCopy {
             job.localCopyPath = Self.isDirectory(localCopy)

@@ -51,6 +51,8 @@ public struct SchemaBackup: Sendable {
     public let logger: Logger
     /// Where to also write the stored bytes (`backup --output`), if anywhere.
     public var localCopyPath: String?
+    /// The cycle's exported snapshot, when the schemas are dumped consistently.
+    public var snapshot: String?
     public var progress: (@Sendable (BackupProgress) -> Void)?
 
     public init(
@@ -136,7 +138,7 @@ public struct SchemaBackup: Sendable {
         }
         let process = PgDumpProcess(
             executable: pgDump.path,
-            arguments: settings.backup.dumpArguments.arguments(schema: schema, shared: area == .shared, database: nil),
+            arguments: settings.backup.dumpArguments.arguments(schema: schema, shared: area == .shared, database: nil, snapshot: snapshot),
             environment: try dumpEnvironment(),
             noOutputTimeout: settings.backup.noOutputTimeout,
             totalTimeout: settings.backup.dumpTimeout)

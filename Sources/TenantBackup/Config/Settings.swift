@@ -56,6 +56,10 @@ public struct BackupSettings: Sendable, Equatable {
     public var noOutputTimeout: Duration
     /// A pg_dump running this long is stopped.
     public var dumpTimeout: Duration
+    /// Dump the shared schemas and every tenant of a cycle from one exported snapshot, so each tenant
+    /// restores on top of its cycle's shared dump (a user created between the two dumps would otherwise
+    /// break the tenant's foreign keys). Holds one read-only transaction open for the cycle.
+    public var consistentSnapshot: Bool
 
     public init(
         format: PgDumpArguments.Format = .plain,
@@ -67,7 +71,8 @@ public struct BackupSettings: Sendable, Equatable {
         pgDumpOptions: [String] = [],
         lockWaitTimeout: Duration? = .seconds(300),
         noOutputTimeout: Duration = .seconds(600),
-        dumpTimeout: Duration = .seconds(6 * 3600)
+        dumpTimeout: Duration = .seconds(6 * 3600),
+        consistentSnapshot: Bool = true
     ) {
         self.format = format
         self.compression = compression
@@ -79,6 +84,7 @@ public struct BackupSettings: Sendable, Equatable {
         self.lockWaitTimeout = lockWaitTimeout
         self.noOutputTimeout = noOutputTimeout
         self.dumpTimeout = dumpTimeout
+        self.consistentSnapshot = consistentSnapshot
     }
 
     /// The pg_dump arguments these settings ask for.

@@ -183,8 +183,12 @@ struct YAMLSettingsReader {
         let backup = try section(node, name: "backup")
         try backup.only([
             "format", "compression", "compression_level", "part_size", "parts_in_flight", "tenant_concurrency",
-            "pg_dump_options", "lock_wait_timeout", "no_output_timeout", "dump_timeout",
+            "pg_dump_options", "lock_wait_timeout", "no_output_timeout", "dump_timeout", "consistent_snapshot",
         ])
+        if let value = try backup.string("consistent_snapshot") {
+            guard let flag = SettingsValidation.boolean(value) else { throw backup.error(at: "consistent_snapshot", "'\(value)' is not true or false") }
+            settings.backup.consistentSnapshot = flag
+        }
         if let value = try backup.string("format") {
             guard let format = PgDumpArguments.Format(rawValue: value) else { throw backup.error(at: "format", "'\(value)' is not one of plain, custom") }
             settings.backup.format = format

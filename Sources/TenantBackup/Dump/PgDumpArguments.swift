@@ -30,8 +30,11 @@ public struct PgDumpArguments: Sendable, Equatable {
 
     /// The arguments to dump `schema`. A shared schema also gets `--extension=*`: `pg_dump -n public`
     /// leaves out the extensions tenant tables use (citext), and the restore would fail without them.
-    public func arguments(schema: String, shared: Bool, database: String?) -> [String] {
+    /// With `snapshot`, the dump sees the database as of that exported snapshot (`--snapshot=`), like every
+    /// other schema of the cycle.
+    public func arguments(schema: String, shared: Bool, database: String?, snapshot: String? = nil) -> [String] {
         var arguments = ["--schema=\(Self.exactSchemaPattern(schema))", "--strict-names", "--no-password"]
+        if let snapshot { arguments.append("--snapshot=\(snapshot)") }
         if shared { arguments.append("--extension=*") }
         switch format {
         case .plain: arguments.append("--format=plain")

@@ -1,0 +1,52 @@
+import Foundation
+
+/// One exported snapshot for a whole cycle (`pg_export_snapshot()`), so the shared schemas and every
+/// tenant are dumped as of the same instant (`pg_dump --snapshot=`).
+///
+/// Without it each pg_dump sees its own moment: a user created in `public` after the shared dump and
+/// referenced by a tenant's rows dumped later makes that tenant's restore fail on its foreign key — a
+/// backup that does not restore. The exporting transaction (`REPEATABLE READ READ ONLY`) stays open on its
+/// own connection until ``release()``, as a whole-database `pg_dump` would hold its snapshot.
+public final class SnapshotExport: @unchecked Sendable {
+    /// The snapshot's name, passed to each pg_dump.
+    public let name: String
+    private var connection: PostgresConnection?
+    private let lock = NSLock()
+
+    private init(name: String, connection: PostgresConnection) {
+        self.name = name
+        self.connection = connection
+    }
+
+    /// Opens a connection, starts a read-only repeatable-read transaction and exports its snapshot.
+    public static func export(connectionString: String?, environment: [String: String]) async throws -> SnapshotExport {
+        try await Blocking.run {
+            let connection = try PostgresConnection(
+                connectionString: connectionString, applicationName: "tenant-backup snapshot", environment: environment)
+            _ = try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", purpose: "starting the cycle's snapshot")
+            let result = try connection.query("SELECT pg_catalog.pg_export_snapshot()", purpose: "exporting the cycle's snapshot")
+            guard let name = result.rows.first?.first ?? nil, !name.isEmpty else {
+                throw PostgresError.queryFailed(purpose: "exporting the cycle's snapshot", sqlState: nil, message: "pg_export_snapshot() returned nothing")
+            }
+            return SnapshotExport(name: name, connection: connection)
+        }
+    }
+
+    /// Ends the transaction and closes the connection; the snapshot can no longer be imported.
+    public func release() async {
+        _ = try? await Blocking.run { [self] () throws -> Bool in
+            guard let connection = takeConnection() else { return false }
+            _ = try connection.query("COMMIT", purpose: "ending the cycle's snapshot")
+            return true
+        }
+    }
+
+    /// Hands the connection over exactly once (it closes when the caller drops it).
+    private func takeConnection() -> PostgresConnection? {
+        lock.lock()
+        defer { lock.unlock() }
+        let taken = connection
+        connection = nil
+        return taken
+    }
+}
