@@ -140,6 +140,24 @@ import TenantBackupTesting
         }
     }
 
+    /// Production servers often end sessions idle in a transaction after a while; the cycle's snapshot
+    /// session is one for the whole cycle, and must outlive such a timeout.
+    @Test func theCyclesSnapshotOutlivesAnIdleInTransactionTimeout() async throws {
+        try await TestDatabase.with(services) { source in
+            try await source.psql("ALTER DATABASE \(source.name) SET idle_in_transaction_session_timeout = '500ms'")
+            try await TestBucket.with(services) { bucket in
+                let slow = try FakePgDump.make("sleep 1; exec \(FakePgDump.real) \"$@\"")
+                defer { try? FileManager.default.removeItem(atPath: slow) }
+                let report = try await cycle(source, bucket: bucket) { settings in
+                    settings.postgres.pgDumpPath = slow
+                    settings.backup.tenantConcurrency = 1
+                }.run()
+                #expect(report.allSucceeded, "\(report.failures)")
+                #expect(report.tenants.count == 3)
+            }
+        }
+    }
+
     @Test func eachBackupHoldsOnlyItsOwnSchemaWhateverItsName() async throws {
         try await TestDatabase.with(services, fixture: false) { database in
             try await database.psql("""

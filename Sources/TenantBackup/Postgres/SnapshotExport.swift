@@ -23,6 +23,9 @@ public final class SnapshotExport: @unchecked Sendable {
         try await Blocking.run {
             let connection = try PostgresConnection(
                 connectionString: connectionString, applicationName: "tenant-backup snapshot", environment: environment)
+            // The session sits idle in its transaction for the whole cycle: a server-wide
+            // idle_in_transaction_session_timeout (common in production) must not end it midway.
+            _ = try connection.query("SET idle_in_transaction_session_timeout = 0", purpose: "keeping the cycle's snapshot open")
             _ = try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", purpose: "starting the cycle's snapshot")
             let result = try connection.query("SELECT pg_catalog.pg_export_snapshot()", purpose: "exporting the cycle's snapshot")
             guard let name = result.rows.first?.first ?? nil, !name.isEmpty else {
