@@ -303,7 +303,9 @@ public struct BackupCycle: Sendable {
     private func backUpTenant(_ schema: String, client: S3Client, pgDump: PgDumpBinary, serverVersion: String, sharedBackups: [String]) async -> TenantOutcome {
         var log = logger
         log[metadataKey: "tenant"] = "\(schema)"
+        /// A failure before or around the dump: logged, counted and returned like a failed dump.
         func failed(_ message: String) -> TenantOutcome {
+            log.error("backup failed", metadata: ["error": "\(message)"])
             let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: schema, area: .tenant, message: message))
             BackupMetrics.record(schema: schema, area: .tenant, result: result)
             return .ran(SchemaResult(schema: schema, area: .tenant, result: result))
@@ -313,14 +315,12 @@ public struct BackupCycle: Sendable {
             lock = try await TenantLock.acquire(
                 tenant: schema, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
         } catch {
-            log.error("backup failed", metadata: ["error": "cannot take the tenant's lock: \(error)"])
             return failed("cannot take the tenant's lock: \(error)")
         }
         guard let lock else {
             let message = lockWait == .zero
                 ? "another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
                 : "another tenant-backup (on this or another host) held this tenant's lock for longer than daemon.lock_wait (\(lockWait)); not backed up in this slot"
-            log.error("backup failed", metadata: ["error": "\(message)"])
             return failed(message)
         }
         if let since = skipIfBackedUpSince {
@@ -332,7 +332,6 @@ public struct BackupCycle: Sendable {
                 }
             } catch {
                 await lock.release()
-                log.error("backup failed", metadata: ["error": "cannot list the tenant's backups: \(error)"])
                 return failed("cannot list the tenant's backups to check this slot: \(error)")
             }
         }
@@ -358,12 +357,8 @@ public struct BackupCycle: Sendable {
             }
         }
         if lockLost, finished.map({ if case .success = $0 { false } else { true } }) ?? true {
-            let message = "lost the tenant's advisory lock (its database connection ended); the upload was aborted and nothing was stored"
-            log.error("backup failed", metadata: ["error": "\(message)"])
-            let failure: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: schema, area: .tenant, message: message))
-            BackupMetrics.record(schema: schema, area: .tenant, result: failure)
             await lock.release()
-            return .ran(SchemaResult(schema: schema, area: .tenant, result: failure))
+            return failed("lost the tenant's advisory lock (its database connection ended); the upload was aborted and nothing was stored")
         }
         let result = finished ?? .failure(BackupError(schema: schema, area: .tenant, message: "cancelled"))
         BackupMetrics.record(schema: schema, area: .tenant, result: result)

@@ -77,18 +77,19 @@ public struct CycleScheduler: Service {
     }
 
     /// Runs `body` while a heartbeat ticks every second, so the watchdog knows the scheduler is at work (a
-    /// catch-up check waits on the database and the bucket).
-    private func beating(_ body: @Sendable () async -> Void) async {
+    /// cycle, or a catch-up check waiting on the database and the bucket).
+    private func beating<T: Sendable>(_ body: () async -> T) async -> T {
         let state = self.state
-        await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
                     state.beat()
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
-            await body()
+            let result = await body()
             group.cancelAll()
+            return result
         }
     }
 
@@ -147,7 +148,7 @@ public struct CycleScheduler: Service {
         let logger = self.logger
         let stopTimeout = settings.daemon.stopTimeout
         let configured = cycle
-        let result: Result<BackupReport, BackupCycleError>? = await withTaskGroup(of: CycleEvent.self) { group in
+        let result: Result<BackupReport, BackupCycleError>? = await beating { await withTaskGroup(of: CycleEvent.self) { group in
             group.addTask {
                 do throws(BackupCycleError) {
                     return .finished(.success(try await configured.run(tenants: tenants)))
@@ -156,19 +157,12 @@ public struct CycleScheduler: Service {
                 }
             }
             group.addTask {
-                while !Task.isCancelled {
-                    state.beat()
-                    try? await Task.sleep(for: .seconds(1))
-                }
-                return .helperEnded
-            }
-            group.addTask {
                 do {
                     try await gracefulShutdown()
                     logger.notice("stopping: no new tenant starts; tenants in flight may finish", metadata: ["stop_timeout": "\(stopTimeout)"])
                     try await Task.sleep(for: stopTimeout)
                 } catch {
-                    return .helperEnded
+                    return .deadlineWatchEnded
                 }
                 return .stopTimeoutPassed
             }
@@ -181,12 +175,12 @@ public struct CycleScheduler: Service {
                 case .stopTimeoutPassed:
                     logger.warning("stop timeout passed: stopping the dumps in flight and aborting their uploads")
                     group.cancelAll()
-                case .helperEnded:
+                case .deadlineWatchEnded:
                     break
                 }
             }
             return result
-        }
+        } }
         switch result {
         case .success(let report):
             let attempted = report.tenants.count + report.skipped.filter { $0.reason != .shuttingDown }.count
@@ -197,13 +191,14 @@ public struct CycleScheduler: Service {
             let notStarted = report.skipped.filter { $0.reason == .shuttingDown }.count
             if notStarted > 0 { summary += ", \(notStarted) not started (stopping)" }
             state.setLastCycle(summary)
-            outcome.set(report)
+            outcome.record(succeeded: report.allSucceeded)
         case .failure(let error):
             logger.error("backup cycle could not run", metadata: ["error": "\(error)"])
             state.setLastCycle("cycle failed: \(error)")
-            outcome.failed(error)
+            outcome.record(succeeded: false)
         case nil:
             state.setLastCycle("cycle interrupted")
+            outcome.record(succeeded: false)
         }
         state.setActivity(state.stopRequested ? "stopping" : "idle")
         await freshness?.refresh()
@@ -212,7 +207,8 @@ public struct CycleScheduler: Service {
     private enum CycleEvent: Sendable {
         case finished(Result<BackupReport, BackupCycleError>)
         case stopTimeoutPassed
-        case helperEnded
+        /// The cycle finished before the stop deadline (the watch was cancelled).
+        case deadlineWatchEnded
     }
 
     /// `02:00 Europe/Madrid` when today (in that zone), `Mon 02:00 Europe/Madrid` otherwise.
@@ -227,36 +223,23 @@ public struct CycleScheduler: Service {
     }
 }
 
-/// The result of the last cycle, for `run --once` to turn into an exit status.
+/// Whether the last cycle succeeded, for `run --once` to turn into an exit status.
 public final class CycleOutcomeBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var report: BackupReport?
-    private var error: BackupCycleError?
+    private var lastSucceeded = false
 
     public init() {}
 
-    func set(_ report: BackupReport) {
+    func record(succeeded: Bool) {
         lock.lock()
-        self.report = report
+        lastSucceeded = succeeded
         lock.unlock()
     }
 
-    func failed(_ error: BackupCycleError) {
-        lock.lock()
-        self.error = error
-        lock.unlock()
-    }
-
-    /// Whether the last cycle ran and every schema in it succeeded.
+    /// Whether the last cycle ran and every schema in it succeeded (false before any cycle).
     public var succeeded: Bool {
         lock.lock()
         defer { lock.unlock() }
-        return error == nil && (report?.allSucceeded ?? false)
-    }
-
-    public var lastReport: BackupReport? {
-        lock.lock()
-        defer { lock.unlock() }
-        return report
+        return lastSucceeded
     }
 }

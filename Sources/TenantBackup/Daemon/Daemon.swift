@@ -48,9 +48,8 @@ public struct Daemon: Sendable {
         let freshness = FreshnessMonitor(state: state, environment: environment, httpClient: httpClient, logger: logger)
         if !once {
             if let address = settings.metrics.listen, let registry {
-                let server = MetricsServer(address: address, registry: registry, logger: logger)
-                let channel = try await server.bind()
-                services.append(.init(service: BoundMetricsServer(server: server, channel: channel), serviceName: "metrics"))
+                let server = try await MetricsServer.bind(address: address, registry: registry, logger: logger)
+                services.append(.init(service: server, serviceName: "metrics"))
             }
             services.append(.init(service: freshness, serviceName: "freshness"))
         }

@@ -7,22 +7,18 @@ import ServiceLifecycle
 
 /// Serves the Prometheus text format on `GET /metrics` (default 127.0.0.1:9187), from the registry the
 /// daemon bootstrapped swift-metrics with. Anything else is 404; nothing but metrics is ever served.
+///
+/// Made by ``bind(address:registry:logger:)`` before the daemon reports ready, so a port in use fails the
+/// start; as a service it serves until the graceful shutdown, then closes the socket.
 public struct MetricsServer: Service {
-    let address: ListenAddress
-    let registry: PrometheusCollectorRegistry
+    public let address: ListenAddress
+    let channel: any Channel
     let logger: Logger
 
-    public init(address: ListenAddress, registry: PrometheusCollectorRegistry, logger: Logger) {
-        self.address = address
-        self.registry = registry
-        self.logger = logger
-    }
-
-    /// Binds the address; call before the daemon reports ready, so a port in use fails the start.
-    public func bind() async throws -> any Channel {
-        let registry = self.registry
+    /// Binds the address, or fails with what to change.
+    public static func bind(address: ListenAddress, registry: PrometheusCollectorRegistry, logger: Logger) async throws -> MetricsServer {
         do {
-            return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMap {
@@ -30,18 +26,13 @@ public struct MetricsServer: Service {
                     }
                 }
                 .bind(host: address.host, port: address.port).get()
+            return MetricsServer(address: address, channel: channel, logger: logger)
         } catch {
             throw MetricsServerError(message: "cannot listen on \(address) for metrics (\(error)); change metrics.listen or set it to off")
         }
     }
 
     public func run() async throws {
-        let channel = try await bind()
-        try await serve(on: channel)
-    }
-
-    /// Serves on an already bound channel until the graceful shutdown.
-    public func serve(on channel: any Channel) async throws {
         logger.info("serving metrics", metadata: ["address": "http://\(address)/metrics"])
         try? await gracefulShutdown()
         try? await channel.close()
@@ -52,16 +43,6 @@ public struct MetricsServer: Service {
 public struct MetricsServerError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
-}
-
-/// A running metrics server bound before the service group starts.
-struct BoundMetricsServer: Service {
-    let server: MetricsServer
-    let channel: any Channel
-
-    func run() async throws {
-        try await server.serve(on: channel)
-    }
 }
 
 private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {

@@ -40,9 +40,7 @@ public struct JournaldLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let merged = mergedMetadata(event)
         var message = event.message.description
         for key in merged.keys.sorted() {
             message += " \(LogfmtLogHandler.fieldName(key))=\(LogfmtLogHandler.quote(LogfmtLogHandler.text(merged[key]!)))"

@@ -24,9 +24,7 @@ public struct LogfmtLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let merged = mergedMetadata(event)
         var line = "time=\(Self.timestamp()) level=\(event.level) msg=\(Self.quote(event.message.description))"
         for key in merged.keys.sorted() {
             line += " \(Self.fieldName(key))=\(Self.quote(Self.text(merged[key]!)))"

@@ -10,12 +10,11 @@ import Foundation
 public final class SnapshotExport: @unchecked Sendable {
     /// The snapshot's name, passed to each pg_dump.
     public let name: String
-    private var connection: PostgresConnection?
-    private let lock = NSLock()
+    private let connection: HeldConnection
 
     private init(name: String, connection: PostgresConnection) {
         self.name = name
-        self.connection = connection
+        self.connection = HeldConnection(connection)
     }
 
     /// Opens a connection, starts a read-only repeatable-read transaction and exports its snapshot.
@@ -38,18 +37,9 @@ public final class SnapshotExport: @unchecked Sendable {
     /// Ends the transaction and closes the connection; the snapshot can no longer be imported.
     public func release() async {
         _ = try? await Blocking.run { [self] () throws -> Bool in
-            guard let connection = takeConnection() else { return false }
+            guard let connection = connection.take() else { return false }
             _ = try connection.query("COMMIT", purpose: "ending the cycle's snapshot")
             return true
         }
-    }
-
-    /// Hands the connection over exactly once (it closes when the caller drops it).
-    private func takeConnection() -> PostgresConnection? {
-        lock.lock()
-        defer { lock.unlock() }
-        let taken = connection
-        connection = nil
-        return taken
     }
 }

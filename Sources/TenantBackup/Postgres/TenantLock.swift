@@ -22,24 +22,19 @@ public final class TenantLock: @unchecked Sendable {
     public let tenant: String
     /// The first key: ``projectKey`` for tenants, ``sharedProjectKey`` for shared schemas.
     public let firstKey: Int32
-    private var connection: PostgresConnection?
+    private let connection: HeldConnection
 
     private init(tenant: String, firstKey: Int32, connection: PostgresConnection) {
         self.tenant = tenant
         self.firstKey = firstKey
-        self.connection = connection
-    }
-
-    /// Takes the tenant's lock, or returns `nil` when another session holds it.
-    public static func acquire(tenant: String, connectionString: String?, environment: [String: String]) async throws -> TenantLock? {
-        try await acquire(tenant: tenant, connectionString: connectionString, environment: environment, waitingUpTo: .zero)
+        self.connection = HeldConnection(connection)
     }
 
     /// Takes the tenant's lock, trying again every `pollInterval` while another session holds it, for at most
-    /// `wait`; returns `nil` when it is still held then (or the task is cancelled). Polling with
+    /// `wait` (zero: one try); returns `nil` when it is still held then (or the task is cancelled). Polling with
     /// `pg_try_advisory_lock` on one connection keeps no thread blocked inside the server.
     public static func acquire(
-        tenant: String, area: BackupKey.Area = .tenant, connectionString: String?, environment: [String: String], waitingUpTo wait: Duration,
+        tenant: String, area: BackupKey.Area = .tenant, connectionString: String?, environment: [String: String], waitingUpTo wait: Duration = .zero,
         pollInterval: Duration = .seconds(1)
     ) async throws -> TenantLock? {
         let firstKey = area == .tenant ? projectKey : sharedProjectKey
@@ -60,7 +55,7 @@ public final class TenantLock: @unchecked Sendable {
 
     private func tryLock() async throws -> Bool {
         try await Blocking.run { [self] () throws -> Bool in
-            try withConnection { connection in
+            try connection.with { connection in
                 let result = try connection.query(
                     "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
                     [String(firstKey), String(Self.tenantKey(tenant))], purpose: "locking tenant \(Doctor.display(tenant))")
@@ -73,7 +68,7 @@ public final class TenantLock: @unchecked Sendable {
     /// with it the lock: another host may take the tenant, so this host's work on it must stop.
     public func isHeld() async -> Bool {
         (try? await Blocking.run { [self] () throws -> Bool in
-            try withConnection { connection in
+            try connection.with { connection in
                 _ = try connection.query("SELECT 1", purpose: "checking the lock of tenant \(Doctor.display(tenant))")
                 return true
             } ?? false
@@ -98,7 +93,7 @@ public final class TenantLock: @unchecked Sendable {
     /// Releases the lock and closes its connection.
     public func release() async {
         _ = try? await Blocking.run { [self] () throws -> Bool in
-            guard let connection = takeConnection() else { return false }
+            guard let connection = connection.take() else { return false }
             _ = try connection.query(
                 "SELECT pg_catalog.pg_advisory_unlock($1::int4, $2::int4)",
                 [String(firstKey), String(Self.tenantKey(tenant))], purpose: "unlocking tenant")
@@ -107,25 +102,6 @@ public final class TenantLock: @unchecked Sendable {
     }
 
     private func takeAndClose() async -> Bool {
-        (try? await Blocking.run { [self] in takeConnection() != nil }) ?? false
-    }
-
-    private let guardLock = NSLock()
-
-    /// Runs `body` on the connection while no other call uses it; `nil` once it has been handed over.
-    private func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T? {
-        guardLock.lock()
-        defer { guardLock.unlock() }
-        guard let connection else { return nil }
-        return try body(connection)
-    }
-
-    /// Hands the connection over exactly once (it closes when the caller drops it).
-    private func takeConnection() -> PostgresConnection? {
-        guardLock.lock()
-        defer { guardLock.unlock() }
-        let taken = connection
-        connection = nil
-        return taken
+        (try? await Blocking.run { [self] in connection.take() != nil }) ?? false
     }
 }

@@ -42,6 +42,11 @@ public struct RetentionCandidate: Sendable, Equatable, Hashable {
         self.size = size
         self.verified = verified
     }
+
+    /// The planner's order: newest first, ties broken by key so the plan never depends on input order.
+    public static func newestFirst(_ left: RetentionCandidate, _ right: RetentionCandidate) -> Bool {
+        left.timestamp != right.timestamp ? left.timestamp > right.timestamp : left.key > right.key
+    }
 }
 
 /// Why a backup is kept.
@@ -86,11 +91,8 @@ public enum RetentionPlanner {
         for candidate in candidates {
             if candidate.timestamp > horizon { future.append(candidate) } else { planned.append(candidate) }
         }
-        let newestFirst: (RetentionCandidate, RetentionCandidate) -> Bool = { left, right in
-            left.timestamp != right.timestamp ? left.timestamp > right.timestamp : left.key > right.key
-        }
-        planned.sort(by: newestFirst)
-        future.sort(by: newestFirst)
+        planned.sort(by: RetentionCandidate.newestFirst)
+        future.sort(by: RetentionCandidate.newestFirst)
 
         var reasons = [[RetentionReason]](repeating: [], count: planned.count)
         if !planned.isEmpty {

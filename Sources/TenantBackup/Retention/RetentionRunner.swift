@@ -90,7 +90,7 @@ public struct RetentionRunner: Sendable {
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
-            .sorted { candidates[$0].timestamp != candidates[$1].timestamp ? candidates[$0].timestamp > candidates[$1].timestamp : candidates[$0].key > candidates[$1].key }
+            .sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
         for index in newestFirst {
             let candidate = candidates[index]
             let manifestKey = candidate.key + ".manifest.json"

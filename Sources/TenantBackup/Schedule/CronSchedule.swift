@@ -104,21 +104,10 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
     /// The first run strictly after `date`, or `nil` when none comes within five years (e.g. `0 0 30 2 *`).
     public func next(after date: Date) -> Date? {
         let start = Int64(date.timeIntervalSince1970.rounded(.down))
-        var civil = CivilCalendar(timeZone: timeZone)
-        let firstDay = civil.day(of: Date(timeIntervalSince1970: TimeInterval(start))).dayNumber - 1
-        let sortedHours = hours.sorted()
-        let sortedMinutes = minutes.sorted()
-        for dayNumber in firstDay...(firstDay + 5 * 366) {
-            let (year, month, day) = CivilCalendar.civil(fromDays: dayNumber)
-            let weekday = Int(((dayNumber + 4) % 7 + 7) % 7)  // 1970-01-01 was a Thursday (4)
-            guard runs(year: year, month: month, day: day, weekday: weekday) else { continue }
-            for hour in sortedHours {
-                for minute in sortedMinutes {
-                    let wall = dayNumber * 86400 + Int64(hour) * 3600 + Int64(minute) * 60
-                    if let instant = instant(forLocal: wall), instant > start {
-                        return Date(timeIntervalSince1970: TimeInterval(instant))
-                    }
-                }
+        let firstDay = dayNumber(of: start) - 1
+        for day in firstDay...(firstDay + 5 * 366) {
+            if let instant = instants(onDay: day).first(where: { $0 > start }) {
+                return Date(timeIntervalSince1970: TimeInterval(instant))
             }
         }
         return nil
@@ -128,24 +117,35 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
     /// within five years.
     public func previous(atOrBefore date: Date) -> Date? {
         let end = Int64(date.timeIntervalSince1970.rounded(.down))
-        var civil = CivilCalendar(timeZone: timeZone)
-        let lastDay = civil.day(of: Date(timeIntervalSince1970: TimeInterval(end))).dayNumber + 1
-        let sortedHours = hours.sorted(by: >)
-        let sortedMinutes = minutes.sorted(by: >)
-        for dayNumber in stride(from: lastDay, through: lastDay - 5 * 366, by: -1) {
-            let (year, month, day) = CivilCalendar.civil(fromDays: dayNumber)
-            let weekday = Int(((dayNumber + 4) % 7 + 7) % 7)
-            guard runs(year: year, month: month, day: day, weekday: weekday) else { continue }
-            for hour in sortedHours {
-                for minute in sortedMinutes {
-                    let wall = dayNumber * 86400 + Int64(hour) * 3600 + Int64(minute) * 60
-                    if let instant = instant(forLocal: wall), instant <= end {
-                        return Date(timeIntervalSince1970: TimeInterval(instant))
-                    }
-                }
+        let lastDay = dayNumber(of: end) + 1
+        for day in stride(from: lastDay, through: lastDay - 5 * 366, by: -1) {
+            if let instant = instants(onDay: day).last(where: { $0 <= end }) {
+                return Date(timeIntervalSince1970: TimeInterval(instant))
             }
         }
         return nil
+    }
+
+    /// The local day (days since 1970-01-01 in this zone) that contains the UTC second `seconds`.
+    private func dayNumber(of seconds: Int64) -> Int64 {
+        var civil = CivilCalendar(timeZone: timeZone)
+        return civil.day(of: Date(timeIntervalSince1970: TimeInterval(seconds))).dayNumber
+    }
+
+    /// The UTC seconds of this schedule's runs on one local day, in the day's wall-clock order.
+    func instants(onDay dayNumber: Int64) -> [Int64] {
+        let (year, month, day) = CivilCalendar.civil(fromDays: dayNumber)
+        let weekday = Int(((dayNumber + 4) % 7 + 7) % 7)  // 1970-01-01 was a Thursday (4)
+        guard runs(year: year, month: month, day: day, weekday: weekday) else { return [] }
+        var result: [Int64] = []
+        for hour in hours.sorted() {
+            for minute in minutes.sorted() {
+                if let instant = instant(forLocal: dayNumber * 86400 + Int64(hour) * 3600 + Int64(minute) * 60) {
+                    result.append(instant)
+                }
+            }
+        }
+        return result
     }
 
     /// The time between the next two runs after `date`: one schedule period, as catch-up measures it.
