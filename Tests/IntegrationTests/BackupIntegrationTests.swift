@@ -190,11 +190,6 @@ import TenantBackupTesting
 
     // MARK: - A dump that fails never becomes a backup
 
-    /// An executable fake pg_dump that answers `--version` like pg_dump 15 and otherwise runs `body`.
-    func fakePgDump(_ body: String) throws -> String {
-        try FakePgDump.make(body)
-    }
-
     func expectNothingLeft(in bucket: String) async throws {
         let client = services.s3Client(bucket: bucket)
         #expect(try await client.listObjects(prefix: "").collect().isEmpty)
@@ -220,19 +215,19 @@ import TenantBackupTesting
     }
 
     @Test func aPgDumpThatWritesTwentyMebibytesThenExitsOneLeavesNothing() async throws {
-        let fake = try fakePgDump("head -c 20971520 /dev/urandom; echo 'pg_dump: error: query failed' >&2; exit 1")
+        let fake = try FakePgDump.make("head -c 20971520 /dev/urandom; echo 'pg_dump: error: query failed' >&2; exit 1")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await runFailing(fake, expect: "exited with status 1: pg_dump: error: query failed")
     }
 
     @Test func aPgDumpKilledMidStreamLeavesNothing() async throws {
-        let fake = try fakePgDump("head -c 12582912 /dev/urandom; kill -9 $$")
+        let fake = try FakePgDump.make("head -c 12582912 /dev/urandom; kill -9 $$")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await runFailing(fake, expect: "killed by signal 9")
     }
 
     @Test func aPgDumpThatWritesNothingLeavesNothing() async throws {
-        let fake = try fakePgDump("exit 0")
+        let fake = try FakePgDump.make("exit 0")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await runFailing(fake, expect: "wrote nothing")
     }
@@ -260,7 +255,7 @@ import TenantBackupTesting
     }
 
     @Test func aPgDumpRunningPastTheDumpTimeoutIsStopped() async throws {
-        let fake = try fakePgDump("head -c 9437184 /dev/urandom; while true; do head -c 1024 /dev/urandom; sleep 0.1; done")
+        let fake = try FakePgDump.make("head -c 9437184 /dev/urandom; while true; do head -c 1024 /dev/urandom; sleep 0.1; done")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
@@ -277,7 +272,7 @@ import TenantBackupTesting
     }
 
     @Test func aCancelledBackupStopsPgDumpAndLeavesNothing() async throws {
-        let fake = try fakePgDump("head -c 9437184 /dev/urandom; sleep 30; exit 0")
+        let fake = try FakePgDump.make("head -c 9437184 /dev/urandom; sleep 30; exit 0")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
@@ -302,7 +297,7 @@ import TenantBackupTesting
     }
 
     @Test func aPgDumpOlderThanTheServerIsRefused() async throws {
-        let fake = try fakePgDump("exit 0")
+        let fake = try FakePgDump.make("exit 0")
         try "#!/bin/bash\necho 'pg_dump (PostgreSQL) 14.9'\n".write(toFile: fake, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
         defer { try? FileManager.default.removeItem(atPath: fake) }
@@ -318,7 +313,7 @@ import TenantBackupTesting
     }
 
     @Test func pgDumpDoesNotInheritSystemdsNotificationVariables() async throws {
-        let fake = try fakePgDump("env")
+        let fake = try FakePgDump.make("env")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
@@ -342,7 +337,7 @@ import TenantBackupTesting
 
     @Test func aLargeDumpGoesUpInPartsAndMatchesItsManifest() async throws {
         // 20 MiB of output from a successful (fake) pg_dump: three parts of 8 MiB, completed only at the end.
-        let fake = try fakePgDump("head -c 20971520 /dev/zero | tr '\\\\0' 'x'; exit 0")
+        let fake = try FakePgDump.make("head -c 20971520 /dev/zero | tr '\\\\0' 'x'; exit 0")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in

@@ -30,6 +30,14 @@ import Testing
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// The real pg_dump, except for `tenant`: exit 1 with "injected failure for <tenant>".
+    static func pgDumpFailing(for tenant: String) throws -> String {
+        try FakePgDump.make("""
+            if [[ "$*" == *\(tenant)* ]]; then echo 'pg_dump: error: injected failure for \(tenant)' >&2; exit 1; fi
+            exec \(FakePgDump.real) "$@"
+            """)
+    }
+
     static func temporaryFile(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("tb-\(UUID().uuidString.prefix(8))-\(name)").path
     }
@@ -211,10 +219,7 @@ import Testing
     @Test func metricsShowEachTenantsStateAfterACycleWithAFailingTenant() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                let failing = try FakePgDump.make("""
-                    if [[ "$*" == *mindcare* ]]; then echo 'pg_dump: error: injected failure for mindcare' >&2; exit 1; fi
-                    exec \(FakePgDump.real) "$@"
-                    """)
+                let failing = try Self.pgDumpFailing(for: "mindcare")
                 defer { try? FileManager.default.removeItem(atPath: failing) }
                 let notify = try NotifySocket()
                 defer { notify.close() }
@@ -254,10 +259,7 @@ import Testing
     @Test func runOnceExitsNonZeroWhenATenantFailsAndStillBacksUpTheOthers() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                let failing = try FakePgDump.make("""
-                    if [[ "$*" == *mindcare* ]]; then echo 'pg_dump: error: injected failure for mindcare' >&2; exit 1; fi
-                    exec \(FakePgDump.real) "$@"
-                    """)
+                let failing = try Self.pgDumpFailing(for: "mindcare")
                 defer { try? FileManager.default.removeItem(atPath: failing) }
                 var environment = environment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_PG_DUMP"] = failing

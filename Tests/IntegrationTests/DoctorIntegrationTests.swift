@@ -103,25 +103,13 @@ import TenantBackupTesting
         services = try TestServices()
     }
 
-    static var executable: String {
-        if let path = ProcessInfo.processInfo.environment["TENANT_BACKUP_BIN"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/tenant-backup").path
-    }
-
     func run(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
         try await Self.runExecutable(arguments, environment: environment)
     }
 
     /// Runs the built `tenant-backup` and returns its exit status and stdout followed by stderr.
     static func runExecutable(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
-        let result = try await Subprocess.run(
-            .path(.init(Self.executable)),
-            arguments: Arguments(arguments),
-            environment: ChildEnvironment.subprocess(environment),
-            output: .string(limit: 1 << 20),
-            error: .string(limit: 1 << 20))
-        return (result.terminationStatus, result.standardOutput + result.standardError)
+        try await SystemdIntegrationTests.run(DaemonProcess.executable, arguments, environment: environment)
     }
 
     @Test func doctorExitsZeroWithEveryLineTicked() async throws {

@@ -22,6 +22,7 @@ import Testing
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let unitPath = repositoryRoot.appendingPathComponent("systemd/tenant-backup.service").path
 
+    /// Runs a program (argv, never a shell) and returns its exit status and stdout followed by stderr.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (status: TerminationStatus, output: String) {
         let result = try await Subprocess.run(
             .path(FilePath(executable)), arguments: Arguments(arguments),
