@@ -106,11 +106,16 @@ public struct SigV4Signer: Sendable {
             scope(amzDate),
             Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8))),
         ].joined(separator: "\n")
+        return Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey(amzDate)))
+    }
+
+    /// The key of one day's scope: HMAC chain over date, region, service and `aws4_request`.
+    func signingKey(_ amzDate: String) -> SymmetricKey {
         var key = SymmetricKey(data: Data("AWS4\(credentials.secretAccessKey)".utf8))
         for part in [String(amzDate.prefix(8)), region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        return Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        return key
     }
 
     static func canonicalRequest(

@@ -5,7 +5,10 @@ Every request is verified the way S3 verifies it before it is forwarded: the can
 from the bytes on the wire (path and query decoded and re-encoded as S3 does) and signed with botocore's
 SigV4 implementation, the reference signer. Header auth and presigned URLs (query auth) are both checked;
 mismatches, unknown keys, bad session tokens, skewed clocks and expired URLs are refused with the error XML
-S3 sends. Payload hashes and Content-MD5 are checked against the body.
+S3 sends. Payload hashes and Content-MD5 are checked against the body. An aws-chunked body
+(``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) is checked chunk by chunk, each signature chained from the seed, and
+forwarded decoded as it arrives, as S3 takes it in; a chunk is let through only once the next one checks out, so
+a body that fails anywhere never reaches S3 whole.
 
 Faults can be injected through a control API under ``/__proxy/`` (bucket names cannot start with ``_``, so it
 never collides with S3 paths):
@@ -15,6 +18,7 @@ never collides with S3 paths):
   where action is ``error`` (``status``, ``code``), ``reset`` (connection closed before any answer),
   ``reset_after_forward`` (the request reaches S3, then the connection is closed), ``delay`` (``delay_ms``),
   ``bandwidth`` (``bytes_per_second`` for the response body). ``times: 0`` means every matching request.
+  ``"streaming": true`` (or false) selects aws-chunked requests only (or the others only).
 - ``GET /__proxy/requests?path=regex`` lists the requests seen (method, path, query, status);
   ``DELETE /__proxy/requests`` forgets them.
 
@@ -48,6 +52,9 @@ from botocore.credentials import Credentials
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = dt.timedelta(minutes=15)
 MAX_PRESIGN_EXPIRES = 604800
+STREAMING_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+MIN_CHUNK = 8192
 CONTROL_PREFIX = "/__proxy/"
 HOP_BY_HOP = {
     "connection",
@@ -239,9 +246,13 @@ class Verifier:
         payload_hash = wire_headers.get("x-amz-content-sha256")
         if payload_hash is None:
             raise S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
-        if payload_hash.startswith("STREAMING-"):
-            raise S3Error(501, "NotImplemented", "aws-chunked payloads are not supported by this test endpoint")
-        if payload_hash != "UNSIGNED-PAYLOAD":
+        if payload_hash.startswith("STREAMING-") and payload_hash != STREAMING_PAYLOAD:
+            raise S3Error(501, "NotImplemented", f"{payload_hash} payloads are not supported by this test endpoint")
+        if payload_hash == STREAMING_PAYLOAD:
+            decoded = wire_headers.get("x-amz-decoded-content-length")
+            if decoded is None or not decoded.isdigit():
+                raise S3Error(411, "MissingContentLength", "You must provide the x-amz-decoded-content-length header.")
+        elif payload_hash != "UNSIGNED-PAYLOAD":
             actual = hashlib.sha256(body).hexdigest()
             if not re.fullmatch(r"[0-9a-f]{64}", payload_hash):
                 raise S3Error(400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a SHA-256 hex digest")
@@ -268,6 +279,23 @@ class Verifier:
                 CanonicalRequest=canonical,
             )
         return access_key
+
+    def chunked_payload(self, wire_headers, stream) -> "ChunkedPayload":
+        """The aws-chunked body of a request whose headers (and so seed signature) `verify` accepted."""
+        match = re.search(r"Credential=([^,\s]+),.*Signature=([0-9a-f]{64})", wire_headers["authorization"])
+        access_key, day, region, service, _ = match.group(1).split("/")
+        key = ("AWS4" + self._lookup(access_key)["secret"]).encode()
+        for part in (day, region, service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        return ChunkedPayload(
+            stream,
+            key,
+            wire_headers["x-amz-date"],
+            f"{day}/{region}/{service}/aws4_request",
+            match.group(2),
+            int(wire_headers["x-amz-decoded-content-length"]),
+            int(wire_headers.get("content-length", "-1")),
+        )
 
     def _verify_query(self, method, raw_path, pairs, query, wire_headers) -> str:
         required = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"]
@@ -324,6 +352,79 @@ class Verifier:
         return access_key
 
 
+class ChunkedPayload:
+    """Iterates over the data of an aws-chunked body as it arrives, checking each chunk's signature (chained from
+    the seed), the framing, the 8 KiB minimum of every chunk but the last, and both declared lengths. Raises
+    S3Error at the first fault, so a forwarder can drop what it has sent so far."""
+
+    def __init__(self, stream, key: bytes, amz_date: str, scope: str, seed: str, decoded_length: int, encoded_length: int):
+        self.stream = stream
+        self.key = key
+        self.amz_date = amz_date
+        self.scope = scope
+        self.previous = seed
+        self.decoded_length = decoded_length
+        self.encoded_length = encoded_length
+
+    def _sign(self, data: bytes) -> str:
+        string_to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256-PAYLOAD", self.amz_date, self.scope, self.previous, EMPTY_SHA256, hashlib.sha256(data).hexdigest()]
+        )
+        return hmac.new(self.key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+    def _read(self, count: int) -> bytes:
+        parts = []
+        while count > 0:
+            part = self.stream.read(min(count, 1 << 20))
+            if not part:
+                raise S3Error(400, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header")
+            parts.append(part)
+            count -= len(part)
+        return b"".join(parts)
+
+    def __iter__(self):
+        consumed = 0
+        total = 0
+        short_chunk_seen = False
+        held = None  # each chunk is let through only once the next one checks out, the last after the final one
+        while True:
+            line = self.stream.readline(256)
+            consumed += len(line)
+            match = re.fullmatch(rb"([0-9a-fA-F]{1,16});chunk-signature=([0-9a-f]{64})\r\n", line)
+            if not match:
+                raise S3Error(400, "IncompleteBody", "The request body is not a valid aws-chunked stream")
+            size = int(match.group(1), 16)
+            data = self._read(size) if size else b""
+            if self._read(2) != b"\r\n":
+                raise S3Error(400, "IncompleteBody", "The request body is not a valid aws-chunked stream")
+            consumed += size + 2
+            expected = self._sign(data)
+            if not hmac.compare_digest(expected, match.group(2).decode()):
+                raise S3Error(
+                    403,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                )
+            self.previous = expected
+            if size == 0:
+                break
+            if short_chunk_seen:
+                raise S3Error(400, "InvalidChunkSizeError", "Only the last chunk is allowed to have a size less than 8192 bytes")
+            short_chunk_seen = size < MIN_CHUNK
+            total += size
+            if total > self.decoded_length:
+                raise S3Error(400, "IncompleteBody", "The chunks hold more than x-amz-decoded-content-length")
+            if held is not None:
+                yield held
+            held = data
+        if total != self.decoded_length:
+            raise S3Error(400, "IncompleteBody", "You did not provide the number of bytes specified by x-amz-decoded-content-length")
+        if consumed != self.encoded_length:
+            raise S3Error(400, "IncompleteBody", "The aws-chunked body does not match the Content-Length HTTP header")
+        if held is not None:
+            yield held
+
+
 class FaultBook:
     """Fault rules and the log of requests seen, shared by every handler thread."""
 
@@ -346,10 +447,16 @@ class FaultBook:
         with self.lock:
             self.rules.clear()
 
-    def take(self, method: str, path: str, query: str) -> dict | None:
+    def has_rules(self) -> bool:
+        with self.lock:
+            return bool(self.rules)
+
+    def take(self, method: str, path: str, query: str, streaming: bool = False) -> dict | None:
         with self.lock:
             for rule in self.rules:
                 if rule.get("method") and rule["method"].upper() != method.upper():
+                    continue
+                if rule.get("streaming") is not None and rule["streaming"] != streaming:
                     continue
                 if rule.get("path") and not re.search(rule["path"], unquote(path)):
                     continue
@@ -458,17 +565,26 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         split = urlsplit(self.path)
         raw_path, raw_query = split.path, split.query
-        body = self._read_body()
         if raw_path.startswith(CONTROL_PREFIX):
-            self._control(body or b"")
+            self._control(self._read_body() or b"")
             return
-        entry = {"method": self.command, "path": unquote(raw_path), "query": raw_query, "status": None}
+        # An aws-chunked body is checked chunk by chunk as it is forwarded, the way S3 takes it in.
+        streaming = self.headers.get("x-amz-content-sha256") == STREAMING_PAYLOAD
+        body = b"" if streaming else self._read_body()
+        chunks = None
+        entry = {"method": self.command, "path": unquote(raw_path), "query": raw_query, "status": None, "streaming": streaming}
         try:
             if body is None:
                 raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
             if self.command in ("PUT", "POST") and self.headers.get("content-length") is None:
                 raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
             self.verifier.verify(self.command, raw_path, raw_query, self.headers, body)
+            if streaming:
+                chunks = self.verifier.chunked_payload(self.headers, self.rfile)
+                if self.headers.get("content-md5") is not None or self.faults.has_rules():
+                    # Checked as a whole before any digest check or injected fault.
+                    body = b"".join(chunks)
+                    chunks = None
             md5 = self.headers.get("content-md5")
             if md5 is not None:
                 try:
@@ -487,7 +603,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
             return
 
-        rule = self.faults.take(self.command, raw_path, raw_query)
+        rule = self.faults.take(self.command, raw_path, raw_query, streaming)
         if rule is not None:
             entry["fault"] = rule["action"]
             action = rule["action"]
@@ -507,7 +623,16 @@ class ProxyHandler(BaseHTTPRequestHandler):
             if action == "delay":
                 time.sleep(float(rule.get("delay_ms", 1000)) / 1000.0)
 
-        status, headers, payload = self._forward(raw_path, raw_query, body)
+        try:
+            status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
+        except S3Error as error:
+            # A chunk failed its check midway: S3 never saw a whole body, so nothing was stored.
+            entry["status"] = error.status
+            entry["error"] = error.code
+            self.faults.record(entry)
+            self.close_connection = True
+            self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+            return
         entry["status"] = status
         self.faults.record(entry)
         if rule is not None and rule["action"] == "reset_after_forward":
@@ -540,7 +665,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         else:
             self.wfile.write(payload)
 
-    def _forward(self, raw_path: str, raw_query: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(self, raw_path: str, raw_query: str, body, streaming: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Sends the request on to S3: `body` is bytes, or the checked chunks of an aws-chunked body, which go
+        out decoded (as S3 stores them) as they arrive."""
         connection = http.client.HTTPConnection(*self.upstream, timeout=300)
         try:
             target = raw_path + ("?" + raw_query if raw_query else "")
@@ -548,9 +675,18 @@ class ProxyHandler(BaseHTTPRequestHandler):
             for name, value in self.headers.items():
                 if name.lower() in HOP_BY_HOP or name.lower() == "host":
                     continue
+                if streaming and name.lower() in ("content-encoding", "x-amz-decoded-content-length", "x-amz-content-sha256"):
+                    continue
                 headers[name] = value
             headers["Host"] = self.headers.get("host", f"{self.upstream[0]}:{self.upstream[1]}")
-            if self.command in ("PUT", "POST") or body:
+            if streaming:
+                encodings = [e.strip() for e in (self.headers.get("content-encoding") or "").split(",")]
+                kept = [e for e in encodings if e and e != "aws-chunked"]
+                if kept:
+                    headers["Content-Encoding"] = ", ".join(kept)
+                headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+                headers["Content-Length"] = self.headers["x-amz-decoded-content-length"]
+            elif self.command in ("PUT", "POST") or body:
                 headers["Content-Length"] = str(len(body))
             connection.request(self.command, target, body=body if body else None, headers=headers)
             response = connection.getresponse()

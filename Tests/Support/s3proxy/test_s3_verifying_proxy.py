@@ -359,3 +359,141 @@ def test_requests_are_recorded(endpoint, s3, bucket):
     s3.put_object(Bucket=bucket, Key="counted/one", Body=b"x")
     seen = control(endpoint, "GET", f"requests?path={quote('/' + bucket + '/counted/')}")["requests"]
     assert any(r["method"] == "PUT" and r["status"] == 200 for r in seen)
+
+
+# aws-chunked bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)
+
+AWS_EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+AWS_EXAMPLE_SIGNATURES = [
+    "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+    "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+    "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+]
+
+
+def aws_example_payload(body: bytes) -> proxy.ChunkedPayload:
+    """The chunked-upload example of AWS's SigV4 documentation: 64 KiB + 1 KiB of `a`, seed 4f232c43…"""
+    import io
+
+    verifier = proxy.Verifier({"AKIAIOSFODNN7EXAMPLE": {"secret": AWS_EXAMPLE_SECRET}}, REGION)
+    headers = {
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;"
+        "x-amz-storage-class, Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+        "x-amz-date": "20130524T000000Z",
+        "x-amz-decoded-content-length": "66560",
+        "content-length": "66824",
+    }
+    return verifier.chunked_payload(headers, io.BytesIO(body))
+
+
+def aws_example_body(signatures=AWS_EXAMPLE_SIGNATURES, sizes=(65536, 1024, 0)) -> bytes:
+    return b"".join(b"%x;chunk-signature=%s\r\n%s\r\n" % (size, sig.encode(), b"a" * size) for size, sig in zip(sizes, signatures))
+
+
+def test_the_documented_chunked_example_decodes_to_its_payload():
+    body = aws_example_body()
+    assert len(body) == 66824
+    assert b"".join(aws_example_payload(body)) == b"a" * 66560
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["data byte", "signature byte", "final chunk missing", "chunks swapped"],
+)
+def test_a_changed_chunked_body_is_refused_before_its_last_chunk_is_let_through(change):
+    body = aws_example_body()
+    if change == "data byte":
+        at = body.index(b"\r\n") + 2 + 1000
+        body = body[:at] + b"b" + body[at + 1 :]
+    elif change == "signature byte":
+        body = aws_example_body([flip(AWS_EXAMPLE_SIGNATURES[0], 10)] + AWS_EXAMPLE_SIGNATURES[1:])
+    elif change == "final chunk missing":
+        body = aws_example_body(AWS_EXAMPLE_SIGNATURES[:2], (65536, 1024))
+    else:
+        body = aws_example_body(AWS_EXAMPLE_SIGNATURES[1::-1] + AWS_EXAMPLE_SIGNATURES[2:], (1024, 65536, 0))
+    let_through = []
+    with pytest.raises(proxy.S3Error):
+        for data in aws_example_payload(body):
+            let_through.append(data)
+    assert sum(map(len, let_through)) < 66560
+
+
+def chunked_request(endpoint, creds, bucket, key, chunks, tamper=None):
+    """Signs the headers with botocore (the seed) and the chunks per the documentation, then sends the body."""
+    import hashlib
+    import hmac as hmac_module
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    access_key, secret = creds["plain"]
+    decoded = sum(map(len, chunks))
+    encoded = sum(len(b"%x;chunk-signature=" % len(c)) + 64 + 4 + len(c) for c in chunks + [b""])
+    url = f"{endpoint}/{bucket}/{quote(key)}"
+    request = AWSRequest(
+        method="PUT",
+        url=url,
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(decoded),
+            "X-Amz-Content-SHA256": proxy.STREAMING_PAYLOAD,
+            "Content-Length": str(encoded),
+        },
+    )
+    class StreamingSeedAuth(S3SigV4Auth):
+        def payload(self, request):  # the seed's canonical request names the streaming payload
+            return proxy.STREAMING_PAYLOAD
+
+    StreamingSeedAuth(Credentials(access_key, secret), "s3", REGION).add_auth(request)
+    headers = dict(request.headers.items())
+    amz_date = headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
+    signing_key = ("AWS4" + secret).encode()
+    for part in (amz_date[:8], REGION, "s3", "aws4_request"):
+        signing_key = hmac_module.new(signing_key, part.encode(), hashlib.sha256).digest()
+    previous = headers["Authorization"][-64:]
+    body = b""
+    for chunk in chunks + [b""]:
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, proxy.EMPTY_SHA256, hashlib.sha256(chunk).hexdigest()])
+        previous = hmac_module.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += b"%x;chunk-signature=%s\r\n%s\r\n" % (len(chunk), previous.encode(), chunk)
+    if tamper is not None:
+        body = tamper(body)
+    return send("PUT", url, headers, body)
+
+
+def test_a_streamed_put_is_stored_decoded(endpoint, creds, s3, bucket):
+    chunks = [secrets.token_bytes(9000), secrets.token_bytes(8192), secrets.token_bytes(100)]
+    status, answer = chunked_request(endpoint, creds, bucket, "streamed/ok", chunks)
+    assert status == 200, answer
+    stored = s3.get_object(Bucket=bucket, Key="streamed/ok")
+    assert stored["Body"].read() == b"".join(chunks)
+    assert "aws-chunked" not in (stored.get("ContentEncoding") or "")
+    seen = control(endpoint, "GET", f"requests?path={quote('/' + bucket + '/streamed/ok$')}")["requests"]
+    assert any(r["method"] == "PUT" and r["streaming"] for r in seen)
+
+
+def test_a_streamed_put_with_a_changed_last_byte_is_refused_and_stores_nothing(endpoint, creds, s3, bucket):
+    chunks = [secrets.token_bytes(9000), secrets.token_bytes(100)]
+
+    def change_last_data_byte(body: bytes) -> bytes:
+        at = body.rindex(b"\r\n0;chunk-signature=") - 1
+        return body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :]
+
+    status, answer = chunked_request(endpoint, creds, bucket, "streamed/changed", chunks, tamper=change_last_data_byte)
+    assert status == 403 and b"SignatureDoesNotMatch" in answer
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="streamed/changed")
+
+
+def test_a_fault_rule_can_select_streamed_requests_only(endpoint, creds, s3, bucket):
+    control(endpoint, "POST", "faults", {"rules": [{"method": "PUT", "streaming": True, "action": "error", "status": 501, "code": "NotImplemented", "times": 0}]})
+    try:
+        status, answer = chunked_request(endpoint, creds, bucket, "streamed/refused", [b"x" * 10])
+        assert status == 501 and b"NotImplemented" in answer
+        s3.put_object(Bucket=bucket, Key="streamed/refused", Body=b"buffered")
+    finally:
+        control(endpoint, "DELETE", "faults")
+    assert s3.get_object(Bucket=bucket, Key="streamed/refused")["Body"].read() == b"buffered"
