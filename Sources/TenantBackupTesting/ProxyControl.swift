@@ -37,11 +37,15 @@ public struct ProxyControl: Sendable {
         public var code: String?
         public var delayMilliseconds: Int?
         public var bytesPerSecond: Int?
+        /// Only aws-chunked requests (true) or only the others (false); nil for both.
+        public var streaming: Bool?
 
         public init(
             method: String? = nil, path: String, query: String? = nil, action: Action, times: Int = 1,
-            status: Int? = nil, code: String? = nil, delayMilliseconds: Int? = nil, bytesPerSecond: Int? = nil
+            status: Int? = nil, code: String? = nil, delayMilliseconds: Int? = nil, bytesPerSecond: Int? = nil,
+            streaming: Bool? = nil
         ) {
+            self.streaming = streaming
             self.method = method
             self.path = path
             self.query = query
@@ -54,7 +58,7 @@ public struct ProxyControl: Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case method, path, query, action, times, status, code
+            case method, path, query, action, times, status, code, streaming
             case delayMilliseconds = "delay_ms"
             case bytesPerSecond = "bytes_per_second"
         }
@@ -69,6 +73,8 @@ public struct ProxyControl: Sendable {
         public let status: StatusValue?
         public let error: String?
         public let fault: String?
+        /// Whether its body came aws-chunked.
+        public let streaming: Bool?
 
         public enum StatusValue: Decodable, Sendable, Equatable {
             case code(Int)

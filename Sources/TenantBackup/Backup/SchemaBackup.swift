@@ -150,6 +150,7 @@ public struct SchemaBackup: Sendable {
         }
         let uploader = StreamingUploader(
             client: client, key: key.key, partSize: partSize, partsInFlight: settings.backup.partsInFlight,
+            streamParts: settings.backup.streamParts,
             options: S3WriteOptions(contentType: Self.contentType(settings.backup), userMetadata: ["tool": "tenant-backup"]),
             logger: log)
         let localCopy: FileHandle?

@@ -46,6 +46,10 @@ public struct BackupSettings: Sendable, Equatable {
     public var partSize: Int?
     /// Parts uploading at once for one backup.
     public var partsInFlight: Int
+    /// Send each part while it fills (aws-chunked, every chunk signed), so S3 confirms it moments after its
+    /// last byte and a long dump holds no more memory than a short one. Off for endpoints without aws-chunked
+    /// support (a refusal also turns it off for the rest of the upload by itself).
+    public var streamParts: Bool
     /// Schemas backed up at once.
     public var tenantConcurrency: Int
     /// Extra pg_dump options, e.g. `--no-owner`.
@@ -67,6 +71,7 @@ public struct BackupSettings: Sendable, Equatable {
         compressionLevel: Int? = nil,
         partSize: Int? = nil,
         partsInFlight: Int = 4,
+        streamParts: Bool = true,
         tenantConcurrency: Int = 2,
         pgDumpOptions: [String] = [],
         lockWaitTimeout: Duration? = .seconds(300),
@@ -79,6 +84,7 @@ public struct BackupSettings: Sendable, Equatable {
         self.compressionLevel = compressionLevel
         self.partSize = partSize
         self.partsInFlight = partsInFlight
+        self.streamParts = streamParts
         self.tenantConcurrency = tenantConcurrency
         self.pgDumpOptions = pgDumpOptions
         self.lockWaitTimeout = lockWaitTimeout

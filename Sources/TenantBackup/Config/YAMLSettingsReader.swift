@@ -183,11 +183,13 @@ struct YAMLSettingsReader {
         let backup = try section(node, name: "backup")
         try backup.only([
             "format", "compression", "compression_level", "part_size", "parts_in_flight", "tenant_concurrency",
-            "pg_dump_options", "lock_wait_timeout", "no_output_timeout", "dump_timeout", "consistent_snapshot",
+            "pg_dump_options", "lock_wait_timeout", "no_output_timeout", "dump_timeout", "consistent_snapshot", "stream_parts",
         ])
-        if let value = try backup.string("consistent_snapshot") {
-            guard let flag = SettingsValidation.boolean(value) else { throw backup.error(at: "consistent_snapshot", "'\(value)' is not true or false") }
-            settings.backup.consistentSnapshot = flag
+        for (key, path) in [("consistent_snapshot", \BackupSettings.consistentSnapshot), ("stream_parts", \BackupSettings.streamParts)] {
+            if let value = try backup.string(key) {
+                guard let flag = SettingsValidation.boolean(value) else { throw backup.error(at: key, "'\(value)' is not true or false") }
+                settings.backup[keyPath: path] = flag
+            }
         }
         if let value = try backup.string("format") {
             guard let format = PgDumpArguments.Format(rawValue: value) else { throw backup.error(at: "format", "'\(value)' is not one of plain, custom") }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Crypto
 import Foundation
 import NIOCore
@@ -37,12 +38,46 @@ extension S3Client {
 
     /// Uploads one part (idempotent, so retried) and returns its ETag.
     public func uploadPart(key: String, uploadId: String, partNumber: Int, body: ByteBuffer) async throws(S3Error) -> S3CompletedPart {
-        let md5 = Data(Insecure.MD5.hash(data: body.readableBytesView)).base64EncodedString()
+        try await uploadPart(key: key, uploadId: uploadId, partNumber: partNumber, pieces: [body])
+    }
+
+    /// Uploads one part held in pieces, one after the other on the wire, with its Content-MD5; retried.
+    public func uploadPart(key: String, uploadId: String, partNumber: Int, pieces: [ByteBuffer]) async throws(S3Error) -> S3CompletedPart {
         let response = try await send(
             "UploadPart", method: .PUT, key: key,
             query: [("partNumber", String(partNumber)), ("uploadId", uploadId)],
-            headers: [("Content-MD5", md5)], body: .buffer(body))
+            headers: [("Content-MD5", Self.contentMD5(pieces))], body: .buffers(pieces))
         return S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
+    }
+
+    /// Uploads one part while it is still being produced: `chunks` yields its bytes as they come, in pieces of
+    /// `chunkSize` (the last one may be shorter), `length` in all, sent aws-chunked with every chunk signed.
+    /// One attempt, never retried: the stream is consumed, so the caller resends the part from its own copy.
+    /// Fails if `chunks` ends before `length` bytes, and S3 then stores nothing.
+    public func uploadPartStreaming(
+        key: String, uploadId: String, partNumber: Int, length: Int, chunkSize: Int, chunks: AsyncStream<ByteBuffer>
+    ) async throws(S3Error) -> S3CompletedPart {
+        let query = [("partNumber", String(partNumber)), ("uploadId", uploadId)]
+        let credentials = try await currentCredentials("UploadPart", key: key)
+        let path = endpoint.path(key: key)
+        let toSign = SigV4Signer.Request(method: "PUT", host: endpoint.hostHeader, path: path, query: query)
+        let (headers, signer) = SigV4Signer(credentials: credentials, region: region)
+            .streamingSignedHeaders(for: toSign, decodedLength: Int64(length), date: signingDate)
+        let encoded = ChunkedPayloadSigner.encodedLength(decodedLength: Int64(length), chunkSize: chunkSize)
+        var request = HTTPClientRequest(url: endpoint.url(path: path, query: query))
+        request.method = .PUT
+        request.headers.add(name: "Host", value: endpoint.hostHeader)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "Content-Length", value: String(encoded))
+        request.body = .stream(AWSChunkedBody(chunks: chunks, signer: signer, length: length), length: .known(encoded))
+        let response = try await execute(request, "UploadPart", method: .PUT, key: key, bytesSent: length, expect: [200], streamed: true)
+        return S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
+    }
+
+    static func contentMD5(_ pieces: [ByteBuffer]) -> String {
+        var md5 = Insecure.MD5()
+        for piece in pieces { piece.withUnsafeReadableBytes { md5.update(bufferPointer: $0) } }
+        return Data(md5.finalize()).base64EncodedString()
     }
 
     /// Completes an upload: the object appears at `key`. A Complete whose answer was lost may still have
@@ -131,5 +166,49 @@ extension S3Client {
             guard keyMarker != nil else { break }
         }
         return uploads
+    }
+}
+
+/// The aws-chunked body of a streamed part: each chunk of `chunks` framed with its signature, then the final
+/// empty chunk. Throws instead of ending the body when `chunks` ends before `length` bytes, so a part cut short
+/// is never sent whole-looking.
+struct AWSChunkedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let chunks: AsyncStream<ByteBuffer>
+    let signer: ChunkedPayloadSigner
+    let length: Int
+
+    struct EndedShort: Error, CustomStringConvertible {
+        let sent: Int
+        let length: Int
+        var description: String { "the part's stream ended after \(sent) of \(length) bytes" }
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var upstream: AsyncStream<ByteBuffer>.AsyncIterator
+        var signer: ChunkedPayloadSigner
+        let length: Int
+        var sent = 0
+        var pending: [ByteBuffer] = []
+        var ended = false
+
+        mutating func next() async throws -> ByteBuffer? {
+            if !pending.isEmpty { return pending.removeFirst() }
+            guard !ended else { return nil }
+            if let chunk = await upstream.next() {
+                sent += chunk.readableBytes
+                pending = [chunk, ByteBuffer(string: "\r\n")]
+                return signer.header(for: chunk)
+            }
+            ended = true
+            guard sent == length else { throw EndedShort(sent: sent, length: length) }
+            var last = signer.header(for: ByteBuffer())
+            last.writeString("\r\n")
+            return last
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(upstream: chunks.makeAsyncIterator(), signer: signer, length: length)
     }
 }

@@ -99,6 +99,8 @@ public struct S3Client: Sendable {
         case empty
         /// Buffered: hashed once, signed, and resent as it is on retries.
         case buffer(ByteBuffer)
+        /// Buffered in pieces (a part kept as it was produced), sent one after the other.
+        case buffers([ByteBuffer])
     }
 
     struct Response {
@@ -127,15 +129,21 @@ public struct S3Client: Sendable {
         responseLimit: Int = 16 << 20
     ) async throws(S3Error) -> Response {
         var payloadHash = SigV4Signer.emptyPayloadHash
-        var buffer: ByteBuffer?
-        if case .buffer(let bytes) = body {
-            buffer = bytes
-            payloadHash = SigV4Signer.hex(bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) })
+        var buffers: [ByteBuffer]?
+        switch body {
+        case .empty: break
+        case .buffer(let bytes): buffers = [bytes]
+        case .buffers(let pieces): buffers = pieces
+        }
+        if let buffers {
+            var hasher = SHA256()
+            for piece in buffers { piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
+            payloadHash = SigV4Signer.hex(hasher.finalize())
         }
         let attempts = retry == .idempotent ? configuration.retry.maximumAttempts : 1
         return try await retrying(operation, key: key, attempts: attempts) { () async throws(S3Error) -> Response in
             try await sendOnce(
-                operation, method: method, key: key, query: query, headers: extraHeaders, body: buffer,
+                operation, method: method, key: key, query: query, headers: extraHeaders, body: buffers,
                 payloadHash: payloadHash, expect: expect, responseLimit: responseLimit)
         }
     }
@@ -213,18 +221,30 @@ public struct S3Client: Sendable {
         key: String?,
         query: [(name: String, value: String)],
         headers extraHeaders: [(name: String, value: String)],
-        body: ByteBuffer?,
+        body: [ByteBuffer]?,
         payloadHash: String,
         expect: Set<Int>,
         responseLimit: Int
     ) async throws(S3Error) -> Response {
         var request = try await signedRequest(operation, method: method, key: key, query: query, headers: extraHeaders, payloadHash: payloadHash)
-        if let body {
-            request.headers.add(name: "Content-Length", value: String(body.readableBytes))
-            request.body = .bytes(body)
+        let length = body?.reduce(0) { $0 + $1.readableBytes } ?? 0
+        if let body, body.count == 1 {
+            request.headers.add(name: "Content-Length", value: String(length))
+            request.body = .bytes(body[0])
+        } else if let body {
+            request.headers.add(name: "Content-Length", value: String(length))
+            request.body = .stream(BufferSequence(buffers: body), length: .known(Int64(length)))
         } else if method == .PUT || method == .POST {
             request.headers.add(name: "Content-Length", value: "0")
         }
+        return try await execute(request, operation, method: method, key: key, bytesSent: length, expect: expect, responseLimit: responseLimit)
+    }
+
+    /// Sends one request, collects its answer and turns any failure or unexpected status into an ``S3Error``.
+    func execute(
+        _ request: HTTPClientRequest, _ operation: String, method: HTTPMethod, key: String?, bytesSent: Int,
+        expect: Set<Int>, responseLimit: Int = 16 << 20, streamed: Bool = false
+    ) async throws(S3Error) -> Response {
         let started = ContinuousClock.now
         let response: HTTPClientResponse
         let data: ByteBuffer
@@ -239,7 +259,8 @@ public struct S3Client: Sendable {
             "s3 request",
             metadata: [
                 "operation": "\(operation)", "s3_key": "\(key ?? "")", "status": "\(status)",
-                "bytes_sent": "\(body?.readableBytes ?? 0)", "duration_ms": "\((ContinuousClock.now - started).milliseconds)",
+                "bytes_sent": "\(bytesSent)", "duration_ms": "\((ContinuousClock.now - started).milliseconds)",
+                "streamed": "\(streamed)",
             ])
         guard expect.contains(status) else {
             throw Self.serviceError(
@@ -315,4 +336,17 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
+}
+
+/// Buffers already in memory, as the stream body of a request.
+struct BufferSequence: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffers: [ByteBuffer]
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var remaining: ArraySlice<ByteBuffer>
+        mutating func next() async -> ByteBuffer? { remaining.popFirst() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: buffers[...]) }
 }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 
 /// Puts a stream of bytes into one S3 object with bounded memory: small streams as one PutObject, larger
 /// ones as a multipart upload with a fixed part size and at most `partsInFlight` parts uploading at once.
@@ -9,16 +10,31 @@ import NIOCore
 /// The object only appears when ``complete()`` is called, so a caller that finds its source failed calls
 /// ``abort()`` instead and nothing is left: no object, no multipart upload in progress.
 ///
+/// Each part is kept in memory until S3 has confirmed it, so a failed upload is resent from memory. With
+/// `streamParts`, a part also goes to S3 while it fills (aws-chunked, every chunk signed), so S3 confirms it
+/// moments after its last byte instead of a whole upload later, and a long dump holds about one part, like
+/// a short one. A streamed attempt that fails, for whatever reason, is followed by the buffered upload with
+/// its retries; an endpoint that refuses aws-chunked bodies gets buffered parts for the rest of the upload.
+///
 /// Memory: one part being filled plus `partsInFlight` parts uploading, each `partSize` bytes.
 public final class StreamingUploader {
     public let client: S3Client
     public let key: String
     public let partSize: Int
     public let partsInFlight: Int
+    public let streamParts: Bool
     let options: S3WriteOptions
     let logger: Logger
+    /// The pieces a part is kept in and streamed as: 1 MiB, each its own mapping (see ``MemoryTuning``).
+    let chunkSize: Int
 
-    private var current: ByteBuffer
+    /// The part being filled: its sealed chunks, and the chunk being filled.
+    private var sealed: [ByteBuffer] = []
+    private var sealedBytes = 0
+    private var open: ByteBuffer
+    /// The streamed request of the part being filled, once it has started.
+    private var streaming: StreamedPart?
+    private let refusal = StreamingRefusal()
     private var uploadId: String?
     private var nextPartNumber = 1
     private var inFlight: [Task<S3CompletedPart, any Error>] = []
@@ -26,6 +42,19 @@ public final class StreamingUploader {
     private var hasher = SHA256()
     private var byteCount: Int64 = 0
     private var finished = false
+
+    /// A part's aws-chunked request: its bytes go in through `chunks` as they are sealed.
+    private struct StreamedPart {
+        let chunks: AsyncStream<ByteBuffer>.Continuation
+        let request: Task<S3CompletedPart, any Error>
+
+        /// Stops the request, which then fails (the body is short), and waits for it to end.
+        func cancel() async {
+            request.cancel()
+            chunks.finish()
+            _ = try? await request.value
+        }
+    }
 
     /// What was stored.
     public struct Result: Sendable, Equatable {
@@ -37,15 +66,19 @@ public final class StreamingUploader {
         public let parts: Int
     }
 
-    public init(client: S3Client, key: String, partSize: Int, partsInFlight: Int, options: S3WriteOptions, logger: Logger) {
+    public init(
+        client: S3Client, key: String, partSize: Int, partsInFlight: Int, streamParts: Bool = true,
+        options: S3WriteOptions, logger: Logger
+    ) {
         self.client = client
         self.key = key
         self.partSize = partSize
         self.partsInFlight = max(1, partsInFlight)
+        self.streamParts = streamParts
         self.options = options
         self.logger = logger
-        self.current = ByteBuffer()
-        self.current.reserveCapacity(partSize)
+        self.chunkSize = min(1 << 20, partSize)
+        self.open = ByteBuffer()
     }
 
     /// Bytes written so far.
@@ -59,37 +92,116 @@ public final class StreamingUploader {
         byteCount += Int64(bytes.readableBytes)
         var remaining = bytes
         while remaining.readableBytes > 0 {
-            let room = partSize - current.readableBytes
-            let take = min(room, remaining.readableBytes)
+            if open.capacity == 0 { open.reserveCapacity(chunkSize) }
+            let take = min(chunkSize - open.readableBytes, partSize - sealedBytes - open.readableBytes, remaining.readableBytes)
             var slice = remaining.readSlice(length: take)!
-            current.writeBuffer(&slice)
-            if current.readableBytes == partSize {
+            open.writeBuffer(&slice)
+            let partFull = sealedBytes + open.readableBytes == partSize
+            if open.readableBytes == chunkSize || partFull {
+                try await sealChunk()
+            }
+            if partFull {
                 try await shipCurrentPart()
             }
         }
     }
 
-    private func shipCurrentPart() async throws {
-        if uploadId == nil {
-            uploadId = try await client.createMultipartUpload(key: key, options: options)
-            logger.debug("multipart upload started", metadata: ["s3_key": "\(key)", "part_size": "\(partSize)"])
+    /// Moves the open chunk to the part's sealed chunks and on to the part's streamed request, starting that
+    /// request once the part is worth streaming.
+    private func sealChunk() async throws {
+        let chunk = open
+        open = ByteBuffer()
+        sealed.append(chunk)
+        sealedBytes += chunk.readableBytes
+        if let streaming {
+            streaming.chunks.yield(chunk)
+        } else if streamParts, !refusal.happened, uploadId != nil || sealedBytes >= partSize / 2 {
+            // The first part waits for half a part, so a small object stays a single PutObject.
+            try await startStreaming()
         }
+    }
+
+    private func startStreaming() async throws {
+        let uploadId = try await startedUpload()
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        for chunk in sealed { continuation.yield(chunk) }
+        let client = self.client
+        let key = self.key
+        let number = nextPartNumber
+        let length = partSize
+        let chunkSize = self.chunkSize
+        let refusal = self.refusal
+        let logger = self.logger
+        let request = Task {
+            do {
+                return try await client.uploadPartStreaming(
+                    key: key, uploadId: uploadId, partNumber: number, length: length, chunkSize: chunkSize, chunks: stream)
+            } catch {
+                if !Task.isCancelled, error.isRefusalOfStreaming, refusal.record() {
+                    logger.warning(
+                        "the S3 endpoint refused a part sent aws-chunked; the rest of this upload sends parts buffered",
+                        metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
+                }
+                throw error
+            }
+        }
+        streaming = StreamedPart(chunks: continuation, request: request)
+    }
+
+    private func startedUpload() async throws -> String {
+        if let uploadId { return uploadId }
+        let started = try await client.createMultipartUpload(key: key, options: options)
+        uploadId = started
+        logger.debug("multipart upload started", metadata: ["s3_key": "\(key)", "part_size": "\(partSize)"])
+        return started
+    }
+
+    /// Hands the sealed chunks over as the next part: its streamed request finishes (falling back to a buffered
+    /// upload if it fails), or a buffered upload starts.
+    private func shipCurrentPart() async throws {
+        let uploadId = try await startedUpload()
         guard nextPartNumber <= S3Client.maximumParts else {
             throw UploadLimitError(key: key, partSize: partSize)
         }
-        while inFlight.count >= partsInFlight {
-            completedParts.append(try await inFlight.removeFirst().value)
-        }
-        let part = current
-        current = ByteBuffer()
-        current.reserveCapacity(partSize)
+        let pieces = sealed
+        let streamed = streaming
+        sealed = []
+        sealedBytes = 0
+        streaming = nil
+        streamed?.chunks.finish()
         let number = nextPartNumber
         nextPartNumber += 1
         let client = self.client
         let key = self.key
-        let uploadId = self.uploadId!
+        let logger = self.logger
+        while inFlight.count >= partsInFlight {
+            completedParts.append(try await inFlight.removeFirst().value)
+        }
+        let shipped = ContinuousClock.now
         inFlight.append(Task {
-            try await client.uploadPart(key: key, uploadId: uploadId, partNumber: number, body: part)
+            if let streamed {
+                do {
+                    let part = try await withTaskCancellationHandler {
+                        try await streamed.request.value
+                    } onCancel: {
+                        streamed.request.cancel()
+                    }
+                    logger.debug(
+                        "streamed part confirmed",
+                        metadata: ["s3_key": "\(key)", "part": "\(number)", "held_ms": "\((ContinuousClock.now - shipped).milliseconds)"])
+                    return part
+                } catch {
+                    try Task.checkCancellation()
+                    logger.info(
+                        "streamed part failed; sending it again from memory",
+                        metadata: ["s3_key": "\(key)", "part": "\(number)", "error": "\(error.briefDescription)"])
+                }
+            }
+            let part = try await client.uploadPart(key: key, uploadId: uploadId, partNumber: number, pieces: pieces)
+            logger.debug(
+                "part confirmed",
+                metadata: ["s3_key": "\(key)", "part": "\(number)", "held_ms": "\((ContinuousClock.now - shipped).milliseconds)"])
+            return part
         })
     }
 
@@ -98,13 +210,23 @@ public final class StreamingUploader {
         precondition(!finished, "complete called twice")
         finished = true
         let digest = SigV4Signer.hex(hasher.finalize())
-        if uploadId == nil {
-            try await client.putObject(key: key, body: current, options: options)
-            current = ByteBuffer()
+        if open.readableBytes > 0 {
+            sealed.append(open)
+            sealedBytes += open.readableBytes
+            open = ByteBuffer()
+        }
+        // The part being filled is short: its streamed request, made for a whole part, cannot finish.
+        await streaming?.cancel()
+        streaming = nil
+        if nextPartNumber == 1 {
+            // Smaller than one part: a single PutObject, and the upload started for streaming goes.
+            await abortUpload(because: "the object is smaller than one part")
+            _ = try await client.putObject(key: key, pieces: sealed, options: options)
+            sealed = []
             return Result(key: key, bytes: byteCount, sha256: digest, parts: 0)
         }
         do {
-            if current.readableBytes > 0 {
+            if sealedBytes > 0 {
                 try await shipCurrentPart()
             }
             for task in inFlight { completedParts.append(try await task.value) }
@@ -123,11 +245,13 @@ public final class StreamingUploader {
         await abortUpload()
     }
 
-    private func abortUpload() async {
+    private func abortUpload(because reason: String? = nil) async {
+        await streaming?.cancel()
+        streaming = nil
         for task in inFlight { task.cancel() }
         for task in inFlight { _ = try? await task.value }
         inFlight.removeAll()
-        current = ByteBuffer()
+        open = ByteBuffer()
         guard let uploadId else { return }
         self.uploadId = nil
         // Abort even when the caller is being cancelled: an abandoned upload keeps its parts (and costs) forever.
@@ -137,7 +261,11 @@ public final class StreamingUploader {
         await Task {
             do {
                 try await client.abortMultipartUpload(key: key, uploadId: uploadId)
-                logger.info("multipart upload aborted", metadata: ["s3_key": "\(key)"])
+                if let reason {
+                    logger.debug("multipart upload aborted", metadata: ["s3_key": "\(key)", "reason": "\(reason)"])
+                } else {
+                    logger.info("multipart upload aborted", metadata: ["s3_key": "\(key)"])
+                }
             } catch {
                 logger.error(
                     "multipart upload could not be aborted; it will be cleaned by retention's grace-period sweep",
@@ -145,6 +273,36 @@ public final class StreamingUploader {
             }
         }.value
     }
+}
+
+/// Whether the endpoint refused an aws-chunked part, shared with the streamed requests' tasks.
+final class StreamingRefusal: Sendable {
+    private let refused = Mutex(false)
+
+    var happened: Bool { refused.withLock { $0 } }
+
+    /// Records a refusal; true the first time, so it is reported once.
+    func record() -> Bool {
+        refused.withLock { value in
+            defer { value = true }
+            return !value
+        }
+    }
+}
+
+extension Error {
+    /// An answer that says the endpoint does not take aws-chunked bodies (rather than a passing failure):
+    /// not implemented, or a 4xx about the request or its signature, other than a timeout.
+    var isRefusalOfStreaming: Bool {
+        guard let error = self as? S3Error, case .service(let status, let code, _, _) = error.cause else { return false }
+        if status == 501 { return true }
+        return (400..<500).contains(status) && code != "RequestTimeout" && code != "RequestTimeTooSkewed" && !error.isTransient
+    }
+}
+
+extension Error {
+    /// The cause of an S3 failure without its operation and key (the log line has them), or the error itself.
+    var briefDescription: String { (self as? S3Error)?.shortCause ?? "\(self)" }
 }
 
 /// A stream larger than 10,000 parts of the chosen size.
