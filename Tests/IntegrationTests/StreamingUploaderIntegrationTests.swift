@@ -112,4 +112,28 @@ import TenantBackupTesting
             #expect(logs.lines.filter { $0.contains("refused a part sent aws-chunked") }.count == 1)
         }
     }
+
+    @Test func aPartThatTimesOutWhileItFillsIsSentOnceFullAndSoAreTheNext() async throws {
+        try await TestBucket.with(services) { bucket in
+            let logs = CapturedLogs()
+            var configuration = TestServices.clientConfiguration
+            configuration.requestTimeout = .seconds(8)
+            let client = services.s3Client(bucket: bucket, configuration: configuration)
+            let bytes = S3ClientIntegrationTests.randomBytes(17 << 20)
+            let uploader = StreamingUploader(
+                client: client, key: "paused", partSize: Self.partSize, partsInFlight: 4, options: S3WriteOptions(), logger: logs.logger())
+            // Past half of the first part (its streamed request starts), then a pause longer than a request may
+            // last, as pg_dump waiting on a lock.
+            try await uploader.write(bytes.getSlice(at: 0, length: 3 << 20)!)
+            try await Task.sleep(for: .seconds(10))
+            try await uploader.write(bytes.getSlice(at: 3 << 20, length: bytes.readableBytes - (3 << 20))!)
+            let result = try await uploader.complete()
+            try await expectStored(bytes, at: "paused", result: result, client: client)
+            let parts = try await partRequests(bucket, "paused")
+            #expect(parts.filter { $0.status == .code(200) }.map(Self.partNumber).sorted() == [1, 2, 3, 4])
+            #expect(parts.filter { $0.status == .code(200) }.allSatisfy { $0.streaming == false })
+            #expect(parts.filter { $0.streaming == true }.map(Self.partNumber) == [1])
+            #expect(logs.lines.filter { $0.contains("timed out; the rest of this upload sends parts once full") }.count == 1)
+        }
+    }
 }

@@ -313,7 +313,10 @@ public struct S3Client: Sendable {
     }
 
     private static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
+        if let error = error as? HTTPClientError {
+            let timeouts: [HTTPClientError] = [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout]
+            return timeouts.contains(error) ? "\(S3Error.timedOut): \(error)" : "\(error)"
+        }
         if error is CancellationError { return "cancelled" }
         return String(describing: error)
     }

@@ -47,6 +47,19 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// How a transport failure that was a timeout starts.
+    static let timedOut = "timed out"
+
+    /// Whether the request ran out of time: our deadline, or S3 closing a connection that sent nothing for a
+    /// while (`RequestTimeout`).
+    public var isTimeout: Bool {
+        switch cause {
+        case .transport(let message): return message.hasPrefix(Self.timedOut)
+        case .service(_, let code, _, _): return code == "RequestTimeout"
+        default: return false
+        }
+    }
+
     /// Whether trying the same request again may succeed: throttling, server errors, timeouts, resets.
     public var isTransient: Bool {
         switch cause {

@@ -14,7 +14,8 @@ import Synchronization
 /// `streamParts`, a part also goes to S3 while it fills (aws-chunked, every chunk signed), so S3 confirms it
 /// moments after its last byte instead of a whole upload later, and a long dump holds about one part, like
 /// a short one. A streamed attempt that fails, for whatever reason, is followed by the buffered upload with
-/// its retries; an endpoint that refuses aws-chunked bodies gets buffered parts for the rest of the upload.
+/// its retries; an endpoint that refuses aws-chunked bodies, or a part that times out while it fills (the dump
+/// paused), makes the rest of the upload send buffered parts.
 ///
 /// Memory: one part being filled plus `partsInFlight` parts uploading, each `partSize` bytes.
 public final class StreamingUploader {
@@ -141,6 +142,12 @@ public final class StreamingUploader {
                     logger.warning(
                         "the S3 endpoint refused a part sent aws-chunked; the rest of this upload sends parts buffered",
                         metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
+                } else if !Task.isCancelled, (error as? S3Error)?.isTimeout == true, refusal.record() {
+                    // The dump paused (a lock, a slow table) longer than a request may stay open: parts that
+                    // fill this slowly gain nothing from streaming and would each be sent twice.
+                    logger.info(
+                        "a part sent while it filled timed out; the rest of this upload sends parts once full",
+                        metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
                 }
                 throw error
             }
@@ -192,6 +199,7 @@ public final class StreamingUploader {
                     return part
                 } catch {
                     try Task.checkCancellation()
+                    BackupMetrics.recordRetry(operation: "UploadPart")
                     logger.info(
                         "streamed part failed; sending it again from memory",
                         metadata: ["s3_key": "\(key)", "part": "\(number)", "error": "\(error.briefDescription)"])
@@ -275,7 +283,8 @@ public final class StreamingUploader {
     }
 }
 
-/// Whether the endpoint refused an aws-chunked part, shared with the streamed requests' tasks.
+/// Whether streaming stopped for this upload (the endpoint refused an aws-chunked part, or one timed out),
+/// shared with the streamed requests' tasks.
 final class StreamingRefusal: Sendable {
     private let refused = Mutex(false)
 

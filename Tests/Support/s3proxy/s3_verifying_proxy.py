@@ -626,12 +626,16 @@ class ProxyHandler(BaseHTTPRequestHandler):
         try:
             status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
         except S3Error as error:
-            # A chunk failed its check midway: S3 never saw a whole body, so nothing was stored.
+            # A chunk failed its check midway, or the client gave up: S3 never saw a whole body, so nothing
+            # was stored.
             entry["status"] = error.status
             entry["error"] = error.code
             self.faults.record(entry)
             self.close_connection = True
-            self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+            try:
+                self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+            except OSError:
+                pass  # the client is gone
             return
         entry["status"] = status
         self.faults.record(entry)
