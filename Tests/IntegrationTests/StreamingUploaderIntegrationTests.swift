@@ -132,7 +132,9 @@ import TenantBackupTesting
             let parts = try await partRequests(bucket, "paused")
             #expect(parts.filter { $0.status == .code(200) }.map(Self.partNumber).sorted() == [1, 2, 3, 4])
             #expect(parts.filter { $0.status == .code(200) }.allSatisfy { $0.streaming == false })
-            #expect(parts.filter { $0.streaming == true }.map(Self.partNumber) == [1])
+            // Only the first part was ever streamed (the proxy may not have logged that attempt: the client hung
+            // up on it).
+            #expect(parts.filter { $0.streaming == true }.allSatisfy { Self.partNumber($0) == 1 })
             #expect(logs.lines.filter { $0.contains("timed out; the rest of this upload sends parts once full") }.count == 1)
         }
     }

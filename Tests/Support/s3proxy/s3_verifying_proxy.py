@@ -583,7 +583,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 chunks = self.verifier.chunked_payload(self.headers, self.rfile)
                 if self.headers.get("content-md5") is not None or self.faults.has_rules():
                     # Checked as a whole before any digest check or injected fault.
-                    body = b"".join(chunks)
+                    try:
+                        body = b"".join(chunks)
+                    except OSError as error:
+                        raise S3Error(400, "IncompleteBody", f"the body did not arrive whole: {error}") from error
                     chunks = None
             md5 = self.headers.get("content-md5")
             if md5 is not None:
@@ -600,7 +603,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             entry["error"] = error.code
             self.faults.record(entry)
             self.close_connection = True
-            self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+            try:
+                self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+            except OSError:
+                pass  # the client is gone
             return
 
         rule = self.faults.take(self.command, raw_path, raw_query, streaming)
@@ -624,7 +630,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 time.sleep(float(rule.get("delay_ms", 1000)) / 1000.0)
 
         try:
-            status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
+            try:
+                status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
+            except OSError as error:
+                if chunks is None:
+                    raise
+                raise S3Error(400, "IncompleteBody", f"the body did not arrive whole: {error}") from error
         except S3Error as error:
             # A chunk failed its check midway, or the client gave up: S3 never saw a whole body, so nothing
             # was stored.
