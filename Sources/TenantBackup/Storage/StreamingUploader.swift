@@ -170,6 +170,10 @@ public final class StreamingUploader {
         guard nextPartNumber <= S3Client.maximumParts else {
             throw UploadLimitError(key: key, partSize: partSize)
         }
+        // Wait for room first: if an earlier part failed, this part's streamed request is still ours to cancel.
+        while inFlight.count >= partsInFlight {
+            completedParts.append(try await inFlight.removeFirst().value)
+        }
         let pieces = sealed
         let streamed = streaming
         sealed = []
@@ -181,9 +185,6 @@ public final class StreamingUploader {
         let client = self.client
         let key = self.key
         let logger = self.logger
-        while inFlight.count >= partsInFlight {
-            completedParts.append(try await inFlight.removeFirst().value)
-        }
         let shipped = ContinuousClock.now
         inFlight.append(Task {
             if let streamed {
