@@ -117,7 +117,9 @@ import TenantBackupTesting
         try await TestBucket.with(services) { bucket in
             let logs = CapturedLogs()
             var configuration = TestServices.clientConfiguration
-            configuration.requestTimeout = .seconds(8)
+            // Long enough that a buffered 5 MiB part fits even when every test runs at once on two cores (a
+            // request also waits here for a free connection of the shared client).
+            configuration.requestTimeout = .seconds(15)
             let client = services.s3Client(bucket: bucket, configuration: configuration)
             let bytes = S3ClientIntegrationTests.randomBytes(17 << 20)
             let uploader = StreamingUploader(
@@ -125,12 +127,13 @@ import TenantBackupTesting
             // Past half of the first part (its streamed request starts), then a pause longer than a request may
             // last, as pg_dump waiting on a lock.
             try await uploader.write(bytes.getSlice(at: 0, length: 3 << 20)!)
-            try await Task.sleep(for: .seconds(10))
+            try await Task.sleep(for: .seconds(18))
             try await uploader.write(bytes.getSlice(at: 3 << 20, length: bytes.readableBytes - (3 << 20))!)
             let result = try await uploader.complete()
             try await expectStored(bytes, at: "paused", result: result, client: client)
             let parts = try await partRequests(bucket, "paused")
-            #expect(parts.filter { $0.status == .code(200) }.map(Self.partNumber).sorted() == [1, 2, 3, 4])
+            // (A part may be stored twice when a loaded machine made a buffered attempt outlast the timeout too.)
+            #expect(Set(parts.filter { $0.status == .code(200) }.map(Self.partNumber)) == [1, 2, 3, 4])
             #expect(parts.filter { $0.status == .code(200) }.allSatisfy { $0.streaming == false })
             // Only the first part was ever streamed (the proxy may not have logged that attempt: the client hung
             // up on it).
