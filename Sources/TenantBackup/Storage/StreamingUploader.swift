@@ -116,7 +116,7 @@ public final class StreamingUploader {
         sealedBytes += chunk.readableBytes
         if let streaming {
             streaming.chunks.yield(chunk)
-        } else if streamParts, !refusal.happened, uploadId != nil || sealedBytes >= partSize / 2 {
+        } else if streamParts, !refusal.happened, nextPartNumber <= S3Client.maximumParts, uploadId != nil || sealedBytes >= partSize / 2 {
             // The first part waits for half a part, so a small object stays a single PutObject.
             try await startStreaming()
         }
