@@ -63,9 +63,7 @@ extension SigV4Signer {
         ]
         var toSign = request
         toSign.headers += framing
-        let signed = signedHeaders(for: toSign, payloadHash: ChunkedPayloadSigner.payloadHash, date: date)
-        let authorization = signed.first { $0.name == "Authorization" }?.value ?? ""
-        let seed = String(authorization.suffix(64))
+        let (signed, seed) = sign(toSign, payloadHash: ChunkedPayloadSigner.payloadHash, date: date)
         let amzDate = Self.amzDate(date)
         let chunks = ChunkedPayloadSigner(key: signingKey(amzDate), amzDate: amzDate, scope: scope(amzDate), previousSignature: seed)
         return (framing + signed, chunks)

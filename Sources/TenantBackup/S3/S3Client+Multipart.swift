@@ -46,7 +46,7 @@ extension S3Client {
         let response = try await send(
             "UploadPart", method: .PUT, key: key,
             query: [("partNumber", String(partNumber)), ("uploadId", uploadId)],
-            headers: [("Content-MD5", Self.contentMD5(pieces))], body: .buffers(pieces))
+            headers: [("Content-MD5", Self.md5(of: pieces).base64EncodedString())], body: .buffers(pieces))
         return S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
     }
 
@@ -57,27 +57,26 @@ extension S3Client {
     public func uploadPartStreaming(
         key: String, uploadId: String, partNumber: Int, length: Int, chunkSize: Int, chunks: AsyncStream<ByteBuffer>
     ) async throws(S3Error) -> S3CompletedPart {
-        let query = [("partNumber", String(partNumber)), ("uploadId", uploadId)]
-        let credentials = try await currentCredentials("UploadPart", key: key)
-        let path = endpoint.path(key: key)
-        let toSign = SigV4Signer.Request(method: "PUT", host: endpoint.hostHeader, path: path, query: query)
-        let (headers, signer) = SigV4Signer(credentials: credentials, region: region)
-            .streamingSignedHeaders(for: toSign, decodedLength: Int64(length), date: signingDate)
+        var chunkSigner: ChunkedPayloadSigner?
+        var request = try await signedRequest(
+            "UploadPart", method: .PUT, key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadId)], headers: []
+        ) { signer, toSign, date in
+            let (headers, chunks) = signer.streamingSignedHeaders(for: toSign, decodedLength: Int64(length), date: date)
+            chunkSigner = chunks
+            return headers
+        }
         let encoded = ChunkedPayloadSigner.encodedLength(decodedLength: Int64(length), chunkSize: chunkSize)
-        var request = HTTPClientRequest(url: endpoint.url(path: path, query: query))
-        request.method = .PUT
-        request.headers.add(name: "Host", value: endpoint.hostHeader)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.headers.add(name: "Content-Length", value: String(encoded))
-        request.body = .stream(AWSChunkedBody(chunks: chunks, signer: signer, length: length), length: .known(encoded))
+        request.body = .stream(AWSChunkedBody(chunks: chunks, signer: chunkSigner!, length: length), length: .known(encoded))
         let response = try await execute(request, "UploadPart", method: .PUT, key: key, bytesSent: length, expect: [200], streamed: true)
         return S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
     }
 
-    static func contentMD5(_ pieces: [ByteBuffer]) -> String {
+    /// The MD5 of the pieces one after the other (Content-MD5 is its base64; S3's ETag, its hex).
+    static func md5(of pieces: [ByteBuffer]) -> Data {
         var md5 = Insecure.MD5()
         for piece in pieces { piece.withUnsafeReadableBytes { md5.update(bufferPointer: $0) } }
-        return Data(md5.finalize()).base64EncodedString()
+        return Data(md5.finalize())
     }
 
     /// Completes an upload: the object appears at `key`. A Complete whose answer was lost may still have

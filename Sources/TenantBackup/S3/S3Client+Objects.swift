@@ -54,17 +54,17 @@ extension S3Client {
 
     /// Stores an object held in pieces, sent one after the other; see ``putObject(key:body:options:)``.
     public func putObject(key: String, pieces: [ByteBuffer], options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
-        let md5 = Self.contentMD5(pieces)
+        let md5 = Self.md5(of: pieces)
         let body = RequestBody.buffers(pieces)
         var headers = writeHeaders(options)
-        headers.append(("Content-MD5", md5))
+        headers.append(("Content-MD5", md5.base64EncodedString()))
         guard configuration.preventOverwrites else {
             let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: body)
             return Self.eTag(response.headers)
         }
         headers.append(("If-None-Match", "*"))
         // A retry after a lost answer may meet the object it wrote itself: that is success, not a conflict.
-        let written = SigV4Signer.hex(Data(base64Encoded: md5)!)
+        let written = SigV4Signer.hex(md5)
         return try await retrying("PutObject", key: key) { (error: S3Error) async throws(S3Error) -> String? in
             guard error.attempts > 1, error.status == 412 || error.code == "PreconditionFailed" else { return nil }
             guard let existing = try? await headObject(key: key), existing.eTag == written else { return nil }

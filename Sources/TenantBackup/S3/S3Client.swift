@@ -203,11 +203,21 @@ public struct S3Client: Sendable {
         _ operation: String, method: HTTPMethod, key: String?, query: [(name: String, value: String)],
         headers extraHeaders: [(name: String, value: String)], payloadHash: String
     ) async throws(S3Error) -> HTTPClientRequest {
+        try await signedRequest(operation, method: method, key: key, query: query, headers: extraHeaders) { signer, toSign, date in
+            signer.signedHeaders(for: toSign, payloadHash: payloadHash, date: date)
+        }
+    }
+
+    /// A request signed by `sign`, which returns the headers to send besides `extraHeaders`.
+    func signedRequest(
+        _ operation: String, method: HTTPMethod, key: String?, query: [(name: String, value: String)],
+        headers extraHeaders: [(name: String, value: String)],
+        sign: (SigV4Signer, SigV4Signer.Request, Date) -> [(name: String, value: String)]
+    ) async throws(S3Error) -> HTTPClientRequest {
         let credentials = try await currentCredentials(operation, key: key)
         let path = endpoint.path(key: key)
-        let signer = SigV4Signer(credentials: credentials, region: region)
         let toSign = SigV4Signer.Request(method: method.rawValue, host: endpoint.hostHeader, path: path, query: query, headers: extraHeaders)
-        let signed = signer.signedHeaders(for: toSign, payloadHash: payloadHash, date: signingDate)
+        let signed = sign(SigV4Signer(credentials: credentials, region: region), toSign, signingDate)
         var request = HTTPClientRequest(url: endpoint.url(path: path, query: query))
         request.method = method
         request.headers.add(name: "Host", value: endpoint.hostHeader)
@@ -228,12 +238,9 @@ public struct S3Client: Sendable {
     ) async throws(S3Error) -> Response {
         var request = try await signedRequest(operation, method: method, key: key, query: query, headers: extraHeaders, payloadHash: payloadHash)
         let length = body?.reduce(0) { $0 + $1.readableBytes } ?? 0
-        if let body, body.count == 1 {
+        if let body {
             request.headers.add(name: "Content-Length", value: String(length))
-            request.body = .bytes(body[0])
-        } else if let body {
-            request.headers.add(name: "Content-Length", value: String(length))
-            request.body = .stream(BufferSequence(buffers: body), length: .known(Int64(length)))
+            request.body = body.count == 1 ? .bytes(body[0]) : .stream(BufferSequence(buffers: body), length: .known(Int64(length)))
         } else if method == .PUT || method == .POST {
             request.headers.add(name: "Content-Length", value: "0")
         }

@@ -51,6 +51,11 @@ public struct SigV4Signer: Sendable {
     ///
     /// - Parameter payloadHash: the hex SHA-256 of the body, or ``unsignedPayload``.
     public func signedHeaders(for request: Request, payloadHash: String, date: Date) -> [(name: String, value: String)] {
+        sign(request, payloadHash: payloadHash, date: date).headers
+    }
+
+    /// ``signedHeaders(for:payloadHash:date:)``, and the signature on its own (the seed of a chunked payload).
+    func sign(_ request: Request, payloadHash: String, date: Date) -> (headers: [(name: String, value: String)], signature: String) {
         let amzDate = Self.amzDate(date)
         var added: [(name: String, value: String)] = [("x-amz-date", amzDate), ("x-amz-content-sha256", payloadHash)]
         if let token = credentials.sessionToken { added.append(("x-amz-security-token", token)) }
@@ -63,7 +68,7 @@ public struct SigV4Signer: Sendable {
             "Authorization",
             "\(Self.algorithm) Credential=\(credentials.accessKeyId)/\(scope(amzDate)), SignedHeaders=\(signedNames), Signature=\(signature)"
         ))
-        return added
+        return (added, signature)
     }
 
     /// Signs with query parameters (a presigned URL). Returns the query to send, the request's own

@@ -35,7 +35,7 @@ public final class StreamingUploader {
     private var open: ByteBuffer
     /// The streamed request of the part being filled, once it has started.
     private var streaming: StreamedPart?
-    private let refusal = StreamingRefusal()
+    private let stop = StreamingStop()
     private var uploadId: String?
     private var nextPartNumber = 1
     private var inFlight: [Task<S3CompletedPart, any Error>] = []
@@ -116,7 +116,7 @@ public final class StreamingUploader {
         sealedBytes += chunk.readableBytes
         if let streaming {
             streaming.chunks.yield(chunk)
-        } else if streamParts, !refusal.happened, nextPartNumber <= S3Client.maximumParts, uploadId != nil || sealedBytes >= partSize / 2 {
+        } else if streamParts, !stop.happened, nextPartNumber <= S3Client.maximumParts, uploadId != nil || sealedBytes >= partSize / 2 {
             // The first part waits for half a part, so a small object stays a single PutObject.
             try await startStreaming()
         }
@@ -131,18 +131,18 @@ public final class StreamingUploader {
         let number = nextPartNumber
         let length = partSize
         let chunkSize = self.chunkSize
-        let refusal = self.refusal
+        let stop = self.stop
         let logger = self.logger
         let request = Task {
             do {
                 return try await client.uploadPartStreaming(
                     key: key, uploadId: uploadId, partNumber: number, length: length, chunkSize: chunkSize, chunks: stream)
             } catch {
-                if !Task.isCancelled, error.isRefusalOfStreaming, refusal.record() {
+                if !Task.isCancelled, error.isRefusalOfStreaming, stop.record() {
                     logger.warning(
                         "the S3 endpoint refused a part sent aws-chunked; the rest of this upload sends parts buffered",
                         metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
-                } else if !Task.isCancelled, (error as? S3Error)?.isTimeout == true, refusal.record() {
+                } else if !Task.isCancelled, (error as? S3Error)?.isTimeout == true, stop.record() {
                     // The dump paused (a lock, a slow table) longer than a request may stay open: parts that
                     // fill this slowly gain nothing from streaming and would each be sent twice.
                     logger.info(
@@ -187,17 +187,14 @@ public final class StreamingUploader {
         let logger = self.logger
         let shipped = ContinuousClock.now
         inFlight.append(Task {
+            var streamedPart: S3CompletedPart?
             if let streamed {
                 do {
-                    let part = try await withTaskCancellationHandler {
+                    streamedPart = try await withTaskCancellationHandler {
                         try await streamed.request.value
                     } onCancel: {
                         streamed.request.cancel()
                     }
-                    logger.debug(
-                        "streamed part confirmed",
-                        metadata: ["s3_key": "\(key)", "part": "\(number)", "held_ms": "\((ContinuousClock.now - shipped).milliseconds)"])
-                    return part
                 } catch {
                     try Task.checkCancellation()
                     BackupMetrics.recordRetry(operation: "UploadPart")
@@ -206,10 +203,18 @@ public final class StreamingUploader {
                         metadata: ["s3_key": "\(key)", "part": "\(number)", "error": "\(error.briefDescription)"])
                 }
             }
-            let part = try await client.uploadPart(key: key, uploadId: uploadId, partNumber: number, pieces: pieces)
+            let part: S3CompletedPart
+            if let streamedPart {
+                part = streamedPart
+            } else {
+                part = try await client.uploadPart(key: key, uploadId: uploadId, partNumber: number, pieces: pieces)
+            }
             logger.debug(
                 "part confirmed",
-                metadata: ["s3_key": "\(key)", "part": "\(number)", "held_ms": "\((ContinuousClock.now - shipped).milliseconds)"])
+                metadata: [
+                    "s3_key": "\(key)", "part": "\(number)", "streamed": "\(streamedPart != nil)",
+                    "held_ms": "\((ContinuousClock.now - shipped).milliseconds)",
+                ])
             return part
         })
     }
@@ -286,14 +291,14 @@ public final class StreamingUploader {
 
 /// Whether streaming stopped for this upload (the endpoint refused an aws-chunked part, or one timed out),
 /// shared with the streamed requests' tasks.
-final class StreamingRefusal: Sendable {
-    private let refused = Mutex(false)
+final class StreamingStop: Sendable {
+    private let stopped = Mutex(false)
 
-    var happened: Bool { refused.withLock { $0 } }
+    var happened: Bool { stopped.withLock { $0 } }
 
-    /// Records a refusal; true the first time, so it is reported once.
+    /// Records the stop; true the first time, so it is reported once.
     func record() -> Bool {
-        refused.withLock { value in
+        stopped.withLock { value in
             defer { value = true }
             return !value
         }

@@ -375,12 +375,20 @@ class ChunkedPayload:
     def _read(self, count: int) -> bytes:
         parts = []
         while count > 0:
-            part = self.stream.read(min(count, 1 << 20))
+            part = self._io(self.stream.read, min(count, 1 << 20))
             if not part:
                 raise S3Error(400, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header")
             parts.append(part)
             count -= len(part)
         return b"".join(parts)
+
+    @staticmethod
+    def _io(read, size: int) -> bytes:
+        """A read from the client; a connection it broke is a body that did not arrive whole."""
+        try:
+            return read(size)
+        except OSError as error:
+            raise S3Error(400, "IncompleteBody", f"the body did not arrive whole: {error}") from error
 
     def __iter__(self):
         consumed = 0
@@ -388,7 +396,7 @@ class ChunkedPayload:
         short_chunk_seen = False
         held = None  # each chunk is let through only once the next one checks out, the last after the final one
         while True:
-            line = self.stream.readline(256)
+            line = self._io(self.stream.readline, 256)
             consumed += len(line)
             match = re.fullmatch(rb"([0-9a-fA-F]{1,16});chunk-signature=([0-9a-f]{64})\r\n", line)
             if not match:
@@ -541,6 +549,17 @@ class ProxyHandler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
         return b"".join(chunks)
 
+    def _refuse(self, entry: dict, error: S3Error, raw_path: str) -> None:
+        """Records the request as refused and answers with the error, closing the connection."""
+        entry["status"] = error.status
+        entry["error"] = error.code
+        self.faults.record(entry)
+        self.close_connection = True
+        try:
+            self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
+        except OSError:
+            pass  # the client is gone
+
     def _control(self, body: bytes) -> None:
         split = urlsplit(self.path)
         name = split.path[len(CONTROL_PREFIX):]
@@ -583,10 +602,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 chunks = self.verifier.chunked_payload(self.headers, self.rfile)
                 if self.headers.get("content-md5") is not None or self.faults.has_rules():
                     # Checked as a whole before any digest check or injected fault.
-                    try:
-                        body = b"".join(chunks)
-                    except OSError as error:
-                        raise S3Error(400, "IncompleteBody", f"the body did not arrive whole: {error}") from error
+                    body = b"".join(chunks)
                     chunks = None
             md5 = self.headers.get("content-md5")
             if md5 is not None:
@@ -599,14 +615,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 if hashlib.md5(body).digest() != expected:
                     raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
         except S3Error as error:
-            entry["status"] = error.status
-            entry["error"] = error.code
-            self.faults.record(entry)
-            self.close_connection = True
-            try:
-                self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
-            except OSError:
-                pass  # the client is gone
+            self._refuse(entry, error, raw_path)
             return
 
         rule = self.faults.take(self.command, raw_path, raw_query, streaming)
@@ -630,23 +639,11 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 time.sleep(float(rule.get("delay_ms", 1000)) / 1000.0)
 
         try:
-            try:
-                status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
-            except OSError as error:
-                if chunks is None:
-                    raise
-                raise S3Error(400, "IncompleteBody", f"the body did not arrive whole: {error}") from error
+            status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
         except S3Error as error:
             # A chunk failed its check midway, or the client gave up: S3 never saw a whole body, so nothing
             # was stored.
-            entry["status"] = error.status
-            entry["error"] = error.code
-            self.faults.record(entry)
-            self.close_connection = True
-            try:
-                self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
-            except OSError:
-                pass  # the client is gone
+            self._refuse(entry, error, raw_path)
             return
         entry["status"] = status
         self.faults.record(entry)
