@@ -180,6 +180,40 @@ import TenantBackupTesting
         }
     }
 
+    /// Issue 10, point 1: five days of the old system's manifest-less dumps, each with a checksum file
+    /// beside it; `prune` (no --force) used to keep the checksum files and delete four of the dumps.
+    @Test func sidecarFilesAreNeverPlannedAndEveryKeptDumpSurvivesThePruneCommand() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            var dumps: [String] = []
+            var others: [String] = []
+            for day in 0..<5 {
+                // Dated from the real clock, so the freshness brake of a manual prune passes.
+                let stem = "backups/mindcare/backup-sql-mindcare-\(BackupKey.format(Date().addingTimeInterval(-Double(day) * 86400 - 600)))"
+                dumps.append(stem + ".sql")
+                others += [stem + ".sql.sha256", stem + ".sql.zst.bak", stem + ".sql.md5", stem + ".txt", stem + ".sql.manifest.json.old"]
+            }
+            // Other shapes a bucket that has lived for years holds: the old system's junk and a half-copied download.
+            others += ["backups/mindcare/README", "backups/mindcare/backup-sql-mindcare-latest.sql", "backups/mindcare/.DS_Store",
+                       "backups/mindcare/backup-sql-mindcare-2020-01-01-000000.sql.partial"]
+            for key in dumps + others { try await client.putObject(key: key, body: ByteBuffer(string: "bytes of \(key)")) }
+
+            var environment = services.environment
+            environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+            let (status, output) = try await DoctorCommandTests.runExecutable(["prune", "--tenant", "mindcare", "--log-level", "error"], environment: environment)
+            #expect(status == .exited(0), "\(output)")
+            let after = try await allKeys(bucket)
+            #expect(after == Set(dumps + others), "\(output)")
+            for key in others { #expect(!output.contains(key), "a non-backup key appears in the plan: \(key)") }
+
+            // The planner sees the five dumps and nothing else.
+            let outcome = try await RetentionRunner(
+                settings: RetentionSettings(), client: client, prefix: "", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            ).run(tenant: "mindcare", trigger: .manual, dryRun: true)
+            #expect(Set(outcome.plan.decisions.map(\.candidate.key)) == Set(dumps))
+        }
+    }
+
     @Test func aStaleBackupBlocksAManualPruneUnlessForced() async throws {
         try await TestBucket.with(services) { bucket in
             try await seed(bucket, tenant: "t", hoursAgo: [100, 200, 300])

@@ -35,9 +35,39 @@ import Testing
         "backups/t/sub/backup-sql-t-2026-01-01-000000.sql",
         "backups/a.b/backup-sql-a.b-2026-01-01-000000.sql",
         "elsewhere/t/backup-sql-t-2026-01-01-000000.sql",
+        // Sidecars and copies beside real backups (issue 10, point 1): never backups.
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.zst.bak",
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.sha256",
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.gz.md5",
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.zst.tmp",
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.zst.manifest.json.bak",
+        "backups/t/backup-sql-t-2026-01-01-000000.txt",
+        "backups/t/backup-sql-t-2026-01-01-000000.",
+        "backups/t/backup-sql-t-2026-01-01-000000",
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.age.zst",
+        "backups/t/backup-sql-t-2026-01-01-000000.zst",
+        "backups/t/backup-sql-t-2026-01-01-000000.SQL",
+        "backups/t/backup-sql-t-2026-01-01-000000.sql.zst.gz",
+        "backups/t/backup-sql-t-2026-01-01-000000-copy.sql",
     ])
     func keysThatAreNotOurBackupsDoNotParse(key: String) {
         #expect(BackupKey.parse(key, prefix: "") == nil)
+    }
+
+    @Test(arguments: [".sql", ".sql.zst", ".sql.gz", ".sql.age", ".sql.zst.age", ".sql.gz.age", ".dump", ".dump.zst", ".dump.age"])
+    func everyDocumentedSuffixParses(suffix: String) throws {
+        let key = "backups/t/backup-sql-t-2026-01-01-000000\(suffix)"
+        let parsed = try #require(BackupKey.parse(key, prefix: ""))
+        #expect(parsed.suffix == suffix)
+        #expect(parsed.key == key)
+    }
+
+    @Test func aManifestBelongsToExactlyOneBackup() throws {
+        let backup = "backups/t/backup-sql-t-2026-01-01-000000.sql.zst"
+        #expect(BackupKey.parseManifest(backup + ".manifest.json", prefix: "")?.key == backup)
+        #expect(BackupKey.parseManifest(backup, prefix: "") == nil)
+        #expect(BackupKey.parseManifest(backup + ".bak.manifest.json", prefix: "") == nil)
+        #expect(BackupKey.parseManifest(backup + ".manifest.json.manifest.json", prefix: "") == nil)
     }
 
     @Test func theOldSystemsKeysParse() throws {

@@ -79,7 +79,7 @@ public struct RetentionRunner: Sendable {
     public func candidates(tenant: String) async throws(S3Error) -> [RetentionCandidate] {
         let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
         let objects = try await client.listObjects(prefix: folder).collect()
-        let manifests = Set(objects.map(\.key).filter { $0.hasSuffix(".manifest.json") })
+        let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix) }.map(\.manifestKey))
         var candidates: [RetentionCandidate] = []
         for object in objects {
             guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .tenant, key.schema == tenant, key.folder == folder else {
@@ -93,7 +93,7 @@ public struct RetentionRunner: Sendable {
             .sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
         for index in newestFirst {
             let candidate = candidates[index]
-            let manifestKey = candidate.key + ".manifest.json"
+            let manifestKey = candidate.key + BackupKey.manifestSuffix
             guard manifests.contains(manifestKey),
                   let data = try? await client.getObject(key: manifestKey, limit: 4 << 20),
                   let manifest = try? BackupManifest.decode(Data(buffer: data)),
@@ -159,7 +159,7 @@ public struct RetentionRunner: Sendable {
             let key = decision.candidate.key
             precondition(key.hasPrefix(folder), "retention planned a key outside the tenant's folder")
             keys.append(key)
-            keys.append(key + ".manifest.json")
+            keys.append(key + BackupKey.manifestSuffix)
         }
         var deleted: [String] = []
         var failed: [String] = []

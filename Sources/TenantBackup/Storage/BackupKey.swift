@@ -19,8 +19,24 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     public let schema: String
     /// When the dump started (UTC, whole seconds).
     public let timestamp: Date
-    /// Everything after the timestamp: `.sql`, `.sql.zst`, `.sql.gz`, `.dump`...
+    /// Everything after the timestamp, exactly one of the names we write (``suffixes``): the dump format
+    /// (`.sql`, `.dump`), then an optional compression (`.zst`, `.gz`), then an optional `.age`.
     public let suffix: String
+
+    /// What follows a backup's key to name its manifest.
+    public static let manifestSuffix = ".manifest.json"
+
+    /// Every suffix a backup key may end in. Anything else in a tenant's folder (a checksum file, a
+    /// `.sql.zst.bak` copy, a half-renamed download) is not a backup and is never planned or touched.
+    public static let suffixes: Set<String> = {
+        var all: Set<String> = []
+        for format in [".sql", ".dump"] {
+            for compression in ["", ".zst", ".gz"] {
+                for encryption in ["", ".age"] { all.insert(format + compression + encryption) }
+            }
+        }
+        return all
+    }()
 
     public init(prefix: String, area: Area, schema: String, timestamp: Date, suffix: String) {
         self.prefix = prefix
@@ -70,11 +86,20 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     public var key: String { folder + fileName }
 
     /// The key of the manifest written beside the object.
-    public var manifestKey: String { key + ".manifest.json" }
+    public var manifestKey: String { key + Self.manifestSuffix }
+
+    /// The backup a manifest key belongs to, or `nil` when `key` is not the manifest of exactly one backup
+    /// key of ours.
+    public static func parseManifest(_ key: String, prefix: String) -> BackupKey? {
+        guard key.hasSuffix(manifestSuffix) else { return nil }
+        return parse(String(key.dropLast(manifestSuffix.count)), prefix: prefix)
+    }
 
     public var description: String { key }
 
-    /// Parses a key of ours, or returns `nil` for anything else (which retention must never touch).
+    /// Parses a backup key of ours, or returns `nil` for anything else (which retention must never touch):
+    /// the folder, the file name's schema and the timestamp must all match, and the suffix must be exactly
+    /// one of ``suffixes``.
     public static func parse(_ key: String, prefix: String) -> BackupKey? {
         guard key.hasPrefix(prefix) else { return nil }
         let parts = key.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
@@ -86,7 +111,7 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
         let rest = file.dropFirst(head.count)
         guard rest.count >= 17, let timestamp = parseTimestamp(String(rest.prefix(17))) else { return nil }
         let suffix = String(rest.dropFirst(17))
-        guard suffix.hasPrefix("."), !suffix.hasSuffix(".manifest.json") else { return nil }
+        guard suffixes.contains(suffix) else { return nil }
         return BackupKey(prefix: prefix, area: area, schema: schema, timestamp: timestamp, suffix: suffix)
     }
 
