@@ -20,7 +20,7 @@ public struct Daemon: Sendable {
     public let logger: Logger
     /// Where metrics are collected; the caller bootstraps swift-metrics with it.
     public let registry: PrometheusCollectorRegistry?
-    public var httpClient: HTTPClient = .shared
+    public var httpClient: HTTPClient? = nil
 
     public init(
         settings: Settings, environment: [String: String], logger: Logger, registry: PrometheusCollectorRegistry?,
@@ -98,7 +98,7 @@ public struct Daemon: Sendable {
         } catch {
             return "\(error)"
         }
-        var listing = client.listObjects(prefix: "\(settings.s3.prefix)\(BackupKey.Area.tenant.rawValue)/", pageSize: 1).makeAsyncIterator()
+        var listing = client.listObjects(prefix: StorageLayout(prefix: settings.s3.prefix).tenantsRoot, pageSize: 1).makeAsyncIterator()
         do {
             _ = try await listing.next()
         } catch {

@@ -12,10 +12,10 @@ import ServiceLifecycle
 public struct FreshnessMonitor: Service {
     let state: DaemonState
     let environment: [String: String]
-    let httpClient: HTTPClient
+    let httpClient: HTTPClient?
     let logger: Logger
 
-    public init(state: DaemonState, environment: [String: String], httpClient: HTTPClient, logger: Logger) {
+    public init(state: DaemonState, environment: [String: String], httpClient: HTTPClient?, logger: Logger) {
         self.state = state
         self.environment = environment
         self.httpClient = httpClient

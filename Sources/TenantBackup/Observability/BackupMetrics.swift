@@ -20,6 +20,8 @@ public enum BackupMetrics {
     public static let stale = "tenant_backup_tenant_stale"
     public static let reloadSucceeded = "tenant_backup_config_last_reload_successful"
     public static let reloads = "tenant_backup_config_reloads_total"
+    public static let futureDated = "tenant_backup_future_dated_backups"
+    public static let tenantsSelected = "tenant_backup_tenants_selected"
 
     /// Records one schema's backup attempt. Shared schemas count in the totals only.
     static func record(schema: String, area: BackupKey.Area, result: Result<BackupOutcome, BackupError>, at date: Date = Date()) {
@@ -58,6 +60,16 @@ public enum BackupMetrics {
         if let newest { Gauge(label: newestBackup, dimensions: labels).record(newest.timeIntervalSince1970) }
         let age = newest.map { now.timeIntervalSince($0) } ?? .infinity
         Gauge(label: stale, dimensions: labels).record(age > Double(staleAfter.components.seconds) ? 1 : 0)
+    }
+
+    /// How many of a tenant's keys are dated in the future (they never count as its newest backup).
+    static func recordFutureDated(tenant: String, count: Int) {
+        Gauge(label: futureDated, dimensions: [("tenant", tenant)]).record(count)
+    }
+
+    /// How many tenants the last discovery selected; 0 is a failure an alert can see.
+    static func recordTenantsSelected(_ count: Int) {
+        Gauge(label: tenantsSelected).record(count)
     }
 
     static func recordReload(succeeded: Bool) {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// What the bucket says about backups, from listings alone (no manifest is read): the newest backup of
 /// one tenant, or of every tenant in one pass over `<prefix>backups/`.
@@ -6,33 +7,75 @@ import Foundation
 /// The bucket, not this process's memory, is the truth: it is right with several hosts and after a
 /// restart. Only keys that parse as ours count; an object becomes visible only once complete, so every
 /// key listed is a finished backup.
+///
+/// A key dated in the future (beyond the clock-skew allowance), as a host with a wrong clock writes it, is
+/// never "the newest backup": it would make a tenant look backed up until that date, so the slot check,
+/// catch-up and the freshness metrics would all stay silent. Such keys are logged with a warning and counted
+/// in `tenant_backup_future_dated_backups{tenant}`; retention leaves them out of planning and keeps them.
 public struct BackupCatalog: Sendable {
     public let client: S3Client
     public let prefix: String
+    public var logger: Logger
+    /// The clock "future" is measured against.
+    public var now: @Sendable () -> Date
+    public var clockSkewAllowance: TimeInterval
 
-    public init(client: S3Client, prefix: String) {
+    public init(
+        client: S3Client, prefix: String, logger: Logger = Logger(label: "tenant-backup", factory: { _ in SwiftLogNoOpLogHandler() }),
+        now: @escaping @Sendable () -> Date = { Date() }, clockSkewAllowance: TimeInterval = RetentionPlanner.defaultClockSkewAllowance
+    ) {
         self.client = client
         self.prefix = prefix
+        self.logger = logger
+        self.now = now
+        self.clockSkewAllowance = clockSkewAllowance
     }
 
-    /// The newest backup of one schema, or `nil` when it has none.
+    /// The newest backup of one schema that is not dated in the future, or `nil` when it has none.
     public func newest(area: BackupKey.Area = .tenant, schema: String) async throws(S3Error) -> BackupKey? {
         let folder = BackupKey.folder(prefix: prefix, area: area, schema: schema)
+        let horizon = now().addingTimeInterval(clockSkewAllowance)
         var newest: BackupKey?
+        var future: [BackupKey] = []
         for object in try await client.listObjects(prefix: folder).collect() {
             guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == area, key.schema == schema, key.folder == folder else { continue }
+            if key.timestamp > horizon {
+                future.append(key)
+                continue
+            }
             if newest.map({ key.timestamp > $0.timestamp }) ?? true { newest = key }
+        }
+        warn(about: future, schema: schema, area: area)
+        return newest
+    }
+
+    /// The newest backup of every tenant that has one (future-dated keys left out), from one listing of
+    /// `<prefix>backups/`. Also sets `tenant_backup_future_dated_backups` for every tenant found.
+    public func newestOfEveryTenant() async throws(S3Error) -> [String: BackupKey] {
+        let horizon = now().addingTimeInterval(clockSkewAllowance)
+        var newest: [String: BackupKey] = [:]
+        var future: [String: [BackupKey]] = [:]
+        for object in try await client.listObjects(prefix: StorageLayout(prefix: prefix).tenantsRoot).collect() {
+            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .tenant else { continue }
+            if key.timestamp > horizon {
+                future[key.schema, default: []].append(key)
+                continue
+            }
+            if newest[key.schema].map({ key.timestamp > $0.timestamp }) ?? true { newest[key.schema] = key }
+        }
+        for tenant in Set(newest.keys).union(future.keys) {
+            let keys = future[tenant] ?? []
+            warn(about: keys, schema: tenant, area: .tenant)
+            BackupMetrics.recordFutureDated(tenant: tenant, count: keys.count)
         }
         return newest
     }
 
-    /// The newest backup of every tenant that has one, from one listing of `<prefix>backups/`.
-    public func newestOfEveryTenant() async throws(S3Error) -> [String: BackupKey] {
-        var newest: [String: BackupKey] = [:]
-        for object in try await client.listObjects(prefix: "\(prefix)\(BackupKey.Area.tenant.rawValue)/").collect() {
-            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .tenant else { continue }
-            if newest[key.schema].map({ key.timestamp > $0.timestamp }) ?? true { newest[key.schema] = key }
+    private func warn(about future: [BackupKey], schema: String, area: BackupKey.Area) {
+        for key in future.sorted(by: { $0.timestamp > $1.timestamp }) {
+            logger.warning(
+                "backup key dated in the future (written by a host with a wrong clock?); it does not count as the newest backup",
+                metadata: [area == .tenant ? "tenant" : "schema": "\(schema)", "s3_key": "\(key.key)"])
         }
-        return newest
     }
 }

@@ -13,6 +13,12 @@ public struct StorageLayout: Sendable, Equatable {
         self.prefix = prefix
     }
 
+    /// Every tenant's folder lies under this: `<prefix>backups/`.
+    public var tenantsRoot: String { "\(prefix)\(BackupKey.Area.tenant.rawValue)/" }
+
+    /// Every shared schema's folder lies under this: `<prefix>shared/`.
+    public var sharedRoot: String { "\(prefix)\(BackupKey.Area.shared.rawValue)/" }
+
     /// Where `doctor` writes its probe objects; never under `backups/` or `shared/`.
     public var testPrefix: String { "\(prefix)test/" }
 }
