@@ -28,4 +28,15 @@ import TenantBackupTesting
         #expect(output.contains("\(path):4:3"), "\(output)")
         #expect(output.contains("keep_dialy"))
     }
+
+    /// Issue 10, point 3: these used to be a Swift arithmetic overflow (exit 132).
+    @Test(arguments: ["backup:\n  part_size: 9000000000000000000KiB\n", "backup:\n  dump_timeout: 9223372036854775807d\n",
+                      "backup:\n  compression_level: 99999999999999\n"])
+    func anOverflowingNumberIsAnErrorNotACrash(yaml: String) async throws {
+        let path = try file(yaml)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(78), "\(output)")
+        #expect(output.contains("\(path):2:"), "\(output)")
+    }
 }

@@ -80,6 +80,84 @@ import Testing
         }
     }
 
+    // MARK: - Issue 10, points 3, 7, 8 and 9
+
+    @Test(arguments: [
+        ("backup:\n  part_size: 9000000000000000000KiB\n", "config.yaml:2:14: backup.part_size: '9000000000000000000KiB' is outside S3's part size limits"),
+        ("backup:\n  part_size: 1KiB\n", "config.yaml:2:14: backup.part_size: '1KiB' is outside S3's part size limits"),
+        ("backup:\n  part_size: 99999999999999999999\n", "config.yaml:2:14: backup.part_size: '99999999999999999999' is not a size"),
+        ("backup:\n  dump_timeout: 9223372036854775807d\n", "config.yaml:2:17: backup.dump_timeout: '9223372036854775807d' is longer than"),
+        ("backup:\n  dump_timeout: 99999999999999999999999s\n", "config.yaml:2:17: backup.dump_timeout: '99999999999999999999999s' is longer than"),
+        ("daemon:\n  stop_timeout: 3651d\n", "config.yaml:2:17: daemon.stop_timeout: '3651d' is longer than"),
+        ("schedule:\n  random_delay: -5m\n", "config.yaml:2:17: schedule.random_delay: '-5m' is not a duration"),
+        ("backup:\n  compression_level: 99999999999999\n", "config.yaml:2:22: backup.compression_level: '99999999999999' is not a zstd level; zstd takes 1 to 19"),
+    ])
+    func absurdNumbersAreRefusedWithTheirPlaceInsteadOfTrapping(yaml: String, message: String) {
+        #expect {
+            _ = try load(yaml)
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
+    @Test(arguments: [
+        ("backup:\n  dump_timeout: 0s\n", "config.yaml:2:17: backup.dump_timeout: must be more than zero"),
+        ("backup:\n  no_output_timeout: 0s\n", "config.yaml:2:22: backup.no_output_timeout: must be more than zero"),
+        ("daemon:\n  lock_check_interval: 0s\n", "config.yaml:2:24: daemon.lock_check_interval: must be more than zero"),
+        ("daemon:\n  stop_timeout: 0s\n", "config.yaml:2:17: daemon.stop_timeout: must be more than zero"),
+        ("metrics:\n  refresh_interval: 0s\n", "config.yaml:2:21: metrics.refresh_interval: must be more than zero"),
+        ("metrics:\n  stale_after: 0ms\n", "config.yaml:2:16: metrics.stale_after: must be more than zero"),
+        ("schedule:\n  cron: \"0 0 31 2 *\"\n", "config.yaml:2:9: schedule.cron: '0 0 31 2 *' never runs"),
+        ("daemon:\n  lock_wait: 30\n", "config.yaml:2:14: daemon.lock_wait: '30' has no unit: write 30s for seconds"),
+    ])
+    func validationNamesTheSettingAndItsPlace(yaml: String, message: String) {
+        #expect {
+            _ = try load(yaml)
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
+    @Test func durationsWithUnitsParse() throws {
+        let settings = try load("daemon:\n  lock_wait: 0s\n  stop_timeout: 1500ms\nretention:\n  keep_within: 3d\n")
+        #expect(settings.daemon.lockWait == .zero)
+        #expect(settings.daemon.stopTimeout == .milliseconds(1500))
+        #expect(settings.retention.policy.keepWithin == .seconds(3 * 86400))
+    }
+
+    @Test(arguments: [("gzip", "99", false), ("gzip", "0", false), ("gzip", "9", true), ("zstd", "99", false), ("zstd", "19", true), ("zstd", "0", false), ("none", "3", false)])
+    func compressionLevelsAreCheckedAgainstTheirCodec(codec: String, level: String, accepted: Bool) {
+        let yaml = "backup:\n  compression: \(codec)\n  compression_level: \(level)\n"
+        if accepted {
+            #expect((try? load(yaml))?.backup.compressionLevel == Int(level))
+        } else {
+            #expect {
+                _ = try load(yaml)
+            } throws: { error in
+                "\(error)".hasPrefix("config.yaml:3:22: backup.compression_level: '\(level)'")
+            }
+        }
+    }
+
+    @Test func anEnvironmentCompressionThatDoesNotTakeTheFilesLevelIsRefused() {
+        #expect {
+            _ = try load("backup:\n  compression_level: 15\n", environment: ["TENANT_BACKUP_COMPRESSION": "gzip"])
+        } throws: { error in
+            "\(error)".contains("backup.compression_level") && "\(error)".contains("gzip takes 1 to 9")
+        }
+    }
+
+    @Test func theTimeZoneFromTheEnvironmentAppliesWithoutASchedule() throws {
+        let settings = try load("schedule:\n  cron: \"30 1 * * *\"\n", environment: ["TENANT_BACKUP_TIME_ZONE": "America/Bogota"])
+        #expect(settings.daemon.schedule.description == "30 1 * * * (America/Bogota)")
+        #expect(try load("", environment: ["TENANT_BACKUP_TIME_ZONE": "Europe/Madrid"]).daemon.schedule.description == "0 2 * * * (Europe/Madrid)")
+        #expect {
+            _ = try load("", environment: ["TENANT_BACKUP_TIME_ZONE": "Mars/Olympus"])
+        } throws: { error in
+            "\(error)" == "environment variable TENANT_BACKUP_TIME_ZONE: 'Mars/Olympus' is not a time zone such as Europe/Madrid"
+        }
+    }
+
     @Test func listenAddressesParse() {
         #expect(ListenAddress("127.0.0.1:9187") == ListenAddress(host: "127.0.0.1", port: 9187))
         #expect(ListenAddress("[::1]:9187")?.description == "[::1]:9187")

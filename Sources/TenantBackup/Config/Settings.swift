@@ -159,6 +159,14 @@ public struct S3Settings: Sendable, Equatable {
     public var serverSideEncryption: ServerSideEncryption
     /// `STANDARD_IA`, `GLACIER_IR`...; `nil` leaves the bucket's default.
     public var storageClass: String?
+    /// How long a connection to the endpoint may take to open (TCP and TLS). A refused connection, a failed
+    /// handshake or a failed DNS lookup fails at once, whatever this is.
+    public var connectTimeout: Duration = .seconds(10)
+    /// How long one request may take, body included.
+    public var requestTimeout: Duration = .seconds(120)
+    /// Connections to the endpoint open at once, at most: every streamed part holds one while it fills.
+    /// Set from the backup settings when they are validated (``BackupSettings/connectionsNeeded``).
+    public var maximumConnections: Int = 64
 
     public init(
         bucket: String? = nil,
@@ -182,7 +190,8 @@ public struct S3Settings: Sendable, Equatable {
 
     /// The client configuration these settings ask for.
     public var clientConfiguration: S3ClientConfiguration {
-        S3ClientConfiguration(serverSideEncryption: serverSideEncryption, storageClass: storageClass)
+        S3ClientConfiguration(
+            requestTimeout: .milliseconds(requestTimeout.milliseconds), serverSideEncryption: serverSideEncryption, storageClass: storageClass)
     }
 }
 

@@ -129,20 +129,20 @@ public struct SettingsLoader: Sendable {
             }
             settings.backup.tenantConcurrency = number
         }
-        if let (name, expression) = value("TENANT_BACKUP_SCHEDULE") {
-            let zone: TimeZone
-            if let (zoneName, identifier) = value("TENANT_BACKUP_TIME_ZONE") {
-                guard let parsed = TimeZone(identifier: identifier) else {
-                    throw .environment(variable: zoneName, message: "'\(identifier)' is not a time zone such as Europe/Madrid")
-                }
-                zone = parsed
-            } else {
-                zone = settings.daemon.schedule.timeZone
+        // The zone and the expression are independent: either may come alone (the other from the file or the default).
+        var zone = settings.daemon.schedule.timeZone
+        if let (zoneName, identifier) = value("TENANT_BACKUP_TIME_ZONE") {
+            guard let parsed = TimeZone(identifier: identifier) else {
+                throw .environment(variable: zoneName, message: "'\(identifier)' is not a time zone such as Europe/Madrid")
             }
+            zone = parsed
+        }
+        let expression = value("TENANT_BACKUP_SCHEDULE")
+        if expression != nil || zone != settings.daemon.schedule.timeZone {
             do {
-                settings.daemon.schedule = try CronSchedule(expression, timeZone: zone)
+                settings.daemon.schedule = try CronSchedule(expression?.value ?? settings.daemon.schedule.expression, timeZone: zone)
             } catch {
-                throw .environment(variable: name, message: error.message)
+                throw .environment(variable: expression?.name ?? "TENANT_BACKUP_SCHEDULE", message: error.message)
             }
         }
         if let (name, listen) = value("TENANT_BACKUP_METRICS_LISTEN") {
@@ -220,25 +220,60 @@ enum SettingsValidation {
         return url
     }
 
-    /// `30s`, `10m`, `6h`, `1d` or a number of seconds.
-    static func duration(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let units: [(String, Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (unit, factor) in units where trimmed.hasSuffix(unit) {
-            guard let number = Int64(trimmed.dropLast(unit.count)), number >= 0 else { return nil }
-            return factor == 0 ? .milliseconds(number) : .seconds(number * factor)
-        }
-        return Int64(trimmed).map { .seconds($0) }
+    /// The longest duration any setting takes: ten years. Longer ones are typos, and would overflow the
+    /// nanosecond clocks timers run on.
+    static let maximumDuration: Duration = .seconds(3650 * 86400)
+
+    /// Why a duration setting cannot be used.
+    struct DurationProblem: Error {
+        let message: String
     }
 
-    /// `8MiB`, `64MB`, `1GiB` or a number of bytes.
+    /// `500ms`, `30s`, `10m`, `6h` or `1d`. A bare number is refused: `30` could mean seconds or minutes,
+    /// and a backup tool should not guess.
+    static func parseDuration(_ text: String, example: String) -> Result<Duration, DurationProblem> {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let number = Int64(trimmed) {
+            return .failure(DurationProblem(message: "'\(text)' has no unit: write \(number)s for seconds (or \(number)m, \(number)h, \(number)d, \(number)ms)"))
+        }
+        let units: [(String, Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (unit, factor) in units where trimmed.hasSuffix(unit) {
+            let digits = trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
+            guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { break }
+            let tooLong = DurationProblem(message: "'\(text)' is longer than the most any duration setting takes (3650d)")
+            guard let number = Int64(digits) else { return .failure(tooLong) }
+            let (seconds, overflow) = factor == 0 ? (number / 1000, false) : number.multipliedReportingOverflow(by: factor)
+            guard !overflow, seconds <= maximumDuration.components.seconds else { return .failure(tooLong) }
+            return .success(factor == 0 ? .milliseconds(number) : .seconds(seconds))
+        }
+        return .failure(DurationProblem(message: "'\(text)' is not a duration such as \(example) (units: ms, s, m, h, d)"))
+    }
+
+    /// `8MiB`, `64MB`, `1GiB` or a number of bytes; `nil` for anything else, or a size that does not fit.
     static func byteSize(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
         for (unit, factor) in units where trimmed.hasSuffix(unit) {
-            return Int(trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)).map { $0 * factor }
+            guard let number = Int(trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)), number >= 0 else { return nil }
+            let (bytes, overflow) = number.multipliedReportingOverflow(by: factor)
+            return overflow ? Int.max : bytes
         }
-        return Int(trimmed)
+        return Int(trimmed).flatMap { $0 >= 0 ? $0 : nil }
+    }
+
+    static func partSizeMessage(_ text: String) -> String {
+        "'\(text)' is outside S3's part size limits (5MiB to 5GiB); write a size such as 16MiB, or auto"
+    }
+
+    static func neverRunsMessage(_ expression: String) -> String {
+        "'\(expression)' never runs (no such date in the next five years)"
+    }
+
+    static func compressionLevelMessage(_ text: String, compression: Compression) -> String {
+        switch compression {
+        case .none: "'\(text)': compression is none, so there is no level to set; remove compression_level"
+        default: "'\(text)' is not a \(compression.rawValue) level; \(compression.rawValue) takes \(compression.levels.lowerBound) to \(compression.levels.upperBound)"
+        }
     }
 
     static func boolean(_ text: String) -> Bool? {
@@ -295,20 +330,30 @@ enum SettingsValidation {
         for schema in settings.tenants.sharedSchemas where schema.isEmpty {
             throw .invalid(setting: "tenants.shared_schemas", message: "a schema name cannot be empty")
         }
+        // Values set in code rather than read from a file (the file's are checked where they are, with their line).
         if let partSize = settings.backup.partSize, partSize < PartSizePlanner.minimumPartSize || partSize > PartSizePlanner.maximumPartSize {
-            throw .invalid(setting: "backup.part_size", message: "\(partSize) bytes is outside S3's limits (5 MiB to 5 GiB)")
+            throw .invalid(setting: "backup.part_size", message: partSizeMessage("\(partSize) bytes"))
         }
-        if settings.backup.noOutputTimeout <= .zero || settings.backup.dumpTimeout <= .zero {
-            throw .invalid(setting: "backup.no_output_timeout", message: "timeouts must be positive")
+        let positive: [(String, Duration)] = [
+            ("backup.no_output_timeout", settings.backup.noOutputTimeout), ("backup.dump_timeout", settings.backup.dumpTimeout),
+            ("daemon.stop_timeout", settings.daemon.stopTimeout), ("daemon.lock_check_interval", settings.daemon.lockCheckInterval),
+            ("metrics.stale_after", settings.metrics.staleAfter), ("metrics.refresh_interval", settings.metrics.refreshInterval),
+        ]
+        for (name, value) in positive where value <= .zero || value > maximumDuration {
+            throw .invalid(setting: name, message: "must be more than zero and at most 3650d")
         }
-        if settings.daemon.stopTimeout <= .zero || settings.daemon.lockCheckInterval <= .zero {
-            throw .invalid(setting: "daemon.stop_timeout", message: "stop_timeout and lock_check_interval must be positive")
-        }
-        if settings.metrics.staleAfter <= .zero || settings.metrics.refreshInterval <= .zero {
-            throw .invalid(setting: "metrics.stale_after", message: "stale_after and refresh_interval must be positive")
+        if let level = settings.backup.compressionLevel, !settings.backup.compression.levels.contains(level) {
+            throw .invalid(
+                setting: "backup.compression_level",
+                message: compressionLevelMessage("\(level)", compression: settings.backup.compression) + " (compression is \(settings.backup.compression.rawValue))")
         }
         if settings.daemon.schedule.next(after: Date()) == nil {
-            throw .invalid(setting: "schedule.cron", message: "'\(settings.daemon.schedule.expression)' never runs (no such date in the next five years)")
+            throw .invalid(setting: "schedule.cron", message: neverRunsMessage(settings.daemon.schedule.expression))
+        }
+        // Every part in flight, the one filling, and listings, manifests and probes beside them.
+        settings.s3.maximumConnections = max(64, settings.backup.tenantConcurrency * (settings.backup.partsInFlight + 1) + 16)
+        if let url = settings.postgres.connectionString, !url.isEmpty, let problem = PostgresConnection.parseProblem(url) {
+            throw .invalid(setting: "postgres.url (or DATABASE_URL)", message: "\(Redaction.libpqMessage(url, connectionString: url)): \(problem)")
         }
         if let query = settings.tenants.query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw .invalid(setting: "tenants.query", message: "is empty; remove it to discover tenants from the schemas")

@@ -40,8 +40,10 @@ struct YAMLSettingsReader {
             let s3 = try section(node, name: "s3")
             try s3.only([
                 "bucket", "region", "endpoint", "prefix", "addressing_style", "access_key_id", "secret_access_key", "session_token",
-                "server_side_encryption", "kms_key_id", "storage_class",
+                "server_side_encryption", "kms_key_id", "storage_class", "connect_timeout", "request_timeout",
             ])
+            if let value = try s3.duration("connect_timeout", example: "5s", positive: true) { settings.s3.connectTimeout = value }
+            if let value = try s3.duration("request_timeout", example: "2m", positive: true) { settings.s3.requestTimeout = value }
             if let value = try s3.string("server_side_encryption") {
                 settings.s3.serverSideEncryption = try SettingsValidation.serverSideEncryption(value, keyId: try s3.string("kms_key_id")) { message in
                     s3.error(at: "server_side_encryption", message)
@@ -82,10 +84,8 @@ struct YAMLSettingsReader {
     }
 
     private func readDaemon(_ top: Section, into settings: inout Settings) throws(ConfigError) {
-        func duration(_ section: Section, _ key: String, example: String) throws(ConfigError) -> Duration? {
-            guard let value = try section.string(key) else { return nil }
-            guard let duration = SettingsValidation.duration(value) else { throw section.error(at: key, "'\(value)' is not a duration such as \(example)") }
-            return duration
+        func duration(_ section: Section, _ key: String, example: String, positive: Bool = true) throws(ConfigError) -> Duration? {
+            try section.duration(key, example: example, positive: positive)
         }
         if let node = top["schedule"] {
             let schedule = try section(node, name: "schedule")
@@ -101,7 +101,10 @@ struct YAMLSettingsReader {
             } catch {
                 throw schedule.error(at: "cron", error.message)
             }
-            if let value = try duration(schedule, "random_delay", example: "15m") { settings.daemon.randomDelay = value }
+            if settings.daemon.schedule.next(after: Date()) == nil {
+                throw schedule.error(at: "cron", SettingsValidation.neverRunsMessage(expression))
+            }
+            if let value = try duration(schedule, "random_delay", example: "15m", positive: false) { settings.daemon.randomDelay = value }
             if let value = try schedule.string("catch_up") {
                 guard let flag = SettingsValidation.boolean(value) else { throw schedule.error(at: "catch_up", "'\(value)' is not true or false") }
                 settings.daemon.catchUp = flag
@@ -111,7 +114,7 @@ struct YAMLSettingsReader {
             let daemon = try section(node, name: "daemon")
             try daemon.only(["stop_timeout", "lock_wait", "lock_check_interval"])
             if let value = try duration(daemon, "stop_timeout", example: "60s") { settings.daemon.stopTimeout = value }
-            if let value = try duration(daemon, "lock_wait", example: "1h") { settings.daemon.lockWait = value }
+            if let value = try duration(daemon, "lock_wait", example: "1h", positive: false) { settings.daemon.lockWait = value }
             if let value = try duration(daemon, "lock_check_interval", example: "5s") { settings.daemon.lockCheckInterval = value }
         }
         if let node = top["metrics"] {
@@ -156,8 +159,7 @@ struct YAMLSettingsReader {
                 settings.retention.policy[keyPath: path] = number
             }
         }
-        if let value = try retention.string("keep_within") {
-            guard let duration = SettingsValidation.duration(value) else { throw retention.error(at: "keep_within", "'\(value)' is not a duration such as 7d") }
+        if let duration = try retention.duration("keep_within", example: "7d", positive: false) {
             settings.retention.policy.keepWithin = duration
         }
         if let value = try retention.string("time_zone") {
@@ -171,8 +173,7 @@ struct YAMLSettingsReader {
             settings.retention.maxDeleteFraction = fraction
         }
         for (key, path) in [("max_newest_age", \RetentionSettings.maxNewestAge), ("incomplete_upload_grace", \RetentionSettings.incompleteUploadGrace)] {
-            if let value = try retention.string(key) {
-                guard let duration = SettingsValidation.duration(value) else { throw retention.error(at: key, "'\(value)' is not a duration such as 48h") }
+            if let duration = try retention.duration(key, example: "48h", positive: false) {
                 settings.retention[keyPath: path] = duration
             }
         }
@@ -200,11 +201,17 @@ struct YAMLSettingsReader {
             settings.backup.compression = compression
         }
         if let value = try backup.string("compression_level") {
-            guard let level = Int(value) else { throw backup.error(at: "compression_level", "'\(value)' is not a number") }
+            let compression = settings.backup.compression
+            guard let level = Int(value), compression.levels.contains(level) else {
+                throw backup.error(at: "compression_level", SettingsValidation.compressionLevelMessage(value, compression: compression))
+            }
             settings.backup.compressionLevel = level
         }
         if let value = try backup.string("part_size"), value != "auto" {
             guard let bytes = SettingsValidation.byteSize(value) else { throw backup.error(at: "part_size", "'\(value)' is not a size such as 16MiB") }
+            guard (PartSizePlanner.minimumPartSize...PartSizePlanner.maximumPartSize).contains(bytes) else {
+                throw backup.error(at: "part_size", SettingsValidation.partSizeMessage(value))
+            }
             settings.backup.partSize = bytes
         }
         for (key, path) in [("parts_in_flight", \BackupSettings.partsInFlight), ("tenant_concurrency", \BackupSettings.tenantConcurrency)] {
@@ -214,13 +221,11 @@ struct YAMLSettingsReader {
             }
         }
         if let value = try backup.strings("pg_dump_options") { settings.backup.pgDumpOptions = value }
-        if let value = try backup.string("lock_wait_timeout") {
-            guard let duration = SettingsValidation.duration(value) else { throw backup.error(at: "lock_wait_timeout", "'\(value)' is not a duration such as 5m") }
+        if let duration = try backup.duration("lock_wait_timeout", example: "5m", positive: false) {
             settings.backup.lockWaitTimeout = duration
         }
         for (key, path) in [("no_output_timeout", \BackupSettings.noOutputTimeout), ("dump_timeout", \BackupSettings.dumpTimeout)] {
-            if let value = try backup.string(key) {
-                guard let duration = SettingsValidation.duration(value) else { throw backup.error(at: key, "'\(value)' is not a duration such as 10m") }
+            if let duration = try backup.duration(key, example: "10m", positive: true) {
                 settings.backup[keyPath: path] = duration
             }
         }
@@ -281,6 +286,19 @@ struct YAMLSettingsReader {
                 throw error(at: key, "expected a single value, found a \(node.sequence != nil ? "list" : "mapping")")
             }
             return scalar.string
+        }
+
+        /// A duration with its unit (`500ms`, `30s`, `10m`, `6h`, `1d`), at most ``SettingsValidation/maximumDuration``;
+        /// `positive` refuses zero.
+        func duration(_ key: String, example: String, positive: Bool) throws(ConfigError) -> Duration? {
+            guard let value = try string(key) else { return nil }
+            switch SettingsValidation.parseDuration(value, example: example) {
+            case .success(let duration):
+                if positive, duration <= .zero { throw error(at: key, "must be more than zero, such as \(example)") }
+                return duration
+            case .failure(let problem):
+                throw error(at: key, problem.message)
+            }
         }
 
         func strings(_ key: String) throws(ConfigError) -> [String]? {

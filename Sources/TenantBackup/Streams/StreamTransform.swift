@@ -33,6 +33,15 @@ public enum Compression: String, Sendable, Equatable, CaseIterable {
         }
     }
 
+    /// The levels each codec takes: zstd 1–19 (20–22 need far more memory and are refused), gzip 1–9.
+    public var levels: ClosedRange<Int> {
+        switch self {
+        case .zstd: return 1...19
+        case .gzip: return 1...9
+        case .none: return 0...0
+        }
+    }
+
     /// The default level of each codec.
     public var defaultLevel: Int {
         switch self {
