@@ -16,10 +16,10 @@ public struct Doctor: Sendable {
 
     public var loader: SettingsLoader
     public var configFile: String?
-    public var httpClient: HTTPClient
+    public var httpClient: HTTPClient?
     public var logger: Logger
 
-    public init(loader: SettingsLoader, configFile: String?, httpClient: HTTPClient = .shared, logger: Logger) {
+    public init(loader: SettingsLoader, configFile: String?, httpClient: HTTPClient? = nil, logger: Logger) {
         self.loader = loader
         self.configFile = configFile
         self.httpClient = httpClient

@@ -8,7 +8,7 @@ public struct PruneRun: Sendable {
     public let settings: Settings
     public let environment: [String: String]
     public let logger: Logger
-    public var httpClient: HTTPClient = .shared
+    public var httpClient: HTTPClient? = nil
 
     public init(settings: Settings, environment: [String: String], logger: Logger) {
         self.settings = settings

@@ -52,13 +52,14 @@ public struct S3Client: Sendable {
         let seconds = Mutex<TimeInterval>(0)
     }
 
-    /// - Parameter httpClient: defaults to `HTTPClient.shared`, which needs no shutdown.
+    /// - Parameter httpClient: defaults to the process-wide ``S3HTTPClient`` for the settings' connect
+    ///   timeout, which needs no shutdown.
     public init(
         settings: S3Settings,
         bucket: String,
         credentials: any CredentialsProvider,
         configuration: S3ClientConfiguration = S3ClientConfiguration(),
-        httpClient: HTTPClient = .shared,
+        httpClient: HTTPClient? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
@@ -66,7 +67,7 @@ public struct S3Client: Sendable {
         self.region = settings.region
         self.credentialsProvider = credentials
         self.configuration = configuration
-        self.httpClient = httpClient
+        self.httpClient = httpClient ?? S3HTTPClient.client(connectTimeout: settings.connectTimeout, maximumConnections: settings.maximumConnections)
         self.logger = logger
         self.now = now
         self.clockOffset = ClockOffset()
@@ -78,7 +79,7 @@ public struct S3Client: Sendable {
         bucket: String,
         credentials: S3Credentials,
         configuration: S3ClientConfiguration = S3ClientConfiguration(),
-        httpClient: HTTPClient = .shared,
+        httpClient: HTTPClient? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {

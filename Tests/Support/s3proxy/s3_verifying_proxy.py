@@ -721,13 +721,19 @@ def load_credentials(path: str) -> dict[str, dict]:
     return data
 
 
+class ProxyServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of connections (every test at once, streamed parts
+    # each holding one) had SYNs dropped and connects taking seconds, which S3 never does.
+    request_queue_size = 512
+
+
 def make_server(host: str, port: int, upstream: tuple[str, int], credentials: dict, region: str) -> ThreadingHTTPServer:
     handler = type(
         "BoundProxyHandler",
         (ProxyHandler,),
         {"verifier": Verifier(credentials, region), "faults": FaultBook(), "upstream": upstream},
     )
-    server = ThreadingHTTPServer((host, port), handler)
+    server = ProxyServer((host, port), handler)
     server.daemon_threads = True
     return server
 
