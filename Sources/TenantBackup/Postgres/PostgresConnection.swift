@@ -1,6 +1,28 @@
 import CLibPQ
 import Foundation
 
+extension PostgresConnection {
+    /// Why `connectionString` does not parse as a libpq connection string or `postgresql://` URL (redacted),
+    /// or `nil` when it does. Checked by the configuration, before anything connects.
+    public static func parseProblem(_ connectionString: String) -> String? {
+        let trimmed = connectionString.trimmingCharacters(in: .whitespaces)
+        let isURL = trimmed.hasPrefix("postgresql://") || trimmed.hasPrefix("postgres://")
+        if !isURL, !trimmed.contains("=") {
+            return trimmed.contains("://")
+                ? "the URL's scheme must be postgresql:// or postgres://"
+                : "is neither a postgresql:// URL nor a key=value connection string (a URL without its scheme is read as a database name)"
+        }
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(trimmed, &error) else {
+            let message = error.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "it does not parse"
+            if let error { PQfreemem(error) }
+            return Redaction.libpqMessage(message, connectionString: connectionString)
+        }
+        PQconninfoFree(options)
+        return nil
+    }
+}
+
 /// The rows of a statement, as text.
 public struct PostgresResult: Sendable, Equatable {
     public let columns: [String]
@@ -60,8 +82,10 @@ public final class PostgresConnection {
             throw .connectionFailed(target: "unknown", message: "libpq could not allocate a connection")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = Self.message(PQerrorMessage(connection))
-            let target = Self.describe(connection)
+            // libpq repeats a malformed URL whole in its message, password included, and a URL without
+            // its scheme becomes the database name: neither may reach a log line.
+            let message = Redaction.libpqMessage(Self.message(PQerrorMessage(connection)), connectionString: connectionString, environment: environment)
+            let target = Redaction.libpqMessage(Self.describe(connection), connectionString: connectionString, environment: environment)
             PQfinish(connection)
             throw .connectionFailed(target: target, message: message)
         }
