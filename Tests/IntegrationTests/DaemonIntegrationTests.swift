@@ -171,6 +171,30 @@ import Testing
         #expect(daemon.output.contains("stop timeout passed"))
     }
 
+    /// Issue 10, point 3: SIGHUP with a number that used to overflow killed the daemon (exit 132).
+    @Test func aReloadWithAnOverflowingNumberKeepsTheDaemonAndItsConfiguration() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let notify = try NotifySocket()
+                defer { notify.close() }
+                let config = Self.temporaryFile("config.yaml")
+                defer { try? FileManager.default.removeItem(atPath: config) }
+                try "schedule:\n  cron: \"0 3 * * *\"\n  catch_up: false\nmetrics:\n  listen: off\n".write(toFile: config, atomically: true, encoding: .utf8)
+                let daemon = try DaemonProcess(["run", "--config", config], environment: environment(database: database, bucket: bucket, notify: notify))
+                let ready = try await notify.waitFor("READY=1") { $0.contains("READY=1") }
+                try "schedule:\n  cron: \"0 3 * * *\"\nbackup:\n  dump_timeout: 9223372036854775807d\n".write(toFile: config, atomically: true, encoding: .utf8)
+                daemon.signal(SIGHUP)
+                let refused = try await notify.waitFor(after: ready.index, "READY=1 with the reload failure") {
+                    $0.contains("READY=1") && $0.contains("reload failed")
+                }
+                #expect(refused.message.contains("config.yaml:4:17: backup.dump_timeout"), "\(refused.message)")
+                #expect(daemon.isRunning)
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0, "\(daemon.output.suffix(2000))")
+            }
+        }
+    }
+
     // MARK: - Several hosts
 
     /// With a consistent snapshot (the default) each daemon dumps the shared schemas of its own snapshot, so
@@ -269,6 +293,107 @@ import Testing
                 #expect(daemon.output.contains("injected failure for mindcare"))
                 let tenants = try await tenantBackups(bucket, prefix: "").compactMap { BackupKey.parse($0, prefix: "")?.schema }
                 #expect(tenants.sorted() == ["Clínica \"Sur\"", "bienestar"].sorted())
+            }
+        }
+    }
+
+    // MARK: - A key from a host with a wrong clock (issue 10, point 2)
+
+    static let futureKey = "backups/bienestar/backup-sql-bienestar-2031-01-01-000000.sql.zst"
+
+    @Test func aFutureDatedKeyDoesNotSkipTheTenantInRunOnce() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let client = services.s3Client(bucket: bucket)
+                try await client.putObject(key: Self.futureKey, body: ByteBuffer(string: "written by a host whose clock said 2031"))
+                let daemon = try DaemonProcess(["run", "--once"], environment: environment(database: database, bucket: bucket))
+                #expect(await daemon.waitForExit() == 0, "\(daemon.output)")
+                let bienestar = try await tenantBackups(bucket, prefix: "").filter { $0.contains("/bienestar/") && $0 != Self.futureKey }
+                #expect(bienestar.count == 1, "the tenant was skipped: \(daemon.output)")
+                #expect(!daemon.output.contains("already backed up in this slot"))
+                #expect(daemon.output.contains("dated in the future") && daemon.output.contains(Self.futureKey))
+                #expect(try await client.headObject(key: Self.futureKey).size > 0)  // kept, never deleted
+            }
+        }
+    }
+
+    @Test func aFutureDatedKeyLeavesTheTenantStaleCaughtUpAndCounted() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await services.s3Client(bucket: bucket).putObject(key: Self.futureKey, body: ByteBuffer(string: "from the future"))
+                let failing = try Self.pgDumpFailing(for: "bienestar")
+                defer { try? FileManager.default.removeItem(atPath: failing) }
+                let notify = try NotifySocket()
+                defer { notify.close() }
+                let port = try Self.freePort()
+                var environment = environment(database: database, bucket: bucket, notify: notify)
+                environment["TENANT_BACKUP_PG_DUMP"] = failing
+                environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                let daemon = try DaemonProcess(["run"], environment: environment)
+                // Catch-up tries bienestar (its only key is from 2031), and it fails: 2 of 3.
+                try await notify.waitFor("the cycle's summary") { $0.contains("STATUS=idle, next cycle") && $0.contains("last: 2/3 ok") }
+                let metrics = try await scrape(port: port)
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
+                #expect(Self.value("\(BackupMetrics.stale){tenant=\"bienestar\"}", in: metrics) == 1, "\(metrics)")
+                #expect(Self.value("\(BackupMetrics.futureDated){tenant=\"bienestar\"}", in: metrics) == 1, "\(metrics)")
+                #expect(Self.value("\(BackupMetrics.futureDated){tenant=\"mindcare\"}", in: metrics) == 0, "\(metrics)")
+                #expect(daemon.output.contains("injected failure for bienestar"))
+                #expect(daemon.output.contains(Self.futureKey))
+            }
+        }
+    }
+
+    // MARK: - Selecting no tenant (issue 10, point 6)
+
+    @Test(arguments: [("TENANT_BACKUP_INCLUDE", "bienstar*"), ("TENANT_BACKUP_EXCLUDE", "*")])
+    func selectingNoTenantFailsBackupAndRunOnce(variable: String, value: String) async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = environment(database: database, bucket: bucket)
+                environment[variable] = value
+                let (status, output) = try await DoctorCommandTests.runExecutable(["backup"], environment: environment)
+                #expect(status == .exited(1), "\(output)")
+                #expect(output.contains("no tenants selected"), "\(output)")
+                let once = try DaemonProcess(["run", "--once"], environment: environment)
+                #expect(await once.waitForExit() == 1, "\(once.output)")
+                #expect(once.output.contains("no tenants selected"))
+                #expect(try await tenantBackups(bucket, prefix: "").isEmpty)
+            }
+        }
+    }
+
+    @Test func aDaemonThatSelectsNoTenantSaysSoInItsStatusAndMetrics() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let notify = try NotifySocket()
+                defer { notify.close() }
+                let port = try Self.freePort()
+                var environment = environment(database: database, bucket: bucket, notify: notify)
+                environment["TENANT_BACKUP_EXCLUDE"] = "*"
+                environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                let daemon = try DaemonProcess(["run"], environment: environment)
+                let status = try await notify.waitFor("a status naming the failure") { $0.contains("STATUS=") && $0.contains("no tenants selected") }
+                #expect(status.message.contains("cycle failed"))
+                let metrics = try await scrape(port: port)
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
+                #expect(Self.value(BackupMetrics.tenantsSelected, in: metrics) == 0, "\(metrics)")
+            }
+        }
+    }
+
+    @Test func aTenantTheQueryListsWithoutASchemaIsAFailure() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = environment(database: database, bucket: bucket)
+                environment["TENANT_BACKUP_TENANT_QUERY"] = "SELECT unnest(ARRAY['bienestar', 'gone_clinic'])"
+                let (status, output) = try await DoctorCommandTests.runExecutable(["backup", "--no-shared"], environment: environment)
+                #expect(status == .exited(1), "\(output)")
+                #expect(output.contains("✘ tenant gone_clinic:") && output.contains("no schema of that name"), "\(output)")
+                #expect(output.contains("✔ tenant bienestar"), "\(output)")
             }
         }
     }

@@ -58,7 +58,7 @@ public struct BackupCycle: Sendable {
     public let settings: Settings
     public let environment: [String: String]
     public var logger: Logger
-    public let httpClient: HTTPClient
+    public let httpClient: HTTPClient?
     public var progress: (@Sendable (BackupProgress) -> Void)?
     /// `backup --output`: a file (one schema) or a directory (one file per schema).
     public var localCopy: String?
@@ -83,7 +83,7 @@ public struct BackupCycle: Sendable {
     /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
     public var tenantStarted: (@Sendable (String, Int, Int) -> Void)?
 
-    public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient = .shared) {
+    public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient? = nil) {
         self.settings = settings
         self.environment = environment
         self.logger = logger
@@ -95,10 +95,12 @@ public struct BackupCycle: Sendable {
         let client = try makeClient()
         let inventory = try await inspectDatabase()
         let (serverMajor, serverVersion, discovered, existingShared) = (inventory.serverMajor, inventory.serverVersion, inventory.discovered, inventory.sharedSchemas)
-        for name in discovered.unknownNames {
-            logger.warning("the tenants query names a schema that does not exist; not backed up", metadata: ["tenant": "\(name)"])
-        }
         var tenants = discovered.tenants
+        // A tenant the query lists without a schema is a tenant that is not backed up: a failure of its own.
+        var missing = requested == nil ? discovered.unknownNames : []
+        if requested == nil, tenants.isEmpty, missing.isEmpty {
+            throw BackupCycleError(message: Self.noTenantsMessage(settings.tenants))
+        }
         if let requested {
             let unknown = requested.filter { !discovered.tenants.contains($0) }
             guard unknown.isEmpty else {
@@ -132,10 +134,28 @@ public struct BackupCycle: Sendable {
             cycle.snapshotName = snapshot?.name
             logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
         }
-        let report = await cycle.run(
+        var report = await cycle.run(
             tenants: tenants, shared: includeShared ? existingShared : [], client: client, pgDump: pgDump, serverVersion: serverVersion, cycleId: cycleId)
         await snapshot?.release()
+        missing.sort()
+        for name in missing {
+            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(
+                schema: name, area: .tenant,
+                message: "the tenants query lists this tenant but the database has no schema of that name; it was not backed up (fix the query or the tenant's row)"))
+            logger.error("backup failed", metadata: ["tenant": "\(name)", "error": "no such schema, though the tenants query lists it"])
+            BackupMetrics.record(schema: name, area: .tenant, result: result)
+            report.tenants.append(SchemaResult(schema: name, area: .tenant, result: result))
+        }
         return report
+    }
+
+    /// Why a cycle that selects no tenant at all is a failure, and where to look.
+    static func noTenantsMessage(_ selection: TenantSelection) -> String {
+        var message = "no tenants selected: "
+        message += selection.query == nil ? "no schema besides the shared and system ones" : "tenants.query returned no rows"
+        if !selection.include.isEmpty { message += ", tenants.include \(selection.include)" }
+        if !selection.exclude.isEmpty { message += ", tenants.exclude \(selection.exclude)" }
+        return message + "; check the tenant settings (a typo in a pattern selects nothing), or the database the connection points at"
     }
 
     /// What the database holds: its server version, the tenants and the shared schemas that exist.
@@ -155,6 +175,7 @@ public struct BackupCycle: Sendable {
                 let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
                 let major = connection.serverMajorVersion
                 let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
+                BackupMetrics.recordTenantsSelected(found.tenants.count)
                 let names = try connection.query("SELECT nspname FROM pg_catalog.pg_namespace", purpose: "listing schemas").rows.compactMap { $0.first ?? nil }
                 return DatabaseInventory(
                     serverMajor: major, serverVersion: "\(major).\(connection.serverVersionNumber % 10000)", discovered: found,
@@ -179,10 +200,15 @@ public struct BackupCycle: Sendable {
     public func newestBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
         let client = try makeClient()
         do throws(S3Error) {
-            return try await BackupCatalog(client: client, prefix: settings.s3.prefix).newestOfEveryTenant()
+            return try await catalog(client).newestOfEveryTenant()
         } catch {
             throw BackupCycleError(message: "cannot list the bucket: \(error)")
         }
+    }
+
+    /// The bucket's view of the backups, with this cycle's logger.
+    func catalog(_ client: S3Client) -> BackupCatalog {
+        BackupCatalog(client: client, prefix: settings.s3.prefix, logger: logger)
     }
 
     /// A short random id for one cycle's log lines.
@@ -272,7 +298,7 @@ public struct BackupCycle: Sendable {
             return .ran(.failure(BackupError(
                 schema: schema, area: .shared, message: "another tenant-backup (on this or another host) is dumping this shared schema; try again when it is done")))
         }
-        let newest = try? await BackupCatalog(client: client, prefix: settings.s3.prefix).newest(area: .shared, schema: schema)
+        let newest = try? await catalog(client).newest(area: .shared, schema: schema)
         if snapshotName == nil, let since = reuseSharedSince, let newest, newest.timestamp >= since {
             await lock.release()
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
@@ -325,7 +351,7 @@ public struct BackupCycle: Sendable {
         }
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
-                if let newest = try await BackupCatalog(client: client, prefix: settings.s3.prefix).newest(schema: schema), newest.timestamp >= since {
+                if let newest = try await catalog(client).newest(schema: schema), newest.timestamp >= since {
                     await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
                     return .skipped(SkippedTenant(schema: schema, reason: .alreadyBackedUp(key: newest.key)))

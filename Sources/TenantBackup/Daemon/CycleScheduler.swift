@@ -15,14 +15,14 @@ import ServiceLifecycle
 public struct CycleScheduler: Service {
     let state: DaemonState
     let environment: [String: String]
-    let httpClient: HTTPClient
+    let httpClient: HTTPClient?
     let logger: Logger
     let once: Bool
     let freshness: FreshnessMonitor?
     let outcome: CycleOutcomeBox
 
     public init(
-        state: DaemonState, environment: [String: String], httpClient: HTTPClient, logger: Logger, once: Bool = false,
+        state: DaemonState, environment: [String: String], httpClient: HTTPClient?, logger: Logger, once: Bool = false,
         freshness: FreshnessMonitor? = nil, outcome: CycleOutcomeBox = CycleOutcomeBox()
     ) {
         self.state = state
@@ -115,6 +115,11 @@ public struct CycleScheduler: Service {
         let overdue: [String]
         do throws(BackupCycleError) {
             let tenants = try await cycle.inspectDatabase().discovered.tenants
+            if tenants.isEmpty {
+                // Selecting nothing is a failure to report (status line, exit status, metrics), not "all caught up".
+                await runCycle(settings, tenants: nil, skipIfBackedUpSince: since, reuseSharedSince: nil, reason: "catch-up")
+                return
+            }
             let newest = try await cycle.newestBackupOfEveryTenant()
             overdue = tenants.filter { tenant in newest[tenant].map { $0.timestamp < since } ?? true }
         } catch {
