@@ -52,8 +52,15 @@ struct BackupCommand: AsyncParsableCommand {
             }
         }
         let report: BackupReport
+        let requested = tenants.isEmpty ? nil : tenants
+        let includeShared = !noShared
+        let configured = cycle
         do {
-            report = try await cycle.run(tenants: tenants.isEmpty ? nil : tenants, includeShared: !noShared)
+            report = try await SignalInterruption.run(logger: logger) { try await configured.run(tenants: requested, includeShared: includeShared) }
+        } catch let interrupted as Interrupted {
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            FileHandle.standardError.write(Data("error: \(interrupted)\n".utf8))
+            throw ExitCode(interrupted.exitCode)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

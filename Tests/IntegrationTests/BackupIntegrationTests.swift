@@ -296,6 +296,37 @@ import TenantBackupTesting
         }
     }
 
+    /// Issue 10, point 10: `backup` used to die at once on SIGTERM/SIGINT (exit 143/130, no log line), leaving
+    /// its multipart upload behind.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func theBackupCommandStoppedByASignalAbortsItsUploadAndSaysSo(signal: Int32) async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let stuck = try FakePgDump.make("head -c 9437184 /dev/urandom; while true; do head -c 1024 /dev/urandom; sleep 0.1; done")
+                defer { try? FileManager.default.removeItem(atPath: stuck) }
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                environment["TENANT_BACKUP_PG_DUMP"] = stuck
+                environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+                let command = try DaemonProcess(["backup", "--tenant", "bienestar", "--no-shared"], environment: environment)
+                let client = services.s3Client(bucket: bucket)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await client.listMultipartUploads(prefix: "").isEmpty, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(try await !client.listMultipartUploads(prefix: "").isEmpty, "\(command.output)")
+                command.signal(signal)
+                let status = await command.waitForExit(timeout: .seconds(60))
+                #expect(status == 128 + signal, "\(command.output)")
+                #expect(command.output.contains("received SIG"), "\(command.output)")
+                #expect(command.output.contains("upload aborted"), "\(command.output)")
+                #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
+                #expect(try await client.listKeys(prefix: "").isEmpty)
+            }
+        }
+    }
+
     @Test func aPgDumpOlderThanTheServerIsRefused() async throws {
         let fake = try FakePgDump.make("exit 0")
         try "#!/bin/bash\necho 'pg_dump (PostgreSQL) 14.9'\n".write(toFile: fake, atomically: true, encoding: .utf8)
