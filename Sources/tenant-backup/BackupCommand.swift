@@ -27,11 +27,15 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also keep a local copy of what is stored: a file for one schema, else an existing directory.", valueName: "path"))
     var output: String?
 
+    @Flag(help: "Replace the --output file when it already exists (otherwise refused before anything runs).")
+    var force = false
+
     @Flag(help: "Print the results as JSON on stdout.")
     var json = false
 
     func validate() throws {
         if all, !tenants.isEmpty { throw ValidationError("--all and --tenant exclude each other") }
+        if force, output == nil { throw ValidationError("--force only applies to --output") }
     }
 
     func run() async throws {
@@ -40,6 +44,7 @@ struct BackupCommand: AsyncParsableCommand {
         let logger = global.logger(settings: settings)
         var cycle = BackupCycle(settings: settings, environment: environment, logger: logger)
         cycle.localCopy = output
+        cycle.overwriteLocalCopy = force
         let showProgress = !json && isatty(STDERR_FILENO) == 1
         if showProgress {
             cycle.progress = { progress in

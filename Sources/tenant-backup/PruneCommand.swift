@@ -12,6 +12,11 @@ struct PruneCommand: AsyncParsableCommand {
             with a verified manifest; never touches keys that are not backups of that tenant; refuses a plan that \
             would delete more than retention.max_delete_fraction of them. --force lifts the age and fraction \
             brakes only. Exits non-zero when a tenant's plan was refused or a deletion failed.
+
+            Without --tenant, the shared schemas' dumps (<prefix>shared/) are pruned after the tenants: a shared \
+            dump is kept while a tenant backup's manifest names it (restoring that backup needs it), when it is \
+            the newest, or when it is younger than retention.incomplete_upload_grace; the rest is deleted, behind \
+            the same fraction brake. A tenant manifest that cannot be read stops it.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -58,12 +63,13 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     static func text(_ outcome: RetentionOutcome) -> String {
-        var lines = ["tenant \(Doctor.display(outcome.tenant)):"]
+        var lines = ["\(outcome.area == .tenant ? "tenant" : "shared schema") \(Doctor.display(outcome.tenant)):"]
         for decision in outcome.plan.decisions {
             let verdict = decision.keep ? "keep  " : (outcome.dryRun ? "would delete" : "delete")
             let reasons = decision.reasons.map(\.rawValue).joined(separator: ",")
             lines.append("  \(verdict) \(decision.candidate.key)\(reasons.isEmpty ? "" : "  (\(reasons))")")
         }
+        for warning in outcome.warnings { lines.append("  ⚠ \(warning)") }
         switch outcome.status {
         case .applied:
             let verb = outcome.dryRun ? "would delete" : "deleted"
@@ -80,6 +86,7 @@ struct PruneCommand: AsyncParsableCommand {
         if case .refused(let message) = outcome.status { status = ["applied": false, "refused": message] }
         return [
             "tenant": outcome.tenant,
+            "area": outcome.area == .tenant ? "tenant" : "shared",
             "dry_run": outcome.dryRun,
             "status": status,
             "backups": outcome.plan.decisions.map { decision in
@@ -88,6 +95,7 @@ struct PruneCommand: AsyncParsableCommand {
             "deleted_keys": outcome.deletedKeys,
             "failed_keys": outcome.failedKeys,
             "aborted_uploads": outcome.abortedUploads,
+            "warnings": outcome.warnings,
         ]
     }
 }

@@ -50,7 +50,9 @@ struct GlobalOptions: ParsableArguments {
     var envFile: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Log level: trace, debug, info, notice, warning, error, critical (default: logging.level, info).", valueName: "level"))
+        "Log level: trace, debug, info, notice, warning, error, critical (default: logging.level, info). debug adds each S3 "
+            + "request's outcome and each part; trace also each S3 request as it starts and each backup considered by retention.",
+        valueName: "level"))
     var logLevel: Logger.Level?
 
     /// Applies --env-file to this process (libpq and pg_dump read PG* from it) and returns the environment.
@@ -69,12 +71,14 @@ struct GlobalOptions: ParsableArguments {
         return ProcessInfo.processInfo.environment
     }
 
-    /// The validated settings, or a usage error naming what is wrong in them.
+    /// The validated settings. An invalid configuration is not a usage error: it exits 78 (EX_CONFIG), as
+    /// `config check` does, with the file, line and column of the problem.
     func settings(environment: [String: String]) throws -> Settings {
         do {
             return try SettingsLoader(environment: environment).load(configFile: config)
         } catch {
-            throw ValidationError("configuration: \(error)")
+            FileHandle.standardError.write(Data("error: configuration invalid: \(error)\n".utf8))
+            throw ExitCode(78)
         }
     }
 

@@ -291,6 +291,9 @@ import TenantBackupTesting
                 let report = try await task.value
                 #expect(ContinuousClock.now - started < .seconds(25))
                 #expect(!report.allSucceeded)
+                // Said plainly, not as whichever S3 request the cancellation happened to cut off (issue 10).
+                let message = report.failures.first?.message ?? ""
+                #expect(message.contains("stopped before it finished") && !message.contains("S3 "), "\(message)")
                 try await expectNothingLeft(in: bucket)
             }
         }
@@ -327,6 +330,23 @@ import TenantBackupTesting
         }
     }
 
+    /// Also issue 10: a second backup of a tenant within the same second failed with a bare HTTP 412.
+    @Test func backupsOfOneTenantInQuickSuccessionEachGetTheirOwnKey() async throws {
+        let instant = try FakePgDump.make("echo 'SELECT 1;'")
+        defer { try? FileManager.default.removeItem(atPath: instant) }
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let run = cycle(database, bucket: bucket) { $0.postgres.pgDumpPath = instant }
+                var keys: [String] = []
+                for _ in 0..<3 {
+                    let report = try await run.run(tenants: ["bienestar"], includeShared: false)
+                    keys.append(try report.tenants[0].result.get().key)
+                }
+                #expect(Set(keys).count == 3, "\(keys)")
+            }
+        }
+    }
+
     @Test func aPgDumpOlderThanTheServerIsRefused() async throws {
         let fake = try FakePgDump.make("exit 0")
         try "#!/bin/bash\necho 'pg_dump (PostgreSQL) 14.9'\n".write(toFile: fake, atomically: true, encoding: .utf8)
@@ -343,7 +363,8 @@ import TenantBackupTesting
         }
     }
 
-    @Test func pgDumpDoesNotInheritSystemdsNotificationVariables() async throws {
+    /// Also issue 10: pg_dump inherited the whole environment, the AWS secret key and session token included.
+    @Test func pgDumpSeesOnlyWhatItNeedsNeverSecretsOrSystemdsVariables() async throws {
         let fake = try FakePgDump.make("env")
         defer { try? FileManager.default.removeItem(atPath: fake) }
         try await TestDatabase.with(services) { database in
@@ -356,12 +377,24 @@ import TenantBackupTesting
                 environment["NOTIFY_SOCKET"] = "/run/systemd/notify"
                 environment["WATCHDOG_USEC"] = "30000000"
                 environment["WATCHDOG_PID"] = "1"
+                environment["AWS_SECRET_ACCESS_KEY"] = "child-must-not-see-this"
+                environment["AWS_SESSION_TOKEN"] = "nor-this"
+                environment["DATABASE_URL_UNRELATED"] = "nor-this-either"
+                environment["LC_ALL"] = "C.UTF-8"
                 run = BackupCycle(settings: run.settings, environment: environment, logger: run.logger)
                 let outcome = try await run.run(tenants: ["bienestar"], includeShared: false).tenants[0].result.get()
                 let childEnvironment = String(buffer: try await services.s3Client(bucket: bucket).getObject(key: outcome.key))
                 #expect(childEnvironment.contains("PGDATABASE=\(database.name)"))
                 #expect(!childEnvironment.contains("NOTIFY_SOCKET"))
                 #expect(!childEnvironment.contains("WATCHDOG_"))
+                #expect(!childEnvironment.contains("AWS_") && !childEnvironment.contains("child-must-not-see-this"), "\(childEnvironment)")
+                #expect(!childEnvironment.contains("nor-this"))
+                #expect(childEnvironment.contains("LC_ALL=C.UTF-8") && childEnvironment.contains("PATH="))
+                let names = childEnvironment.split(separator: "\n").compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) }
+                // bash adds a few of its own (PWD, SHLVL, _); everything else must be one we pass on.
+                for name in names where !["PWD", "SHLVL", "_", "OLDPWD"].contains(name) {
+                    #expect(ChildEnvironment.keeps(name), "pg_dump saw \(name)")
+                }
             }
         }
     }
@@ -385,6 +418,33 @@ import TenantBackupTesting
                 // The two whole parts went up while they filled.
                 #expect(parts.filter { $0.status == .code(200) && $0.streaming == true }.count == 2)
                 #expect(try await services.s3Client(bucket: bucket).listMultipartUploads(prefix: "").isEmpty)
+            }
+        }
+    }
+
+    /// Also issue 10: the tenants of a run that found the shared schema's lock taken got `shared_backups: []`.
+    @Test func aSharedSchemaLockedForAMomentIsWaitedForAndEveryTenantManifestNamesTheDump() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                nonisolated(unsafe) let other = try database.connect()
+                let taken = try other.query(
+                    "SELECT pg_try_advisory_lock($1::int4, $2::int4)",
+                    [String(TenantLock.sharedProjectKey), String(TenantLock.tenantKey("public"))], purpose: "test")
+                #expect(taken.rows.first?.first == "t")
+                let release = Task {
+                    try await Task.sleep(for: .seconds(3))
+                    _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
+                }
+                let report = try await cycle(database, bucket: bucket).run(tenants: ["bienestar", "mindcare"])
+                try await release.value
+                #expect(report.allSucceeded, "\(report.failures)")
+                let shared = try #require(try report.shared.first?.result.get().key)
+                let client = services.s3Client(bucket: bucket)
+                for tenant in report.tenants {
+                    let outcome = try tenant.result.get()
+                    let manifest = try BackupManifest.decode(Data(try await client.getObject(key: try #require(outcome.manifestKey)).readableBytesView))
+                    #expect(manifest.sharedBackups == [shared], "\(tenant.schema)")
+                }
             }
         }
     }
@@ -455,6 +515,39 @@ import TenantBackupTesting
                 let local = try FileManager.default.contentsOfDirectory(atPath: directory.path)
                 #expect(local.count == 2)
                 #expect(local.contains { $0.hasPrefix("backup-sql-mindcare-") && $0.hasSuffix(".sql.zst") })
+            }
+        }
+    }
+
+    /// Also issue 10: --output into a missing directory failed only after the whole dump, with a raw Foundation
+    /// error, and an existing file was silently overwritten.
+    @Test func theOutputPathIsCheckedBeforeAnythingRunsAndAFileIsNeverSilentlyReplaced() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tb-out-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let base = ["backup", "--tenant", "bienestar", "--no-shared", "--log-level", "error"]
+
+                let missing = directory.appendingPathComponent("no/such/dir/copy.sql.zst").path
+                let (missingStatus, missingOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", missing], environment: environment)
+                #expect(missingStatus == .exited(1))
+                #expect(missingOutput.contains("does not exist") && missingOutput.contains(missing), "\(missingOutput)")
+
+                let existing = directory.appendingPathComponent("copy.sql.zst").path
+                try "keep me".write(toFile: existing, atomically: true, encoding: .utf8)
+                let (existingStatus, existingOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", existing], environment: environment)
+                #expect(existingStatus == .exited(1))
+                #expect(existingOutput.contains("already exists"), "\(existingOutput)")
+                #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me")
+                #expect(try await services.s3Client(bucket: bucket).listKeys(prefix: "").isEmpty, "nothing is backed up when the local copy is refused")
+
+                let (forcedStatus, forcedOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", existing, "--force"], environment: environment)
+                #expect(forcedStatus == .exited(0), "\(forcedOutput)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: existing)).count > 7)
             }
         }
     }

@@ -39,4 +39,24 @@ import TenantBackupTesting
         #expect(status == .exited(78), "\(output)")
         #expect(output.contains("\(path):2:"), "\(output)")
     }
+
+    /// Also issue 10: `run` with a bad config exited 64 with a usage hint, where `config check` exits 78.
+    @Test(arguments: [["run"], ["run", "--once"], ["backup"], ["prune", "--dry-run"]])
+    func everyCommandExitsSeventyEightOnAnInvalidConfiguration(arguments: [String]) async throws {
+        let path = try file("retention:\n  keep_dialy: 10\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, output) = try await DoctorCommandTests.runExecutable(arguments + ["--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(78), "\(output)")
+        #expect(output.contains("\(path):2:3") && !output.contains("Usage:"), "\(output)")
+    }
+
+    /// Also issue 10: a binary file was reported as "check the path and its permissions".
+    @Test func aBinaryConfigFileIsSaidToBeNotText() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-config-\(UUID().uuidString).yaml").path
+        try Data([0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x00, 0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(78))
+        #expect(output.contains("is not a text file") && !output.contains("permissions"), "\(output)")
+    }
 }

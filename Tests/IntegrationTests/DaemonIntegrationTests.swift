@@ -398,6 +398,28 @@ import Testing
         }
     }
 
+    /// Also issue 10: libpq's WARNING notices went straight to stderr, around the log format.
+    @Test func postgresNoticesGoThroughTheLogFormat() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = environment(database: database, bucket: bucket)
+                let function = """
+                    CREATE FUNCTION public.noisy_tenants() RETURNS SETOF text LANGUAGE plpgsql AS $$
+                    BEGIN RAISE WARNING 'tenant registry is being migrated'; RETURN NEXT 'bienestar'; END $$;
+                    """
+                let (created, createdOutput) = try await SystemdIntegrationTests.run(
+                    "/usr/bin/psql", ["-X", "-v", "ON_ERROR_STOP=1", "-c", function], environment: environment)
+                #expect(created == .exited(0), "\(createdOutput)")
+                environment["TENANT_BACKUP_TENANT_QUERY"] = "SELECT public.noisy_tenants()"
+                let (status, output) = try await DoctorCommandTests.runExecutable(["backup", "--no-shared"], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+                let lines = output.split(separator: "\n")
+                #expect(!lines.contains { $0.hasPrefix("WARNING:") }, "\(output)")
+                #expect(lines.contains { $0.contains("msg=\"PostgreSQL notice\"") && $0.contains("tenant registry is being migrated") }, "\(output)")
+            }
+        }
+    }
+
     // MARK: - Refusing to start
 
     @Test func withoutABucketTheDaemonRefusesToStartAndSaysWhichSettingIsMissing() async throws {

@@ -70,6 +70,8 @@ import TenantBackupTesting
             let kept = outcome.plan.kept
             #expect(kept.map(\.candidate.key) == [keys[0], keys[1]])
             #expect(kept.first { $0.candidate.key == keys[1] }?.reasons.contains(.newestVerified) == true)
+            // Also issue 10: the operator is told that the newest backup does not match its manifest.
+            #expect(outcome.warnings.count == 1 && outcome.warnings[0].contains(keys[0]), "\(outcome.warnings)")
             let manifestReads = try await services.proxy.requests(matching: "^/\(bucket)/backups/clinic/.*\\.manifest\\.json$").filter { $0.method == "GET" }
             #expect(manifestReads.count == 2)  // the newest (refused), then the second (verified); none of the other 58
         }
@@ -264,6 +266,81 @@ import TenantBackupTesting
             #expect(refusedStatus == .exited(1))
             #expect(refusedOutput.contains("refused, nothing deleted"), "\(refusedOutput)")
             #expect(try await allKeys(bucket) == Set(keys))
+        }
+    }
+
+    /// Also issue 10: `prune --tenant` took any name, as backup does not.
+    @Test func pruneRefusesATenantNameThatIsNeitherInTheDatabaseNorInTheBucket() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await seed(bucket, tenant: "gone_clinic", hoursAgo: [1, 30])
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                let (typoStatus, typoOutput) = try await DoctorCommandTests.runExecutable(
+                    ["prune", "--tenant", "bienstar", "--dry-run", "--log-level", "error"], environment: environment)
+                #expect(typoStatus == .exited(1))
+                #expect(typoOutput.contains("no such tenant: bienstar"), "\(typoOutput)")
+                // A clinic removed from the database, with backups left in the bucket, can still be pruned.
+                let (goneStatus, goneOutput) = try await DoctorCommandTests.runExecutable(
+                    ["prune", "--tenant", "gone_clinic", "--dry-run", "--force", "--log-level", "error"], environment: environment)
+                #expect(goneStatus == .exited(0), "\(goneOutput)")
+            }
+        }
+    }
+
+    /// Issue 10 (acceptance 3): shared dumps were never pruned. After several cycles and a prune, every shared
+    /// dump left is named by a kept tenant manifest or is the newest, and every one a kept manifest names exists.
+    @Test func afterSeveralCyclesAndAPruneEverySharedDumpLeftIsNamedOrTheNewestAndNoneNamedIsGone() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                let settings = Settings(s3: services.s3Settings(bucket: bucket))
+                let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                let cycle = BackupCycle(settings: settings, environment: environment, logger: quiet)
+                // Cycles 1-3 back up both clinics; cycle 4 only bienestar (mindcare's newest stays in cycle 3).
+                for round in 1...4 {
+                    let report = try await cycle.run(tenants: round < 4 ? ["bienestar", "mindcare"] : ["bienestar"])
+                    #expect(report.allSucceeded, "\(report.failures)")
+                }
+                let client = services.s3Client(bucket: bucket)
+                let junk = ["shared/public/notes.txt", "shared/public/backup-sql-public-2020-01-01-000000.sql.zst.sha256"]
+                for key in junk { try await client.putObject(key: key, body: ByteBuffer(string: "not a dump")) }
+                let sharedBefore = try await client.listKeys(prefix: "shared/").compactMap { BackupKey.parse($0, prefix: "") }
+                #expect(sharedBefore.count == 4)
+
+                // Forty days later, keep one backup per tenant.
+                let later: @Sendable () -> Date = { Date().addingTimeInterval(40 * 86400) }
+                let policy = RetentionPolicy(keepLast: 1, keepDaily: 0, keepWeekly: 0, keepMonthly: 0)
+                let retention = RetentionSettings(policy: policy, maxDeleteFraction: 1)
+                for tenant in ["bienestar", "mindcare"] {
+                    let outcome = try await RetentionRunner(settings: retention, client: client, prefix: "", logger: quiet, now: later)
+                        .run(tenant: tenant, trigger: .manual, force: true)
+                    #expect(outcome.status == .applied)
+                }
+                // The default fraction brake (50 %) lets 2 of 4 go.
+                let outcomes = try await SharedRetentionRunner(settings: RetentionSettings(), client: client, prefix: "", logger: quiet, now: later).run()
+                #expect(outcomes.map(\.status) == [.applied])
+
+                let keptTenantBackups = try await client.listKeys(prefix: "backups/").compactMap { BackupKey.parse($0, prefix: "") }
+                #expect(keptTenantBackups.count == 2)
+                var named: Set<String> = []
+                for backup in keptTenantBackups {
+                    let manifest = try BackupManifest.decode(Data(try await client.getObject(key: backup.manifestKey).readableBytesView))
+                    named.formUnion(manifest.sharedBackups)
+                }
+                let allShared = try await client.listKeys(prefix: "shared/")
+                let sharedLeft = allShared.compactMap { BackupKey.parse($0, prefix: "") }
+                let newest = try #require(sharedBefore.max { $0.timestamp < $1.timestamp })
+                #expect(named.count == 2, "mindcare's newest names cycle 3's dump, bienestar's cycle 4's")
+                for dump in sharedLeft { #expect(named.contains(dump.key) || dump == newest, "\(dump.key) is neither named nor the newest") }
+                for key in named { #expect(sharedLeft.contains { $0.key == key }, "\(key) is named by a kept manifest but gone") }
+                #expect(sharedLeft.count == 2)
+                for key in junk { #expect(allShared.contains(key), "\(key) is not a dump and must be untouched") }
+                for dump in sharedLeft { #expect(allShared.contains(dump.manifestKey)) }
+                for dump in sharedBefore where !sharedLeft.contains(dump) { #expect(!allShared.contains(dump.manifestKey)) }
+            }
         }
     }
 

@@ -71,4 +71,16 @@ import Testing
             try await expectTheLockIsFree(database, tenant: "bienestar")
         }
     }
+
+    /// Also issue 10: `--log-level trace` printed nothing beyond debug.
+    @Test func traceShowsEachS3RequestAsItStarts() async throws {
+        try await TestDatabase.with(services) { database in
+            var environment = environment(database: database, endpoint: services.s3Endpoint.absoluteString)
+            environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+            let (_, debug) = try await DoctorCommandTests.runExecutable(["prune", "--dry-run", "--log-level", "debug"], environment: environment)
+            let (_, trace) = try await DoctorCommandTests.runExecutable(["prune", "--dry-run", "--log-level", "trace"], environment: environment)
+            #expect(!debug.contains("level=trace"), "\(debug)")
+            #expect(trace.contains("level=trace") && trace.contains("s3 request starting"), "\(trace)")
+        }
+    }
 }

@@ -39,11 +39,20 @@ public struct BackupReport: Sendable, Equatable {
     public var shared: [SchemaResult] = []
     public var tenants: [SchemaResult] = []
     public var skipped: [SkippedTenant] = []
+    /// What the shared schemas' retention did after the tenants' (cycles that apply retention and dumped every
+    /// shared schema), or why it could not run.
+    public var sharedRetention: Result<[RetentionOutcome], SharedRetentionFailure>?
 
     public var allSucceeded: Bool { (shared + tenants).allSatisfy(\.succeeded) }
     public var failures: [BackupError] {
         (shared + tenants).compactMap { if case .failure(let error) = $0.result { error } else { nil } }
     }
+}
+
+/// Why the shared schemas' retention could not run (nothing was deleted).
+public struct SharedRetentionFailure: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }
 
 /// A cycle that could not start at all (no bucket, no database, no pg_dump, unknown tenant).
@@ -62,6 +71,9 @@ public struct BackupCycle: Sendable {
     public var progress: (@Sendable (BackupProgress) -> Void)?
     /// `backup --output`: a file (one schema) or a directory (one file per schema).
     public var localCopy: String?
+    /// Replace an existing file at ``localCopy`` (one schema); otherwise an existing file is refused before
+    /// anything runs.
+    public var overwriteLocalCopy = false
     /// Apply the retention policy to each tenant right after its backup — only when that backup succeeded
     /// (the daemon's cycle does; `tenant-backup backup` does not).
     public var applyRetention = false
@@ -114,8 +126,8 @@ public struct BackupCycle: Sendable {
         } catch {
             throw BackupCycleError(message: error.description)
         }
-        if let localCopy, (includeShared ? existingShared.count : 0) + tenants.count > 1, !Self.isDirectory(localCopy) {
-            throw BackupCycleError(message: "--output \(localCopy) must be an existing directory when more than one schema is backed up")
+        if let localCopy {
+            try Self.checkLocalCopy(localCopy, schemas: (includeShared ? existingShared.count : 0) + tenants.count, overwrite: overwriteLocalCopy)
         }
 
         let cycleId = Self.newCycleId()
@@ -233,6 +245,11 @@ public struct BackupCycle: Sendable {
                 report.shared.append(SchemaResult(schema: schema, area: .shared, result: result))
             }
         }
+        if !existingShared.isEmpty, sharedKeys.count < existingShared.count {
+            logger.warning(
+                "a shared schema's dump failed: this cycle's tenant backups do not name it and need an earlier shared dump to restore into a fresh database",
+                metadata: ["shared": "\(existingShared.count)", "dumped": "\(sharedKeys.count)"])
+        }
         let limit = max(1, settings.backup.tenantConcurrency)
         let sharedBackups = sharedKeys
         let outcomes = await withTaskGroup(of: (Int, TenantOutcome).self) { group in
@@ -266,6 +283,17 @@ public struct BackupCycle: Sendable {
             case .skipped(let skipped): report.skipped.append(skipped)
             }
         }
+        // Shared dumps live as long as a kept tenant backup names them: pruned once the tenants' retention ran,
+        // and only when this cycle's shared dumps all succeeded (the tenants' brake, for the shared schemas).
+        if applyRetention, !existingShared.isEmpty, report.shared.allSatisfy(\.succeeded), !report.shared.isEmpty {
+            let runner = SharedRetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+            do {
+                report.sharedRetention = .success(try await runner.run())
+            } catch {
+                logger.error("shared retention failed; no shared dump was deleted", metadata: ["error": "\(error)"])
+                report.sharedRetention = .failure(SharedRetentionFailure(message: "\(error)"))
+            }
+        }
         let failed = report.failures.count
         logger.log(
             level: failed == 0 ? .info : .error, "backup cycle finished",
@@ -289,8 +317,11 @@ public struct BackupCycle: Sendable {
         log[metadataKey: "schema"] = "\(schema)"
         let lock: TenantLock?
         do {
+            // Every tenant of this cycle restores on top of this dump: waiting for another host's shared dump
+            // to finish (they take seconds) beats tenant manifests that name none.
             lock = try await TenantLock.acquire(
-                tenant: schema, area: .shared, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
+                tenant: schema, area: .shared, connectionString: settings.postgres.connectionString, environment: environment,
+                waitingUpTo: max(lockWait, Self.sharedLockWait))
         } catch {
             return .ran(.failure(BackupError(schema: schema, area: .shared, message: "cannot take the shared schema's lock: \(error)")))
         }
@@ -304,11 +335,7 @@ public struct BackupCycle: Sendable {
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
             return .reused(newest.key)
         }
-        // Keys have one-second resolution: a dump another host finished within this second would share our key.
-        if let newest, Int64(newest.timestamp.timeIntervalSince1970) >= Int64(Date().timeIntervalSince1970) {
-            try? await Task.sleep(for: .milliseconds(Int64((1 - Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 1)) * 1000) + 10))
-        }
-        let result = await backUp(schema, area: .shared, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: [])
+        let result = await backUp(schema, area: .shared, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: [], newest: newest)
         await lock.release()
         return .ran(result)
     }
@@ -401,9 +428,23 @@ public struct BackupCycle: Sendable {
         return .ran(schemaResult)
     }
 
+    /// The least a cycle waits for a shared schema's lock held by another run.
+    static let sharedLockWait: Duration = .seconds(600)
+
+    /// Keys have one-second resolution: a backup of the same schema made earlier in this second (by another
+    /// run, or another host) would share our key, and the write would be refused. Waits for the next second.
+    static func waitForAFreshSecond(after newest: BackupKey?) async {
+        guard let newest, Int64(newest.timestamp.timeIntervalSince1970) >= Int64(Date().timeIntervalSince1970) else { return }
+        try? await Task.sleep(for: .milliseconds(Int64((1 - Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 1)) * 1000) + 10))
+    }
+
     private func backUp(
-        _ schema: String, area: BackupKey.Area, client: S3Client, pgDump: PgDumpBinary, serverVersion: String, sharedBackups: [String]
+        _ schema: String, area: BackupKey.Area, client: S3Client, pgDump: PgDumpBinary, serverVersion: String, sharedBackups: [String],
+        newest knownNewest: BackupKey?? = nil
     ) async -> Result<BackupOutcome, BackupError> {
+        let newest: BackupKey?
+        if let knownNewest { newest = knownNewest } else { newest = try? await catalog(client).newest(area: area, schema: schema) }
+        await Self.waitForAFreshSecond(after: newest)
         var job = SchemaBackup(
             schema: schema, area: area, settings: settings, pgDump: pgDump, serverVersion: serverVersion, client: client,
             environment: environment, sharedBackups: sharedBackups, logger: logger)
@@ -420,6 +461,28 @@ public struct BackupCycle: Sendable {
             return .success(try await job.run(startedAt: startedAt))
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// Checked before any dump starts, so a typo in the path costs nothing: a directory for several schemas;
+    /// for one, an existing directory or a new file in an existing, writable directory.
+    static func checkLocalCopy(_ path: String, schemas: Int, overwrite: Bool) throws(BackupCycleError) {
+        if isDirectory(path) {
+            guard access(path, W_OK) == 0 else { throw BackupCycleError(message: "the local copy's directory \(path) is not writable") }
+            return
+        }
+        guard schemas <= 1 else {
+            throw BackupCycleError(message: "the local copy path \(path) must be an existing directory when more than one schema is backed up")
+        }
+        let parent = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        guard isDirectory(parent) else {
+            throw BackupCycleError(message: "the local copy cannot be written to \(path): the directory \(parent) does not exist")
+        }
+        guard access(parent, W_OK) == 0 else {
+            throw BackupCycleError(message: "the local copy cannot be written to \(path): the directory \(parent) is not writable")
+        }
+        if FileManager.default.fileExists(atPath: path), !overwrite {
+            throw BackupCycleError(message: "the local copy's file \(path) already exists; nothing was backed up (choose another path, or allow overwriting it)")
         }
     }
 

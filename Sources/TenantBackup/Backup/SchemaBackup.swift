@@ -186,8 +186,9 @@ public struct SchemaBackup: Sendable {
             await uploader.abort()
             try? localCopy?.close()
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
-            log.error("backup failed", metadata: ["error": "\(error)"])
-            throw failure("\(error)")
+            let failed = Task.isCancelled ? failure(Self.stoppedMessage) : failure("\(error)")
+            log.error("backup failed", metadata: ["error": "\(failed.message)"])
+            throw failed
         }
         try? localCopy?.close()
 
@@ -197,7 +198,13 @@ public struct SchemaBackup: Sendable {
             stored = try await uploader.complete()
         } catch {
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
-            log.error("backup failed", metadata: ["error": "\(error)"])
+            log.error("backup failed", metadata: ["error": "\(Task.isCancelled ? Self.stoppedMessage : "\(error)")"])
+            // Cancelled while completing (the stop timeout passed): whatever request was cut off is not the cause.
+            if Task.isCancelled { throw failure(Self.stoppedMessage) }
+            if let error = error as? S3Error, error.status == 412 {
+                throw failure(
+                    "\(key.key) already exists: another backup of this schema started in the same second; nothing was overwritten, back it up again")
+            }
             throw failure("\(error)")
         }
         let finishedAt = Date()
@@ -235,6 +242,9 @@ public struct SchemaBackup: Sendable {
         case .none: return backup.format == .plain ? "application/sql" : "application/octet-stream"
         }
     }
+
+    /// The failure of a backup that was stopped from outside (a signal, the stop timeout, a lost lock).
+    static let stoppedMessage = "stopped before it finished: pg_dump was stopped and the upload aborted; nothing was stored"
 
     static func createLocalCopy(_ path: String) throws -> FileHandle {
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {

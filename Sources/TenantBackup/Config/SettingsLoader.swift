@@ -51,11 +51,14 @@ public struct SettingsLoader: Sendable {
         var settings = Settings()
         var fileCredentials: S3Credentials?
         if let path = configPath(explicit: configFile) {
-            let text: String
+            let data: Data
             do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
+                data = try Data(contentsOf: URL(fileURLWithPath: path))
             } catch {
                 throw .unreadable(path: path, reason: "cannot be read (\(Self.reason(error))); check the path and its permissions")
+            }
+            guard !data.contains(0), let text = String(data: data, encoding: .utf8) else {
+                throw .unreadable(path: path, reason: "is not a text file (not UTF-8 YAML); is this the right file?")
             }
             try YAMLSettingsReader(path: path).read(text, into: &settings)
             fileCredentials = settings.s3.credentials

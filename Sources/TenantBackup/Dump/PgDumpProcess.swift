@@ -162,6 +162,14 @@ public struct PgDumpFailure: Error, Equatable, CustomStringConvertible {
     public let reason: Reason
     public let stderr: String
 
+    /// Whether tenant-backup itself stopped pg_dump (a timeout, a failed upload, a cancellation).
+    var stoppedByUs: Bool {
+        switch reason {
+        case .noOutputTimeout, .totalTimeout, .consumerFailed, .cancelled: true
+        case .exited, .killed, .emptyOutput, .launchFailed: false
+        }
+    }
+
     public var description: String {
         var text: String
         switch reason {
@@ -176,7 +184,12 @@ public struct PgDumpFailure: Error, Equatable, CustomStringConvertible {
         case .cancelled: text = "the dump was cancelled and pg_dump was stopped"
         case .launchFailed(let message): text = "pg_dump could not be started: \(message)"
         }
-        let message = stderr.split(whereSeparator: \.isNewline).suffix(5).joined(separator: " | ")
+        var lines = stderr.split(whereSeparator: \.isNewline)
+        if stoppedByUs {
+            // pg_dump's answer to the SIGTERM we sent: true, and misleading ("by user") next to our reason.
+            lines.removeAll { $0.contains("terminated by user") }
+        }
+        let message = lines.suffix(5).joined(separator: " | ")
         if !message.isEmpty { text += ": \(message)" }
         return text
     }

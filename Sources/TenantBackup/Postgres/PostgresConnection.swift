@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Logging
 
 extension PostgresConnection {
     /// Why `connectionString` does not parse as a libpq connection string or `postgresql://` URL (redacted),
@@ -89,8 +90,18 @@ public final class PostgresConnection {
             PQfinish(connection)
             throw .connectionFailed(target: target, message: message)
         }
+        // libpq prints notices (WARNING:, NOTICE:) straight to stderr, around the log format and the
+        // journal's fields; they go through swift-log instead.
+        PQsetNoticeProcessor(connection, { _, message in
+            guard let message else { return }
+            let text = String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+            PostgresConnection.noticeLogger.notice("PostgreSQL notice", metadata: ["notice": "\(text)"])
+        }, nil)
         self.handle = connection
     }
+
+    /// Where the server's notices go (through whatever handler the executable bootstrapped).
+    static let noticeLogger = Logger(label: "tenant-backup.postgres")
 
     deinit {
         PQfinish(handle)

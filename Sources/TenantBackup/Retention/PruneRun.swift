@@ -45,6 +45,16 @@ public struct PruneRun: Sendable {
         let client = try cycle.makeClient()
         let tenants: [String]
         if let requested, !requested.isEmpty {
+            // Exact names, as backup takes them: a tenant of the database, or one whose folder is in the bucket
+            // (a clinic removed from the database still has backups to prune).
+            let discovered = (try? await cycle.inspectDatabase().discovered.tenants) ?? []
+            let inBucket = Set(try await cycle.newestBackupOfEveryTenant().keys)
+            let unknown = requested.filter { !discovered.contains($0) && !inBucket.contains($0) }
+            guard unknown.isEmpty else {
+                throw BackupCycleError(
+                    message: "no such tenant: \(unknown.map(Doctor.display).joined(separator: ", ")) (neither a tenant of the database nor a folder "
+                        + "with backups in the bucket; names are exact, not patterns)")
+            }
             tenants = requested
         } else {
             tenants = try await cycle.inspectDatabase().discovered.tenants
@@ -60,6 +70,25 @@ public struct PruneRun: Sendable {
                 let message = error is TenantBusyError ? "\(error)" : "tenant \(Doctor.display(tenant)): \(error)"
                 logger.error("prune failed", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
                 results.append(TenantResult(tenant: tenant, result: .failure(PruneFailure(message: message))))
+            }
+        }
+        // The shared schemas' dumps, once every tenant was pruned (not for a few named tenants): those no kept
+        // tenant backup names go. A dry run leaves out the manifests of the tenant backups it would delete.
+        if requested?.isEmpty ?? true, !results.contains(where: { if case .failure = $0.result { true } else { false } }) {
+            var ignoring: Set<String> = []
+            if dryRun {
+                for result in results { if case .success(let outcome) = result.result, outcome.status == .applied {
+                    ignoring.formUnion(outcome.plan.deleted.map(\.candidate.key))
+                } }
+            }
+            let shared = SharedRetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+            do {
+                for outcome in try await shared.run(force: force, dryRun: dryRun, ignoring: ignoring) {
+                    results.append(TenantResult(tenant: outcome.tenant, result: .success(outcome)))
+                }
+            } catch {
+                logger.error("shared retention failed", metadata: ["error": "\(error)"])
+                results.append(TenantResult(tenant: "shared schemas", result: .failure(PruneFailure(message: "shared schemas: \(error)"))))
             }
         }
         return results

@@ -58,6 +58,11 @@ public enum RetentionReason: String, Sendable, Equatable, Hashable, CaseIterable
     case newestVerified = "newest-verified"
     /// Dated beyond now (plus the clock-skew allowance): left out of planning and kept.
     case future = "future-dated"
+    /// A shared-schema dump that a kept tenant backup's manifest names: restoring that backup needs it.
+    case named
+    /// A shared-schema dump younger than the grace period: a cycle in flight (here or on another host) may
+    /// still name it.
+    case recent
 }
 
 /// The planner's verdict on one backup.

@@ -50,6 +50,11 @@ public struct RetentionOutcome: Sendable, Equatable {
     /// Incomplete multipart uploads aborted.
     public let abortedUploads: [String]
     public let dryRun: Bool
+    /// What the operator should look at, though nothing stopped the plan (a newest backup whose manifest
+    /// does not vouch for it).
+    public var warnings: [String] = []
+    /// `.shared` when ``tenant`` is a shared schema (``SharedRetentionRunner``).
+    public var area: BackupKey.Area = .tenant
 }
 
 /// Applies the retention policy to one tenant's backups behind the brakes: never without a good backup
@@ -77,6 +82,12 @@ public struct RetentionRunner: Sendable {
     /// all the planner needs for its "newest verified backup" brake. One manifest GET per tenant and cycle
     /// in the usual case, instead of one per backup.
     public func candidates(tenant: String) async throws(S3Error) -> [RetentionCandidate] {
+        try await inspect(tenant: tenant).candidates
+    }
+
+    /// ``candidates(tenant:)``, plus the backups read newest first whose manifest exists but does not vouch
+    /// for them (another key or size, or unreadable).
+    func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String]) {
         let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
         let objects = try await client.listObjects(prefix: folder).collect()
         let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix) }.map(\.manifestKey))
@@ -91,30 +102,47 @@ public struct RetentionRunner: Sendable {
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
             .sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
+        var failedManifests: [String] = []
         for index in newestFirst {
             let candidate = candidates[index]
             let manifestKey = candidate.key + BackupKey.manifestSuffix
-            guard manifests.contains(manifestKey),
-                  let data = try? await client.getObject(key: manifestKey, limit: 4 << 20),
+            guard manifests.contains(manifestKey) else { continue }
+            guard let data = try? await client.getObject(key: manifestKey, limit: 4 << 20),
                   let manifest = try? BackupManifest.decode(Data(buffer: data)),
                   manifest.key == candidate.key, manifest.bytes == candidate.size
-            else { continue }
+            else {
+                failedManifests.append(candidate.key)
+                continue
+            }
             candidates[index] = RetentionCandidate(key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: true)
             break
         }
-        return candidates
+        return (candidates, failedManifests)
     }
 
     /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
     public func run(tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false) async throws(S3Error) -> RetentionOutcome {
         var log = logger
         log[metadataKey: "tenant"] = "\(tenant)"
-        let candidates = try await candidates(tenant: tenant)
+        let (candidates, failedManifests) = try await inspect(tenant: tenant)
         let current = now()
         let plan = RetentionPlanner.plan(candidates, policy: settings.policy, now: current)
+        var warnings: [String] = []
+        if let newest = plan.decisions.first(where: { !$0.reasons.contains(.future) }), failedManifests.contains(newest.candidate.key) {
+            let warning = "the newest backup (\(newest.candidate.key)) does not match its manifest (another key or size, or unreadable); "
+                + "it is kept, but check it before relying on it"
+            log.warning("newest backup fails manifest verification", metadata: ["s3_key": "\(newest.candidate.key)"])
+            warnings.append(warning)
+        }
+        for decision in plan.decisions {
+            log.trace(
+                "retention decision",
+                metadata: ["s3_key": "\(decision.candidate.key)", "keep": "\(decision.keep)", "reasons": "\(decision.reasons.map(\.rawValue).joined(separator: ","))"])
+        }
         func refused(_ message: String) -> RetentionOutcome {
             log.warning("retention refused", metadata: ["reason": "\(message)"])
-            return RetentionOutcome(tenant: tenant, status: .refused(message), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun)
+            return RetentionOutcome(
+                tenant: tenant, status: .refused(message), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun, warnings: warnings)
         }
         switch trigger {
         case .afterBackup(let succeeded):
@@ -151,7 +179,8 @@ public struct RetentionRunner: Sendable {
         }
 
         guard !dryRun else {
-            return RetentionOutcome(tenant: tenant, status: .applied, plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: aborted, dryRun: true)
+            return RetentionOutcome(
+                tenant: tenant, status: .applied, plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: aborted, dryRun: true, warnings: warnings)
         }
         // Each backup goes with its manifest; every key is re-checked to lie in the tenant's folder.
         var keys: [String] = []
@@ -176,7 +205,9 @@ public struct RetentionRunner: Sendable {
         }
         BackupMetrics.recordDeletions(toDelete.count)
         log.info("retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "aborted_uploads": "\(aborted.count)"])
-        return RetentionOutcome(tenant: tenant, status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false)
+        return RetentionOutcome(
+            tenant: tenant, status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false,
+            warnings: warnings)
     }
 }
 

@@ -254,6 +254,7 @@ public struct S3Client: Sendable {
         expect: Set<Int>, responseLimit: Int = 16 << 20, streamed: Bool = false
     ) async throws(S3Error) -> Response {
         let started = ContinuousClock.now
+        logger.trace("s3 request starting", metadata: ["operation": "\(operation)", "s3_key": "\(key ?? "")", "bytes": "\(bytesSent)", "streamed": "\(streamed)"])
         let response: HTTPClientResponse
         let data: ByteBuffer
         do {

@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import NIOFoundationCompat
+
+/// Retention of the shared schemas' dumps (`<prefix>shared/<schema>/`): a dump lives exactly as long as a
+/// kept tenant backup names it in its manifest (restoring that backup into a fresh database needs it),
+/// and the newest always lives. The rest is deleted, behind the same brakes as a tenant's backups.
+///
+/// Run it after the tenants' retention, so the tenant backups left are the kept ones. What it keeps:
+/// - every dump a tenant manifest in the bucket names (or would still name after `ignoring` is deleted);
+/// - the newest dump of each schema, and dumps dated in the future;
+/// - dumps younger than `incompleteUploadGrace`: a cycle in flight, here or on another host, may be about
+///   to write tenant manifests that name them.
+/// A manifest that cannot be read stops the schema's pruning (it might name any dump).
+public struct SharedRetentionRunner: Sendable {
+    public let settings: RetentionSettings
+    public let client: S3Client
+    public let prefix: String
+    public let logger: Logger
+    public let now: @Sendable () -> Date
+
+    public init(settings: RetentionSettings, client: S3Client, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.settings = settings
+        self.client = client
+        self.prefix = prefix
+        self.logger = logger
+        self.now = now
+    }
+
+    /// A tenant manifest that could not be read: nothing shared is pruned, since it might name any dump.
+    public struct UnreadableManifest: Error, CustomStringConvertible {
+        public let key: String
+        public let reason: String
+        public var description: String {
+            "cannot read the tenant manifest \(key) (\(reason)); no shared dump is deleted until every manifest can be read"
+        }
+    }
+
+    /// Every shared dump named by a tenant manifest in the bucket, leaving out the manifests of `ignoring`
+    /// (tenant backups a dry run plans to delete).
+    public func namedSharedDumps(ignoring: Set<String> = []) async throws -> Set<String> {
+        let layout = StorageLayout(prefix: prefix)
+        let objects = try await client.listObjects(prefix: layout.tenantsRoot).collect()
+        let keys = Set(objects.map(\.key))
+        var manifests: [String] = []
+        for object in objects {
+            guard let backup = BackupKey.parseManifest(object.key, prefix: prefix), backup.area == .tenant,
+                  keys.contains(backup.key), !ignoring.contains(backup.key)
+            else { continue }
+            manifests.append(object.key)
+        }
+        let client = self.client
+        return try await withThrowingTaskGroup(of: [String].self) { group in
+            var named: Set<String> = []
+            var next = 0
+            func start() {
+                let key = manifests[next]
+                next += 1
+                group.addTask {
+                    let data: Data
+                    do {
+                        data = Data(buffer: try await client.getObject(key: key, limit: 4 << 20))
+                    } catch {
+                        throw UnreadableManifest(key: key, reason: "\(error)")
+                    }
+                    do {
+                        return try BackupManifest.decode(data).sharedBackups
+                    } catch {
+                        throw UnreadableManifest(key: key, reason: "not a manifest: \(error)")
+                    }
+                }
+            }
+            while next < min(16, manifests.count) { start() }
+            while let names = try await group.next() {
+                named.formUnion(names)
+                if next < manifests.count { start() }
+            }
+            return named
+        }
+    }
+
+    /// Plans and, unless `dryRun` or a brake says no, deletes the shared dumps no kept tenant backup needs.
+    public func run(force: Bool = false, dryRun: Bool = false, ignoring: Set<String> = []) async throws -> [RetentionOutcome] {
+        let layout = StorageLayout(prefix: prefix)
+        let named = try await namedSharedDumps(ignoring: ignoring)
+        var bySchema: [String: [RetentionCandidate]] = [:]
+        for object in try await client.listObjects(prefix: layout.sharedRoot).collect() {
+            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .shared else { continue }
+            bySchema[key.schema, default: []].append(RetentionCandidate(key: object.key, timestamp: key.timestamp, size: object.size))
+        }
+        var outcomes: [RetentionOutcome] = []
+        for schema in bySchema.keys.sorted() {
+            outcomes.append(try await prune(schema: schema, candidates: bySchema[schema] ?? [], named: named, force: force, dryRun: dryRun))
+        }
+        return outcomes
+    }
+
+    /// The plan for one shared schema's dumps: pure, newest first.
+    public static func plan(_ candidates: [RetentionCandidate], named: Set<String>, now: Date, grace: TimeInterval) -> RetentionPlan {
+        let horizon = now.addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
+        let sorted = candidates.sorted(by: RetentionCandidate.newestFirst)
+        var newestSeen = false
+        let decisions = sorted.map { candidate -> RetentionDecision in
+            var reasons: [RetentionReason] = []
+            if candidate.timestamp > horizon {
+                reasons.append(.future)
+            } else if !newestSeen {
+                newestSeen = true
+                reasons.append(.newest)
+            }
+            if named.contains(candidate.key) { reasons.append(.named) }
+            if now.timeIntervalSince(candidate.timestamp) < grace, !reasons.contains(.future) { reasons.append(.recent) }
+            return RetentionDecision(candidate: candidate, reasons: reasons)
+        }
+        return RetentionPlan(decisions: decisions)
+    }
+
+    private func prune(schema: String, candidates: [RetentionCandidate], named: Set<String>, force: Bool, dryRun: Bool) async throws -> RetentionOutcome {
+        var log = logger
+        log[metadataKey: "schema"] = "\(schema)"
+        let current = now()
+        let grace = Double(settings.incompleteUploadGrace.components.seconds)
+        let plan = Self.plan(candidates, named: named, now: current, grace: grace)
+        func outcome(_ status: RetentionOutcome.Status, deleted: [String] = [], failed: [String] = [], aborted: [String] = []) -> RetentionOutcome {
+            var result = RetentionOutcome(
+                tenant: schema, status: status, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: dryRun)
+            result.area = .shared
+            return result
+        }
+        let toDelete = plan.deleted
+        let fraction = candidates.isEmpty ? 0 : Double(toDelete.count) / Double(candidates.count)
+        if !force, fraction > settings.maxDeleteFraction {
+            let message = "the plan would delete \(toDelete.count) of \(candidates.count) dumps of shared schema \(Doctor.display(schema)) "
+                + "(\(Int((fraction * 100).rounded())) %), more than retention.max_delete_fraction (\(Int((settings.maxDeleteFraction * 100).rounded())) %)"
+            log.warning("shared retention refused", metadata: ["reason": "\(message)"])
+            return outcome(.refused(message))
+        }
+        let folder = BackupKey.folder(prefix: prefix, area: .shared, schema: schema)
+        var aborted: [String] = []
+        for upload in try await client.listMultipartUploads(prefix: folder) {
+            guard let initiated = upload.initiated, current.timeIntervalSince(initiated) > grace else { continue }
+            if !dryRun { try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId) }
+            aborted.append(upload.key)
+        }
+        guard !dryRun, !toDelete.isEmpty else { return outcome(.applied, aborted: aborted) }
+        var keys: [String] = []
+        for decision in toDelete {
+            precondition(decision.candidate.key.hasPrefix(folder), "shared retention planned a key outside the schema's folder")
+            keys.append(decision.candidate.key)
+            keys.append(decision.candidate.key + BackupKey.manifestSuffix)
+        }
+        let result = try await client.deleteObjects(keys: keys)
+        for failure in result.failures {
+            log.error("shared retention could not delete a key", metadata: ["s3_key": "\(failure.key)", "code": "\(failure.code)"])
+        }
+        for decision in toDelete {
+            log.info("shared dump deleted by retention", metadata: ["s3_key": "\(decision.candidate.key)", "bytes": "\(decision.candidate.size)"])
+        }
+        BackupMetrics.recordDeletions(toDelete.count)
+        log.info("shared retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)"])
+        return outcome(.applied, deleted: result.deleted, failed: result.failures.map(\.key), aborted: aborted)
+    }
+}
