@@ -56,7 +56,7 @@ public struct TestServices: Sendable {
         bucket: String,
         credentials: S3Credentials? = nil,
         configuration: S3ClientConfiguration = TestServices.clientConfiguration,
-        logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        logger: Logger = .quiet,
         now: @escaping @Sendable () -> Date = { Date() }
     ) -> S3Client {
         S3Client(

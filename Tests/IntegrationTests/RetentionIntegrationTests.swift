@@ -17,7 +17,7 @@ import TenantBackupTesting
     func runner(_ bucket: String, settings: RetentionSettings = RetentionSettings()) -> RetentionRunner {
         RetentionRunner(
             settings: settings, client: services.s3Client(bucket: bucket), prefix: "",
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), now: { Self.now })
+            logger: .quiet, now: { Self.now })
     }
 
     /// Puts backups of `tenant` at the given ages (in hours before `now`), with manifests when asked.
@@ -210,7 +210,7 @@ import TenantBackupTesting
 
             // The planner sees the five dumps and nothing else.
             let outcome = try await RetentionRunner(
-                settings: RetentionSettings(), client: client, prefix: "", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                settings: RetentionSettings(), client: client, prefix: "", logger: .quiet
             ).run(tenant: "mindcare", trigger: .manual, dryRun: true)
             #expect(Set(outcome.plan.decisions.map(\.candidate.key)) == Set(dumps))
         }
@@ -234,7 +234,7 @@ import TenantBackupTesting
             // The runner's clock is a day ahead of the uploads' real start, beyond the one-hour grace.
             let settings = RetentionSettings(maxDeleteFraction: 1, incompleteUploadGrace: .seconds(3600))
             let later = RetentionRunner(
-                settings: settings, client: client, prefix: "", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                settings: settings, client: client, prefix: "", logger: .quiet,
                 now: { Date().addingTimeInterval(86400) })
             let outcome = try await later.run(tenant: "t", trigger: .manual, force: true)
             #expect(outcome.abortedUploads == ["backups/t/backup-sql-t-2026-11-28-020000.sql.zst"])
@@ -297,7 +297,7 @@ import TenantBackupTesting
                 var environment = services.environment
                 environment["PGDATABASE"] = database.name
                 let settings = Settings(s3: services.s3Settings(bucket: bucket))
-                let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                let quiet = Logger.quiet
                 let cycle = BackupCycle(settings: settings, environment: environment, logger: quiet)
                 // Cycles 1-3 back up both clinics; cycle 4 only bienestar (mindcare's newest stays in cycle 3).
                 for round in 1...4 {
@@ -376,7 +376,7 @@ import TenantBackupTesting
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
                 defer { try? FileManager.default.removeItem(atPath: fake) }
                 settings.postgres.pgDumpPath = fake
-                var cycle = BackupCycle(settings: settings, environment: environment, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                var cycle = BackupCycle(settings: settings, environment: environment, logger: .quiet)
                 cycle.applyRetention = true
                 let report = try await cycle.run(tenants: ["bienestar", "mindcare"], includeShared: false)
 

@@ -5,7 +5,7 @@ import TenantBackup
 import TenantBackupTesting
 import Testing
 
-/// DESIGN §6.10: several hosts against one database and bucket. The advisory lock, the bucket re-checked
+/// Several hosts against one database and bucket. The advisory lock, the bucket re-checked
 /// after taking it, and the upload aborted when the lock's connection is lost.
 @Suite struct SeveralHostsIntegrationTests {
     let services: TestServices
@@ -19,7 +19,7 @@ import Testing
         environment["PGDATABASE"] = database.name
         var settings = Settings(s3: services.s3Settings(bucket: bucket))
         configure(&settings)
-        return BackupCycle(settings: settings, environment: environment, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return BackupCycle(settings: settings, environment: environment, logger: .quiet)
     }
 
     func holdLock(_ tenant: String, on connection: PostgresConnection) throws {

@@ -19,7 +19,7 @@ import TenantBackupTesting
     func upload(_ bytes: ByteBuffer, key: String, client: S3Client, streamParts: Bool = true, logger: Logger? = nil) async throws -> StreamingUploader.Result {
         let uploader = StreamingUploader(
             client: client, key: key, partSize: Self.partSize, partsInFlight: 4, streamParts: streamParts,
-            options: S3WriteOptions(), logger: logger ?? Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            options: S3WriteOptions(), logger: logger ?? .quiet)
         var rest = bytes
         while rest.readableBytes > 0 {
             try await uploader.write(rest.readSlice(length: min(64 << 10, rest.readableBytes))!)

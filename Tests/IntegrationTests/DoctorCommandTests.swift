@@ -1,0 +1,77 @@
+import Foundation
+import Subprocess
+import Testing
+import TenantBackup
+import TenantBackupTesting
+
+/// The executable itself, as an operator runs it: output lines and exit status.
+@Suite struct DoctorCommandTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    func run(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
+        try await Self.runExecutable(arguments, environment: environment)
+    }
+
+    /// Runs the built `tenant-backup` and returns its exit status and stdout followed by stderr.
+    static func runExecutable(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
+        try await SystemdIntegrationTests.run(DaemonProcess.executable, arguments, environment: environment)
+    }
+
+    @Test func doctorExitsZeroWithEveryLineTicked() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                let (status, output) = try await run(["doctor"], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+                #expect(output.components(separatedBy: "✔").count - 1 == 6, "\(output)")
+                #expect(!output.contains("✘"))
+            }
+        }
+    }
+
+    @Test func doctorExitsNonZeroNamingTheFailingCheck() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                environment["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+                let (status, output) = try await run(["doctor"], environment: environment)
+                #expect(status == .exited(1))
+                #expect(output.contains("✘ S3 bucket"))
+                #expect(output.contains("SignatureDoesNotMatch"))
+                #expect(!output.contains("not-the-secret"))
+            }
+        }
+    }
+
+    @Test func doctorReadsAnEnvFile() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let envFile = FileManager.default.temporaryDirectory.appendingPathComponent("tb-\(UUID().uuidString).env")
+                defer { try? FileManager.default.removeItem(at: envFile) }
+                let text = """
+                    # the old system's .env
+                    AWS_ACCESS_KEY_ID=\(services.credentials.accessKeyId)
+                    AWS_SECRET_ACCESS_KEY="\(services.credentials.secretAccessKey)"
+                    AWS_STORAGE_BUCKET_NAME=\(bucket)
+                    AWS_S3_REGION_NAME=\(services.region)
+                    PGDATABASE=\(database.name)
+                    """
+                try text.write(to: envFile, atomically: true, encoding: .utf8)
+                var environment = services.environment
+                for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_STORAGE_BUCKET_NAME", "PGDATABASE"] {
+                    environment.removeValue(forKey: name)
+                }
+                let (status, output) = try await run(["doctor", "--env-file", envFile.path], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+            }
+        }
+    }
+}
