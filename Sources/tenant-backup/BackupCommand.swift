@@ -78,7 +78,7 @@ struct BackupCommand: AsyncParsableCommand {
                 switch result.result {
                 case .success(let outcome):
                     print(String(
-                        format: "✔ %@ %@: %@ (%.1f MiB, %.1f s)%@", result.area == .tenant ? "tenant" : "shared", Doctor.display(result.schema),
+                        format: "✔ %@: %@ (%.1f MiB, %.1f s)%@", "\(BackupSchema(name: result.schema, area: result.area))",
                         outcome.key, Double(outcome.storedBytes) / 1_048_576, Double(outcome.duration.milliseconds) / 1000,
                         outcome.manifestKey == nil ? " — manifest not written" : ""))
                 case .failure(let error):
@@ -128,13 +128,13 @@ struct BackupReportJSON: Encodable {
             switch result.result {
             case .success(let outcome):
                 return Entry(
-                    schema: result.schema, area: result.area == .tenant ? "tenant" : "shared", ok: true, key: outcome.key,
+                    schema: result.schema, area: BackupSchema(name: result.schema, area: result.area).kind, ok: true, key: outcome.key,
                     manifestKey: outcome.manifestKey, bytes: outcome.storedBytes, dumpBytes: outcome.dumpBytes, sha256: outcome.sha256,
                     durationMs: outcome.duration.milliseconds,
                     error: nil)
             case .failure(let error):
                 return Entry(
-                    schema: result.schema, area: result.area == .tenant ? "tenant" : "shared", ok: false, key: nil, manifestKey: nil,
+                    schema: result.schema, area: BackupSchema(name: result.schema, area: result.area).kind, ok: false, key: nil, manifestKey: nil,
                     bytes: nil, dumpBytes: nil, sha256: nil, durationMs: nil, error: error.description)
             }
         }

@@ -63,7 +63,7 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     static func text(_ outcome: RetentionOutcome) -> String {
-        var lines = ["\(outcome.area == .tenant ? "tenant" : "shared schema") \(Doctor.display(outcome.tenant)):"]
+        var lines = ["\(BackupSchema(name: outcome.tenant, area: outcome.area)):"]
         for decision in outcome.plan.decisions {
             let verdict = decision.keep ? "keep  " : (outcome.dryRun ? "would delete" : "delete")
             let reasons = decision.reasons.map(\.rawValue).joined(separator: ",")
@@ -86,7 +86,7 @@ struct PruneCommand: AsyncParsableCommand {
         if case .refused(let message) = outcome.status { status = ["applied": false, "refused": message] }
         return [
             "tenant": outcome.tenant,
-            "area": outcome.area == .tenant ? "tenant" : "shared",
+            "area": BackupSchema(name: outcome.tenant, area: outcome.area).kind,
             "dry_run": outcome.dryRun,
             "status": status,
             "backups": outcome.plan.decisions.map { decision in

@@ -20,7 +20,7 @@ import TenantBackupTesting
         environment["PGDATABASE"] = database.name
         var settings = Settings(s3: services.s3Settings(bucket: bucket))
         configure(&settings)
-        return BackupCycle(settings: settings, environment: environment, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return BackupCycle(settings: settings, environment: environment, logger: .quiet)
     }
 
     /// Downloads and decompresses an object.
@@ -287,6 +287,7 @@ import TenantBackupTesting
                     try await Task.sleep(for: .milliseconds(100))
                     if ContinuousClock.now - started > .seconds(20) { break }
                 }
+                try #require(try await !services.s3Client(bucket: bucket).listMultipartUploads(prefix: "").isEmpty, "no upload was ever in flight")
                 task.cancel()
                 let report = try await task.value
                 #expect(ContinuousClock.now - started < .seconds(25))
@@ -478,8 +479,12 @@ import TenantBackupTesting
     }
 
     @Test func tenantLockKeysAreStableAndDistinct() {
-        #expect(TenantLock.tenantKey("bienestar") == TenantLock.tenantKey("bienestar"))
-        #expect(TenantLock.tenantKey("clinic") != TenantLock.tenantKey("clinic2"))
+        // The first four bytes of SHA-256 of the name, big-endian: every host and version must agree on them
+        // (computed independently with Python's hashlib).
+        #expect(TenantLock.tenantKey("bienestar") == -563_801_193)
+        #expect(TenantLock.tenantKey("clinic") == -1_140_934_838)
+        #expect(TenantLock.tenantKey("clinic2") == -1_297_108_552)
+        #expect(TenantLock.tenantKey("Clínica \"Sur\"") == 351_709_159)
         #expect(TenantLock.projectKey == 0x5442_4B50)
     }
 

@@ -420,6 +420,25 @@ import Testing
         }
     }
 
+    /// Issue 11, point 9: the warnings of a pg_dump that succeeds were dropped.
+    @Test func aPgDumpThatSucceedsWithAWarningLeavesItInTheLogWithTheTenant() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let warning = try FakePgDump.make("""
+                    echo 'pg_dump: warning: could not resolve dependency loop among these items' >&2
+                    exec \(FakePgDump.real) "$@"
+                    """)
+                defer { try? FileManager.default.removeItem(atPath: warning) }
+                var environment = environment(database: database, bucket: bucket)
+                environment["TENANT_BACKUP_PG_DUMP"] = warning
+                let (status, output) = try await DoctorCommandTests.runExecutable(["backup", "--tenant", "bienestar", "--no-shared"], environment: environment)
+                #expect(status == .exited(0), "\(output)")
+                let line = output.split(separator: "\n").first { $0.contains("could not resolve dependency loop") }
+                #expect(line?.contains("level=warning") == true && line?.contains("tenant=bienestar") == true, "\(output)")
+            }
+        }
+    }
+
     // MARK: - Refusing to start
 
     @Test func withoutABucketTheDaemonRefusesToStartAndSaysWhichSettingIsMissing() async throws {

@@ -10,7 +10,7 @@ import Testing
     import SystemPackage
 #endif
 
-/// The pieces of systemd that can run without systemd as PID 1 (DESIGN §7): the unit file checked by
+/// The pieces of systemd that can run without systemd as PID 1: the unit file checked by
 /// `systemd-analyze`, and a real journald in a private mount namespace.
 @Suite struct SystemdIntegrationTests {
     let services: TestServices

@@ -77,7 +77,7 @@ public struct BackupCycle: Sendable {
     /// Apply the retention policy to each tenant right after its backup — only when that backup succeeded
     /// (the daemon's cycle does; `tenant-backup backup` does not).
     public var applyRetention = false
-    /// The daemon's schedule slot (DESIGN §6.10): once a tenant's lock is taken, a tenant whose newest backup
+    /// The daemon's schedule slot (several hosts may run one database's backups): once a tenant's lock is taken, a tenant whose newest backup
     /// is at or after this instant is skipped — another host backed it up in this slot. `nil`: always back up.
     public var skipIfBackedUpSince: Date?
     /// A shared schema dumped at or after this instant (by another host in the same slot) is used as it is,
@@ -116,7 +116,7 @@ public struct BackupCycle: Sendable {
         if let requested {
             let unknown = requested.filter { !discovered.tenants.contains($0) }
             guard unknown.isEmpty else {
-                throw BackupCycleError(message: "no such tenant: \(unknown.map(Doctor.display).joined(separator: ", ")) (discovered: \(discovered.tenants.map(Doctor.display).joined(separator: ", ")))")
+                throw BackupCycleError(message: "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (discovered: \(discovered.tenants.map(BackupSchema.display).joined(separator: ", ")))")
             }
             tenants = requested
         }
@@ -185,12 +185,11 @@ public struct BackupCycle: Sendable {
             let environment = self.environment
             return try await Blocking.run {
                 let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
-                let major = connection.serverMajorVersion
                 let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
                 BackupMetrics.recordTenantsSelected(found.tenants.count)
-                let names = try connection.query("SELECT nspname FROM pg_catalog.pg_namespace", purpose: "listing schemas").rows.compactMap { $0.first ?? nil }
+                let names = try connection.schemaNames()
                 return DatabaseInventory(
-                    serverMajor: major, serverVersion: "\(major).\(connection.serverVersionNumber % 10000)", discovered: found,
+                    serverMajor: connection.serverMajorVersion, serverVersion: connection.serverVersion, discovered: found,
                     sharedSchemas: settings.tenants.sharedSchemas.filter(names.contains))
             }
         } catch {
@@ -340,12 +339,6 @@ public struct BackupCycle: Sendable {
         return .ran(result)
     }
 
-    private enum TenantEvent: Sendable {
-        case finished(Result<BackupOutcome, BackupError>)
-        case lockLost
-        case watchEnded
-    }
-
     private enum TenantOutcome: Sendable {
         case ran(SchemaResult)
         case skipped(SkippedTenant)
@@ -389,31 +382,17 @@ public struct BackupCycle: Sendable {
             }
         }
         let interval = lockCheckInterval
-        var finished: Result<BackupOutcome, BackupError>?
-        var lockLost = false
-        await withTaskGroup(of: TenantEvent.self) { group in
-            group.addTask {
-                .finished(await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups))
-            }
-            group.addTask { await lock.waitUntilLost(checkingEvery: interval) ? .lockLost : .watchEnded }
-            for await event in group {
-                switch event {
-                case .finished(let outcome):
-                    finished = outcome
-                    group.cancelAll()
-                case .lockLost:
-                    lockLost = true
-                    group.cancelAll()  // stops pg_dump and aborts the multipart upload
-                case .watchEnded:
-                    break
-                }
-            }
+        let (finished, lost): (Result<BackupOutcome, BackupError>, Void?) = await withWatcher {
+            await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups)
+        } until: {
+            // Losing the lock cancels the backup: pg_dump is stopped and the multipart upload aborted.
+            await lock.waitUntilLost(checkingEvery: interval) ? () : nil
         }
-        if lockLost, finished.map({ if case .success = $0 { false } else { true } }) ?? true {
+        if lost != nil, case .failure = finished {
             await lock.release()
             return failed("lost the tenant's advisory lock (its database connection ended); the upload was aborted and nothing was stored")
         }
-        let result = finished ?? .failure(BackupError(schema: schema, area: .tenant, message: "cancelled"))
+        let result = finished
         BackupMetrics.record(schema: schema, area: .tenant, result: result)
         var schemaResult = SchemaResult(schema: schema, area: .tenant, result: result)
         if applyRetention {

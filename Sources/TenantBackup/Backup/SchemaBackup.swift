@@ -24,7 +24,7 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
     public let message: String
 
     public var description: String {
-        "\(area == .tenant ? "tenant" : "shared schema") \(Doctor.display(schema)): \(message)"
+        "\(BackupSchema(name: schema, area: area)): \(message)"
     }
 }
 
@@ -72,36 +72,14 @@ public struct SchemaBackup: Sendable {
 
     func failure(_ message: String) -> BackupError { BackupError(schema: schema, area: area, message: message) }
 
-    /// The schema's on-disk size (tables, indexes, TOAST), for choosing the part size. Measured with a short
-    /// lock timeout: behind a lock (the very thing the no-output timeout is for) it falls back to the
-    /// planner's page counts, which need no lock.
+    /// The schema's on-disk size, for choosing the part size.
     func estimatedSize() async throws(BackupError) -> Int64 {
         let connectionString = settings.postgres.connectionString
         let environment = self.environment
         let schema = self.schema
         do {
             return try await Blocking.run { () throws -> Int64 in
-                let connection = try PostgresConnection(connectionString: connectionString, environment: environment)
-                _ = try connection.query("SET lock_timeout = '2s'", purpose: "estimating the schema's size")
-                do {
-                    let rows = try connection.query(
-                        """
-                        SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint
-                        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                        WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')
-                        """, [schema], purpose: "estimating the size of schema \(Doctor.display(schema))"
-                    ).rows
-                    return Int64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
-                } catch PostgresError.queryFailed(_, "55P03", _) {
-                    let rows = try connection.query(
-                        """
-                        SELECT coalesce(sum(c.relpages::bigint * current_setting('block_size')::bigint), 0)::bigint
-                        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                        WHERE n.nspname = $1
-                        """, [schema], purpose: "estimating the size of schema \(Doctor.display(schema))"
-                    ).rows
-                    return Int64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
-                }
+                try PostgresConnection(connectionString: connectionString, environment: environment).estimatedSize(ofSchema: schema)
             }
         } catch {
             throw failure("\(error)")
@@ -138,7 +116,7 @@ public struct SchemaBackup: Sendable {
         }
         let process = PgDumpProcess(
             executable: pgDump.path,
-            arguments: settings.backup.dumpArguments.arguments(schema: schema, shared: area == .shared, database: nil, snapshot: snapshot),
+            arguments: settings.backup.dumpArguments.arguments(schema: schema, shared: area == .shared, snapshot: snapshot),
             environment: try dumpEnvironment(),
             noOutputTimeout: settings.backup.noOutputTimeout,
             totalTimeout: settings.backup.dumpTimeout)
@@ -191,6 +169,11 @@ public struct SchemaBackup: Sendable {
             throw failed
         }
         try? localCopy?.close()
+        // A pg_dump that succeeds may still have warned (a dependency loop, an object it could not lock in time):
+        // the operator should see it with the tenant's name.
+        for line in dumped.stderr.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            log.warning("pg_dump succeeded with a message on stderr", metadata: ["stderr": "\(line)"])
+        }
 
         // pg_dump succeeded with output: only now may the object become visible.
         let stored: StreamingUploader.Result
@@ -209,7 +192,7 @@ public struct SchemaBackup: Sendable {
         }
         let finishedAt = Date()
         let manifest = BackupManifest(
-            area: area == .tenant ? "tenant" : "shared", schema: schema, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
+            area: BackupSchema(name: schema, area: area).kind, schema: schema, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
             dumpBytes: dumped.bytes, compression: settings.backup.compression.rawValue, encryption: nil,
             format: settings.backup.format.rawValue, pgDumpVersion: pgDump.version, serverVersion: serverVersion,
             toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,

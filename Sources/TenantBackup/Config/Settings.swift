@@ -190,8 +190,10 @@ public struct S3Settings: Sendable, Equatable {
 
     /// The client configuration these settings ask for.
     public var clientConfiguration: S3ClientConfiguration {
-        S3ClientConfiguration(
+        var configuration = S3ClientConfiguration(
             requestTimeout: .milliseconds(requestTimeout.milliseconds), serverSideEncryption: serverSideEncryption, storageClass: storageClass)
+        configuration.onRetry = { operation in BackupMetrics.recordRetry(operation: operation) }
+        return configuration
     }
 }
 

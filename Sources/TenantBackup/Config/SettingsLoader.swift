@@ -110,7 +110,7 @@ public struct SettingsLoader: Sendable {
         if let (_, prefix) = value("TENANT_BACKUP_S3_PREFIX") { settings.s3.prefix = prefix }
         if let (name, style) = value("TENANT_BACKUP_S3_ADDRESSING_STYLE") {
             guard let parsed = S3AddressingStyle(rawValue: style) else {
-                throw .environment(variable: name, message: "'\(style)' is not one of auto, path, virtual")
+                throw .environment(variable: name, message: SettingsValidation.notOneOf(style, S3AddressingStyle.self))
             }
             settings.s3.addressingStyle = parsed
         }
@@ -122,7 +122,7 @@ public struct SettingsLoader: Sendable {
         if let (_, storageClass) = value("TENANT_BACKUP_S3_STORAGE_CLASS") { settings.s3.storageClass = storageClass }
         if let (name, compression) = value("TENANT_BACKUP_COMPRESSION") {
             guard let parsed = Compression(rawValue: compression) else {
-                throw .environment(variable: name, message: "'\(compression)' is not one of zstd, gzip, none")
+                throw .environment(variable: name, message: SettingsValidation.notOneOf(compression, Compression.self))
             }
             settings.backup.compression = parsed
         }
@@ -153,7 +153,7 @@ public struct SettingsLoader: Sendable {
         }
         if let (name, format) = value("TENANT_BACKUP_LOG_FORMAT") {
             guard let parsed = LoggingSettings.Format(rawValue: format) else {
-                throw .environment(variable: name, message: "'\(format)' is not one of auto, journald, logfmt")
+                throw .environment(variable: name, message: SettingsValidation.notOneOf(format, LoggingSettings.Format.self))
             }
             settings.logging.format = parsed
         }
@@ -211,6 +211,11 @@ public struct SettingsLoader: Sendable {
 
 /// Checks that apply whatever source a value came from.
 enum SettingsValidation {
+    /// `'value' is not one of a, b, c`, from the enum's own cases, so the message cannot drift from them.
+    static func notOneOf<Value: CaseIterable & RawRepresentable>(_ text: String, _: Value.Type) -> String where Value.RawValue == String {
+        "'\(text)' is not one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))"
+    }
+
     static func endpoint(_ text: String, error: (String) -> ConfigError) throws(ConfigError) -> URL {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty

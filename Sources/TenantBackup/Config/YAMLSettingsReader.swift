@@ -60,7 +60,7 @@ struct YAMLSettingsReader {
             if let value = try s3.string("prefix") { settings.s3.prefix = value }
             if let value = try s3.string("addressing_style") {
                 guard let style = S3AddressingStyle(rawValue: value) else {
-                    throw s3.error(at: "addressing_style", "'\(value)' is not one of auto, path, virtual")
+                    throw s3.error(at: "addressing_style", SettingsValidation.notOneOf(value, S3AddressingStyle.self))
                 }
                 settings.s3.addressingStyle = style
             }
@@ -130,12 +130,12 @@ struct YAMLSettingsReader {
             let logging = try section(node, name: "logging")
             try logging.only(["format", "level"])
             if let value = try logging.string("format") {
-                guard let format = LoggingSettings.Format(rawValue: value) else { throw logging.error(at: "format", "'\(value)' is not one of auto, journald, logfmt") }
+                guard let format = LoggingSettings.Format(rawValue: value) else { throw logging.error(at: "format", SettingsValidation.notOneOf(value, LoggingSettings.Format.self)) }
                 settings.logging.format = format
             }
             if let value = try logging.string("level") {
                 guard let level = Logger.Level(rawValue: value) else {
-                    throw logging.error(at: "level", "'\(value)' is not one of trace, debug, info, notice, warning, error, critical")
+                    throw logging.error(at: "level", SettingsValidation.notOneOf(value, Logger.Level.self))
                 }
                 settings.logging.level = level
             }
@@ -193,11 +193,11 @@ struct YAMLSettingsReader {
             }
         }
         if let value = try backup.string("format") {
-            guard let format = PgDumpArguments.Format(rawValue: value) else { throw backup.error(at: "format", "'\(value)' is not one of plain, custom") }
+            guard let format = PgDumpArguments.Format(rawValue: value) else { throw backup.error(at: "format", SettingsValidation.notOneOf(value, PgDumpArguments.Format.self)) }
             settings.backup.format = format
         }
         if let value = try backup.string("compression") {
-            guard let compression = Compression(rawValue: value) else { throw backup.error(at: "compression", "'\(value)' is not one of zstd, gzip, none") }
+            guard let compression = Compression(rawValue: value) else { throw backup.error(at: "compression", SettingsValidation.notOneOf(value, Compression.self)) }
             settings.backup.compression = compression
         }
         if let value = try backup.string("compression_level") {

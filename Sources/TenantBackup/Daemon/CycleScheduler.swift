@@ -147,45 +147,34 @@ public struct CycleScheduler: Service {
         let state = self.state
         cycle.shouldStartTenant = { !state.stopRequested }
         cycle.tenantStarted = { tenant, position, count in
-            state.setActivity("backing up \(Doctor.display(tenant)) (\(position)/\(count))")
+            state.setActivity("backing up \(BackupSchema.display(tenant)) (\(position)/\(count))")
         }
         state.setActivity("backing up (\(reason))")
         let logger = self.logger
         let stopTimeout = settings.daemon.stopTimeout
         let configured = cycle
-        let result: Result<BackupReport, BackupCycleError>? = await beating { await withTaskGroup(of: CycleEvent.self) { group in
-            group.addTask {
+        let (result, _) = await beating {
+            await withWatcher { () async -> Result<BackupReport, BackupCycleError> in
                 do throws(BackupCycleError) {
-                    return .finished(.success(try await configured.run(tenants: tenants)))
+                    return .success(try await configured.run(tenants: tenants))
                 } catch {
-                    return .finished(.failure(error))
+                    return .failure(error)
                 }
-            }
-            group.addTask {
+            } until: {
+                // On SIGTERM no new tenant starts; those in flight get the stop timeout, then are cancelled (their
+                // dumps stopped, their uploads aborted).
                 do {
                     try await gracefulShutdown()
                     logger.notice("stopping: no new tenant starts; tenants in flight may finish", metadata: ["stop_timeout": "\(stopTimeout)"])
                     try await Task.sleep(for: stopTimeout)
+                    return ()
                 } catch {
-                    return .deadlineWatchEnded
+                    return nil
                 }
-                return .stopTimeoutPassed
+            } onEvent: { _ in
+                logger.warning("stop timeout passed: stopping the dumps in flight and aborting their uploads")
             }
-            var result: Result<BackupReport, BackupCycleError>?
-            for await event in group {
-                switch event {
-                case .finished(let finished):
-                    result = finished
-                    group.cancelAll()
-                case .stopTimeoutPassed:
-                    logger.warning("stop timeout passed: stopping the dumps in flight and aborting their uploads")
-                    group.cancelAll()
-                case .deadlineWatchEnded:
-                    break
-                }
-            }
-            return result
-        } }
+        }
         switch result {
         case .success(let report):
             let attempted = report.tenants.count + report.skipped.filter { $0.reason != .shuttingDown }.count
@@ -201,19 +190,9 @@ public struct CycleScheduler: Service {
             logger.error("backup cycle could not run", metadata: ["error": "\(error)"])
             state.setLastCycle("cycle failed: \(error)")
             outcome.record(succeeded: false)
-        case nil:
-            state.setLastCycle("cycle interrupted")
-            outcome.record(succeeded: false)
         }
         state.setActivity(state.stopRequested ? "stopping" : "idle")
         await freshness?.refresh()
-    }
-
-    private enum CycleEvent: Sendable {
-        case finished(Result<BackupReport, BackupCycleError>)
-        case stopTimeoutPassed
-        /// The cycle finished before the stop deadline (the watch was cancelled).
-        case deadlineWatchEnded
     }
 
     /// `02:00 Europe/Madrid` when today (in that zone), `Mon 02:00 Europe/Madrid` otherwise.

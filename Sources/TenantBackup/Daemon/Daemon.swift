@@ -98,9 +98,8 @@ public struct Daemon: Sendable {
         } catch {
             return "\(error)"
         }
-        var listing = client.listObjects(prefix: StorageLayout(prefix: settings.s3.prefix).tenantsRoot, pageSize: 1).makeAsyncIterator()
         do {
-            _ = try await listing.next()
+            try await BackupCatalog(client: client, prefix: settings.s3.prefix).checkListable()
         } catch {
             return "the bucket cannot be listed: \(error)"
         }

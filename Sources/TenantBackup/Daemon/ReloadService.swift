@@ -3,7 +3,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// Owns SIGHUP: each signal reloads the configuration as a whole — file, environment and credentials —
-/// validates it, and only then swaps it in (DESIGN §6, invariant 6). An invalid file leaves the running
+/// validates it, and only then swaps it in, never key by key. An invalid file leaves the running
 /// settings untouched; the reason is logged and shown in systemd's status line.
 ///
 /// systemd is told `RELOADING=1` (with `MONOTONIC_USEC=`) before and `READY=1` after, whatever the outcome.

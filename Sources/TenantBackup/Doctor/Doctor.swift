@@ -71,8 +71,7 @@ public struct Doctor: Sendable {
             return
         }
         let serverMajor = connection.serverMajorVersion
-        let serverVersion = "\(serverMajor).\(connection.serverVersionNumber % 10000)"
-        record(DoctorCheck(name: Self.postgresCheck, outcome: .passed, detail: "connected to \(connection.target), PostgreSQL \(serverVersion)"))
+        record(DoctorCheck(name: Self.postgresCheck, outcome: .passed, detail: "connected to \(connection.target), PostgreSQL \(connection.serverVersion)"))
 
         do {
             let binary = try await PgDumpLocator.locate(configured: settings.postgres.pgDumpPath, serverMajor: serverMajor, environment: loader.environment)
@@ -85,10 +84,10 @@ public struct Doctor: Sendable {
 
         do {
             let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
-            var detail = "\(found.tenants.count) tenant\(found.tenants.count == 1 ? "" : "s"): " + found.tenants.map(Self.display).joined(separator: ", ")
+            var detail = "\(found.tenants.count) tenant\(found.tenants.count == 1 ? "" : "s"): " + found.tenants.map(BackupSchema.display).joined(separator: ", ")
             if !found.unknownNames.isEmpty {
                 detail += "; the tenants query also names \(found.unknownNames.count) schema(s) that do not exist: "
-                    + found.unknownNames.map(Self.display).joined(separator: ", ")
+                    + found.unknownNames.map(BackupSchema.display).joined(separator: ", ")
             }
             if found.tenants.isEmpty {
                 record(DoctorCheck(
@@ -167,9 +166,4 @@ public struct Doctor: Sendable {
         }
     }
 
-    /// A schema name as an operator would type it: bare when simple, double-quoted otherwise.
-    public static func display(_ name: String) -> String {
-        let simple = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") } && !(name.first?.isNumber ?? true)
-        return simple ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
 }

@@ -22,18 +22,12 @@ public struct PgDumpArguments: Sendable, Equatable {
         self.lockWaitTimeoutSeconds = lockWaitTimeoutSeconds
     }
 
-    /// `"name"` with `"` doubled: a pattern that matches exactly one schema, whatever characters it holds
-    /// (`*`, `?`, `.`, upper case...), so no dump can ever select another tenant's schema.
-    public static func exactSchemaPattern(_ schema: String) -> String {
-        "\"" + schema.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
     /// The arguments to dump `schema`. A shared schema also gets `--extension=*`: `pg_dump -n public`
     /// leaves out the extensions tenant tables use (citext), and the restore would fail without them.
     /// With `snapshot`, the dump sees the database as of that exported snapshot (`--snapshot=`), like every
     /// other schema of the cycle.
-    public func arguments(schema: String, shared: Bool, database: String?, snapshot: String? = nil) -> [String] {
-        var arguments = ["--schema=\(Self.exactSchemaPattern(schema))", "--strict-names", "--no-password"]
+    public func arguments(schema: String, shared: Bool, snapshot: String? = nil) -> [String] {
+        var arguments = ["--schema=\(BackupSchema(name: schema, area: shared ? .shared : .tenant).dumpPattern)", "--strict-names", "--no-password"]
         if let snapshot { arguments.append("--snapshot=\(snapshot)") }
         if shared { arguments.append("--extension=*") }
         switch format {
@@ -42,7 +36,6 @@ public struct PgDumpArguments: Sendable, Equatable {
         }
         if let lockWaitTimeoutSeconds { arguments.append("--lock-wait-timeout=\(lockWaitTimeoutSeconds)s") }
         arguments += extraOptions
-        if let database { arguments.append("--dbname=\(database)") }
         return arguments
     }
 }

@@ -25,7 +25,7 @@ public enum BackupMetrics {
 
     /// Records one schema's backup attempt. Shared schemas count in the totals only.
     static func record(schema: String, area: BackupKey.Area, result: Result<BackupOutcome, BackupError>, at date: Date = Date()) {
-        let areaLabel = area == .tenant ? "tenant" : "shared"
+        let areaLabel = BackupSchema(name: schema, area: area).kind
         switch result {
         case .success(let outcome):
             Counter(label: backups, dimensions: [("area", areaLabel)]).increment()

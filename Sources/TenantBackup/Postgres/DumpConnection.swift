@@ -5,16 +5,6 @@ import Foundation
 /// settings' connection string when there is one. A password therefore travels in `PGPASSWORD` (visible
 /// only to the process and root), never in argv (visible to every user in `ps`).
 public enum DumpConnection {
-    /// Keywords of a libpq connection string and the variable `pg_dump` reads each from.
-    static let variables: [String: String] = [
-        "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
-        "password": "PGPASSWORD", "passfile": "PGPASSFILE", "service": "PGSERVICE", "options": "PGOPTIONS",
-        "application_name": "PGAPPNAME", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
-        "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL", "connect_timeout": "PGCONNECT_TIMEOUT",
-        "target_session_attrs": "PGTARGETSESSIONATTRS", "gssencmode": "PGGSSENCMODE", "channel_binding": "PGCHANNELBINDING",
-        "sslcompression": "PGSSLCOMPRESSION", "requirepeer": "PGREQUIREPEER", "krbsrvname": "PGKRBSRVNAME",
-    ]
-
     /// A connection string that cannot be used, with libpq's reason (never the string itself).
     public struct InvalidConnectionString: Error, CustomStringConvertible {
         public let message: String
@@ -33,7 +23,7 @@ public enum DumpConnection {
         var result: [String: String] = [:]
         var pointer = options
         while let keyword = pointer.pointee.keyword {
-            if let value = pointer.pointee.val, let variable = variables[String(cString: keyword)] {
+            if let value = pointer.pointee.val, let variable = LibpqVariables.variableForKeyword[String(cString: keyword)] {
                 result[variable] = String(cString: value)
             }
             pointer += 1

@@ -38,16 +38,6 @@ public struct PostgresResult: Sendable, Equatable {
 public final class PostgresConnection {
     private let handle: OpaquePointer
 
-    /// The libpq environment variables and the connection keywords they stand for.
-    static let environmentKeywords: [(variable: String, keyword: String)] = [
-        ("PGHOST", "host"), ("PGHOSTADDR", "hostaddr"), ("PGPORT", "port"), ("PGDATABASE", "dbname"),
-        ("PGUSER", "user"), ("PGPASSWORD", "password"), ("PGPASSFILE", "passfile"), ("PGSERVICE", "service"),
-        ("PGOPTIONS", "options"), ("PGAPPNAME", "application_name"), ("PGSSLMODE", "sslmode"),
-        ("PGSSLROOTCERT", "sslrootcert"), ("PGSSLCERT", "sslcert"), ("PGSSLKEY", "sslkey"), ("PGSSLCRL", "sslcrl"),
-        ("PGCONNECT_TIMEOUT", "connect_timeout"), ("PGTARGETSESSIONATTRS", "target_session_attrs"),
-        ("PGGSSENCMODE", "gssencmode"), ("PGCHANNELBINDING", "channel_binding"),
-    ]
-
     /// Connects, or throws ``PostgresError/connectionFailed(target:message:)`` with libpq's message.
     ///
     /// - Parameters:
@@ -67,7 +57,7 @@ public final class PostgresConnection {
             // Only the first dbname is expanded, and what it holds overrides the keywords before it.
             pairs.append(("dbname", connectionString))
         } else {
-            for (variable, keyword) in Self.environmentKeywords {
+            for (keyword, variable) in LibpqVariables.all {
                 if let value = environment[variable], !value.isEmpty { pairs.append((keyword, value)) }
             }
         }

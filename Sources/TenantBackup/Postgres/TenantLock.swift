@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// A PostgreSQL advisory lock on one tenant (DESIGN §6.10), so that several hosts running tenant-backup
+/// A PostgreSQL advisory lock on one tenant, so that several hosts running tenant-backup
 /// against one database never work on the same tenant at once.
 ///
 /// Two-key form: a project-specific first key and a stable hash of the tenant's name, taken with
@@ -58,7 +58,7 @@ public final class TenantLock: @unchecked Sendable {
             try connection.with { connection in
                 let result = try connection.query(
                     "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
-                    [String(firstKey), String(Self.tenantKey(tenant))], purpose: "locking tenant \(Doctor.display(tenant))")
+                    [String(firstKey), String(Self.tenantKey(tenant))], purpose: "locking tenant \(BackupSchema.display(tenant))")
                 return result.rows.first?.first == "t"
             } ?? false
         }
@@ -69,7 +69,7 @@ public final class TenantLock: @unchecked Sendable {
     public func isHeld() async -> Bool {
         (try? await Blocking.run { [self] () throws -> Bool in
             try connection.with { connection in
-                _ = try connection.query("SELECT 1", purpose: "checking the lock of tenant \(Doctor.display(tenant))")
+                _ = try connection.query("SELECT 1", purpose: "checking the lock of tenant \(BackupSchema.display(tenant))")
                 return true
             } ?? false
         }) ?? false

@@ -52,7 +52,7 @@ public struct PruneRun: Sendable {
             let unknown = requested.filter { !discovered.contains($0) && !inBucket.contains($0) }
             guard unknown.isEmpty else {
                 throw BackupCycleError(
-                    message: "no such tenant: \(unknown.map(Doctor.display).joined(separator: ", ")) (neither a tenant of the database nor a folder "
+                    message: "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (neither a tenant of the database nor a folder "
                         + "with backups in the bucket; names are exact, not patterns)")
             }
             tenants = requested
@@ -67,7 +67,7 @@ public struct PruneRun: Sendable {
                     tenant: tenant, trigger: .manual, force: force, dryRun: dryRun, postgres: settings.postgres, environment: environment)
                 results.append(TenantResult(tenant: tenant, result: .success(outcome)))
             } catch {
-                let message = error is TenantBusyError ? "\(error)" : "tenant \(Doctor.display(tenant)): \(error)"
+                let message = error is TenantBusyError ? "\(error)" : "tenant \(BackupSchema.display(tenant)): \(error)"
                 logger.error("prune failed", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
                 results.append(TenantResult(tenant: tenant, result: .failure(PruneFailure(message: message))))
             }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How many backups of a tenant to keep (DESIGN §5, restic's `forget` semantics). The defaults keep the
+/// How many backups of a tenant to keep (restic's `forget` semantics, per tenant). The defaults keep the
 /// old system's promise: the newest, daily for a week, weekly for a month, monthly for a year.
 public struct RetentionPolicy: Sendable, Equatable {
     public var keepLast: Int

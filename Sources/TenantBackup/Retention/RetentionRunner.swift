@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOFoundationCompat
 
-/// Retention settings: the policy plus the brakes around applying it (DESIGN §5).
+/// Retention settings: the policy plus the brakes around applying it.
 public struct RetentionSettings: Sendable, Equatable {
     public var policy: RetentionPolicy
     /// A plan deleting more than this fraction of a tenant's backups is refused unless forced.
@@ -88,16 +88,9 @@ public struct RetentionRunner: Sendable {
     /// ``candidates(tenant:)``, plus the backups read newest first whose manifest exists but does not vouch
     /// for them (another key or size, or unreadable).
     func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String]) {
-        let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
-        let objects = try await client.listObjects(prefix: folder).collect()
-        let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix) }.map(\.manifestKey))
-        var candidates: [RetentionCandidate] = []
-        for object in objects {
-            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .tenant, key.schema == tenant, key.folder == folder else {
-                continue
-            }
-            candidates.append(RetentionCandidate(key: object.key, timestamp: key.timestamp, size: object.size, verified: false))
-        }
+        let listed = try await BackupCatalog(client: client, prefix: prefix).backups(area: .tenant, schema: tenant)
+        let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
+        var candidates = listed.map { RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: false) }
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
@@ -215,12 +208,12 @@ public struct RetentionRunner: Sendable {
 public struct TenantBusyError: Error, CustomStringConvertible {
     public let tenant: String
     public var description: String {
-        "tenant \(Doctor.display(tenant)): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
+        "tenant \(BackupSchema.display(tenant)): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
     }
 }
 
 extension RetentionRunner {
-    /// ``run(tenant:trigger:force:dryRun:)`` under the tenant's advisory lock (DESIGN §6.10), so a manual
+    /// ``run(tenant:trigger:force:dryRun:)`` under the tenant's advisory lock, so a manual
     /// prune never races a backup or a prune of the same tenant on another host. A dry run needs no lock.
     public func runLocked(
         tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false, postgres: PostgresSettings, environment: [String: String]

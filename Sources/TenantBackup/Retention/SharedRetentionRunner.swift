@@ -39,16 +39,9 @@ public struct SharedRetentionRunner: Sendable {
     /// Every shared dump named by a tenant manifest in the bucket, leaving out the manifests of `ignoring`
     /// (tenant backups a dry run plans to delete).
     public func namedSharedDumps(ignoring: Set<String> = []) async throws -> Set<String> {
-        let layout = StorageLayout(prefix: prefix)
-        let objects = try await client.listObjects(prefix: layout.tenantsRoot).collect()
-        let keys = Set(objects.map(\.key))
-        var manifests: [String] = []
-        for object in objects {
-            guard let backup = BackupKey.parseManifest(object.key, prefix: prefix), backup.area == .tenant,
-                  keys.contains(backup.key), !ignoring.contains(backup.key)
-            else { continue }
-            manifests.append(object.key)
-        }
+        let manifests = try await BackupCatalog(client: client, prefix: prefix).allBackups(area: .tenant)
+            .filter { $0.hasManifest && !ignoring.contains($0.key.key) }
+            .map(\.key.manifestKey)
         let client = self.client
         return try await withThrowingTaskGroup(of: [String].self) { group in
             var named: Set<String> = []
@@ -81,12 +74,10 @@ public struct SharedRetentionRunner: Sendable {
 
     /// Plans and, unless `dryRun` or a brake says no, deletes the shared dumps no kept tenant backup needs.
     public func run(force: Bool = false, dryRun: Bool = false, ignoring: Set<String> = []) async throws -> [RetentionOutcome] {
-        let layout = StorageLayout(prefix: prefix)
         let named = try await namedSharedDumps(ignoring: ignoring)
         var bySchema: [String: [RetentionCandidate]] = [:]
-        for object in try await client.listObjects(prefix: layout.sharedRoot).collect() {
-            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .shared else { continue }
-            bySchema[key.schema, default: []].append(RetentionCandidate(key: object.key, timestamp: key.timestamp, size: object.size))
+        for backup in try await BackupCatalog(client: client, prefix: prefix).allBackups(area: .shared) {
+            bySchema[backup.key.schema, default: []].append(RetentionCandidate(key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size))
         }
         var outcomes: [RetentionOutcome] = []
         for schema in bySchema.keys.sorted() {
@@ -130,7 +121,7 @@ public struct SharedRetentionRunner: Sendable {
         let toDelete = plan.deleted
         let fraction = candidates.isEmpty ? 0 : Double(toDelete.count) / Double(candidates.count)
         if !force, fraction > settings.maxDeleteFraction {
-            let message = "the plan would delete \(toDelete.count) of \(candidates.count) dumps of shared schema \(Doctor.display(schema)) "
+            let message = "the plan would delete \(toDelete.count) of \(candidates.count) dumps of shared schema \(BackupSchema.display(schema)) "
                 + "(\(Int((fraction * 100).rounded())) %), more than retention.max_delete_fraction (\(Int((settings.maxDeleteFraction * 100).rounded())) %)"
             log.warning("shared retention refused", metadata: ["reason": "\(message)"])
             return outcome(.refused(message))

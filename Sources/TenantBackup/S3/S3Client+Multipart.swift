@@ -23,9 +23,12 @@ public struct S3CompletedPart: Sendable, Equatable {
 }
 
 extension S3Client {
-    /// S3's limits on multipart uploads.
+    /// S3's limits on multipart uploads: at most this many parts...
     public static let maximumParts = 10_000
+    /// ...each at least this large (all but the last)...
     public static let minimumPartSize = 5 << 20
+    /// ...and at most this large.
+    public static let maximumPartSize = 5 << 30
 
     /// Starts a multipart upload and returns its id. The object becomes visible only when completed.
     public func createMultipartUpload(key: String, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {

@@ -16,6 +16,9 @@ public struct S3ClientConfiguration: Sendable {
     public var storageClass: String?
     /// Send `If-None-Match: *` on final writes so two writers can never overwrite a key.
     public var preventOverwrites: Bool
+    /// Told the operation's name each time a request is sent again (a retry, or a streamed part resent from
+    /// memory): the application counts them; the client stays free of its metrics.
+    public var onRetry: @Sendable (_ operation: String) -> Void = { _ in }
 
     public init(
         requestTimeout: TimeAmount = .seconds(120),
@@ -182,7 +185,7 @@ public struct S3Client: Sendable {
                 if let recovered = try await recover(error) { return recovered }
                 guard error.isTransient, attempt < maximum, !Task.isCancelled else { throw error }
                 let delay = configuration.retry.delay(forRetry: attempt, using: &generator)
-                BackupMetrics.recordRetry(operation: operation)
+                configuration.onRetry(operation)
                 logger.warning(
                     "s3 request failed, retrying",
                     metadata: [

@@ -31,14 +31,49 @@ public struct BackupCatalog: Sendable {
         self.clockSkewAllowance = clockSkewAllowance
     }
 
+    /// Lists one key of the tenants' root: proof that the bucket exists and these credentials may list it.
+    public func checkListable() async throws(S3Error) {
+        var listing = client.listObjects(prefix: StorageLayout(prefix: prefix).tenantsRoot, pageSize: 1).makeAsyncIterator()
+        _ = try await listing.next()
+    }
+
+    /// One backup as a listing shows it.
+    public struct ListedBackup: Sendable, Equatable {
+        public let key: BackupKey
+        /// The stored object's size.
+        public let size: Int64
+        /// Whether `<key>.manifest.json` is beside it (not yet whether it vouches for it).
+        public let hasManifest: Bool
+    }
+
+    /// The backups of one schema: every object of its folder whose key parses as one of its backups, and
+    /// nothing else (sidecar files, other schemas' keys).
+    public func backups(area: BackupKey.Area = .tenant, schema: String) async throws(S3Error) -> [ListedBackup] {
+        let folder = BackupKey.folder(prefix: prefix, area: area, schema: schema)
+        return try await listed(under: folder).filter { $0.key.area == area && $0.key.schema == schema && $0.key.folder == folder }
+    }
+
+    /// The backups of every schema of an area (`backups/` or `shared/`), from one listing.
+    public func allBackups(area: BackupKey.Area) async throws(S3Error) -> [ListedBackup] {
+        let layout = StorageLayout(prefix: prefix)
+        return try await listed(under: area == .tenant ? layout.tenantsRoot : layout.sharedRoot).filter { $0.key.area == area }
+    }
+
+    private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
+        let objects = try await client.listObjects(prefix: folder).collect()
+        let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
+        return objects.compactMap { object in
+            BackupKey.parse(object.key, prefix: prefix).map { ListedBackup(key: $0, size: object.size, hasManifest: manifests.contains($0.key)) }
+        }
+    }
+
     /// The newest backup of one schema that is not dated in the future, or `nil` when it has none.
     public func newest(area: BackupKey.Area = .tenant, schema: String) async throws(S3Error) -> BackupKey? {
-        let folder = BackupKey.folder(prefix: prefix, area: area, schema: schema)
         let horizon = now().addingTimeInterval(clockSkewAllowance)
         var newest: BackupKey?
         var future: [BackupKey] = []
-        for object in try await client.listObjects(prefix: folder).collect() {
-            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == area, key.schema == schema, key.folder == folder else { continue }
+        for backup in try await backups(area: area, schema: schema) {
+            let key = backup.key
             if key.timestamp > horizon {
                 future.append(key)
                 continue
@@ -55,8 +90,8 @@ public struct BackupCatalog: Sendable {
         let horizon = now().addingTimeInterval(clockSkewAllowance)
         var newest: [String: BackupKey] = [:]
         var future: [String: [BackupKey]] = [:]
-        for object in try await client.listObjects(prefix: StorageLayout(prefix: prefix).tenantsRoot).collect() {
-            guard let key = BackupKey.parse(object.key, prefix: prefix), key.area == .tenant else { continue }
+        for backup in try await allBackups(area: .tenant) {
+            let key = backup.key
             if key.timestamp > horizon {
                 future[key.schema, default: []].append(key)
                 continue

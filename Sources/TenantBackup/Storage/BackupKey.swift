@@ -1,6 +1,6 @@
 import Foundation
 
-/// The key of one backup object (DESIGN §4), compatible with the system tenant-backup replaces:
+/// The key of one backup object, compatible with the system tenant-backup replaces:
 ///
 /// `<prefix>backups/<tenant>/backup-sql-<tenant>-YYYY-MM-DD-HHMMSS.sql[.zst|.gz]` for a clinic, and
 /// `<prefix>shared/<schema>/backup-sql-<schema>-...` for a shared schema. The timestamp is UTC, taken when the

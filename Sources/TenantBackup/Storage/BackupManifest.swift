@@ -1,7 +1,7 @@
 import Foundation
 
 /// The manifest written beside each backup object (`<key>.manifest.json`), once the object is complete:
-/// what verification and restore need to know about it (DESIGN §4).
+/// what verification and restore need to know about it.
 ///
 /// A backup without a manifest (the old system's, or one whose manifest write failed) is still a backup.
 public struct BackupManifest: Codable, Sendable, Equatable {

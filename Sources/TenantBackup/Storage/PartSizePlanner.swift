@@ -1,12 +1,11 @@
-/// Chooses the part size of a multipart upload before the dump starts (DESIGN §6.3): fixed for the whole
+/// Chooses the part size of a multipart upload before the dump starts: fixed for the whole
 /// upload, large enough that the estimated object fits in S3's 10,000 parts with room to spare.
 public struct PartSizePlanner: Sendable, Equatable {
     public static let mebibyte = 1 << 20
-    /// S3's smallest part (all but the last).
-    public static let minimumPartSize = 5 * mebibyte
-    /// S3's largest part.
-    public static let maximumPartSize = 5 * 1024 * mebibyte
-    public static let maximumParts = 10_000
+    /// S3's limits (``S3Client/minimumPartSize`` and the rest), by the names the planner's callers use.
+    public static let minimumPartSize = S3Client.minimumPartSize
+    public static let maximumPartSize = S3Client.maximumPartSize
+    public static let maximumParts = S3Client.maximumParts
 
     /// The part size when the estimate does not need more (default 8 MiB).
     public var defaultPartSize: Int

@@ -1,10 +1,14 @@
-/// The key layout of the bucket (DESIGN §4), compatible with the system tenant-backup replaces:
+/// The key layout of the bucket, compatible with the system tenant-backup replaces:
 ///
 /// ```
 /// <prefix>backups/<tenant>/...   each clinic's backups
 /// <prefix>shared/<schema>/...    shared schemas (public)
+/// <prefix>audit/<tenant>/...     one record per access to a tenant's backups
 /// <prefix>test/                  probe objects written by `tenant-backup doctor`
 /// ```
+///
+/// A backup's own key, its manifest's and its folder are ``BackupKey``'s; ``BackupCatalog`` is the only
+/// code that lists them.
 public struct StorageLayout: Sendable, Equatable {
     /// Already normalised by the settings: empty or ending in `/`.
     public let prefix: String
@@ -18,6 +22,9 @@ public struct StorageLayout: Sendable, Equatable {
 
     /// Every shared schema's folder lies under this: `<prefix>shared/`.
     public var sharedRoot: String { "\(prefix)\(BackupKey.Area.shared.rawValue)/" }
+
+    /// Every audit record lies under this: `<prefix>audit/`, outside `backups/` so no retention plan sees it.
+    public var auditRoot: String { "\(prefix)audit/" }
 
     /// Where `doctor` writes its probe objects; never under `backups/` or `shared/`.
     public var testPrefix: String { "\(prefix)test/" }

@@ -197,7 +197,7 @@ public final class StreamingUploader {
                     }
                 } catch {
                     try Task.checkCancellation()
-                    BackupMetrics.recordRetry(operation: "UploadPart")
+                    client.configuration.onRetry("UploadPart")
                     logger.info(
                         "streamed part failed; sending it again from memory",
                         metadata: ["s3_key": "\(key)", "part": "\(number)", "error": "\(error.briefDescription)"])

@@ -19,48 +19,23 @@ public struct Interrupted: Error, CustomStringConvertible {
 /// Without this, the default action of either signal ends the process at once, with no log line and with its
 /// multipart upload left behind.
 public enum SignalInterruption {
-    private enum Event<T: Sendable>: Sendable {
-        case finished(Result<T, any Error>)
-        case signal(UnixSignal)
-        case watchEnded
-    }
-
     /// Runs `body`. On SIGTERM or SIGINT, logs it, cancels `body`, waits for it to wind down and throws
     /// ``Interrupted``; otherwise returns or rethrows what `body` did.
     public static func run<T: Sendable>(logger: Logger, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let (received, finished) = await withTaskGroup(of: Event<T>.self) { group -> (UnixSignal?, Result<T, any Error>?) in
-            group.addTask {
-                do {
-                    return .finished(.success(try await body()))
-                } catch {
-                    return .finished(.failure(error))
-                }
+        let (finished, received) = await withWatcher { () async -> Result<T, any Error> in
+            do {
+                return .success(try await body())
+            } catch {
+                return .failure(error)
             }
-            group.addTask {
-                for await signal in signals { return .signal(signal) }
-                return .watchEnded
-            }
-            var received: UnixSignal?
-            var finished: Result<T, any Error>?
-            for await event in group {
-                switch event {
-                case .finished(let result):
-                    finished = result
-                    group.cancelAll()
-                case .signal(let signal):
-                    guard received == nil else { continue }
-                    received = signal
-                    logger.warning("received \(signal): stopping pg_dump and aborting uploads in flight", metadata: ["signal": "\(signal)"])
-                    group.cancelAll()
-                case .watchEnded:
-                    break
-                }
-            }
-            return (received, finished)
+        } until: {
+            for await signal in signals { return signal }
+            return nil
+        } onEvent: { signal in
+            logger.warning("received \(signal): stopping pg_dump and aborting uploads in flight", metadata: ["signal": "\(signal)"])
         }
         if let received { throw Interrupted(signal: received) }
-        guard let finished else { throw CancellationError() }
         return try finished.get()
     }
 }

@@ -1,0 +1,33 @@
+/// One schema tenant-backup backs up: its exact name and whether it is a clinic's (`backups/`) or shared by
+/// every clinic (`shared/`). The one place a schema is named for people, for metrics and for pg_dump.
+public struct BackupSchema: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    public let area: BackupKey.Area
+
+    public init(name: String, area: BackupKey.Area) {
+        self.name = name
+        self.area = area
+    }
+
+    public static func tenant(_ name: String) -> BackupSchema { BackupSchema(name: name, area: .tenant) }
+    public static func shared(_ name: String) -> BackupSchema { BackupSchema(name: name, area: .shared) }
+
+    /// `tenant` or `shared`: the metrics label and the JSON field.
+    public var kind: String { area == .tenant ? "tenant" : "shared" }
+
+    /// The name as SQL would write it: bare when that is unambiguous, else double-quoted.
+    public var display: String { Self.display(name) }
+
+    /// `tenant bienestar`, `shared schema public`: how messages name it.
+    public var description: String { "\(area == .tenant ? "tenant" : "shared schema") \(display)" }
+
+    /// `"name"` with `"` doubled: a pg_dump pattern that matches exactly this schema, whatever characters it
+    /// holds (`*`, `?`, `.`, upper case...), so no dump can ever select another tenant's schema.
+    public var dumpPattern: String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    /// `bienestar`, or `"Clínica ""Sur"""` for a name that needs quoting.
+    public static func display(_ name: String) -> String {
+        let simple = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") } && !(name.first?.isNumber ?? true)
+        return simple ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
