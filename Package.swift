@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TenantBackupTests",
-            dependencies: ["TenantBackup", "TenantBackupTesting"],
+            dependencies: ["TenantBackup", "TenantBackupTesting", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),

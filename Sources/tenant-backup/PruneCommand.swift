@@ -75,15 +75,20 @@ struct PruneCommand: AsyncParsableCommand {
             let verb = outcome.dryRun ? "would delete" : "deleted"
             lines.append("  \(outcome.plan.kept.count) kept, \(outcome.plan.deleted.count) \(verb)"
                 + (outcome.abortedUploads.isEmpty ? "" : ", \(outcome.abortedUploads.count) stale uploads \(outcome.dryRun ? "to abort" : "aborted")"))
-        case .refused(let message):
-            lines.append("  ✘ refused, nothing deleted: \(message)")
+        case .refused(let refusal):
+            lines.append("  ✘ refused, nothing deleted: \(Self.advice(refusal))")
         }
         return lines.joined(separator: "\n")
     }
 
+    /// The refusal, with what this command can do about it.
+    static func advice(_ refusal: RetentionRefusal) -> String {
+        refusal.canBeForced ? "\(refusal), or pass --force" : "\(refusal)"
+    }
+
     static func json(_ outcome: RetentionOutcome) -> [String: Any] {
         var status: [String: Any] = ["applied": true]
-        if case .refused(let message) = outcome.status { status = ["applied": false, "refused": message] }
+        if case .refused(let refusal) = outcome.status { status = ["applied": false, "refused": advice(refusal)] }
         return [
             "tenant": outcome.tenant,
             "area": BackupSchema(name: outcome.tenant, area: outcome.area).kind,

@@ -109,8 +109,7 @@ import TenantBackupTesting
             try await seed(bucket, tenant: "t", hoursAgo: Self.sixMonths)
             let before = try await allKeys(bucket)
             let outcome = try await runner(bucket, settings: RetentionSettings(maxDeleteFraction: 1)).run(tenant: "t", trigger: .afterBackup(succeeded: false))
-            guard case .refused(let message) = outcome.status else { Issue.record("not refused"); return }
-            #expect(message.contains("failed"))
+            #expect(outcome.status == .refused(.backupFailed))
             #expect(try await allKeys(bucket) == before)
         }
     }
@@ -120,8 +119,12 @@ import TenantBackupTesting
             try await seed(bucket, tenant: "t", hoursAgo: Self.sixMonths)
             let before = try await allKeys(bucket)
             let refused = try await runner(bucket).run(tenant: "t", trigger: .manual)
-            guard case .refused(let message) = refused.status else { Issue.record("not refused"); return }
-            #expect(message.contains("max_delete_fraction") && message.contains("--force"))
+            guard case .refused(let refusal) = refused.status, case .tooManyDeletions(let planned, let total, let limit) = refusal else {
+                Issue.record("not refused by the fraction brake: \(refused.status)")
+                return
+            }
+            #expect(total == 60 && planned > 30 && limit == 0.5)
+            #expect(refusal.canBeForced)
             #expect(try await allKeys(bucket) == before)
             let forced = try await runner(bucket).run(tenant: "t", trigger: .manual, force: true)
             #expect(forced.status == .applied)
@@ -220,8 +223,8 @@ import TenantBackupTesting
         try await TestBucket.with(services) { bucket in
             try await seed(bucket, tenant: "t", hoursAgo: [100, 200, 300])
             let outcome = try await runner(bucket, settings: RetentionSettings(maxDeleteFraction: 1)).run(tenant: "t", trigger: .manual)
-            guard case .refused(let message) = outcome.status else { Issue.record("not refused"); return }
-            #expect(message.contains("max_newest_age"))
+            guard case .refused(.newestTooOld(_, let age, let limit)) = outcome.status else { Issue.record("not refused: \(outcome.status)"); return }
+            #expect(age > limit)
         }
     }
 

@@ -23,6 +23,43 @@ public struct RetentionSettings: Sendable, Equatable {
     }
 }
 
+/// Which brake stopped a plan. The description says what happened; each interface adds how to go on
+/// (the command line's `--force`, the daemon's next cycle).
+public enum RetentionRefusal: Sendable, Equatable, CustomStringConvertible {
+    /// In a cycle: this tenant's backup failed, so nothing is pruned.
+    case backupFailed
+    /// A manual prune of a tenant without backups.
+    case noBackups
+    /// A manual prune while the newest backup is older than `retention.max_newest_age`.
+    case newestTooOld(key: String, age: Duration, limit: Duration)
+    /// The plan would delete more than `retention.max_delete_fraction` of the backups (or dumps).
+    case tooManyDeletions(planned: Int, of: Int, limit: Double)
+
+    /// Whether forcing lifts this brake.
+    public var canBeForced: Bool {
+        switch self {
+        case .newestTooOld, .tooManyDeletions: true
+        case .backupFailed, .noBackups: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .backupFailed:
+            return "this cycle's backup of the tenant failed; nothing is pruned until one succeeds"
+        case .noBackups:
+            return "the tenant has no backups"
+        case .newestTooOld(let key, let age, let limit):
+            return "the newest backup (\(key)) is \(age.components.seconds / 3600) h old, older than retention.max_newest_age "
+                + "(\(limit.components.seconds / 3600) h); back the tenant up first"
+        case .tooManyDeletions(let planned, let total, let limit):
+            let fraction = total == 0 ? 0 : Double(planned) / Double(total)
+            return "the plan would delete \(planned) of \(total) (\(Int((fraction * 100).rounded())) %), more than "
+                + "retention.max_delete_fraction (\(Int((limit * 100).rounded())) %); check the policy"
+        }
+    }
+}
+
 /// Why retention is being applied, which decides the first brake.
 public enum RetentionTrigger: Sendable, Equatable {
     /// In a cycle, right after this tenant's backup: runs only if that backup succeeded.
@@ -36,8 +73,8 @@ public struct RetentionOutcome: Sendable, Equatable {
     public enum Status: Sendable, Equatable {
         /// The plan was applied (or shown, in a dry run).
         case applied
-        /// A brake stopped it; nothing was deleted. The message says which and how to proceed.
-        case refused(String)
+        /// A brake stopped it; nothing was deleted.
+        case refused(RetentionRefusal)
     }
 
     public let tenant: String
@@ -132,33 +169,28 @@ public struct RetentionRunner: Sendable {
                 "retention decision",
                 metadata: ["s3_key": "\(decision.candidate.key)", "keep": "\(decision.keep)", "reasons": "\(decision.reasons.map(\.rawValue).joined(separator: ","))"])
         }
-        func refused(_ message: String) -> RetentionOutcome {
-            log.warning("retention refused", metadata: ["reason": "\(message)"])
+        func refused(_ refusal: RetentionRefusal) -> RetentionOutcome {
+            log.warning("retention refused", metadata: ["reason": "\(refusal)"])
             return RetentionOutcome(
-                tenant: tenant, status: .refused(message), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun, warnings: warnings)
+                tenant: tenant, status: .refused(refusal), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun, warnings: warnings)
         }
         switch trigger {
         case .afterBackup(let succeeded):
-            if !succeeded { return refused("this cycle's backup of the tenant failed; nothing is pruned until one succeeds") }
+            if !succeeded { return refused(.backupFailed) }
         case .manual:
             let planned = plan.decisions.filter { !$0.reasons.contains(.future) }
             if !force {
-                guard let newest = planned.first else { return refused("the tenant has no backups") }
+                guard let newest = planned.first else { return refused(.noBackups) }
                 let age = current.timeIntervalSince(newest.candidate.timestamp)
-                let limit = Double(settings.maxNewestAge.components.seconds)
-                if age > limit {
-                    return refused(
-                        "the newest backup (\(newest.candidate.key)) is \(Int(age / 3600)) h old, older than retention.max_newest_age "
-                            + "(\(Int(limit / 3600)) h); back the tenant up first, or pass --force")
+                if age > Double(settings.maxNewestAge.components.seconds) {
+                    return refused(.newestTooOld(key: newest.candidate.key, age: .seconds(Int64(age)), limit: settings.maxNewestAge))
                 }
             }
         }
         let toDelete = plan.deleted
         let fraction = candidates.isEmpty ? 0 : Double(toDelete.count) / Double(candidates.count)
         if !force, fraction > settings.maxDeleteFraction {
-            return refused(
-                "the plan would delete \(toDelete.count) of \(candidates.count) backups (\(Int((fraction * 100).rounded())) %), more than "
-                    + "retention.max_delete_fraction (\(Int((settings.maxDeleteFraction * 100).rounded())) %); check the policy, or pass --force")
+            return refused(.tooManyDeletions(planned: toDelete.count, of: candidates.count, limit: settings.maxDeleteFraction))
         }
 
         // Incomplete multipart uploads of this tenant, older than the grace period: never visible, never backups.

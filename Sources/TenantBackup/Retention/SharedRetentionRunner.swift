@@ -121,10 +121,9 @@ public struct SharedRetentionRunner: Sendable {
         let toDelete = plan.deleted
         let fraction = candidates.isEmpty ? 0 : Double(toDelete.count) / Double(candidates.count)
         if !force, fraction > settings.maxDeleteFraction {
-            let message = "the plan would delete \(toDelete.count) of \(candidates.count) dumps of shared schema \(BackupSchema.display(schema)) "
-                + "(\(Int((fraction * 100).rounded())) %), more than retention.max_delete_fraction (\(Int((settings.maxDeleteFraction * 100).rounded())) %)"
-            log.warning("shared retention refused", metadata: ["reason": "\(message)"])
-            return outcome(.refused(message))
+            let refusal = RetentionRefusal.tooManyDeletions(planned: toDelete.count, of: candidates.count, limit: settings.maxDeleteFraction)
+            log.warning("shared retention refused", metadata: ["reason": "\(refusal)"])
+            return outcome(.refused(refusal))
         }
         let folder = BackupKey.folder(prefix: prefix, area: .shared, schema: schema)
         var aborted: [String] = []

@@ -104,7 +104,7 @@ extension S3Client {
         do {
             response = try await httpClient.execute(request, timeout: configuration.requestTimeout)
         } catch {
-            throw S3Error(operation: "GetObject", bucket: bucket, key: key, cause: .transport("\(error)"))
+            throw S3Error(operation: "GetObject", bucket: bucket, key: key, cause: Self.cause(of: error))
         }
         let status = Int(response.status.code)
         guard status == 200 || status == 206 else {

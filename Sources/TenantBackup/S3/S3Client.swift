@@ -264,7 +264,7 @@ public struct S3Client: Sendable {
             response = try await httpClient.execute(request, timeout: configuration.requestTimeout)
             data = try await response.body.collect(upTo: responseLimit)
         } catch {
-            throw S3Error(operation: operation, bucket: bucket, key: key, cause: .transport(Self.describe(error)))
+            throw S3Error(operation: operation, bucket: bucket, key: key, cause: Self.cause(of: error))
         }
         let status = Int(response.status.code)
         logger.debug(
@@ -324,13 +324,14 @@ public struct S3Client: Sendable {
         return header.flatMap(httpDate)
     }
 
-    private static func describe(_ error: any Error) -> String {
+    /// What a failed request's error means: a timeout of ours is a cause of its own, the rest is transport.
+    static func cause(of error: any Error) -> S3Error.Cause {
         if let error = error as? HTTPClientError {
             let timeouts: [HTTPClientError] = [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout]
-            return timeouts.contains(error) ? "\(S3Error.timedOut): \(error)" : "\(error)"
+            return timeouts.contains(error) ? .timeout("\(error)") : .transport("\(error)")
         }
-        if error is CancellationError { return "cancelled" }
-        return String(describing: error)
+        if error is CancellationError { return .transport("cancelled") }
+        return .transport(String(describing: error))
     }
 }
 
@@ -340,6 +341,7 @@ extension S3Error {
         switch cause {
         case .service(let status, let code, _, _): return "HTTP \(status) \(code ?? "")"
         case .transport(let message): return message
+        case .timeout(let message): return "timed out: \(message)"
         case .invalidResponse(let message), .credentials(let message), .invalidRequest(let message): return message
         }
     }

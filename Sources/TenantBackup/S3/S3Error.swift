@@ -8,8 +8,10 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
     public enum Cause: Equatable, Sendable {
         /// S3 answered with an error status; `code` is S3's error code (`NoSuchKey`, `SignatureDoesNotMatch`).
         case service(status: Int, code: String?, message: String?, requestId: String?)
-        /// No answer: connection refused or reset, timeout, DNS.
+        /// No answer: connection refused or reset, DNS, TLS.
         case transport(String)
+        /// No answer in time: our request or connect deadline passed (AsyncHTTPClient's words in the message).
+        case timeout(String)
         /// An answer that cannot be understood.
         case invalidResponse(String)
         /// No credentials could be obtained to sign the request.
@@ -47,14 +49,11 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         return nil
     }
 
-    /// How a transport failure that was a timeout starts.
-    static let timedOut = "timed out"
-
     /// Whether the request ran out of time: our deadline, or S3 closing a connection that sent nothing for a
     /// while (`RequestTimeout`).
     public var isTimeout: Bool {
         switch cause {
-        case .transport(let message): return message.hasPrefix(Self.timedOut)
+        case .timeout: return true
         case .service(_, let code, _, _): return code == "RequestTimeout"
         default: return false
         }
@@ -63,7 +62,7 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
     /// Whether trying the same request again may succeed: throttling, server errors, timeouts, resets.
     public var isTransient: Bool {
         switch cause {
-        case .transport: return true
+        case .transport, .timeout: return true
         case .service(let status, let code, _, _):
             if [500, 502, 503, 504].contains(status) { return true }
             return ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "ThrottlingException"]
@@ -85,6 +84,8 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
             return text
         case .transport(let message):
             return "S3 \(operation) \(target) failed\(tries): no answer from the endpoint: \(message)"
+        case .timeout(let message):
+            return "S3 \(operation) \(target) failed\(tries): no answer from the endpoint: timed out: \(message)"
         case .invalidResponse(let message):
             return "S3 \(operation) \(target) failed: unexpected answer: \(message)"
         case .credentials(let message):
