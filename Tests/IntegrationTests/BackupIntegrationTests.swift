@@ -196,7 +196,7 @@ import TenantBackupTesting
         #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
     }
 
-    func runFailing(_ fake: String, expect message: String, timeout: Duration = .seconds(600)) async throws {
+    func runFailing(_ fake: String, expect reason: PgDumpFailure.Reason, stderr: String? = nil, timeout: Duration = .seconds(600)) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let report = try await cycle(database, bucket: bucket) { settings in
@@ -206,9 +206,11 @@ import TenantBackupTesting
                 }.run(tenants: ["bienestar"], includeShared: false)
                 #expect(!report.allSucceeded)
                 let error = try #require(report.failures.first)
-                #expect(error.schema == "bienestar")
-                #expect(error.description.contains("tenant bienestar"), "\(error)")
-                #expect(error.description.contains(message), "\(error)")
+                #expect(error.schema == "bienestar" && error.stage == .dump)
+                #expect(error.description.hasPrefix("tenant bienestar: "), "\(error)")
+                guard case .pgDump(let failure) = error.cause else { Issue.record("not a pg_dump failure: \(error)"); return }
+                #expect(failure.reason == reason, "\(error)")
+                if let stderr { #expect(failure.stderr.contains(stderr), "\(error)") }
                 try await expectNothingLeft(in: bucket)
             }
         }
@@ -217,19 +219,19 @@ import TenantBackupTesting
     @Test func aPgDumpThatWritesTwentyMebibytesThenExitsOneLeavesNothing() async throws {
         let fake = try FakePgDump.make("head -c 20971520 /dev/urandom; echo 'pg_dump: error: query failed' >&2; exit 1")
         defer { try? FileManager.default.removeItem(atPath: fake) }
-        try await runFailing(fake, expect: "exited with status 1: pg_dump: error: query failed")
+        try await runFailing(fake, expect: .exited(1), stderr: "pg_dump: error: query failed")
     }
 
     @Test func aPgDumpKilledMidStreamLeavesNothing() async throws {
         let fake = try FakePgDump.make("head -c 12582912 /dev/urandom; kill -9 $$")
         defer { try? FileManager.default.removeItem(atPath: fake) }
-        try await runFailing(fake, expect: "killed by signal 9")
+        try await runFailing(fake, expect: .killed(9))
     }
 
     @Test func aPgDumpThatWritesNothingLeavesNothing() async throws {
         let fake = try FakePgDump.make("exit 0")
         defer { try? FileManager.default.removeItem(atPath: fake) }
-        try await runFailing(fake, expect: "wrote nothing")
+        try await runFailing(fake, expect: .emptyOutput)
     }
 
     @Test func aPgDumpBlockedOnALockIsStoppedByTheNoOutputTimeout() async throws {
@@ -247,8 +249,9 @@ import TenantBackupTesting
                 _ = try holder.query("ROLLBACK", purpose: "test")
                 #expect(ContinuousClock.now - started < .seconds(30))
                 let error = try #require(report.failures.first)
-                #expect(error.description.contains("tenant bienestar"))
-                #expect(error.description.contains("wrote nothing for 2 s"), "\(error)")
+                #expect(error.schema == "bienestar")
+                guard case .pgDump(let failure) = error.cause else { Issue.record("not a pg_dump failure: \(error)"); return }
+                #expect(failure.reason == .noOutputTimeout(.seconds(2)), "\(error)")
                 try await expectNothingLeft(in: bucket)
             }
         }
@@ -265,7 +268,8 @@ import TenantBackupTesting
                     settings.backup.dumpTimeout = .seconds(3)
                 }.run(tenants: ["bienestar"], includeShared: false)
                 let error = try #require(report.failures.first)
-                #expect(error.description.contains("ran longer than 3 s"), "\(error)")
+                guard case .pgDump(let failure) = error.cause else { Issue.record("not a pg_dump failure: \(error)"); return }
+                #expect(failure.reason == .totalTimeout(.seconds(3)), "\(error)")
                 try await expectNothingLeft(in: bucket)
             }
         }
@@ -293,8 +297,9 @@ import TenantBackupTesting
                 #expect(ContinuousClock.now - started < .seconds(25))
                 #expect(!report.allSucceeded)
                 // Said plainly, not as whichever S3 request the cancellation happened to cut off (issue 10).
-                let message = report.failures.first?.message ?? ""
-                #expect(message.contains("stopped before it finished") && !message.contains("S3 "), "\(message)")
+                let failure = try #require(report.failures.first)
+                #expect(failure.cause == .stopped, "\(failure)")
+                #expect(failure.message.contains("stopped before it finished"))
                 try await expectNothingLeft(in: bucket)
             }
         }
@@ -462,7 +467,7 @@ import TenantBackupTesting
                 let report = try await cycle(database, bucket: bucket).run(tenants: ["bienestar", "mindcare"], includeShared: false)
                 let bienestar = try #require(report.tenants.first { $0.schema == "bienestar" })
                 #expect(!bienestar.succeeded)
-                #expect("\(report.failures)".contains("another tenant-backup"))
+                #expect(report.failures.map(\.cause) == [.lockBusy(waited: nil)], "\(report.failures)")
                 #expect(report.tenants.first { $0.schema == "mindcare" }?.succeeded == true)
                 #expect(try await services.s3Client(bucket: bucket).listObjects(prefix: "backups/bienestar/").collect().isEmpty)
 

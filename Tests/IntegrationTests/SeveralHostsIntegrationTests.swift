@@ -96,7 +96,7 @@ import Testing
                 let report = try await pending.value
                 let failure = try #require(report.failures.first)
                 #expect(failure.schema == "bienestar")
-                #expect(failure.message.contains("lost the tenant's advisory lock"))
+                #expect(failure.stage == .lock && failure.cause == .lockLost, "\(failure)")
                 #expect(try await client.listObjects(prefix: "").collect().isEmpty)
                 #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
             }

@@ -151,9 +151,7 @@ public struct BackupCycle: Sendable {
         await snapshot?.release()
         missing.sort()
         for name in missing {
-            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(
-                schema: name, area: .tenant,
-                message: "the tenants query lists this tenant but the database has no schema of that name; it was not backed up (fix the query or the tenant's row)"))
+            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: name, area: .tenant, stage: .discovery, cause: .noSuchSchema))
             logger.error("backup failed", metadata: ["tenant": "\(name)", "error": "no such schema, though the tenants query lists it"])
             BackupMetrics.record(schema: name, area: .tenant, result: result)
             report.tenants.append(SchemaResult(schema: name, area: .tenant, result: result))
@@ -322,11 +320,10 @@ public struct BackupCycle: Sendable {
                 tenant: schema, area: .shared, connectionString: settings.postgres.connectionString, environment: environment,
                 waitingUpTo: max(lockWait, Self.sharedLockWait))
         } catch {
-            return .ran(.failure(BackupError(schema: schema, area: .shared, message: "cannot take the shared schema's lock: \(error)")))
+            return .ran(.failure(BackupError(schema: schema, area: .shared, stage: .lock, cause: BackupError.Cause(error))))
         }
         guard let lock else {
-            return .ran(.failure(BackupError(
-                schema: schema, area: .shared, message: "another tenant-backup (on this or another host) is dumping this shared schema; try again when it is done")))
+            return .ran(.failure(BackupError(schema: schema, area: .shared, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
         }
         let newest = try? await catalog(client).newest(area: .shared, schema: schema)
         if snapshotName == nil, let since = reuseSharedSince, let newest, newest.timestamp >= since {
@@ -350,9 +347,10 @@ public struct BackupCycle: Sendable {
         var log = logger
         log[metadataKey: "tenant"] = "\(schema)"
         /// A failure before or around the dump: logged, counted and returned like a failed dump.
-        func failed(_ message: String) -> TenantOutcome {
-            log.error("backup failed", metadata: ["error": "\(message)"])
-            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: schema, area: .tenant, message: message))
+        func failed(_ stage: BackupError.Stage, _ cause: BackupError.Cause) -> TenantOutcome {
+            let error = BackupError(schema: schema, area: .tenant, stage: stage, cause: cause)
+            log.error("backup failed", metadata: ["error": "\(error.message)"])
+            let result: Result<BackupOutcome, BackupError> = .failure(error)
             BackupMetrics.record(schema: schema, area: .tenant, result: result)
             return .ran(SchemaResult(schema: schema, area: .tenant, result: result))
         }
@@ -361,13 +359,10 @@ public struct BackupCycle: Sendable {
             lock = try await TenantLock.acquire(
                 tenant: schema, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
         } catch {
-            return failed("cannot take the tenant's lock: \(error)")
+            return failed(.lock, BackupError.Cause(error))
         }
         guard let lock else {
-            let message = lockWait == .zero
-                ? "another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
-                : "another tenant-backup (on this or another host) held this tenant's lock for longer than daemon.lock_wait (\(lockWait)); not backed up in this slot"
-            return failed(message)
+            return failed(.lock, .lockBusy(waited: lockWait == .zero ? nil : lockWait))
         }
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
@@ -378,7 +373,7 @@ public struct BackupCycle: Sendable {
                 }
             } catch {
                 await lock.release()
-                return failed("cannot list the tenant's backups to check this slot: \(error)")
+                return failed(.check, .s3(error))
             }
         }
         let interval = lockCheckInterval
@@ -390,7 +385,7 @@ public struct BackupCycle: Sendable {
         }
         if lost != nil, case .failure = finished {
             await lock.release()
-            return failed("lost the tenant's advisory lock (its database connection ended); the upload was aborted and nothing was stored")
+            return failed(.lock, .lockLost)
         }
         let result = finished
         BackupMetrics.record(schema: schema, area: .tenant, result: result)

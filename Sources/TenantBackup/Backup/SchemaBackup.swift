@@ -17,17 +17,6 @@ public struct BackupOutcome: Sendable, Equatable {
     public let tableRowCounts: [String: Int64]?
 }
 
-/// Why one schema's backup failed; says which schema and what happened.
-public struct BackupError: Error, Equatable, CustomStringConvertible {
-    public let schema: String
-    public let area: BackupKey.Area
-    public let message: String
-
-    public var description: String {
-        "\(BackupSchema(name: schema, area: area)): \(message)"
-    }
-}
-
 /// Live numbers of a running backup, for progress lines.
 public struct BackupProgress: Sendable {
     public let schema: String
@@ -70,7 +59,9 @@ public struct SchemaBackup: Sendable {
         self.logger = logger
     }
 
-    func failure(_ message: String) -> BackupError { BackupError(schema: schema, area: area, message: message) }
+    func failure(_ stage: BackupError.Stage, _ cause: BackupError.Cause) -> BackupError {
+        BackupError(schema: schema, area: area, stage: stage, cause: cause)
+    }
 
     /// The schema's on-disk size, for choosing the part size.
     func estimatedSize() async throws(BackupError) -> Int64 {
@@ -82,7 +73,7 @@ public struct SchemaBackup: Sendable {
                 try PostgresConnection(connectionString: connectionString, environment: environment).estimatedSize(ofSchema: schema)
             }
         } catch {
-            throw failure("\(error)")
+            throw failure(.preparation, BackupError.Cause(error))
         }
     }
 
@@ -94,7 +85,7 @@ public struct SchemaBackup: Sendable {
             do {
                 for (name, value) in try DumpConnection.variables(for: connectionString) { result[name] = value }
             } catch {
-                throw failure(error.description)
+                throw failure(.preparation, .connectionString(error.message))
             }
         }
         return result
@@ -112,7 +103,7 @@ public struct SchemaBackup: Sendable {
         do {
             partSize = try PartSizePlanner(configuredPartSize: settings.backup.partSize).partSize(estimatedBytes: estimate)
         } catch {
-            throw failure(error.description)
+            throw failure(.preparation, .partSize(error))
         }
         let process = PgDumpProcess(
             executable: pgDump.path,
@@ -124,7 +115,7 @@ public struct SchemaBackup: Sendable {
         do {
             compressor = try settings.backup.compression.makeCompressor(level: settings.backup.compressionLevel ?? settings.backup.compression.defaultLevel)
         } catch {
-            throw failure(error.description)
+            throw failure(.preparation, .codec(error))
         }
         let uploader = StreamingUploader(
             client: client, key: key.key, partSize: partSize, partsInFlight: settings.backup.partsInFlight,
@@ -135,7 +126,7 @@ public struct SchemaBackup: Sendable {
         do {
             localCopy = try localCopyPath.map(Self.createLocalCopy)
         } catch {
-            throw failure("cannot write the local copy: \(error)")
+            throw failure(.preparation, .localCopy("\(error)"))
         }
         var counter = settings.backup.format == .plain ? CopyRowCounter() : nil
         log.info("backup started", metadata: ["estimated_bytes": "\(estimate)", "part_size": "\(partSize)"])
@@ -164,7 +155,7 @@ public struct SchemaBackup: Sendable {
             await uploader.abort()
             try? localCopy?.close()
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
-            let failed = Task.isCancelled ? failure(Self.stoppedMessage) : failure("\(error)")
+            let failed = Task.isCancelled ? failure(.dump, .stopped) : failure(.dump, BackupError.Cause(error))
             log.error("backup failed", metadata: ["error": "\(failed.message)"])
             throw failed
         }
@@ -181,14 +172,17 @@ public struct SchemaBackup: Sendable {
             stored = try await uploader.complete()
         } catch {
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
-            log.error("backup failed", metadata: ["error": "\(Task.isCancelled ? Self.stoppedMessage : "\(error)")"])
             // Cancelled while completing (the stop timeout passed): whatever request was cut off is not the cause.
-            if Task.isCancelled { throw failure(Self.stoppedMessage) }
-            if let error = error as? S3Error, error.status == 412 {
-                throw failure(
-                    "\(key.key) already exists: another backup of this schema started in the same second; nothing was overwritten, back it up again")
+            let failed: BackupError
+            if Task.isCancelled {
+                failed = failure(.completion, .stopped)
+            } else if let error = error as? S3Error, error.status == 412 {
+                failed = failure(.completion, .alreadyExists(key: key.key))
+            } else {
+                failed = failure(.completion, BackupError.Cause(error))
             }
-            throw failure("\(error)")
+            log.error("backup failed", metadata: ["error": "\(failed.message)"])
+            throw failed
         }
         let finishedAt = Date()
         let manifest = BackupManifest(
@@ -225,9 +219,6 @@ public struct SchemaBackup: Sendable {
         case .none: return backup.format == .plain ? "application/sql" : "application/octet-stream"
         }
     }
-
-    /// The failure of a backup that was stopped from outside (a signal, the stop timeout, a lost lock).
-    static let stoppedMessage = "stopped before it finished: pg_dump was stopped and the upload aborted; nothing was stored"
 
     static func createLocalCopy(_ path: String) throws -> FileHandle {
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
