@@ -499,7 +499,8 @@ import TenantBackupTesting
                 await #expect {
                     try await cycle(database, bucket: bucket).run(tenants: ["bienestar*"])
                 } throws: { error in
-                    "\(error)".contains("no such tenant")
+                    guard case .unknownTenants(let unknown, let discovered) = error as? BackupCycleError else { return false }
+                    return unknown == ["bienestar*"] && discovered.contains("bienestar")
                 }
                 try await expectNothingLeft(in: bucket)
             }

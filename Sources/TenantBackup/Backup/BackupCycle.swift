@@ -56,9 +56,40 @@ public struct SharedRetentionFailure: Error, Equatable, CustomStringConvertible 
 }
 
 /// A cycle that could not start at all (no bucket, no database, no pg_dump, unknown tenant).
-public struct BackupCycleError: Error, Equatable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+public enum BackupCycleError: Error, Equatable, CustomStringConvertible {
+    /// No `s3.bucket` (or its environment variables).
+    case noBucket
+    /// Discovery selected nothing: a failure, or the staleness alert could never fire.
+    case noTenantsSelected(TenantSelection)
+    /// Tenants asked for by name that discovery does not know.
+    case unknownTenants([String], discovered: [String])
+    /// The database could not be asked (connection, discovery).
+    case database(PostgresError)
+    /// No usable pg_dump.
+    case pgDump(PgDumpError)
+    /// The cycle's snapshot could not be exported.
+    case snapshot(String)
+    /// The bucket could not be listed.
+    case bucket(S3Error)
+    /// The local copy's path is unusable; checked before anything runs.
+    case localCopy(String)
+    /// Anything else, in its own words.
+    case other(String)
+
+    public var description: String {
+        switch self {
+        case .noBucket: return "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME"
+        case .noTenantsSelected(let selection): return BackupCycle.noTenantsMessage(selection)
+        case .unknownTenants(let unknown, let discovered):
+            return "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (discovered: \(discovered.map(BackupSchema.display).joined(separator: ", ")))"
+        case .database(let error): return "\(error)"
+        case .pgDump(let error): return error.description
+        case .snapshot(let reason):
+            return "cannot export a snapshot for the cycle (\(reason)); fix the database connection, or set backup.consistent_snapshot: false to dump each schema at its own moment"
+        case .bucket(let error): return "cannot list the bucket: \(error)"
+        case .localCopy(let message), .other(let message): return message
+        }
+    }
 }
 
 /// One backup cycle: discover the tenants, dump the shared schemas once, then every tenant with bounded
@@ -111,12 +142,12 @@ public struct BackupCycle: Sendable {
         // A tenant the query lists without a schema is a tenant that is not backed up: a failure of its own.
         var missing = requested == nil ? discovered.unknownNames : []
         if requested == nil, tenants.isEmpty, missing.isEmpty {
-            throw BackupCycleError(message: Self.noTenantsMessage(settings.tenants))
+            throw .noTenantsSelected(settings.tenants)
         }
         if let requested {
             let unknown = requested.filter { !discovered.tenants.contains($0) }
             guard unknown.isEmpty else {
-                throw BackupCycleError(message: "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (discovered: \(discovered.tenants.map(BackupSchema.display).joined(separator: ", ")))")
+                throw .unknownTenants(unknown, discovered: discovered.tenants)
             }
             tenants = requested
         }
@@ -124,7 +155,7 @@ public struct BackupCycle: Sendable {
         do {
             pgDump = try await PgDumpLocator.locate(configured: settings.postgres.pgDumpPath, serverMajor: serverMajor, environment: environment)
         } catch {
-            throw BackupCycleError(message: error.description)
+            throw .pgDump(error)
         }
         if let localCopy {
             try Self.checkLocalCopy(localCopy, schemas: (includeShared ? existingShared.count : 0) + tenants.count, overwrite: overwriteLocalCopy)
@@ -140,8 +171,7 @@ public struct BackupCycle: Sendable {
             do {
                 snapshot = try await SnapshotExport.export(connectionString: settings.postgres.connectionString, environment: environment)
             } catch {
-                throw BackupCycleError(
-                    message: "cannot export a snapshot for the cycle (\(error)); fix the database connection, or set backup.consistent_snapshot: false to dump each schema at its own moment")
+                throw .snapshot("\(error)")
             }
             cycle.snapshotName = snapshot?.name
             logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
@@ -191,14 +221,14 @@ public struct BackupCycle: Sendable {
                     sharedSchemas: settings.tenants.sharedSchemas.filter(names.contains))
             }
         } catch {
-            throw BackupCycleError(message: "\(error)")
+            throw (error as? PostgresError).map(BackupCycleError.database) ?? .other("\(error)")
         }
     }
 
     /// The S3 client these settings describe.
     public func makeClient() throws(BackupCycleError) -> S3Client {
         guard let bucket = settings.s3.bucket else {
-            throw BackupCycleError(message: "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME")
+            throw .noBucket
         }
         return S3Client(
             settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
@@ -211,7 +241,7 @@ public struct BackupCycle: Sendable {
         do throws(S3Error) {
             return try await catalog(client).newestOfEveryTenant()
         } catch {
-            throw BackupCycleError(message: "cannot list the bucket: \(error)")
+            throw .bucket(error)
         }
     }
 
@@ -442,21 +472,21 @@ public struct BackupCycle: Sendable {
     /// for one, an existing directory or a new file in an existing, writable directory.
     static func checkLocalCopy(_ path: String, schemas: Int, overwrite: Bool) throws(BackupCycleError) {
         if isDirectory(path) {
-            guard access(path, W_OK) == 0 else { throw BackupCycleError(message: "the local copy's directory \(path) is not writable") }
+            guard access(path, W_OK) == 0 else { throw BackupCycleError.localCopy("the local copy's directory \(path) is not writable") }
             return
         }
         guard schemas <= 1 else {
-            throw BackupCycleError(message: "the local copy path \(path) must be an existing directory when more than one schema is backed up")
+            throw BackupCycleError.localCopy("the local copy path \(path) must be an existing directory when more than one schema is backed up")
         }
         let parent = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         guard isDirectory(parent) else {
-            throw BackupCycleError(message: "the local copy cannot be written to \(path): the directory \(parent) does not exist")
+            throw BackupCycleError.localCopy("the local copy cannot be written to \(path): the directory \(parent) does not exist")
         }
         guard access(parent, W_OK) == 0 else {
-            throw BackupCycleError(message: "the local copy cannot be written to \(path): the directory \(parent) is not writable")
+            throw BackupCycleError.localCopy("the local copy cannot be written to \(path): the directory \(parent) is not writable")
         }
         if FileManager.default.fileExists(atPath: path), !overwrite {
-            throw BackupCycleError(message: "the local copy's file \(path) already exists; nothing was backed up (choose another path, or allow overwriting it)")
+            throw BackupCycleError.localCopy("the local copy's file \(path) already exists; nothing was backed up (choose another path, or allow overwriting it)")
         }
     }
 

@@ -76,11 +76,11 @@ public struct Daemon: Sendable {
     /// status line) unless `retry` is false.
     private func firstChecks(state: DaemonState, retry: Bool) async throws {
         guard settings.s3.bucket != nil else {
-            throw BackupCycleError(message: "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME")
+            throw BackupCycleError.noBucket
         }
         while true {
             guard let problem = await firstProblem() else { return }
-            guard retry else { throw BackupCycleError(message: problem) }
+            guard retry else { throw BackupCycleError.other(problem) }
             logger.error("first checks failed; retrying in 10 s", metadata: ["error": "\(problem)"])
             state.setActivity("starting: \(problem); retrying")
             try await Task.sleep(for: .seconds(10))

@@ -34,10 +34,40 @@ public struct PruneRun: Sendable {
         }
     }
 
-    /// A tenant that could not be pruned at all.
+    /// A tenant (or the shared schemas) that could not be pruned at all, and the cause, kept typed.
     public struct PruneFailure: Error, CustomStringConvertible {
-        public let message: String
-        public var description: String { message }
+        public enum Cause: Sendable {
+            /// Another run holds the tenant's advisory lock.
+            case busy
+            /// The bucket did not answer, or refused.
+            case s3(S3Error)
+            /// A tenant manifest could not be read, so no shared dump may be judged unnamed.
+            case unreadableManifest(SharedRetentionRunner.UnreadableManifest)
+            case other(String)
+        }
+
+        /// The tenant's name, or `nil` for the shared schemas as a whole.
+        public let tenant: String?
+        public let cause: Cause
+
+        public var description: String {
+            let subject = tenant.map { "tenant \(BackupSchema.display($0))" } ?? "shared schemas"
+            switch cause {
+            case .busy: return "\(subject): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
+            case .s3(let error): return "\(subject): \(error)"
+            case .unreadableManifest(let error): return "\(subject): \(error)"
+            case .other(let message): return "\(subject): \(message)"
+            }
+        }
+
+        static func cause(of error: any Error) -> Cause {
+            switch error {
+            case is TenantBusyError: return .busy
+            case let error as S3Error: return .s3(error)
+            case let error as SharedRetentionRunner.UnreadableManifest: return .unreadableManifest(error)
+            default: return .other("\(error)")
+            }
+        }
     }
 
     public func run(tenants requested: [String]?, force: Bool, dryRun: Bool) async throws(BackupCycleError) -> [TenantResult] {
@@ -50,11 +80,7 @@ public struct PruneRun: Sendable {
             let discovered = (try? await cycle.inspectDatabase().discovered.tenants) ?? []
             let inBucket = Set(try await cycle.newestBackupOfEveryTenant().keys)
             let unknown = requested.filter { !discovered.contains($0) && !inBucket.contains($0) }
-            guard unknown.isEmpty else {
-                throw BackupCycleError(
-                    message: "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (neither a tenant of the database nor a folder "
-                        + "with backups in the bucket; names are exact, not patterns)")
-            }
+            guard unknown.isEmpty else { throw .unknownTenants(unknown, discovered: discovered) }
             tenants = requested
         } else {
             tenants = try await cycle.inspectDatabase().discovered.tenants
@@ -67,9 +93,8 @@ public struct PruneRun: Sendable {
                     tenant: tenant, trigger: .manual, force: force, dryRun: dryRun, postgres: settings.postgres, environment: environment)
                 results.append(TenantResult(tenant: tenant, result: .success(outcome)))
             } catch {
-                let message = error is TenantBusyError ? "\(error)" : "tenant \(BackupSchema.display(tenant)): \(error)"
                 logger.error("prune failed", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
-                results.append(TenantResult(tenant: tenant, result: .failure(PruneFailure(message: message))))
+                results.append(TenantResult(tenant: tenant, result: .failure(PruneFailure(tenant: tenant, cause: PruneFailure.cause(of: error)))))
             }
         }
         // The shared schemas' dumps, once every tenant was pruned (not for a few named tenants): those no kept
@@ -88,7 +113,7 @@ public struct PruneRun: Sendable {
                 }
             } catch {
                 logger.error("shared retention failed", metadata: ["error": "\(error)"])
-                results.append(TenantResult(tenant: "shared schemas", result: .failure(PruneFailure(message: "shared schemas: \(error)"))))
+                results.append(TenantResult(tenant: "shared schemas", result: .failure(PruneFailure(tenant: nil, cause: PruneFailure.cause(of: error)))))
             }
         }
         return results
