@@ -35,9 +35,9 @@ public final class StreamingUploader {
     private var open: ByteBuffer
     /// The streamed request of the part being filled, once it has started.
     private var streaming: StreamedPart?
-    private let stop = StreamingStop()
+    /// The upload's decisions, shared with the streamed requests' tasks (which may stop streaming).
+    private let decisions: SharedDecisions
     private var uploadId: String?
-    private var nextPartNumber = 1
     private var inFlight: [Task<S3CompletedPart, any Error>] = []
     private var completedParts: [S3CompletedPart] = []
     private var hasher = SHA256()
@@ -80,6 +80,7 @@ public final class StreamingUploader {
         self.logger = logger
         self.chunkSize = min(1 << 20, partSize)
         self.open = ByteBuffer()
+        self.decisions = SharedDecisions(UploadDecisions(partSize: partSize, streamParts: streamParts))
     }
 
     /// Bytes written so far.
@@ -114,11 +115,12 @@ public final class StreamingUploader {
         open = ByteBuffer()
         sealed.append(chunk)
         sealedBytes += chunk.readableBytes
-        if let streaming {
-            streaming.chunks.yield(chunk)
-        } else if streamParts, !stop.happened, nextPartNumber <= S3Client.maximumParts, uploadId != nil || sealedBytes >= partSize / 2 {
-            // The first part waits for half a part, so a small object stays a single PutObject.
-            try await startStreaming()
+        let sealedBytes = self.sealedBytes
+        let isStreaming = streaming != nil
+        switch decisions.state.withLock({ $0.chunkSealed(sealedBytes: sealedBytes, streaming: isStreaming) }) {
+        case .appendToStream: streaming?.chunks.yield(chunk)
+        case .startStream: try await startStreaming()
+        case .keep: break
         }
     }
 
@@ -128,26 +130,30 @@ public final class StreamingUploader {
         for chunk in sealed { continuation.yield(chunk) }
         let client = self.client
         let key = self.key
-        let number = nextPartNumber
+        let number = decisions.state.withLock { $0.nextPartNumber }
         let length = partSize
         let chunkSize = self.chunkSize
-        let stop = self.stop
+        let decisions = self.decisions
         let logger = self.logger
         let request = Task {
             do {
                 return try await client.uploadPartStreaming(
                     key: key, uploadId: uploadId, partNumber: number, length: length, chunkSize: chunkSize, chunks: stream)
             } catch {
-                if !Task.isCancelled, error.isRefusalOfStreaming, stop.record() {
-                    logger.warning(
-                        "the S3 endpoint refused a part sent aws-chunked; the rest of this upload sends parts buffered",
-                        metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
-                } else if !Task.isCancelled, (error as? S3Error)?.isTimeout == true, stop.record() {
-                    // The dump paused (a lock, a slow table) longer than a request may stay open: parts that
-                    // fill this slowly gain nothing from streaming and would each be sent twice.
-                    logger.info(
-                        "a part sent while it filled timed out; the rest of this upload sends parts once full",
-                        metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
+                if case .resendAndStopStreaming(let reason) = UploadDecisions.streamedPartFailed(error, cancelled: Task.isCancelled),
+                   decisions.state.withLock({ $0.stopStreaming(reason) }) {
+                    switch reason {
+                    case .refused:
+                        logger.warning(
+                            "the S3 endpoint refused a part sent aws-chunked; the rest of this upload sends parts buffered",
+                            metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
+                    case .timedOut:
+                        // The dump paused (a lock, a slow table) longer than a request may stay open: parts that
+                        // fill this slowly gain nothing from streaming and would each be sent twice.
+                        logger.info(
+                            "a part sent while it filled timed out; the rest of this upload sends parts once full",
+                            metadata: ["s3_key": "\(key)", "error": "\(error.briefDescription)"])
+                    }
                 }
                 throw error
             }
@@ -167,7 +173,7 @@ public final class StreamingUploader {
     /// upload if it fails), or a buffered upload starts.
     private func shipCurrentPart() async throws {
         let uploadId = try await startedUpload()
-        guard nextPartNumber <= S3Client.maximumParts else {
+        guard case .ship(let number) = decisions.state.withLock({ $0.partReady() }) else {
             throw UploadLimitError(key: key, partSize: partSize)
         }
         // Wait for room first: if an earlier part failed, this part's streamed request is still ours to cancel.
@@ -180,8 +186,6 @@ public final class StreamingUploader {
         sealedBytes = 0
         streaming = nil
         streamed?.chunks.finish()
-        let number = nextPartNumber
-        nextPartNumber += 1
         let client = self.client
         let key = self.key
         let logger = self.logger
@@ -232,15 +236,20 @@ public final class StreamingUploader {
         // The part being filled is short: its streamed request, made for a whole part, cannot finish.
         await streaming?.cancel()
         streaming = nil
-        if nextPartNumber == 1 {
+        let sealedBytes = self.sealedBytes
+        let shipLastPart: Bool
+        switch decisions.state.withLock({ $0.completion(sealedBytes: sealedBytes) }) {
+        case .putObject(let abortStartedUpload):
             // Smaller than one part: a single PutObject, and the upload started for streaming goes.
-            await abortUpload(because: "the object is smaller than one part")
+            if abortStartedUpload { await abortUpload(because: "the object is smaller than one part") }
             _ = try await client.putObject(key: key, pieces: sealed, options: options)
             sealed = []
             return Result(key: key, bytes: byteCount, sha256: digest, parts: 0)
+        case .completeMultipart(let last):
+            shipLastPart = last
         }
         do {
-            if sealedBytes > 0 {
+            if shipLastPart {
                 try await shipCurrentPart()
             }
             for task in inFlight { completedParts.append(try await task.value) }
@@ -289,19 +298,12 @@ public final class StreamingUploader {
     }
 }
 
-/// Whether streaming stopped for this upload (the endpoint refused an aws-chunked part, or one timed out),
-/// shared with the streamed requests' tasks.
-final class StreamingStop: Sendable {
-    private let stopped = Mutex(false)
+/// An upload's ``UploadDecisions``, shared with its streamed requests' tasks.
+final class SharedDecisions: Sendable {
+    let state: Mutex<UploadDecisions>
 
-    var happened: Bool { stopped.withLock { $0 } }
-
-    /// Records the stop; true the first time, so it is reported once.
-    func record() -> Bool {
-        stopped.withLock { value in
-            defer { value = true }
-            return !value
-        }
+    init(_ decisions: UploadDecisions) {
+        state = Mutex(decisions)
     }
 }
 
