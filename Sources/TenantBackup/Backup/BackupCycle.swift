@@ -356,7 +356,7 @@ public struct BackupCycle: Sendable {
             return .ran(.failure(BackupError(schema: schema, area: .shared, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
         }
         let newest = try? await catalog(client).newest(area: .shared, schema: schema)
-        if snapshotName == nil, let since = reuseSharedSince, let newest, newest.timestamp >= since {
+        if let newest, Self.reusesSharedDump(newest: newest, since: reuseSharedSince, snapshot: snapshotName) {
             await lock.release()
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
             return .reused(newest.key)
@@ -396,7 +396,7 @@ public struct BackupCycle: Sendable {
         }
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
-                if let newest = try await catalog(client).newest(schema: schema), newest.timestamp >= since {
+                if let newest = try await catalog(client).newest(schema: schema), Self.alreadyBackedUp(newest: newest, slot: since) {
                     await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
                     return .skipped(SkippedTenant(schema: schema, reason: .alreadyBackedUp(key: newest.key)))
@@ -430,6 +430,19 @@ public struct BackupCycle: Sendable {
         }
         await lock.release()
         return .ran(schemaResult)
+    }
+
+    /// Whether a tenant's newest backup (future-dated keys already left out by the catalog) was made in this
+    /// schedule slot, by another host or an earlier run: then it is not backed up twice.
+    static func alreadyBackedUp(newest: BackupKey, slot: Date) -> Bool {
+        newest.timestamp >= slot
+    }
+
+    /// Whether another host's shared dump can stand for this cycle's: made within the cycle's window, and only
+    /// when the cycle has no snapshot of its own (a dump of another snapshot would not match our tenants).
+    static func reusesSharedDump(newest: BackupKey, since: Date?, snapshot: String?) -> Bool {
+        guard snapshot == nil, let since else { return false }
+        return newest.timestamp >= since
     }
 
     /// The least a cycle waits for a shared schema's lock held by another run.

@@ -109,8 +109,7 @@ public struct CycleScheduler: Service {
     /// Backs up, at once, every tenant whose newest backup is older than one schedule period.
     private func catchUp(_ settings: Settings) async {
         let now = Date()
-        guard let period = settings.daemon.schedule.period(after: now) else { return }
-        let since = now.addingTimeInterval(-Double(period.components.seconds))
+        guard let since = Self.catchUpHorizon(schedule: settings.daemon.schedule, now: now) else { return }
         let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
         let overdue: [String]
         do throws(BackupCycleError) {
@@ -121,7 +120,7 @@ public struct CycleScheduler: Service {
                 return
             }
             let newest = try await cycle.newestBackupOfEveryTenant()
-            overdue = tenants.filter { tenant in newest[tenant].map { $0.timestamp < since } ?? true }
+            overdue = Self.overdue(tenants: tenants, newest: newest, since: since)
         } catch {
             logger.error("catch-up check failed; waiting for the next slot", metadata: ["error": "\(error)"])
             return
@@ -134,6 +133,16 @@ public struct CycleScheduler: Service {
         // Tenants restore on top of the shared dump of their cycle: reuse only one made moments ago (by another
         // host catching up at the same time), never an old one.
         await runCycle(settings, tenants: overdue, skipIfBackedUpSince: since, reuseSharedSince: now.addingTimeInterval(-300), reason: "catch-up")
+    }
+
+    /// Backups older than this are overdue at start or after a reload: one schedule period before `now`.
+    static func catchUpHorizon(schedule: CronSchedule, now: Date) -> Date? {
+        schedule.period(after: now).map { now.addingTimeInterval(-Double($0.components.seconds)) }
+    }
+
+    /// The tenants to catch up: those with no backup, or whose newest one is older than `since`.
+    static func overdue(tenants: [String], newest: [String: BackupKey], since: Date) -> [String] {
+        tenants.filter { tenant in newest[tenant].map { $0.timestamp < since } ?? true }
     }
 
     /// One cycle, with a heartbeat while it runs and the stop deadline enforced on graceful shutdown.

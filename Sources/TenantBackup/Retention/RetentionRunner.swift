@@ -99,12 +99,12 @@ public struct RetentionOutcome: Sendable, Equatable {
 /// lies outside the tenant's folder, never more than `maxDeleteFraction` of the backups unless forced.
 public struct RetentionRunner: Sendable {
     public let settings: RetentionSettings
-    public let client: S3Client
+    public let client: any ObjectStore
     public let prefix: String
     public let logger: Logger
     public let now: @Sendable () -> Date
 
-    public init(settings: RetentionSettings, client: S3Client, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(settings: RetentionSettings, client: any ObjectStore, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
         self.client = client
         self.prefix = prefix
@@ -137,7 +137,7 @@ public struct RetentionRunner: Sendable {
             let candidate = candidates[index]
             let manifestKey = candidate.key + BackupKey.manifestSuffix
             guard manifests.contains(manifestKey) else { continue }
-            guard let data = try? await client.getObject(key: manifestKey, limit: 4 << 20),
+            guard let data = try? await client.get(key: manifestKey, limit: 4 << 20),
                   let manifest = try? BackupManifest.decode(Data(buffer: data)),
                   manifest.key == candidate.key, manifest.bytes == candidate.size
             else {
@@ -197,9 +197,9 @@ public struct RetentionRunner: Sendable {
         let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
         var aborted: [String] = []
         let grace = Double(settings.incompleteUploadGrace.components.seconds)
-        for upload in try await client.listMultipartUploads(prefix: folder) {
+        for upload in try await client.incompleteUploads(prefix: folder) {
             guard let initiated = upload.initiated, current.timeIntervalSince(initiated) > grace else { continue }
-            if !dryRun { try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId) }
+            if !dryRun { try await client.abortUpload(key: upload.key, uploadId: upload.uploadId) }
             aborted.append(upload.key)
         }
 
@@ -218,7 +218,7 @@ public struct RetentionRunner: Sendable {
         var deleted: [String] = []
         var failed: [String] = []
         if !keys.isEmpty {
-            let result = try await client.deleteObjects(keys: keys)
+            let result = try await client.delete(keys: keys)
             deleted = result.deleted
             failed = result.failures.map(\.key)
             for failure in result.failures {

@@ -14,12 +14,12 @@ import NIOFoundationCompat
 /// A manifest that cannot be read stops the schema's pruning (it might name any dump).
 public struct SharedRetentionRunner: Sendable {
     public let settings: RetentionSettings
-    public let client: S3Client
+    public let client: any ObjectStore
     public let prefix: String
     public let logger: Logger
     public let now: @Sendable () -> Date
 
-    public init(settings: RetentionSettings, client: S3Client, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(settings: RetentionSettings, client: any ObjectStore, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
         self.client = client
         self.prefix = prefix
@@ -52,7 +52,7 @@ public struct SharedRetentionRunner: Sendable {
                 group.addTask {
                     let data: Data
                     do {
-                        data = Data(buffer: try await client.getObject(key: key, limit: 4 << 20))
+                        data = Data(buffer: try await client.get(key: key, limit: 4 << 20))
                     } catch {
                         throw UnreadableManifest(key: key, reason: "\(error)")
                     }
@@ -127,9 +127,9 @@ public struct SharedRetentionRunner: Sendable {
         }
         let folder = BackupKey.folder(prefix: prefix, area: .shared, schema: schema)
         var aborted: [String] = []
-        for upload in try await client.listMultipartUploads(prefix: folder) {
+        for upload in try await client.incompleteUploads(prefix: folder) {
             guard let initiated = upload.initiated, current.timeIntervalSince(initiated) > grace else { continue }
-            if !dryRun { try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId) }
+            if !dryRun { try await client.abortUpload(key: upload.key, uploadId: upload.uploadId) }
             aborted.append(upload.key)
         }
         guard !dryRun, !toDelete.isEmpty else { return outcome(.applied, aborted: aborted) }
@@ -139,7 +139,7 @@ public struct SharedRetentionRunner: Sendable {
             keys.append(decision.candidate.key)
             keys.append(decision.candidate.key + BackupKey.manifestSuffix)
         }
-        let result = try await client.deleteObjects(keys: keys)
+        let result = try await client.delete(keys: keys)
         for failure in result.failures {
             log.error("shared retention could not delete a key", metadata: ["s3_key": "\(failure.key)", "code": "\(failure.code)"])
         }

@@ -7,6 +7,13 @@ public struct S3ObjectSummary: Sendable, Equatable {
     public let size: Int64
     public let eTag: String
     public let lastModified: Date?
+
+    public init(key: String, size: Int64, eTag: String, lastModified: Date?) {
+        self.key = key
+        self.size = size
+        self.eTag = eTag
+        self.lastModified = lastModified
+    }
 }
 
 extension S3Client {

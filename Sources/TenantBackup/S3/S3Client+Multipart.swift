@@ -9,6 +9,12 @@ public struct S3MultipartUpload: Sendable, Equatable {
     public let key: String
     public let uploadId: String
     public let initiated: Date?
+
+    public init(key: String, uploadId: String, initiated: Date?) {
+        self.key = key
+        self.uploadId = uploadId
+        self.initiated = initiated
+    }
 }
 
 /// A part uploaded, to list in CompleteMultipartUpload.

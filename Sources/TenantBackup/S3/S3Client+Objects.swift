@@ -195,6 +195,8 @@ public struct S3DeleteResult: Sendable, Equatable {
 
     public var deleted: [String] = []
     public var failures: [Failure] = []
+
+    public init() {}
 }
 
 /// An object being read: its metadata, and its bytes as an async sequence of buffers.

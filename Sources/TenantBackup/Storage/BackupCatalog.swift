@@ -13,7 +13,7 @@ import Logging
 /// catch-up and the freshness metrics would all stay silent. Such keys are logged with a warning and counted
 /// in `tenant_backup_future_dated_backups{tenant}`; retention leaves them out of planning and keeps them.
 public struct BackupCatalog: Sendable {
-    public let client: S3Client
+    public let client: any ObjectStore
     public let prefix: String
     public var logger: Logger
     /// The clock "future" is measured against.
@@ -21,7 +21,7 @@ public struct BackupCatalog: Sendable {
     public var clockSkewAllowance: TimeInterval
 
     public init(
-        client: S3Client, prefix: String, logger: Logger = Logger(label: "tenant-backup", factory: { _ in SwiftLogNoOpLogHandler() }),
+        client: any ObjectStore, prefix: String, logger: Logger = Logger(label: "tenant-backup", factory: { _ in SwiftLogNoOpLogHandler() }),
         now: @escaping @Sendable () -> Date = { Date() }, clockSkewAllowance: TimeInterval = RetentionPlanner.defaultClockSkewAllowance
     ) {
         self.client = client
@@ -33,8 +33,7 @@ public struct BackupCatalog: Sendable {
 
     /// Lists one key of the tenants' root: proof that the bucket exists and these credentials may list it.
     public func checkListable() async throws(S3Error) {
-        var listing = client.listObjects(prefix: StorageLayout(prefix: prefix).tenantsRoot, pageSize: 1).makeAsyncIterator()
-        _ = try await listing.next()
+        _ = try await client.list(prefix: StorageLayout(prefix: prefix).tenantsRoot, limit: 1)
     }
 
     /// One backup as a listing shows it.
@@ -60,7 +59,7 @@ public struct BackupCatalog: Sendable {
     }
 
     private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
-        let objects = try await client.listObjects(prefix: folder).collect()
+        let objects = try await client.list(prefix: folder, limit: nil)
         let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
         return objects.compactMap { object in
             BackupKey.parse(object.key, prefix: prefix).map { ListedBackup(key: $0, size: object.size, hasManifest: manifests.contains($0.key)) }

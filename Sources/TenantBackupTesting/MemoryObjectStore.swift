@@ -1,0 +1,86 @@
+import Foundation
+import NIOCore
+import Synchronization
+import TenantBackup
+
+/// An ``ObjectStore`` in memory, for unit tests of the catalog, retention and the cycle's decisions: keys
+/// listed in byte order as S3 lists them, incomplete uploads with their start time, and every deletion
+/// recorded.
+public final class MemoryObjectStore: ObjectStore {
+    private struct State {
+        var objects: [String: ByteBuffer] = [:]
+        var uploads: [S3MultipartUpload] = []
+        var deletedKeys: [String] = []
+        var reads: [String] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Stores an object (replacing one with that key).
+    public func put(_ key: String, _ text: String = "bytes") {
+        state.withLock { $0.objects[key] = ByteBuffer(string: text) }
+    }
+
+    /// Stores an object with these bytes.
+    public func put(_ key: String, bytes: ByteBuffer) {
+        state.withLock { $0.objects[key] = bytes }
+    }
+
+    /// An incomplete multipart upload started at `initiated`.
+    public func startUpload(key: String, initiated: Date) {
+        state.withLock { $0.uploads.append(S3MultipartUpload(key: key, uploadId: UUID().uuidString, initiated: initiated)) }
+    }
+
+    /// Every key, in byte order.
+    public var keys: [String] { state.withLock { $0.objects.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } } }
+    /// Keys deleted so far, in order.
+    public var deletedKeys: [String] { state.withLock { $0.deletedKeys } }
+    /// Keys read so far, in order.
+    public var reads: [String] { state.withLock { $0.reads } }
+    /// Uploads still in progress.
+    public var uploads: [S3MultipartUpload] { state.withLock { $0.uploads } }
+
+    public func list(prefix: String, limit: Int?) async throws(S3Error) -> [S3ObjectSummary] {
+        let matching = state.withLock { state in
+            state.objects.filter { $0.key.hasPrefix(prefix) }
+                .map { S3ObjectSummary(key: $0.key, size: Int64($0.value.readableBytes), eTag: "", lastModified: nil) }
+        }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        return limit.map { Array(matching.prefix($0)) } ?? matching
+    }
+
+    public func get(key: String, limit: Int) async throws(S3Error) -> ByteBuffer {
+        let found: ByteBuffer? = state.withLock { state in
+            state.reads.append(key)
+            return state.objects[key]
+        }
+        guard let found else {
+            throw S3Error(operation: "GetObject", bucket: "memory", key: key, cause: .service(status: 404, code: "NoSuchKey", message: nil, requestId: nil))
+        }
+        guard found.readableBytes <= limit else {
+            throw S3Error(operation: "GetObject", bucket: "memory", key: key, cause: .invalidResponse("larger than \(limit) bytes"))
+        }
+        return found
+    }
+
+    public func delete(keys: [String]) async throws(S3Error) -> S3DeleteResult {
+        state.withLock { state in
+            for key in keys {
+                state.objects[key] = nil
+                state.deletedKeys.append(key)
+            }
+        }
+        var result = S3DeleteResult()
+        result.deleted = keys
+        return result
+    }
+
+    public func incompleteUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload] {
+        state.withLock { $0.uploads.filter { $0.key.hasPrefix(prefix) } }
+    }
+
+    public func abortUpload(key: String, uploadId: String) async throws(S3Error) {
+        state.withLock { $0.uploads.removeAll { $0.uploadId == uploadId } }
+    }
+}
