@@ -95,10 +95,12 @@ public enum BackupCycleError: Error, Equatable, CustomStringConvertible {
 /// One backup cycle: discover the tenants, dump the shared schemas once, then every tenant with bounded
 /// concurrency. One schema's failure never stops the others; each gets its own result.
 public struct BackupCycle: Sendable {
-    public let settings: Settings
-    public let environment: [String: String]
+    /// The settings generation this cycle runs with.
+    public let context: BackupContext
+    public var settings: Settings { context.settings }
+    public var environment: [String: String] { context.environment }
+    /// The context's logger, with the cycle's id once it runs.
     public var logger: Logger
-    public let httpClient: HTTPClient?
     public var progress: (@Sendable (BackupProgress) -> Void)?
     /// `backup --output`: a file (one schema) or a directory (one file per schema).
     public var localCopy: String?
@@ -126,11 +128,14 @@ public struct BackupCycle: Sendable {
     /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
     public var tenantStarted: (@Sendable (String, Int, Int) -> Void)?
 
+    public init(context: BackupContext) {
+        self.context = context
+        self.logger = context.logger
+    }
+
+    /// A cycle with a context of its own (the commands and the tests).
     public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient? = nil) {
-        self.settings = settings
-        self.environment = environment
-        self.logger = logger
-        self.httpClient = httpClient
+        self.init(context: BackupContext(settings: settings, environment: environment, logger: logger, httpClient: httpClient))
     }
 
     /// Runs the cycle for `requested` tenants, or every discovered tenant when `nil`.
@@ -198,51 +203,16 @@ public struct BackupCycle: Sendable {
         return message + "; check the tenant settings (a typo in a pattern selects nothing), or the database the connection points at"
     }
 
-    /// What the database holds: its server version, the tenants and the shared schemas that exist.
-    public struct DatabaseInventory: Sendable {
-        public let serverMajor: Int
-        public let serverVersion: String
-        public let discovered: DiscoveredTenants
-        public let sharedSchemas: [String]
-    }
+    /// What the database holds (``BackupContext/inspectDatabase()``).
+    public typealias DatabaseInventory = BackupContext.DatabaseInventory
 
-    /// Connects once and discovers the tenants (also used by the daemon's catch-up and staleness checks).
     public func inspectDatabase() async throws(BackupCycleError) -> DatabaseInventory {
-        do {
-            let settings = self.settings
-            let environment = self.environment
-            return try await Blocking.run {
-                let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
-                let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
-                BackupMetrics.recordTenantsSelected(found.tenants.count)
-                let names = try connection.schemaNames()
-                return DatabaseInventory(
-                    serverMajor: connection.serverMajorVersion, serverVersion: connection.serverVersion, discovered: found,
-                    sharedSchemas: settings.tenants.sharedSchemas.filter(names.contains))
-            }
-        } catch {
-            throw (error as? PostgresError).map(BackupCycleError.database) ?? .other("\(error)")
-        }
+        try await context.inspectDatabase()
     }
 
     /// The S3 client these settings describe.
     public func makeClient() throws(BackupCycleError) -> S3Client {
-        guard let bucket = settings.s3.bucket else {
-            throw .noBucket
-        }
-        return S3Client(
-            settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
-            configuration: settings.s3.clientConfiguration, httpClient: httpClient, logger: logger)
-    }
-
-    /// The newest backup of every tenant, from one listing of the bucket (``BackupCatalog``).
-    public func newestBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
-        let client = try makeClient()
-        do throws(S3Error) {
-            return try await catalog(client).newestOfEveryTenant()
-        } catch {
-            throw .bucket(error)
-        }
+        try context.client()
     }
 
     /// The bucket's view of the backups, with this cycle's logger.

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -14,20 +13,16 @@ import ServiceLifecycle
 ///   the result.
 public struct CycleScheduler: Service {
     let state: DaemonState
-    let environment: [String: String]
-    let httpClient: HTTPClient?
     let logger: Logger
     let once: Bool
     let freshness: FreshnessMonitor?
     let outcome: CycleOutcomeBox
 
     public init(
-        state: DaemonState, environment: [String: String], httpClient: HTTPClient?, logger: Logger, once: Bool = false,
+        state: DaemonState, logger: Logger, once: Bool = false,
         freshness: FreshnessMonitor? = nil, outcome: CycleOutcomeBox = CycleOutcomeBox()
     ) {
         self.state = state
-        self.environment = environment
-        self.httpClient = httpClient
         self.logger = logger
         self.once = once
         self.freshness = freshness
@@ -46,17 +41,18 @@ public struct CycleScheduler: Service {
 
     private func loop() async throws {
         if once {
-            let settings = state.current.settings
-            let slot = settings.daemon.schedule.previous(atOrBefore: Date())
-            await runCycle(settings, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "once")
+            let context = state.currentContext.context
+            let slot = context.settings.daemon.schedule.previous(atOrBefore: Date())
+            await runCycle(context, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "once")
             return
         }
         var plannedGeneration = -1
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            let (settings, generation) = state.current
+            let (context, generation) = state.currentContext
+            let settings = context.settings
             if generation != plannedGeneration {
                 plannedGeneration = generation
-                if settings.daemon.catchUp { await beating { await catchUp(settings) } }
+                if settings.daemon.catchUp { await beating { await catchUp(context) } }
                 continue
             }
             let schedule = settings.daemon.schedule
@@ -72,7 +68,7 @@ public struct CycleScheduler: Service {
             logger.info("next cycle scheduled", metadata: ["slot": "\(BackupKey.format(slot))", "start_at": "\(BackupKey.format(startAt))"])
             guard await sleep(until: startAt, unlessReloadedFrom: generation) else { return }
             guard state.current.generation == generation else { continue }  // reloaded: plan again
-            await runCycle(settings, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "schedule")
+            await runCycle(context, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "schedule")
         }
     }
 
@@ -107,19 +103,18 @@ public struct CycleScheduler: Service {
     }
 
     /// Backs up, at once, every tenant whose newest backup is older than one schedule period.
-    private func catchUp(_ settings: Settings) async {
+    private func catchUp(_ context: BackupContext) async {
         let now = Date()
-        guard let since = Self.catchUpHorizon(schedule: settings.daemon.schedule, now: now) else { return }
-        let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        guard let since = Self.catchUpHorizon(schedule: context.settings.daemon.schedule, now: now) else { return }
         let overdue: [String]
         do throws(BackupCycleError) {
-            let tenants = try await cycle.inspectDatabase().discovered.tenants
+            let tenants = try await context.inspectDatabase().discovered.tenants
             if tenants.isEmpty {
                 // Selecting nothing is a failure to report (status line, exit status, metrics), not "all caught up".
-                await runCycle(settings, tenants: nil, skipIfBackedUpSince: since, reuseSharedSince: nil, reason: "catch-up")
+                await runCycle(context, tenants: nil, skipIfBackedUpSince: since, reuseSharedSince: nil, reason: "catch-up")
                 return
             }
-            let newest = try await cycle.newestBackupOfEveryTenant()
+            let newest = try await context.newestBackupOfEveryTenant()
             overdue = Self.overdue(tenants: tenants, newest: newest, since: since)
         } catch {
             logger.error("catch-up check failed; waiting for the next slot", metadata: ["error": "\(error)"])
@@ -132,7 +127,7 @@ public struct CycleScheduler: Service {
         logger.notice("catch-up: backing up tenants whose newest backup is older than one schedule period", metadata: ["tenants": "\(overdue.count)"])
         // Tenants restore on top of the shared dump of their cycle: reuse only one made moments ago (by another
         // host catching up at the same time), never an old one.
-        await runCycle(settings, tenants: overdue, skipIfBackedUpSince: since, reuseSharedSince: now.addingTimeInterval(-300), reason: "catch-up")
+        await runCycle(context, tenants: overdue, skipIfBackedUpSince: since, reuseSharedSince: now.addingTimeInterval(-300), reason: "catch-up")
     }
 
     /// Backups older than this are overdue at start or after a reload: one schedule period before `now`.
@@ -146,8 +141,9 @@ public struct CycleScheduler: Service {
     }
 
     /// One cycle, with a heartbeat while it runs and the stop deadline enforced on graceful shutdown.
-    private func runCycle(_ settings: Settings, tenants: [String]?, skipIfBackedUpSince since: Date?, reuseSharedSince: Date?, reason: String) async {
-        var cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+    private func runCycle(_ context: BackupContext, tenants: [String]?, skipIfBackedUpSince since: Date?, reuseSharedSince: Date?, reason: String) async {
+        let settings = context.settings
+        var cycle = BackupCycle(context: context)
         cycle.applyRetention = true
         cycle.skipIfBackedUpSince = since
         cycle.reuseSharedSince = reuseSharedSince

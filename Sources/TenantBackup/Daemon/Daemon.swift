@@ -36,16 +36,17 @@ public struct Daemon: Sendable {
     /// Runs until SIGTERM/SIGINT, or for one cycle when `once`. Returns the last cycle's outcome.
     public func run(once: Bool = false) async throws -> CycleOutcomeBox {
         let notifier = SystemdNotifier(environment: environment)
-        let state = DaemonState(settings: settings, notifier: notifier)
+        let context = BackupContext(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        let state = DaemonState(context: context, notifier: notifier)
         // Trap SIGHUP before anything can send it: its default action would end the process.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         state.setActivity("starting: checking the database and the bucket")
-        try await firstChecks(state: state, retry: !once)
+        try await firstChecks(context, state: state, retry: !once)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: WatchdogService(state: state, logger: logger), serviceName: "watchdog")
         ]
-        let freshness = FreshnessMonitor(state: state, environment: environment, httpClient: httpClient, logger: logger)
+        let freshness = FreshnessMonitor(state: state, logger: logger)
         if !once {
             if let address = settings.metrics.listen, let registry {
                 let server = try await MetricsServer.bind(address: address, registry: registry, logger: logger)
@@ -56,7 +57,7 @@ public struct Daemon: Sendable {
         services.append(.init(service: ReloadService(state: state, signals: hangups, logger: logger, load: load), serviceName: "reload"))
         let outcome = CycleOutcomeBox()
         let scheduler = CycleScheduler(
-            state: state, environment: environment, httpClient: httpClient, logger: logger, once: once,
+            state: state, logger: logger, once: once,
             freshness: once ? nil : freshness, outcome: outcome)
         // Last in the list: the first to be told to stop, and its return ends the group in `once` mode.
         services.append(.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "scheduler"))
@@ -74,12 +75,10 @@ public struct Daemon: Sendable {
 
     /// The database answers and the bucket can be listed. Retried every 10 s (with the reason in systemd's
     /// status line) unless `retry` is false.
-    private func firstChecks(state: DaemonState, retry: Bool) async throws {
-        guard settings.s3.bucket != nil else {
-            throw BackupCycleError.noBucket
-        }
+    private func firstChecks(_ context: BackupContext, state: DaemonState, retry: Bool) async throws {
+        _ = try context.client()  // no bucket: refuse to start
         while true {
-            guard let problem = await firstProblem() else { return }
+            guard let problem = await firstProblem(context) else { return }
             guard retry else { throw BackupCycleError.other(problem) }
             logger.error("first checks failed; retrying in 10 s", metadata: ["error": "\(problem)"])
             state.setActivity("starting: \(problem); retrying")
@@ -88,18 +87,17 @@ public struct Daemon: Sendable {
     }
 
     /// What stops the daemon from working, or `nil` when the database and the bucket both answer.
-    private func firstProblem() async -> String? {
-        let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
-        let inventory: BackupCycle.DatabaseInventory
-        let client: S3Client
+    private func firstProblem(_ context: BackupContext) async -> String? {
+        let inventory: BackupContext.DatabaseInventory
+        let catalog: BackupCatalog
         do {
-            inventory = try await cycle.inspectDatabase()
-            client = try cycle.makeClient()
+            inventory = try await context.inspectDatabase()
+            catalog = try context.catalog()
         } catch {
             return "\(error)"
         }
         do {
-            try await BackupCatalog(client: client, prefix: settings.s3.prefix).checkListable()
+            try await catalog.checkListable()
         } catch {
             return "the bucket cannot be listed: \(error)"
         }

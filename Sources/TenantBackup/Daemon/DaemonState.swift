@@ -7,7 +7,7 @@ import Foundation
 /// update it in order.
 public final class DaemonState: @unchecked Sendable {
     private let lock = NSLock()
-    private var _settings: Settings
+    private var _context: BackupContext
     private var _generation = 0
     private var _heartbeat = ContinuousClock.now
     private var _activity = "starting"
@@ -16,8 +16,8 @@ public final class DaemonState: @unchecked Sendable {
     private var _stopRequested = false
     public let notifier: SystemdNotifier
 
-    public init(settings: Settings, notifier: SystemdNotifier) {
-        _settings = settings
+    public init(context: BackupContext, notifier: SystemdNotifier) {
+        _context = context
         self.notifier = notifier
     }
 
@@ -28,12 +28,16 @@ public final class DaemonState: @unchecked Sendable {
     }
 
     /// The running settings and their generation (incremented by every successful reload).
-    public var current: (settings: Settings, generation: Int) { locked { (_settings, _generation) } }
+    public var current: (settings: Settings, generation: Int) { locked { (_context.settings, _generation) } }
 
-    /// Replaces the running settings as a whole (after they were validated as a whole).
+    /// The running settings' context and its generation: built once per generation, shared by the scheduler
+    /// and the monitors.
+    public var currentContext: (context: BackupContext, generation: Int) { locked { (_context, _generation) } }
+
+    /// Replaces the running settings as a whole (after they were validated as a whole), with a new context.
     public func replace(settings: Settings) {
         locked {
-            _settings = settings
+            _context = BackupContext(settings: settings, environment: _context.environment, logger: _context.logger, httpClient: _context.httpClient)
             _generation += 1
             _reloadProblem = nil
         }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -11,14 +10,10 @@ import ServiceLifecycle
 /// alert "a clinic has had no backup for 26 h" does not depend on which host did the work.
 public struct FreshnessMonitor: Service {
     let state: DaemonState
-    let environment: [String: String]
-    let httpClient: HTTPClient?
     let logger: Logger
 
-    public init(state: DaemonState, environment: [String: String], httpClient: HTTPClient?, logger: Logger) {
+    public init(state: DaemonState, logger: Logger) {
         self.state = state
-        self.environment = environment
-        self.httpClient = httpClient
         self.logger = logger
     }
 
@@ -33,15 +28,15 @@ public struct FreshnessMonitor: Service {
 
     /// Lists the bucket once and updates every tenant's freshness.
     public func refresh() async {
-        let settings = state.current.settings
-        let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        let context = state.currentContext.context
+        let settings = context.settings
         do throws(BackupCycleError) {
-            let newest = try await cycle.newestBackupOfEveryTenant()
+            let newest = try await context.newestBackupOfEveryTenant()
             // The database's tenants (a clinic that was removed is not an alert); the bucket's when the
             // database cannot be asked.
             let tenants: Set<String>
             do throws(BackupCycleError) {
-                tenants = Set(try await cycle.inspectDatabase().discovered.tenants)
+                tenants = Set(try await context.inspectDatabase().discovered.tenants)
             } catch {
                 logger.warning("tenant discovery failed; staleness is reported for the tenants found in the bucket", metadata: ["error": "\(error)"])
                 tenants = Set(newest.keys)

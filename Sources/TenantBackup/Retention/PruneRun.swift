@@ -71,19 +71,20 @@ public struct PruneRun: Sendable {
     }
 
     public func run(tenants requested: [String]?, force: Bool, dryRun: Bool) async throws(BackupCycleError) -> [TenantResult] {
-        let cycle = BackupCycle(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
-        let client = try cycle.makeClient()
+        // The same context a backup takes: PruneRun needs no backup cycle to reach the bucket or the database.
+        let context = BackupContext(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
+        let client = try context.client()
         let tenants: [String]
         if let requested, !requested.isEmpty {
             // Exact names, as backup takes them: a tenant of the database, or one whose folder is in the bucket
             // (a clinic removed from the database still has backups to prune).
-            let discovered = (try? await cycle.inspectDatabase().discovered.tenants) ?? []
-            let inBucket = Set(try await cycle.newestBackupOfEveryTenant().keys)
+            let discovered = (try? await context.inspectDatabase().discovered.tenants) ?? []
+            let inBucket = Set(try await context.newestBackupOfEveryTenant().keys)
             let unknown = requested.filter { !discovered.contains($0) && !inBucket.contains($0) }
             guard unknown.isEmpty else { throw .unknownTenants(unknown, discovered: discovered) }
             tenants = requested
         } else {
-            tenants = try await cycle.inspectDatabase().discovered.tenants
+            tenants = try await context.inspectDatabase().discovered.tenants
         }
         let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
         var results: [TenantResult] = []

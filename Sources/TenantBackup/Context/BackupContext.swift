@@ -1,0 +1,77 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+
+/// Everything one generation of settings works with, built once: the settings and environment, the logger,
+/// the S3 client, the bucket's catalog and the way to ask the database what it holds. The daemon builds one
+/// per reload; the commands build one at start; backups, retention, freshness and catch-up all take it, so
+/// nothing builds a throwaway cycle to reach a client.
+public struct BackupContext: Sendable {
+    public let settings: Settings
+    public let environment: [String: String]
+    public let logger: Logger
+    public let httpClient: HTTPClient?
+    /// The S3 client, or why there is none (no bucket configured): checked in one place.
+    private let s3: Result<S3Client, BackupCycleError>
+
+    public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient? = nil) {
+        self.settings = settings
+        self.environment = environment
+        self.logger = logger
+        self.httpClient = httpClient
+        if let bucket = settings.s3.bucket {
+            s3 = .success(S3Client(
+                settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
+                configuration: settings.s3.clientConfiguration, httpClient: httpClient, logger: logger))
+        } else {
+            s3 = .failure(.noBucket)
+        }
+    }
+
+    /// The S3 client these settings describe.
+    public func client() throws(BackupCycleError) -> S3Client {
+        try s3.get()
+    }
+
+    /// The bucket's view of the backups.
+    public func catalog(logger: Logger? = nil) throws(BackupCycleError) -> BackupCatalog {
+        BackupCatalog(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger)
+    }
+
+    /// What the database holds: its server version, the tenants and the shared schemas that exist.
+    public struct DatabaseInventory: Sendable {
+        public let serverMajor: Int
+        public let serverVersion: String
+        public let discovered: DiscoveredTenants
+        public let sharedSchemas: [String]
+    }
+
+    /// Connects once and discovers the tenants (the cycle, catch-up, freshness and prune use it).
+    public func inspectDatabase() async throws(BackupCycleError) -> DatabaseInventory {
+        do {
+            let settings = self.settings
+            let environment = self.environment
+            return try await Blocking.run {
+                let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
+                let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
+                BackupMetrics.recordTenantsSelected(found.tenants.count)
+                let names = try connection.schemaNames()
+                return DatabaseInventory(
+                    serverMajor: connection.serverMajorVersion, serverVersion: connection.serverVersion, discovered: found,
+                    sharedSchemas: settings.tenants.sharedSchemas.filter(names.contains))
+            }
+        } catch {
+            throw (error as? PostgresError).map(BackupCycleError.database) ?? .other("\(error)")
+        }
+    }
+
+    /// The newest backup of every tenant, from one listing of the bucket.
+    public func newestBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
+        let catalog = try catalog()
+        do throws(S3Error) {
+            return try await catalog.newestOfEveryTenant()
+        } catch {
+            throw .bucket(error)
+        }
+    }
+}
