@@ -323,7 +323,7 @@ import TenantBackupTesting
                     #expect(outcome.status == .applied)
                 }
                 // The default fraction brake (50 %) lets 2 of 4 go.
-                let outcomes = try await SharedRetentionRunner(settings: RetentionSettings(), client: client, prefix: "", logger: quiet, now: later).run()
+                let outcomes = try await RetentionRunner(settings: RetentionSettings(), client: client, prefix: "", logger: quiet, now: later).runSharedSchemas()
                 #expect(outcomes.map(\.status) == [.applied])
 
                 let keptTenantBackups = try await client.listKeys(prefix: "backups/").compactMap { BackupKey.parse($0, prefix: "") }

@@ -13,7 +13,7 @@ import Testing
 
     @Test func aSharedDumpIsKeptWhileNamedWhileRecentAndWhenNewest() {
         let dumps = [dump(-24 * 30), dump(1), dump(30), dump(60), dump(90)]
-        let plan = SharedRetentionRunner.plan(dumps, named: [dumps[3].key], now: now, grace: 24 * 3600)
+        let plan = RetentionRunner.planSharedDumps(dumps, named: [dumps[3].key], now: now, grace: 24 * 3600)
         let reasons = Dictionary(uniqueKeysWithValues: plan.decisions.map { ($0.candidate.key, $0.reasons) })
         #expect(reasons[dumps[0].key] == [.future])
         #expect(reasons[dumps[1].key] == [.newest, .recent])
@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func theNewestSharedDumpSurvivesWhenNothingNamesIt() {
-        let plan = SharedRetentionRunner.plan([dump(100), dump(200)], named: [], now: now, grace: 0)
+        let plan = RetentionRunner.planSharedDumps([dump(100), dump(200)], named: [], now: now, grace: 0)
         #expect(plan.kept.map(\.reasons) == [[.newest]])
     }
 }

@@ -283,9 +283,9 @@ public struct BackupCycle: Sendable {
         // Shared dumps live as long as a kept tenant backup names them: pruned once the tenants' retention ran,
         // and only when this cycle's shared dumps all succeeded (the tenants' brake, for the shared schemas).
         if applyRetention, !existingShared.isEmpty, report.shared.allSatisfy(\.succeeded), !report.shared.isEmpty {
-            let runner = SharedRetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+            let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
             do {
-                report.sharedRetention = .success(try await runner.run())
+                report.sharedRetention = .success(try await runner.runSharedSchemas())
             } catch {
                 logger.error("shared retention failed; no shared dump was deleted", metadata: ["error": "\(error)"])
                 report.sharedRetention = .failure(SharedRetentionFailure(message: "\(error)"))

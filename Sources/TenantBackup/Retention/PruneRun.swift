@@ -42,7 +42,7 @@ public struct PruneRun: Sendable {
             /// The bucket did not answer, or refused.
             case s3(S3Error)
             /// A tenant manifest could not be read, so no shared dump may be judged unnamed.
-            case unreadableManifest(SharedRetentionRunner.UnreadableManifest)
+            case unreadableManifest(RetentionRunner.UnreadableManifest)
             case other(String)
         }
 
@@ -64,7 +64,7 @@ public struct PruneRun: Sendable {
             switch error {
             case is TenantBusyError: return .busy
             case let error as S3Error: return .s3(error)
-            case let error as SharedRetentionRunner.UnreadableManifest: return .unreadableManifest(error)
+            case let error as RetentionRunner.UnreadableManifest: return .unreadableManifest(error)
             default: return .other("\(error)")
             }
         }
@@ -107,9 +107,8 @@ public struct PruneRun: Sendable {
                     ignoring.formUnion(outcome.plan.deleted.map(\.candidate.key))
                 } }
             }
-            let shared = SharedRetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
             do {
-                for outcome in try await shared.run(force: force, dryRun: dryRun, ignoring: ignoring) {
+                for outcome in try await runner.runSharedSchemas(force: force, dryRun: dryRun, ignoring: ignoring) {
                     results.append(TenantResult(tenant: outcome.tenant, result: .success(outcome)))
                 }
             } catch {

@@ -90,7 +90,7 @@ public struct RetentionOutcome: Sendable, Equatable {
     /// What the operator should look at, though nothing stopped the plan (a newest backup whose manifest
     /// does not vouch for it).
     public var warnings: [String] = []
-    /// `.shared` when ``tenant`` is a shared schema (``SharedRetentionRunner``).
+    /// `.shared` when ``tenant`` is a shared schema (``RetentionRunner/runSharedSchemas(force:dryRun:ignoring:)``).
     public var area: BackupKey.Area = .tenant
 }
 

@@ -11,22 +11,9 @@ import NIOFoundationCompat
 /// - the newest dump of each schema, and dumps dated in the future;
 /// - dumps younger than `incompleteUploadGrace`: a cycle in flight, here or on another host, may be about
 ///   to write tenant manifests that name them.
-/// A manifest that cannot be read stops the schema's pruning (it might name any dump).
-public struct SharedRetentionRunner: Sendable {
-    public let settings: RetentionSettings
-    public let client: any ObjectStore
-    public let prefix: String
-    public let logger: Logger
-    public let now: @Sendable () -> Date
-
-    public init(settings: RetentionSettings, client: any ObjectStore, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
-        self.settings = settings
-        self.client = client
-        self.prefix = prefix
-        self.logger = logger
-        self.now = now
-    }
-
+/// A manifest that cannot be read stops the schema's pruning (it might name any dump). The runner's
+/// settings, store, prefix, logger and clock are the tenants' own.
+extension RetentionRunner {
     /// A tenant manifest that could not be read: nothing shared is pruned, since it might name any dump.
     public struct UnreadableManifest: Error, CustomStringConvertible {
         public let key: String
@@ -72,8 +59,9 @@ public struct SharedRetentionRunner: Sendable {
         }
     }
 
-    /// Plans and, unless `dryRun` or a brake says no, deletes the shared dumps no kept tenant backup needs.
-    public func run(force: Bool = false, dryRun: Bool = false, ignoring: Set<String> = []) async throws -> [RetentionOutcome] {
+    /// Plans and, unless `dryRun` or a brake says no, deletes the shared dumps no kept tenant backup needs (run
+    /// it after the tenants' retention, so the tenant backups left are the kept ones).
+    public func runSharedSchemas(force: Bool = false, dryRun: Bool = false, ignoring: Set<String> = []) async throws -> [RetentionOutcome] {
         let named = try await namedSharedDumps(ignoring: ignoring)
         var bySchema: [String: [RetentionCandidate]] = [:]
         for backup in try await BackupCatalog(client: client, prefix: prefix).allBackups(area: .shared) {
@@ -81,13 +69,13 @@ public struct SharedRetentionRunner: Sendable {
         }
         var outcomes: [RetentionOutcome] = []
         for schema in bySchema.keys.sorted() {
-            outcomes.append(try await prune(schema: schema, candidates: bySchema[schema] ?? [], named: named, force: force, dryRun: dryRun))
+            outcomes.append(try await pruneShared(schema: schema, candidates: bySchema[schema] ?? [], named: named, force: force, dryRun: dryRun))
         }
         return outcomes
     }
 
     /// The plan for one shared schema's dumps: pure, newest first.
-    public static func plan(_ candidates: [RetentionCandidate], named: Set<String>, now: Date, grace: TimeInterval) -> RetentionPlan {
+    public static func planSharedDumps(_ candidates: [RetentionCandidate], named: Set<String>, now: Date, grace: TimeInterval) -> RetentionPlan {
         let horizon = now.addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let sorted = candidates.sorted(by: RetentionCandidate.newestFirst)
         var newestSeen = false
@@ -106,12 +94,12 @@ public struct SharedRetentionRunner: Sendable {
         return RetentionPlan(decisions: decisions)
     }
 
-    private func prune(schema: String, candidates: [RetentionCandidate], named: Set<String>, force: Bool, dryRun: Bool) async throws -> RetentionOutcome {
+    private func pruneShared(schema: String, candidates: [RetentionCandidate], named: Set<String>, force: Bool, dryRun: Bool) async throws -> RetentionOutcome {
         var log = logger
         log[metadataKey: "schema"] = "\(schema)"
         let current = now()
         let grace = Double(settings.incompleteUploadGrace.components.seconds)
-        let plan = Self.plan(candidates, named: named, now: current, grace: grace)
+        let plan = Self.planSharedDumps(candidates, named: named, now: current, grace: grace)
         func outcome(_ status: RetentionOutcome.Status, deleted: [String] = [], failed: [String] = [], aborted: [String] = []) -> RetentionOutcome {
             var result = RetentionOutcome(
                 tenant: schema, status: status, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: dryRun)
