@@ -307,7 +307,7 @@ import TenantBackupTesting
 
     /// Issue 10, point 10: `backup` used to die at once on SIGTERM/SIGINT (exit 143/130, no log line), leaving
     /// its multipart upload behind.
-    @Test(arguments: [SIGTERM, SIGINT])
+    @Test(arguments: [SIGTERM, SIGINT, SIGHUP])
     func theBackupCommandStoppedByASignalAbortsItsUploadAndSaysSo(signal: Int32) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
@@ -349,6 +349,42 @@ import TenantBackupTesting
                     keys.append(try report.tenants[0].result.get().key)
                 }
                 #expect(Set(keys).count == 3, "\(keys)")
+            }
+        }
+    }
+
+    /// Found by the adversarial trial: a stop that cut off S3's answer to CompleteMultipartUpload, after S3 had
+    /// carried it out, left a whole object without a manifest while the log said "nothing was stored".
+    @Test func aStopDuringTheCompletionsAnswerKeepsTheWholeObjectWithItsManifest() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let tenMiB = try FakePgDump.make("head -c 10485760 /dev/urandom")
+                defer { try? FileManager.default.removeItem(atPath: tenMiB) }
+                // S3 completes the upload at once; its answer then trickles back at 10 bytes a second.
+                try await services.proxy.inject([
+                    .init(method: "POST", path: "^/\(bucket)/backups/bienestar/", query: "uploadId", action: .bandwidth, bytesPerSecond: 10)
+                ])
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                environment["TENANT_BACKUP_PG_DUMP"] = tenMiB
+                environment["TENANT_BACKUP_COMPRESSION"] = "none"
+                environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+                let command = try DaemonProcess(["backup", "--tenant", "bienestar", "--no-shared"], environment: environment)
+                let client = services.s3Client(bucket: bucket)
+                var stored: [String] = []
+                let deadline = ContinuousClock.now + .seconds(60)
+                while stored.isEmpty, ContinuousClock.now < deadline {
+                    stored = try await client.listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".manifest.json") }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                let key = try #require(stored.first, "the upload was never completed: \(command.output)")
+                command.signal(SIGTERM)
+                _ = await command.waitForExit(timeout: .seconds(60))
+                #expect(try await client.headObject(key: key).size == 10_485_760)
+                #expect(try await client.listKeys(prefix: "backups/bienestar/").contains(key + ".manifest.json"), "\(command.output)")
+                #expect(command.output.contains("the object is whole and is kept"), "\(command.output)")
+                #expect(!command.output.contains("nothing was stored"), "\(command.output)")
             }
         }
     }
@@ -556,6 +592,15 @@ import TenantBackupTesting
                 #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me")
                 #expect(try await services.s3Client(bucket: bucket).listKeys(prefix: "").isEmpty, "nothing is backed up when the local copy is refused")
 
+                // Found by the adversarial trial: --force replaced a device node (/dev/full) with a dump.
+                let link = directory.appendingPathComponent("link.sql.zst").path
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: existing)
+                for path in [link, "/dev/null", ""] {
+                    let (status, output) = try await DoctorCommandTests.runExecutable(base + ["--output", path, "--force"], environment: environment)
+                    #expect(status == .exited(1), "\(path): \(output)")
+                    #expect(output.contains("is not a regular file") || output.contains("path is empty"), "\(path): \(output)")
+                }
+                #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me")
                 let (forcedStatus, forcedOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", existing, "--force"], environment: environment)
                 #expect(forcedStatus == .exited(0), "\(forcedOutput)")
                 #expect(try Data(contentsOf: URL(fileURLWithPath: existing)).count > 7)

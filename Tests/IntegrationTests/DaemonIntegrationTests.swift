@@ -360,6 +360,9 @@ import Testing
                 #expect(await once.waitForExit() == 1, "\(once.output)")
                 #expect(once.output.contains("no tenants selected"))
                 #expect(try await tenantBackups(bucket, prefix: "").isEmpty)
+                // prune too (found by the adversarial trial: it exited 0 having pruned nothing).
+                let (pruneStatus, pruneOutput) = try await DoctorCommandTests.runExecutable(["prune", "--dry-run"], environment: environment)
+                #expect(pruneStatus == .exited(1) && pruneOutput.contains("no tenants selected"), "\(pruneOutput)")
             }
         }
     }

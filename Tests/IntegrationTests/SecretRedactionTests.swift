@@ -29,6 +29,25 @@ import Testing
         }
     }
 
+    /// Found by the adversarial trial: a password holding "/" or "@" (not percent-encoded) parses, and libpq
+    /// then shows its pieces as a host or a port; a keyword string with spaces around "=" was shown whole.
+    @Test(arguments: [
+        "postgresql://postgres:Zq7Sec/\(password)@127.0.0.1:1/clinic",
+        "postgresql://postgres:Zq7Sec@\(password)@127.0.0.1:1/clinic",
+        "host=127.0.0.1 port=1 password = \(password) dbname=clinic bogus=1",
+        "host=127.0.0.1 port=1 password = '\(password) with spaces' dbname=clinic",
+    ])
+    func passwordsWithSeparatorsOrSpacesAreNeverPrinted(url: String) async throws {
+        var environment = services.environment
+        environment["DATABASE_URL"] = url
+        environment["AWS_STORAGE_BUCKET_NAME"] = "never-reached"
+        for arguments in [["doctor"], ["backup"], ["config", "check"], ["run", "--once"]] {
+            let (_, output) = try await DoctorCommandTests.runExecutable(arguments, environment: environment)
+            #expect(!output.contains(Self.password), "\(arguments) printed the password:\n\(output)")
+            #expect(!output.contains("Zq7Sec"), "\(arguments) printed part of the password:\n\(output)")
+        }
+    }
+
     @Test func aConnectionErrorNeverCarriesThePassword() throws {
         // Past the configuration's check (a library caller): libpq's own message is redacted too.
         let url = "postgresql://postgres:\(Self.password)@[127.0.0.1/clinic"

@@ -109,6 +109,17 @@ import Testing
         ("metrics:\n  stale_after: 0ms\n", "config.yaml:2:16: metrics.stale_after: must be more than zero"),
         ("schedule:\n  cron: \"0 0 31 2 *\"\n", "config.yaml:2:9: schedule.cron: '0 0 31 2 *' never runs"),
         ("daemon:\n  lock_wait: 30\n", "config.yaml:2:14: daemon.lock_wait: '30' has no unit: write 30s for seconds"),
+        // Found by the adversarial trial: both passed config check, then every pg_dump failed or never timed out.
+        ("backup:\n  lock_wait_timeout: 25d\n", "config.yaml:2:22: backup.lock_wait_timeout: must be from 1s to 24d"),
+        ("backup:\n  lock_wait_timeout: 500ms\n", "config.yaml:2:22: backup.lock_wait_timeout: must be from 1s to 24d"),
+        // A pg_dump option that selects other schemas would put another clinic's rows in this one's backup.
+        ("backup:\n  pg_dump_options: [\"--table=*.patients\"]\n", "backup.pg_dump_options: '--table=*.patients' is not allowed"),
+        ("backup:\n  pg_dump_options: [\"--schema=*\"]\n", "backup.pg_dump_options: '--schema=*' is not allowed"),
+        ("backup:\n  pg_dump_options: [\"-n\", \"public\"]\n", "backup.pg_dump_options: '-n' is not allowed"),
+        ("backup:\n  pg_dump_options: [\"-On\", \"public\"]\n", "backup.pg_dump_options: '-On' is not allowed"),
+        ("backup:\n  pg_dump_options: [\"--file=/tmp/leak.sql\"]\n", "backup.pg_dump_options: '--file=/tmp/leak.sql' is not allowed"),
+        ("backup:\n  pg_dump_options: [\"--filter=/tmp/f\"]\n", "backup.pg_dump_options: '--filter=/tmp/f' is not allowed"),
+        ("backup:\n  pg_dump_options: [\"otherdb\"]\n", "backup.pg_dump_options: 'otherdb' is not an option"),
     ])
     func validationNamesTheSettingAndItsPlace(yaml: String, message: String) {
         #expect {
@@ -116,6 +127,12 @@ import Testing
         } throws: { error in
             "\(error)".contains(message)
         }
+    }
+
+    @Test func harmlessPgDumpOptionsAreKept() throws {
+        let options = ["--no-owner", "--no-privileges", "-O", "-x", "--exclude-table-data=audit_log", "-EUTF8", "--inserts"]
+        let yaml = "backup:\n  pg_dump_options: [\(options.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+        #expect(try load(yaml).backup.pgDumpOptions == options)
     }
 
     @Test func durationsWithUnitsParse() throws {

@@ -454,6 +454,7 @@ public struct BackupCycle: Sendable {
     /// Checked before any dump starts, so a typo in the path costs nothing: a directory for several schemas;
     /// for one, an existing directory or a new file in an existing, writable directory.
     static func checkLocalCopy(_ path: String, schemas: Int, overwrite: Bool) throws(BackupCycleError) {
+        guard !path.isEmpty else { throw BackupCycleError.localCopy("the local copy's path is empty") }
         if isDirectory(path) {
             guard access(path, W_OK) == 0 else { throw BackupCycleError.localCopy("the local copy's directory \(path) is not writable") }
             return
@@ -467,6 +468,11 @@ public struct BackupCycle: Sendable {
         }
         guard access(parent, W_OK) == 0 else {
             throw BackupCycleError.localCopy("the local copy cannot be written to \(path): the directory \(parent) is not writable")
+        }
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
+            // A device, a socket, a symbolic link: never replaced by a dump, --force or not.
+            throw BackupCycleError.localCopy("the local copy's path \(path) exists and is not a regular file; choose another path")
         }
         if FileManager.default.fileExists(atPath: path), !overwrite {
             throw BackupCycleError.localCopy("the local copy's file \(path) already exists; nothing was backed up (choose another path, or allow overwriting it)")

@@ -167,10 +167,23 @@ public struct SchemaBackup: Sendable {
         }
 
         // pg_dump succeeded with output: only now may the object become visible.
-        let stored: StreamingUploader.Result
+        var stored: StreamingUploader.Result
         do {
             stored = try await uploader.complete()
         } catch {
+            // A stop can cut off our request to complete after S3 carried it out: then the object is whole and
+            // visible, and calling it "nothing stored" would hide a good backup (found by the adversarial trial,
+            // 3 runs in 35). Asked outside the cancelled task, so the answer is real.
+            let written = uploader.writtenSoFar
+            let client = self.client
+            let objectKey = key.key
+            // Only for a stop: after a 412 the key is another writer's object.
+            let whole = Task.isCancelled ? await Task { (try? await client.headObject(key: objectKey))?.size == written.bytes }.value : false
+            if whole {
+                log.warning("the upload was completed before the stop cut off S3's answer; the object is whole and is kept", metadata: ["error": "\(error)"])
+                stored = written
+                return await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
+            }
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
             // Cancelled while completing (the stop timeout passed): whatever request was cut off is not the cause.
             let failed: BackupError
@@ -184,6 +197,15 @@ public struct SchemaBackup: Sendable {
             log.error("backup failed", metadata: ["error": "\(failed.message)"])
             throw failed
         }
+        return await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
+    }
+
+    /// The object is stored: write its manifest (even while the backup is being stopped: the manifest is what
+    /// verification needs), log it, and describe it.
+    private func finish(
+        stored: StreamingUploader.Result, key: BackupKey, dumped: PgDumpProcess.Outcome, counter: CopyRowCounter?,
+        startedAt clock: ContinuousClock.Instant, log: Logger
+    ) async -> BackupOutcome {
         let finishedAt = Date()
         let manifest = BackupManifest(
             area: BackupSchema(name: schema, area: area).kind, schema: schema, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
@@ -192,10 +214,17 @@ public struct SchemaBackup: Sendable {
             toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,
             sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
         var manifestKey: String? = key.manifestKey
-        do {
-            let data = try manifest.encoded()
-            try await client.putObject(key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
-        } catch {
+        let client = self.client
+        let written: (any Error)? = await Task {
+            do {
+                let data = try manifest.encoded()
+                try await client.putObject(key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
+                return nil
+            } catch {
+                return error
+            }
+        }.value
+        if let error = written {
             // The backup is complete and valid without it; `adopt` can write it later.
             manifestKey = nil
             log.warning("manifest not written; the backup is still valid", metadata: ["error": "\(error)"])

@@ -350,6 +350,9 @@ enum SettingsValidation {
         for (name, value) in positive where value <= .zero || value > maximumDuration {
             throw .invalid(setting: name, message: "must be more than zero and at most 3650d")
         }
+        if let problem = PgDumpArguments.problem(withOptions: settings.backup.pgDumpOptions) {
+            throw .invalid(setting: "backup.pg_dump_options", message: problem)
+        }
         if let level = settings.backup.compressionLevel, !settings.backup.compression.levels.contains(level) {
             throw .invalid(
                 setting: "backup.compression_level",

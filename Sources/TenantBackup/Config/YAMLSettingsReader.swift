@@ -220,8 +220,16 @@ struct YAMLSettingsReader {
                 settings.backup[keyPath: path] = number
             }
         }
-        if let value = try backup.strings("pg_dump_options") { settings.backup.pgDumpOptions = value }
-        if let duration = try backup.duration("lock_wait_timeout", example: "5m", positive: false) {
+        if let value = try backup.strings("pg_dump_options") {
+            if let problem = PgDumpArguments.problem(withOptions: value) { throw backup.error(at: "pg_dump_options", problem) }
+            settings.backup.pgDumpOptions = value
+        }
+        if let duration = try backup.duration("lock_wait_timeout", example: "5m", positive: true) {
+            // pg_dump passes it on as a statement_timeout of whole seconds: below a second it would be 0 (no
+            // timeout at all), above INT_MAX milliseconds (24 days and a bit) PostgreSQL refuses every dump.
+            guard duration >= .seconds(1), duration <= .seconds(24 * 86400) else {
+                throw backup.error(at: "lock_wait_timeout", "must be from 1s to 24d (pg_dump's --lock-wait-timeout)")
+            }
             settings.backup.lockWaitTimeout = duration
         }
         for (key, path) in [("no_output_timeout", \BackupSettings.noOutputTimeout), ("dump_timeout", \BackupSettings.dumpTimeout)] {

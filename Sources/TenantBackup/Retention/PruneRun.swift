@@ -85,6 +85,8 @@ public struct PruneRun: Sendable {
             tenants = requested
         } else {
             tenants = try await context.inspectDatabase().discovered.tenants
+            // As for backup: selecting nothing is a failure (a typo in a pattern), not a quiet success.
+            guard !tenants.isEmpty else { throw .noTenantsSelected(settings.tenants) }
         }
         let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
         var results: [TenantResult] = []

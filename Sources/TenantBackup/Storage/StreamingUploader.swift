@@ -86,6 +86,12 @@ public final class StreamingUploader {
     /// Bytes written so far.
     public var bytesWritten: Int64 { byteCount }
 
+    /// What was written so far, described as a stored object: for an upload that S3 completed although our
+    /// request to complete it was cut off (the parts count is the confirmed parts').
+    public var writtenSoFar: Result {
+        Result(key: key, bytes: byteCount, sha256: SigV4Signer.hex(hasher.finalize()), parts: completedParts.count)
+    }
+
     /// Appends bytes; ships a part each time one is full, waiting while `partsInFlight` are uploading.
     public func write(_ bytes: ByteBuffer) async throws {
         precondition(!finished, "write after complete or abort")

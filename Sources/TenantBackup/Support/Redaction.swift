@@ -16,7 +16,7 @@ public enum Redaction {
         // Keyword form and URL query parameters: password=secret (quoted or not).
         var output = ""
         var rest = Substring(result)
-        while let match = rest.range(of: "password=", options: .caseInsensitive) {
+        while let match = rest.range(of: #"password\s*=\s*"#, options: [.caseInsensitive, .regularExpression]) {
             output += rest[..<match.upperBound]
             output += "***"
             var index = match.upperBound
@@ -39,45 +39,60 @@ public enum Redaction {
     }
 
     /// The secrets a connection string may hold, whether or not it parses: a URL's password (everything
-    /// between the user's `:` and the last `@` of the authority, even when the rest of the URL is malformed,
-    /// or when the scheme is missing), and every `password=` value.
+    /// between the user's `:` and the last `@`, even when it holds `/` or `@` itself, or the scheme is
+    /// missing), and every `password` keyword's value (`password=x`, `password = 'x y'`).
     static func passwords(in connectionString: String) -> [String] {
         var found: [String] = []
-        var authority = Substring(connectionString)
-        if let schemeEnd = connectionString.range(of: "://") { authority = connectionString[schemeEnd.upperBound...] }
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            // The user info never holds a "/" before the "@" in a well-formed URL; a malformed one is cut at
-            // the last "@" all the same, so its password is found.
-            let start = userInfo.lastIndex(of: "/").map { userInfo.index(after: $0) } ?? userInfo.startIndex
-            if let colon = userInfo[start...].firstIndex(of: ":") {
-                let password = String(userInfo[userInfo.index(after: colon)...])
+        let isURL = connectionString.contains("://") || !connectionString.contains("=")
+        if isURL {
+            var rest = Substring(connectionString)
+            if let schemeEnd = connectionString.range(of: "://") { rest = connectionString[schemeEnd.upperBound...] }
+            // The user info ends at the last "@": a password with "/" or "@" of its own (not percent-encoded)
+            // is still found whole. Finding too much only hides more.
+            if let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                let password = String(rest[rest.index(after: colon)..<at])
                 if !password.isEmpty { found.append(password) }
             }
         }
-        var rest = Substring(connectionString)
-        while let match = rest.range(of: "password=", options: .caseInsensitive) {
+        // `password=value` in keyword strings and URL queries, with or without spaces around `=`.
+        var text = Substring(connectionString)
+        while let match = text.range(of: "password", options: .caseInsensitive) {
             var index = match.upperBound
+            while index < text.endIndex, text[index] == " " { index = text.index(after: index) }
+            guard index < text.endIndex, text[index] == "=" else {
+                text = text[match.upperBound...]
+                continue
+            }
+            index = text.index(after: index)
+            while index < text.endIndex, text[index] == " " { index = text.index(after: index) }
             var value = ""
-            let quoted = index < rest.endIndex && rest[index] == "'"
-            if quoted { index = rest.index(after: index) }
-            while index < rest.endIndex {
-                let character = rest[index]
+            let quoted = index < text.endIndex && text[index] == "'"
+            if quoted { index = text.index(after: index) }
+            while index < text.endIndex {
+                let character = text[index]
                 if quoted ? character == "'" : (character == " " || character == "&") { break }
-                value.append(character)
-                index = rest.index(after: index)
+                if quoted, character == "\\", text.index(after: index) < text.endIndex { index = text.index(after: index) }
+                value.append(text[index])
+                index = text.index(after: index)
             }
             if !value.isEmpty { found.append(value) }
-            rest = rest[index...]
+            text = text[index...]
         }
         return found
+    }
+
+    /// A password and the pieces libpq may show of it when it misreads a URL (split at `@`, `/`, `:`, `?`,
+    /// `#`, `&`, `=` or a space): each piece of three characters or more is a secret too.
+    static func fragments(of password: String) -> [String] {
+        let separators: Set<Character> = ["@", "/", ":", "?", "#", "&", "=", " "]
+        return [password] + password.split(whereSeparator: { separators.contains($0) }).map(String.init).filter { $0.count >= 3 }
     }
 
     /// `text` with every secret of `connectionString` (and `PGPASSWORD`) replaced by `***`, and any
     /// connection string in it redacted: for libpq's messages, which repeat a malformed URL whole.
     public static func libpqMessage(_ text: String, connectionString: String?, environment: [String: String] = [:]) -> String {
-        var secrets = connectionString.map(passwords(in:)) ?? []
-        if let password = environment["PGPASSWORD"], !password.isEmpty { secrets.append(password) }
+        var secrets = (connectionString.map(passwords(in:)) ?? []).flatMap(fragments(of:))
+        if let password = environment["PGPASSWORD"], !password.isEmpty { secrets += fragments(of: password) }
         // Percent-encoded passwords may be echoed decoded.
         secrets += secrets.compactMap { $0.removingPercentEncoding }.filter { !secrets.contains($0) }
         var result = text
