@@ -65,7 +65,9 @@ struct PruneCommand: AsyncParsableCommand {
     static func text(_ outcome: RetentionOutcome) -> String {
         var lines = ["\(BackupSchema(name: outcome.tenant, area: outcome.area)):"]
         for decision in outcome.plan.decisions {
-            let verdict = decision.keep ? "keep  " : (outcome.dryRun ? "would delete" : "delete")
+            // A refused plan deleted nothing: its lines say what it would have done.
+            let refused = if case .refused = outcome.status { true } else { false }
+            let verdict = decision.keep ? "keep  " : (outcome.dryRun || refused ? "would delete" : "delete")
             let reasons = decision.reasons.map(\.rawValue).joined(separator: ",")
             lines.append("  \(verdict) \(decision.candidate.key)\(reasons.isEmpty ? "" : "  (\(reasons))")")
         }

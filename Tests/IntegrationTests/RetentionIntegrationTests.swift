@@ -268,6 +268,8 @@ import TenantBackupTesting
                 ["prune", "--tenant", "bienestar", "--log-level", "error"], environment: environment.merging(["TENANT_BACKUP_CONFIG": try retentionConfig("max_delete_fraction: 0.1")]) { $1 })
             #expect(refusedStatus == .exited(1))
             #expect(refusedOutput.contains("refused, nothing deleted"), "\(refusedOutput)")
+            // Found by the adversarial trial: a refused plan's lines said "delete".
+            #expect(refusedOutput.contains("would delete \(keys[10])") && !refusedOutput.contains("  delete "), "\(refusedOutput)")
             #expect(try await allKeys(bucket) == Set(keys))
         }
     }

@@ -164,6 +164,15 @@ import Testing
         }
     }
 
+    /// Found by the adversarial trial: reported as "setting schedule.cron", which the operator had not set.
+    @Test func anImpossibleScheduleFromTheEnvironmentNamesTheVariable() {
+        #expect {
+            _ = try load("", environment: ["TENANT_BACKUP_SCHEDULE": "0 2 30 2 *"])
+        } throws: { error in
+            "\(error)" == "environment variable TENANT_BACKUP_SCHEDULE: '0 2 30 2 *' never runs (no such date in the next five years)"
+        }
+    }
+
     @Test func theTimeZoneFromTheEnvironmentAppliesWithoutASchedule() throws {
         let settings = try load("schedule:\n  cron: \"30 1 * * *\"\n", environment: ["TENANT_BACKUP_TIME_ZONE": "America/Bogota"])
         #expect(settings.daemon.schedule.description == "30 1 * * * (America/Bogota)")

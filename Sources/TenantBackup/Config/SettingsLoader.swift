@@ -147,6 +147,9 @@ public struct SettingsLoader: Sendable {
             } catch {
                 throw .environment(variable: expression?.name ?? "TENANT_BACKUP_SCHEDULE", message: error.message)
             }
+            if let expression, settings.daemon.schedule.next(after: Date()) == nil {
+                throw .environment(variable: expression.name, message: SettingsValidation.neverRunsMessage(expression.value))
+            }
         }
         if let (name, listen) = value("TENANT_BACKUP_METRICS_LISTEN") {
             settings.metrics.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
