@@ -48,7 +48,12 @@ public struct TestServices: Sendable {
 
     /// S3 settings pointing at the test endpoint and `bucket`.
     public func s3Settings(bucket: String, credentials: S3Credentials? = nil) -> S3Settings {
-        S3Settings(bucket: bucket, region: region, endpoint: s3Endpoint, credentials: credentials ?? self.credentials)
+        var settings = S3Settings(bucket: bucket, region: region, endpoint: s3Endpoint, credentials: credentials ?? self.credentials)
+        // Every suite of the test process runs at once through one connection pool: streamed parts each hold a
+        // connection while they fill, and a request that waits longer than the connect timeout for one fails
+        // (AsyncHTTPClient). A daemon's pool is sized from its own settings; the tests' from all of them.
+        settings.maximumConnections = 512
+        return settings
     }
 
     /// A client for `bucket` on the test endpoint, with quick retries so fault tests stay fast.
