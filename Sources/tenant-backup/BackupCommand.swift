@@ -52,7 +52,7 @@ struct BackupCommand: AsyncParsableCommand {
                 let rate = Double(progress.dumpBytes) / seconds / 1_048_576
                 let line = String(
                     format: "\r%@: %.1f MiB dumped, %.1f MiB stored, %.1f MiB/s   ",
-                    progress.schema, Double(progress.dumpBytes) / 1_048_576, Double(progress.storedBytes) / 1_048_576, rate)
+                    "\(progress.schema)", Double(progress.dumpBytes) / 1_048_576, Double(progress.storedBytes) / 1_048_576, rate)
                 FileHandle.standardError.write(Data(line.utf8))
             }
         }
@@ -78,7 +78,7 @@ struct BackupCommand: AsyncParsableCommand {
                 switch result.result {
                 case .success(let outcome):
                     print(String(
-                        format: "✔ %@: %@ (%.1f MiB, %.1f s)%@", "\(BackupSchema(name: result.schema, area: result.area))",
+                        format: "✔ %@: %@ (%.1f MiB, %.1f s)%@", "\(result.schema)",
                         outcome.key, Double(outcome.storedBytes) / 1_048_576, Double(outcome.duration.milliseconds) / 1000,
                         outcome.manifestKey == nil ? " — manifest not written" : ""))
                 case .failure(let error):
@@ -128,13 +128,13 @@ struct BackupReportJSON: Encodable {
             switch result.result {
             case .success(let outcome):
                 return Entry(
-                    schema: result.schema, area: BackupSchema(name: result.schema, area: result.area).kind, ok: true, key: outcome.key,
+                    schema: result.schema.name, area: result.schema.kind, ok: true, key: outcome.key,
                     manifestKey: outcome.manifestKey, bytes: outcome.storedBytes, dumpBytes: outcome.dumpBytes, sha256: outcome.sha256,
                     durationMs: outcome.duration.milliseconds,
                     error: nil)
             case .failure(let error):
                 return Entry(
-                    schema: result.schema, area: BackupSchema(name: result.schema, area: result.area).kind, ok: false, key: nil, manifestKey: nil,
+                    schema: result.schema.name, area: result.schema.kind, ok: false, key: nil, manifestKey: nil,
                     bytes: nil, dumpBytes: nil, sha256: nil, durationMs: nil, error: error.description)
             }
         }

@@ -63,7 +63,7 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     static func text(_ outcome: RetentionOutcome) -> String {
-        var lines = ["\(BackupSchema(name: outcome.tenant, area: outcome.area)):"]
+        var lines = ["\(outcome.schema):"]
         for decision in outcome.plan.decisions {
             // A refused plan deleted nothing: its lines say what it would have done.
             let refused = if case .refused = outcome.status { true } else { false }
@@ -93,7 +93,7 @@ struct PruneCommand: AsyncParsableCommand {
         if case .refused(let refusal) = outcome.status { status = ["applied": false, "refused": advice(refusal)] }
         return [
             "tenant": outcome.tenant,
-            "area": BackupSchema(name: outcome.tenant, area: outcome.area).kind,
+            "area": outcome.schema.kind,
             "dry_run": outcome.dryRun,
             "status": status,
             "backups": outcome.plan.decisions.map { decision in

@@ -52,8 +52,8 @@ import TenantBackupTesting
             try await TestBucket.with(services) { bucket in
                 let report = try await cycle(source, bucket: bucket).run()
                 #expect(report.allSucceeded, "\(report.failures)")
-                #expect(report.shared.map(\.schema) == ["public"])
-                #expect(report.tenants.map(\.schema) == ["Clínica \"Sur\"", "bienestar", "mindcare"])
+                #expect(report.shared.map(\.schema.name) == ["public"])
+                #expect(report.tenants.map(\.schema.name) == ["Clínica \"Sur\"", "bienestar", "mindcare"])
 
                 // One object and one manifest per tenant, at the seed-compatible keys.
                 let keys = try await services.s3Client(bucket: bucket).listObjects(prefix: "").collect().map(\.key)
@@ -86,13 +86,13 @@ import TenantBackupTesting
                         #expect(manifest.sharedBackups == [sharedKey])
                         #expect(manifest.sha256 == outcome.sha256)
                         #expect(manifest.bytes == outcome.storedBytes)
-                        let schema = "\"" + result.schema.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                        let schema = "\"" + result.schema.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
                         for table in ["patients", "appointments", "session_notes"] {
                             let original = try rows("\(schema).\(table)", in: source)
                             #expect(!original.isEmpty)
-                            #expect(try rows("\(schema).\(table)", in: target) == original, "\(result.schema).\(table)")
+                            #expect(try rows("\(schema).\(table)", in: target) == original, "\(result.schema.name).\(table)")
                             let counted = manifest.tableRowCounts?.first { $0.key.hasSuffix(".\(table)") }?.value
-                            #expect(counted == Int64(original.count), "\(result.schema).\(table) row count")
+                            #expect(counted == Int64(original.count), "\(result.schema.name).\(table) row count")
                         }
                     }
                     #expect(try rows("public.users_user", in: target) == rows("public.users_user", in: source))
@@ -174,7 +174,7 @@ import TenantBackupTesting
                 for result in report.tenants {
                     let sql = try await download(try result.result.get().key, bucket: bucket)
                     for (schema, table) in tables {
-                        if schema == result.schema {
+                        if schema == result.schema.name {
                             #expect(sql.contains("CREATE TABLE"), "\(schema)")
                             #expect(sql.contains(".\(table) ("), "\(schema) lacks its own table")
                         } else {
@@ -206,7 +206,7 @@ import TenantBackupTesting
                 }.run(tenants: ["bienestar"], includeShared: false)
                 #expect(!report.allSucceeded)
                 let error = try #require(report.failures.first)
-                #expect(error.schema == "bienestar" && error.stage == .dump)
+                #expect(error.schema == .tenant("bienestar") && error.stage == .dump)
                 #expect(error.description.hasPrefix("tenant bienestar: "), "\(error)")
                 guard case .pgDump(let failure) = error.cause else { Issue.record("not a pg_dump failure: \(error)"); return }
                 #expect(failure.reason == reason, "\(error)")
@@ -249,7 +249,7 @@ import TenantBackupTesting
                 _ = try holder.query("ROLLBACK", purpose: "test")
                 #expect(ContinuousClock.now - started < .seconds(30))
                 let error = try #require(report.failures.first)
-                #expect(error.schema == "bienestar")
+                #expect(error.schema == .tenant("bienestar"))
                 guard case .pgDump(let failure) = error.cause else { Issue.record("not a pg_dump failure: \(error)"); return }
                 #expect(failure.reason == .noOutputTimeout(.seconds(2)), "\(error)")
                 try await expectNothingLeft(in: bucket)
@@ -501,10 +501,10 @@ import TenantBackupTesting
                     [String(TenantLock.projectKey), String(TenantLock.tenantKey("bienestar"))], purpose: "test")
                 #expect(taken.rows.first?.first == "t")
                 let report = try await cycle(database, bucket: bucket).run(tenants: ["bienestar", "mindcare"], includeShared: false)
-                let bienestar = try #require(report.tenants.first { $0.schema == "bienestar" })
+                let bienestar = try #require(report.tenants.first { $0.schema == .tenant("bienestar") })
                 #expect(!bienestar.succeeded)
                 #expect(report.failures.map(\.cause) == [.lockBusy(waited: nil)], "\(report.failures)")
-                #expect(report.tenants.first { $0.schema == "mindcare" }?.succeeded == true)
+                #expect(report.tenants.first { $0.schema == .tenant("mindcare") }?.succeeded == true)
                 #expect(try await services.s3Client(bucket: bucket).listObjects(prefix: "backups/bienestar/").collect().isEmpty)
 
                 // Once released, the tenant is backed up, and our own lock is released after each run.

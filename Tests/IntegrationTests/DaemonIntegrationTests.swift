@@ -243,21 +243,7 @@ import Testing
     @Test func metricsShowEachTenantsStateAfterACycleWithAFailingTenant() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                let failing = try Self.pgDumpFailing(for: "mindcare")
-                defer { try? FileManager.default.removeItem(atPath: failing) }
-                let notify = try NotifySocket()
-                defer { notify.close() }
-                let port = try Self.freePort()
-                var environment = environment(database: database, bucket: bucket, notify: notify)
-                environment["TENANT_BACKUP_PG_DUMP"] = failing
-                environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
-                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
-                let daemon = try DaemonProcess(["run"], environment: environment)
-                try await notify.waitFor("the cycle's summary") { $0.contains("STATUS=idle, next cycle") && $0.contains("last: 2/3 ok") }
-                let metrics = try await scrape(port: port)
-                daemon.signal(SIGTERM)
-                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
-
+                let (metrics, output) = try await metricsAfterTheFirstCycle(database, bucket: bucket, failing: "mindcare")
                 let client = services.s3Client(bucket: bucket)
                 let bienestarKey = try #require(try await tenantBackups(bucket, prefix: "").first { $0.contains("/bienestar/") })
                 let storedBytes = try await client.headObject(key: bienestarKey).size
@@ -275,9 +261,29 @@ import Testing
                 #expect(value(BackupMetrics.stale, "mindcare") == 1)  // no backup in the bucket at all
                 #expect(Self.value("\(BackupMetrics.failures){area=\"tenant\"}", in: metrics) == 1)
                 #expect(Self.value("\(BackupMetrics.backups){area=\"tenant\"}", in: metrics) == 2)
-                #expect(daemon.output.contains("injected failure for mindcare"))
+                #expect(output.contains("injected failure for mindcare"))
             }
         }
+    }
+
+    /// Starts the daemon with pg_dump failing for `failing` and metrics on, waits for its first cycle (the
+    /// catch-up: 2 of 3 tenants ok), scrapes the metrics, and stops it (which must exit 0).
+    func metricsAfterTheFirstCycle(_ database: TestDatabase, bucket: String, failing tenant: String) async throws -> (metrics: String, output: String) {
+        let failing = try Self.pgDumpFailing(for: tenant)
+        defer { try? FileManager.default.removeItem(atPath: failing) }
+        let notify = try NotifySocket()
+        defer { notify.close() }
+        let port = try Self.freePort()
+        var environment = environment(database: database, bucket: bucket, notify: notify)
+        environment["TENANT_BACKUP_PG_DUMP"] = failing
+        environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+        environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+        let daemon = try DaemonProcess(["run"], environment: environment)
+        try await notify.waitFor("the cycle's summary") { $0.contains("STATUS=idle, next cycle") && $0.contains("last: 2/3 ok") }
+        let metrics = try await scrape(port: port)
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
+        return (metrics, daemon.output)
     }
 
     @Test func runOnceExitsNonZeroWhenATenantFailsAndStillBacksUpTheOthers() async throws {
@@ -321,26 +327,13 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 try await services.s3Client(bucket: bucket).putObject(key: Self.futureKey, body: ByteBuffer(string: "from the future"))
-                let failing = try Self.pgDumpFailing(for: "bienestar")
-                defer { try? FileManager.default.removeItem(atPath: failing) }
-                let notify = try NotifySocket()
-                defer { notify.close() }
-                let port = try Self.freePort()
-                var environment = environment(database: database, bucket: bucket, notify: notify)
-                environment["TENANT_BACKUP_PG_DUMP"] = failing
-                environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
-                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
-                let daemon = try DaemonProcess(["run"], environment: environment)
                 // Catch-up tries bienestar (its only key is from 2031), and it fails: 2 of 3.
-                try await notify.waitFor("the cycle's summary") { $0.contains("STATUS=idle, next cycle") && $0.contains("last: 2/3 ok") }
-                let metrics = try await scrape(port: port)
-                daemon.signal(SIGTERM)
-                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
+                let (metrics, output) = try await metricsAfterTheFirstCycle(database, bucket: bucket, failing: "bienestar")
                 #expect(Self.value("\(BackupMetrics.stale){tenant=\"bienestar\"}", in: metrics) == 1, "\(metrics)")
                 #expect(Self.value("\(BackupMetrics.futureDated){tenant=\"bienestar\"}", in: metrics) == 1, "\(metrics)")
                 #expect(Self.value("\(BackupMetrics.futureDated){tenant=\"mindcare\"}", in: metrics) == 0, "\(metrics)")
-                #expect(daemon.output.contains("injected failure for bienestar"))
-                #expect(daemon.output.contains(Self.futureKey))
+                #expect(output.contains("injected failure for bienestar"))
+                #expect(output.contains(Self.futureKey))
             }
         }
     }

@@ -385,14 +385,14 @@ import TenantBackupTesting
                 cycle.applyRetention = true
                 let report = try await cycle.run(tenants: ["bienestar", "mindcare"], includeShared: false)
 
-                let bienestar = try #require(report.tenants.first { $0.schema == "bienestar" })
+                let bienestar = try #require(report.tenants.first { $0.schema == .tenant("bienestar") })
                 #expect(bienestar.succeeded)
                 let pruned = try #require(try bienestar.retention?.get())
                 #expect(pruned.status == .applied)
                 #expect(!pruned.plan.deleted.isEmpty)
                 #expect(try await client.listObjects(prefix: "backups/bienestar/").collect().count < 41)
 
-                let mindcare = try #require(report.tenants.first { $0.schema == "mindcare" })
+                let mindcare = try #require(report.tenants.first { $0.schema == .tenant("mindcare") })
                 #expect(!mindcare.succeeded)
                 guard case .refused = try #require(try mindcare.retention?.get()).status else {
                     Issue.record("retention ran after a failed backup")

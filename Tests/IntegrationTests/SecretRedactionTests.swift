@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 import TenantBackup
 import TenantBackupTesting
 import Testing
@@ -13,16 +14,25 @@ import Testing
         services = try TestServices()
     }
 
+    /// Runs each command with `DATABASE_URL=url` (and a bucket that is never reached).
+    func run(_ commands: [[String]], url: String) async throws -> [(arguments: [String], status: TerminationStatus, output: String)] {
+        var environment = services.environment
+        environment["DATABASE_URL"] = url
+        environment["AWS_STORAGE_BUCKET_NAME"] = "never-reached"
+        var results: [(arguments: [String], status: TerminationStatus, output: String)] = []
+        for arguments in commands {
+            let (status, output) = try await DoctorCommandTests.runExecutable(arguments, environment: environment)
+            results.append((arguments, status, output))
+        }
+        return results
+    }
+
     @Test(arguments: [
         "postgresql://postgres:\(password)@[127.0.0.1/clinic",
         "postgres:\(password)@127.0.0.1/clinic",
     ])
     func noCommandPrintsThePasswordOfAMalformedURL(url: String) async throws {
-        var environment = services.environment
-        environment["DATABASE_URL"] = url
-        environment["AWS_STORAGE_BUCKET_NAME"] = "never-reached"
-        for arguments in [["doctor"], ["backup"], ["config", "check"], ["prune", "--dry-run"]] {
-            let (status, output) = try await DoctorCommandTests.runExecutable(arguments, environment: environment)
+        for (arguments, status, output) in try await run([["doctor"], ["backup"], ["config", "check"], ["prune", "--dry-run"]], url: url) {
             #expect(status != .exited(0), "\(arguments): \(output)")
             #expect(!output.contains(Self.password), "\(arguments) printed the password:\n\(output)")
             #expect(output.contains("postgres.url"), "\(arguments): \(output)")
@@ -38,11 +48,7 @@ import Testing
         "host=127.0.0.1 port=1 password = '\(password) with spaces' dbname=clinic",
     ])
     func passwordsWithSeparatorsOrSpacesAreNeverPrinted(url: String) async throws {
-        var environment = services.environment
-        environment["DATABASE_URL"] = url
-        environment["AWS_STORAGE_BUCKET_NAME"] = "never-reached"
-        for arguments in [["doctor"], ["backup"], ["config", "check"], ["run", "--once"]] {
-            let (_, output) = try await DoctorCommandTests.runExecutable(arguments, environment: environment)
+        for (arguments, _, output) in try await run([["doctor"], ["backup"], ["config", "check"], ["run", "--once"]], url: url) {
             #expect(!output.contains(Self.password), "\(arguments) printed the password:\n\(output)")
             #expect(!output.contains("Zq7Sec"), "\(arguments) printed part of the password:\n\(output)")
         }

@@ -46,7 +46,7 @@ import Testing
                 _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
 
                 let report = try await pending.value
-                #expect(report.tenants.map(\.schema) == ["mindcare"])
+                #expect(report.tenants.map(\.schema.name) == ["mindcare"])
                 #expect(report.skipped == [SkippedTenant(schema: "bienestar", reason: .alreadyBackedUp(key: theirs))])
                 let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".manifest.json") }
                 #expect(keys.count == 1)
@@ -95,7 +95,7 @@ import Testing
 
                 let report = try await pending.value
                 let failure = try #require(report.failures.first)
-                #expect(failure.schema == "bienestar")
+                #expect(failure.schema == .tenant("bienestar"))
                 #expect(failure.stage == .lock && failure.cause == .lockLost, "\(failure)")
                 #expect(try await client.listObjects(prefix: "").collect().isEmpty)
                 #expect(try await client.listMultipartUploads(prefix: "").isEmpty)

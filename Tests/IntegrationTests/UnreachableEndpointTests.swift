@@ -24,7 +24,7 @@ import Testing
     func expectTheLockIsFree(_ database: TestDatabase, tenant: String) async throws {
         var environment = services.environment
         environment["PGDATABASE"] = database.name
-        let lock = try await TenantLock.acquire(tenant: tenant, connectionString: nil, environment: environment)
+        let lock = try await TenantLock.acquire(.tenant(tenant), connectionString: nil, environment: environment)
         #expect(lock != nil, "the tenant's lock is still held")
         await lock?.release()
     }

@@ -24,8 +24,8 @@ import TenantBackupTesting
         let store = MemoryObjectStore()
         _ = put(store, "done", at: Self.slot.addingTimeInterval(300))
         _ = put(store, "due", at: Self.slot.addingTimeInterval(-86400))
-        let done = try #require(try await catalog(store).newest(schema: "done"))
-        let due = try #require(try await catalog(store).newest(schema: "due"))
+        let done = try #require(try await catalog(store).newest(of: .tenant("done")))
+        let due = try #require(try await catalog(store).newest(of: .tenant("due")))
         #expect(BackupCycle.alreadyBackedUp(newest: done, slot: Self.slot))
         #expect(!BackupCycle.alreadyBackedUp(newest: due, slot: Self.slot))
     }
@@ -34,7 +34,7 @@ import TenantBackupTesting
         let store = MemoryObjectStore()
         _ = put(store, "t", at: Self.now.addingTimeInterval(5 * 365 * 86400))
         let old = put(store, "t", at: Self.slot.addingTimeInterval(-86400))
-        let newest = try await catalog(store).newest(schema: "t")
+        let newest = try await catalog(store).newest(of: .tenant("t"))
         #expect(newest == old)
         #expect(!BackupCycle.alreadyBackedUp(newest: try #require(newest), slot: Self.slot))
         #expect(try await catalog(store).newestOfEveryTenant() == ["t": old])
@@ -43,7 +43,7 @@ import TenantBackupTesting
     @Test func anotherHostsSharedDumpIsReusedOnlyWithoutASnapshotOfOurOwnAndOnlyWhenFresh() async throws {
         let store = MemoryObjectStore()
         let fresh = put(store, "public", at: Self.slot.addingTimeInterval(60), area: .shared)
-        let newest = try #require(try await catalog(store).newest(area: .shared, schema: "public"))
+        let newest = try #require(try await catalog(store).newest(of: .shared("public")))
         #expect(newest == fresh)
         #expect(BackupCycle.reusesSharedDump(newest: newest, since: Self.slot, snapshot: nil))
         #expect(!BackupCycle.reusesSharedDump(newest: newest, since: Self.slot, snapshot: "00000003-0000001B-1"))

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct PgDumpArgumentsTests {
     @Test func theSchemaIsAnExactQuotedPatternWithStrictNames() {
-        let arguments = PgDumpArguments().arguments(schema: "a*\"b", shared: false)
+        let arguments = PgDumpArguments().arguments(schema: .tenant("a*\"b"))
         #expect(arguments.contains("--schema=\"a*\"\"b\""))
         #expect(arguments.contains("--strict-names"))
         #expect(arguments.contains("--format=plain"))
@@ -14,17 +14,17 @@ import Testing
     }
 
     @Test func sharedSchemasBringTheirExtensions() {
-        #expect(PgDumpArguments().arguments(schema: "public", shared: true).contains("--extension=*"))
+        #expect(PgDumpArguments().arguments(schema: .shared("public")).contains("--extension=*"))
     }
 
     @Test func theCyclesSnapshotIsPassedWhenThereIsOne() {
-        #expect(PgDumpArguments().arguments(schema: "s", shared: false, snapshot: "00000003-0000001B-1").contains("--snapshot=00000003-0000001B-1"))
-        #expect(!PgDumpArguments().arguments(schema: "s", shared: false).contains { $0.hasPrefix("--snapshot") })
+        #expect(PgDumpArguments().arguments(schema: .tenant("s"), snapshot: "00000003-0000001B-1").contains("--snapshot=00000003-0000001B-1"))
+        #expect(!PgDumpArguments().arguments(schema: .tenant("s")).contains { $0.hasPrefix("--snapshot") })
     }
 
     @Test func customFormatIsUncompressedAndOptionsFollow() {
         let arguments = PgDumpArguments(format: .custom, extraOptions: ["--no-owner"], lockWaitTimeoutSeconds: 30)
-            .arguments(schema: "s", shared: false)
+            .arguments(schema: .tenant("s"))
         #expect(arguments.suffix(4) == ["--format=custom", "--compress=0", "--lock-wait-timeout=30s", "--no-owner"])
     }
 

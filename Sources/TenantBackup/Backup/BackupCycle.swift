@@ -4,8 +4,7 @@ import Logging
 
 /// The result of one schema in a cycle.
 public struct SchemaResult: Sendable, Equatable {
-    public let schema: String
-    public let area: BackupKey.Area
+    public let schema: BackupSchema
     public let result: Result<BackupOutcome, BackupError>
     /// What retention did after the backup, when the cycle applies it (tenants only).
     public var retention: Result<RetentionOutcome, S3Error>?
@@ -182,14 +181,15 @@ public struct BackupCycle: Sendable {
             logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
         }
         var report = await cycle.run(
-            tenants: tenants, shared: includeShared ? existingShared : [], client: client, pgDump: pgDump, serverVersion: serverVersion, cycleId: cycleId)
+            tenants: tenants, shared: includeShared ? existingShared : [],
+            tools: Tools(client: client, catalog: try context.catalog(logger: logger), pgDump: pgDump, serverVersion: serverVersion), cycleId: cycleId)
         await snapshot?.release()
         missing.sort()
         for name in missing {
-            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: name, area: .tenant, stage: .discovery, cause: .noSuchSchema))
+            let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: .tenant(name), stage: .discovery, cause: .noSuchSchema))
             logger.error("backup failed", metadata: ["tenant": "\(name)", "error": "no such schema, though the tenants query lists it"])
-            BackupMetrics.record(schema: name, area: .tenant, result: result)
-            report.tenants.append(SchemaResult(schema: name, area: .tenant, result: result))
+            BackupMetrics.record(schema: .tenant(name), result: result)
+            report.tenants.append(SchemaResult(schema: .tenant(name), result: result))
         }
         return report
     }
@@ -215,9 +215,13 @@ public struct BackupCycle: Sendable {
         try context.client()
     }
 
-    /// The bucket's view of the backups, with this cycle's logger.
-    func catalog(_ client: S3Client) -> BackupCatalog {
-        BackupCatalog(client: client, prefix: settings.s3.prefix, logger: logger)
+    /// What every schema of a running cycle works with.
+    private struct Tools: Sendable {
+        let client: S3Client
+        /// The bucket's view of the backups, with the cycle's logger.
+        let catalog: BackupCatalog
+        let pgDump: PgDumpBinary
+        let serverVersion: String
     }
 
     /// A short random id for one cycle's log lines.
@@ -226,20 +230,20 @@ public struct BackupCycle: Sendable {
     }
 
     private func run(
-        tenants: [String], shared existingShared: [String], client: S3Client, pgDump: PgDumpBinary, serverVersion: String, cycleId: String
+        tenants: [String], shared existingShared: [String], tools: Tools, cycleId: String
     ) async -> BackupReport {
         logger.info("backup cycle started", metadata: ["tenants": "\(tenants.count)", "shared": "\(existingShared.count)"])
         var report = BackupReport(startedAt: Date())
         report.cycleId = cycleId
         var sharedKeys: [String] = []
         for schema in existingShared {
-            switch await backUpShared(schema, client: client, pgDump: pgDump, serverVersion: serverVersion) {
+            switch await backUpShared(schema, tools: tools) {
             case .reused(let key):
                 sharedKeys.append(key)
             case .ran(let result):
                 if case .success(let outcome) = result { sharedKeys.append(outcome.key) }
-                BackupMetrics.record(schema: schema, area: .shared, result: result)
-                report.shared.append(SchemaResult(schema: schema, area: .shared, result: result))
+                BackupMetrics.record(schema: .shared(schema), result: result)
+                report.shared.append(SchemaResult(schema: .shared(schema), result: result))
             }
         }
         if !existingShared.isEmpty, sharedKeys.count < existingShared.count {
@@ -262,7 +266,7 @@ public struct BackupCycle: Sendable {
                 }
                 tenantStarted?(schema, index + 1, tenants.count)
                 group.addTask {
-                    (index, await backUpTenant(schema, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups))
+                    (index, await backUpTenant(schema, tools: tools, sharedBackups: sharedBackups))
                 }
             }
             while next < min(limit, tenants.count) { start() }
@@ -283,7 +287,7 @@ public struct BackupCycle: Sendable {
         // Shared dumps live as long as a kept tenant backup names them: pruned once the tenants' retention ran,
         // and only when this cycle's shared dumps all succeeded (the tenants' brake, for the shared schemas).
         if applyRetention, !existingShared.isEmpty, report.shared.allSatisfy(\.succeeded), !report.shared.isEmpty {
-            let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+            let runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
             do {
                 report.sharedRetention = .success(try await runner.runSharedSchemas())
             } catch {
@@ -309,29 +313,30 @@ public struct BackupCycle: Sendable {
 
     /// One shared schema under its own advisory lock. When another host's cycle has just dumped it (at or
     /// after ``reuseSharedSince``), that dump is used instead of a second one.
-    private func backUpShared(_ schema: String, client: S3Client, pgDump: PgDumpBinary, serverVersion: String) async -> SharedOutcome {
+    private func backUpShared(_ name: String, tools: Tools) async -> SharedOutcome {
+        let schema = BackupSchema.shared(name)
         var log = logger
-        log[metadataKey: "schema"] = "\(schema)"
+        log[metadataKey: "schema"] = "\(name)"
         let lock: TenantLock?
         do {
             // Every tenant of this cycle restores on top of this dump: waiting for another host's shared dump
             // to finish (they take seconds) beats tenant manifests that name none.
             lock = try await TenantLock.acquire(
-                tenant: schema, area: .shared, connectionString: settings.postgres.connectionString, environment: environment,
+                schema, connectionString: settings.postgres.connectionString, environment: environment,
                 waitingUpTo: max(lockWait, Self.sharedLockWait))
         } catch {
-            return .ran(.failure(BackupError(schema: schema, area: .shared, stage: .lock, cause: BackupError.Cause(error))))
+            return .ran(.failure(BackupError(schema: schema, stage: .lock, cause: BackupError.Cause(error))))
         }
         guard let lock else {
-            return .ran(.failure(BackupError(schema: schema, area: .shared, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
+            return .ran(.failure(BackupError(schema: schema, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
         }
-        let newest = try? await catalog(client).newest(area: .shared, schema: schema)
+        let newest = try? await tools.catalog.newest(of: schema)
         if let newest, Self.reusesSharedDump(newest: newest, since: reuseSharedSince, snapshot: snapshotName) {
             await lock.release()
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
             return .reused(newest.key)
         }
-        let result = await backUp(schema, area: .shared, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: [], newest: newest)
+        let result = await backUp(schema, tools: tools, sharedBackups: [], newest: newest)
         await lock.release()
         return .ran(result)
     }
@@ -343,21 +348,22 @@ public struct BackupCycle: Sendable {
 
     /// One tenant, start to end, under its advisory lock: wait for the lock, check the bucket again, back up,
     /// apply retention, release. Losing the lock's connection midway aborts the upload.
-    private func backUpTenant(_ schema: String, client: S3Client, pgDump: PgDumpBinary, serverVersion: String, sharedBackups: [String]) async -> TenantOutcome {
+    private func backUpTenant(_ name: String, tools: Tools, sharedBackups: [String]) async -> TenantOutcome {
+        let schema = BackupSchema.tenant(name)
         var log = logger
-        log[metadataKey: "tenant"] = "\(schema)"
+        log[metadataKey: "tenant"] = "\(name)"
         /// A failure before or around the dump: logged, counted and returned like a failed dump.
         func failed(_ stage: BackupError.Stage, _ cause: BackupError.Cause) -> TenantOutcome {
-            let error = BackupError(schema: schema, area: .tenant, stage: stage, cause: cause)
+            let error = BackupError(schema: schema, stage: stage, cause: cause)
             log.error("backup failed", metadata: ["error": "\(error.message)"])
             let result: Result<BackupOutcome, BackupError> = .failure(error)
-            BackupMetrics.record(schema: schema, area: .tenant, result: result)
-            return .ran(SchemaResult(schema: schema, area: .tenant, result: result))
+            BackupMetrics.record(schema: schema, result: result)
+            return .ran(SchemaResult(schema: schema, result: result))
         }
         let lock: TenantLock?
         do {
             lock = try await TenantLock.acquire(
-                tenant: schema, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
+                schema, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
         } catch {
             return failed(.lock, BackupError.Cause(error))
         }
@@ -366,10 +372,10 @@ public struct BackupCycle: Sendable {
         }
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
-                if let newest = try await catalog(client).newest(schema: schema), Self.alreadyBackedUp(newest: newest, slot: since) {
+                if let newest = try await tools.catalog.newest(of: schema), Self.alreadyBackedUp(newest: newest, slot: since) {
                     await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
-                    return .skipped(SkippedTenant(schema: schema, reason: .alreadyBackedUp(key: newest.key)))
+                    return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: newest.key)))
                 }
             } catch {
                 await lock.release()
@@ -378,7 +384,7 @@ public struct BackupCycle: Sendable {
         }
         let interval = lockCheckInterval
         let (finished, lost): (Result<BackupOutcome, BackupError>, Void?) = await withWatcher {
-            await backUp(schema, area: .tenant, client: client, pgDump: pgDump, serverVersion: serverVersion, sharedBackups: sharedBackups)
+            await backUp(schema, tools: tools, sharedBackups: sharedBackups)
         } until: {
             // Losing the lock cancels the backup: pg_dump is stopped and the multipart upload aborted.
             await lock.waitUntilLost(checkingEvery: interval) ? () : nil
@@ -388,12 +394,12 @@ public struct BackupCycle: Sendable {
             return failed(.lock, .lockLost)
         }
         let result = finished
-        BackupMetrics.record(schema: schema, area: .tenant, result: result)
-        var schemaResult = SchemaResult(schema: schema, area: .tenant, result: result)
+        BackupMetrics.record(schema: schema, result: result)
+        var schemaResult = SchemaResult(schema: schema, result: result)
         if applyRetention {
-            let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+            let runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
             do throws(S3Error) {
-                schemaResult.retention = .success(try await runner.run(tenant: schema, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
+                schemaResult.retention = .success(try await runner.run(tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
             } catch {
                 schemaResult.retention = .failure(error)
             }
@@ -426,14 +432,14 @@ public struct BackupCycle: Sendable {
     }
 
     private func backUp(
-        _ schema: String, area: BackupKey.Area, client: S3Client, pgDump: PgDumpBinary, serverVersion: String, sharedBackups: [String],
+        _ schema: BackupSchema, tools: Tools, sharedBackups: [String],
         newest knownNewest: BackupKey?? = nil
     ) async -> Result<BackupOutcome, BackupError> {
         let newest: BackupKey?
-        if let knownNewest { newest = knownNewest } else { newest = try? await catalog(client).newest(area: area, schema: schema) }
+        if let knownNewest { newest = knownNewest } else { newest = try? await tools.catalog.newest(of: schema) }
         await Self.waitForAFreshSecond(after: newest)
         var job = SchemaBackup(
-            schema: schema, area: area, settings: settings, pgDump: pgDump, serverVersion: serverVersion, client: client,
+            schema: schema, settings: settings, pgDump: tools.pgDump, serverVersion: tools.serverVersion, client: tools.client,
             environment: environment, sharedBackups: sharedBackups, logger: logger)
         job.progress = progress
         job.snapshot = snapshotName
@@ -441,7 +447,7 @@ public struct BackupCycle: Sendable {
         if let localCopy {
             job.localCopyPath = Self.isDirectory(localCopy)
                 ? (localCopy as NSString).appendingPathComponent(
-                    BackupKey(prefix: "", area: area, schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix).fileName)
+                    BackupKey(prefix: "", schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix).fileName)
                 : localCopy
         }
         do {

@@ -56,21 +56,19 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    public let schema: String
-    public let area: BackupKey.Area
+    public let schema: BackupSchema
     public let stage: Stage
     public let cause: Cause
 
-    public init(schema: String, area: BackupKey.Area, stage: Stage, cause: Cause) {
+    public init(schema: BackupSchema, stage: Stage, cause: Cause) {
         self.schema = schema
-        self.area = area
         self.stage = stage
         self.cause = cause
     }
 
     /// What happened, without the schema's name.
     public var message: String {
-        let noun = area == .tenant ? "tenant" : "shared schema"
+        let noun = schema.noun
         switch (stage, cause) {
         case (.lock, .postgres(let error)): return "cannot take the \(noun)'s lock: \(error)"
         case (.check, .s3(let error)): return "cannot list the \(noun)'s backups to check this slot: \(error)"
@@ -101,6 +99,6 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(BackupSchema(name: schema, area: area)): \(message)"
+        "\(schema): \(message)"
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One schema tenant-backup backs up: its exact name and whether it is a clinic's (`backups/`) or shared by
 /// every clinic (`shared/`). The one place a schema is named for people, for metrics and for pg_dump.
 public struct BackupSchema: Sendable, Hashable, CustomStringConvertible {
@@ -18,8 +20,15 @@ public struct BackupSchema: Sendable, Hashable, CustomStringConvertible {
     /// The name as SQL would write it: bare when that is unambiguous, else double-quoted.
     public var display: String { Self.display(name) }
 
+    /// `tenant` or `shared schema`: how messages call it.
+    public var noun: String { area == .tenant ? "tenant" : "shared schema" }
+
+    /// The log metadata key that names it: `tenant=` for a clinic (the journal field operators filter on),
+    /// `schema=` for a shared schema.
+    public var metadataKey: String { area == .tenant ? "tenant" : "schema" }
+
     /// `tenant bienestar`, `shared schema public`: how messages name it.
-    public var description: String { "\(area == .tenant ? "tenant" : "shared schema") \(display)" }
+    public var description: String { "\(noun) \(display)" }
 
     /// `"name"` with `"` doubled: a pg_dump pattern that matches exactly this schema, whatever characters it
     /// holds (`*`, `?`, `.`, upper case...), so no dump can ever select another tenant's schema.
@@ -30,4 +39,14 @@ public struct BackupSchema: Sendable, Hashable, CustomStringConvertible {
         let simple = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") } && !(name.first?.isNumber ?? true)
         return simple ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
+}
+
+extension BackupKey {
+    /// The key of `schema`'s backup started at `timestamp`.
+    public init(prefix: String, schema: BackupSchema, timestamp: Date, suffix: String) {
+        self.init(prefix: prefix, area: schema.area, schema: schema.name, timestamp: timestamp, suffix: suffix)
+    }
+
+    /// The schema this key is a backup of.
+    public var owner: BackupSchema { BackupSchema(name: schema, area: area) }
 }

@@ -5,8 +5,7 @@ import NIOFoundationCompat
 
 /// What one schema's backup produced.
 public struct BackupOutcome: Sendable, Equatable {
-    public let schema: String
-    public let area: BackupKey.Area
+    public let schema: BackupSchema
     public let key: String
     /// `nil` when the manifest could not be written (the backup itself is good).
     public let manifestKey: String?
@@ -19,7 +18,7 @@ public struct BackupOutcome: Sendable, Equatable {
 
 /// Live numbers of a running backup, for progress lines.
 public struct BackupProgress: Sendable {
-    public let schema: String
+    public let schema: BackupSchema
     public let dumpBytes: Int64
     public let storedBytes: Int64
     public let elapsed: Duration
@@ -28,8 +27,7 @@ public struct BackupProgress: Sendable {
 /// Backs up one schema: `pg_dump` → row counting → compression → S3, then the manifest. The object
 /// becomes visible only after pg_dump exited 0 with output; on any failure the upload is aborted.
 public struct SchemaBackup: Sendable {
-    public let schema: String
-    public let area: BackupKey.Area
+    public let schema: BackupSchema
     public let settings: Settings
     public let pgDump: PgDumpBinary
     public let serverVersion: String
@@ -45,11 +43,10 @@ public struct SchemaBackup: Sendable {
     public var progress: (@Sendable (BackupProgress) -> Void)?
 
     public init(
-        schema: String, area: BackupKey.Area, settings: Settings, pgDump: PgDumpBinary, serverVersion: String,
+        schema: BackupSchema, settings: Settings, pgDump: PgDumpBinary, serverVersion: String,
         client: S3Client, environment: [String: String], sharedBackups: [String] = [], logger: Logger
     ) {
         self.schema = schema
-        self.area = area
         self.settings = settings
         self.pgDump = pgDump
         self.serverVersion = serverVersion
@@ -60,14 +57,14 @@ public struct SchemaBackup: Sendable {
     }
 
     func failure(_ stage: BackupError.Stage, _ cause: BackupError.Cause) -> BackupError {
-        BackupError(schema: schema, area: area, stage: stage, cause: cause)
+        BackupError(schema: schema, stage: stage, cause: cause)
     }
 
     /// The schema's on-disk size, for choosing the part size.
     func estimatedSize() async throws(BackupError) -> Int64 {
         let connectionString = settings.postgres.connectionString
         let environment = self.environment
-        let schema = self.schema
+        let schema = self.schema.name
         do {
             return try await Blocking.run { () throws -> Int64 in
                 try PostgresConnection(connectionString: connectionString, environment: environment).estimatedSize(ofSchema: schema)
@@ -93,9 +90,9 @@ public struct SchemaBackup: Sendable {
 
     public func run(startedAt: Date = Date()) async throws(BackupError) -> BackupOutcome {
         let clock = ContinuousClock.now
-        let key = BackupKey(prefix: settings.s3.prefix, area: area, schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix)
+        let key = BackupKey(prefix: settings.s3.prefix, schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix)
         var log = logger
-        log[metadataKey: area == .tenant ? "tenant" : "schema"] = "\(schema)"
+        log[metadataKey: schema.metadataKey] = "\(schema.name)"
         log[metadataKey: "s3_key"] = "\(key.key)"
 
         let estimate = try await estimatedSize()
@@ -107,7 +104,7 @@ public struct SchemaBackup: Sendable {
         }
         let process = PgDumpProcess(
             executable: pgDump.path,
-            arguments: settings.backup.dumpArguments.arguments(schema: schema, shared: area == .shared, snapshot: snapshot),
+            arguments: settings.backup.dumpArguments.arguments(schema: schema, snapshot: snapshot),
             environment: try dumpEnvironment(),
             noOutputTimeout: settings.backup.noOutputTimeout,
             totalTimeout: settings.backup.dumpTimeout)
@@ -208,7 +205,7 @@ public struct SchemaBackup: Sendable {
     ) async -> BackupOutcome {
         let finishedAt = Date()
         let manifest = BackupManifest(
-            area: BackupSchema(name: schema, area: area).kind, schema: schema, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
+            area: schema.kind, schema: schema.name, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
             dumpBytes: dumped.bytes, compression: settings.backup.compression.rawValue, encryption: nil,
             format: settings.backup.format.rawValue, pgDumpVersion: pgDump.version, serverVersion: serverVersion,
             toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,
@@ -237,7 +234,7 @@ public struct SchemaBackup: Sendable {
                 "duration_ms": "\(duration.milliseconds)", "sha256": "\(stored.sha256)",
             ])
         return BackupOutcome(
-            schema: schema, area: area, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,
+            schema: schema, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,
             sha256: stored.sha256, duration: duration, tableRowCounts: counter?.rowCounts)
     }
 

@@ -165,8 +165,10 @@ public struct S3Settings: Sendable, Equatable {
     /// How long one request may take, body included.
     public var requestTimeout: Duration = .seconds(120)
     /// Connections to the endpoint open at once, at most: every streamed part holds one while it fills.
-    /// Set from the backup settings when they are validated (``BackupSettings/connectionsNeeded``).
-    public var maximumConnections: Int = 64
+    /// `nil` (no setting sets it): sized from the backup settings where the client is built
+    /// (``BackupContext/connectionPoolSize(for:)``); only a process that runs many contexts at once (the
+    /// test suite) sets it.
+    public var maximumConnections: Int?
 
     public init(
         bucket: String? = nil,

@@ -364,8 +364,6 @@ enum SettingsValidation {
         if settings.daemon.schedule.next(after: Date()) == nil {
             throw .invalid(setting: "schedule.cron", message: neverRunsMessage(settings.daemon.schedule.expression))
         }
-        // Every part in flight, the one filling, and listings, manifests and probes beside them.
-        settings.s3.maximumConnections = max(64, settings.backup.tenantConcurrency * (settings.backup.partsInFlight + 1) + 16)
         if let url = settings.postgres.connectionString, !url.isEmpty, let problem = PostgresConnection.parseProblem(url) {
             throw .invalid(setting: "postgres.url (or DATABASE_URL)", message: "\(Redaction.libpqMessage(url, connectionString: url)): \(problem)")
         }

@@ -22,10 +22,17 @@ public struct BackupContext: Sendable {
         if let bucket = settings.s3.bucket {
             s3 = .success(S3Client(
                 settings: settings.s3, bucket: bucket, credentials: CredentialsChain.standard(settings: settings.s3, environment: environment),
-                configuration: settings.s3.clientConfiguration, httpClient: httpClient, logger: logger))
+                configuration: settings.s3.clientConfiguration, httpClient: httpClient,
+                maximumConnections: Self.connectionPoolSize(for: settings.backup), logger: logger))
         } else {
             s3 = .failure(.noBucket)
         }
+    }
+
+    /// Connections the backups may hold at once: every part in flight and the one filling, for each tenant
+    /// backed up at once, and listings, manifests and probes beside them.
+    public static func connectionPoolSize(for backup: BackupSettings) -> Int {
+        max(64, backup.tenantConcurrency * (backup.partsInFlight + 1) + 16)
     }
 
     /// The S3 client these settings describe.

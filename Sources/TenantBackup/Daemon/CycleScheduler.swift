@@ -17,16 +17,18 @@ public struct CycleScheduler: Service {
     let once: Bool
     let freshness: FreshnessMonitor?
     let outcome: CycleOutcomeBox
+    let clock: WallClock
 
     public init(
         state: DaemonState, logger: Logger, once: Bool = false,
-        freshness: FreshnessMonitor? = nil, outcome: CycleOutcomeBox = CycleOutcomeBox()
+        freshness: FreshnessMonitor? = nil, outcome: CycleOutcomeBox = CycleOutcomeBox(), clock: WallClock = .system
     ) {
         self.state = state
         self.logger = logger
         self.once = once
         self.freshness = freshness
         self.outcome = outcome
+        self.clock = clock
     }
 
     public func run() async throws {
@@ -42,7 +44,7 @@ public struct CycleScheduler: Service {
     private func loop() async throws {
         if once {
             let context = state.currentContext.context
-            let slot = context.settings.daemon.schedule.previous(atOrBefore: Date())
+            let slot = context.settings.daemon.schedule.previous(atOrBefore: clock.now())
             await runCycle(context, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "once")
             return
         }
@@ -56,20 +58,29 @@ public struct CycleScheduler: Service {
                 continue
             }
             let schedule = settings.daemon.schedule
-            guard let slot = schedule.next(after: Date()) else {
+            let now = clock.now()
+            guard let (slot, startAt) = Self.nextStart(schedule: schedule, after: now, randomDelay: settings.daemon.randomDelay) else {
                 state.setActivity("idle: the schedule \(schedule) never runs; fix schedule.cron and reload")
                 guard await sleep(until: .distantFuture, unlessReloadedFrom: generation) else { return }
                 continue
             }
-            let delay = settings.daemon.randomDelay > .zero
-                ? Double.random(in: 0...Double(settings.daemon.randomDelay.components.seconds)) : 0
-            let startAt = slot.addingTimeInterval(delay)
-            state.setActivity("idle, next cycle \(Self.describe(slot, in: schedule.timeZone))")
+            state.setActivity("idle, next cycle \(Self.describe(slot, in: schedule.timeZone, now: now))")
             logger.info("next cycle scheduled", metadata: ["slot": "\(BackupKey.format(slot))", "start_at": "\(BackupKey.format(startAt))"])
             guard await sleep(until: startAt, unlessReloadedFrom: generation) else { return }
             guard state.current.generation == generation else { continue }  // reloaded: plan again
             await runCycle(context, tenants: nil, skipIfBackedUpSince: slot, reuseSharedSince: slot, reason: "schedule")
         }
+    }
+
+    /// The next slot after `now` and when its cycle starts: the slot plus a random delay of at most
+    /// `randomDelay` (so several hosts, or a fleet of daemons, do not all start in the same second).
+    /// `nil` when the schedule never runs again.
+    static func nextStart(
+        schedule: CronSchedule, after now: Date, randomDelay: Duration, random: (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
+    ) -> (slot: Date, startAt: Date)? {
+        guard let slot = schedule.next(after: now) else { return nil }
+        let delay = randomDelay > .zero ? random(0...Double(randomDelay.components.seconds)) : 0
+        return (slot, slot.addingTimeInterval(delay))
     }
 
     /// Runs `body` while a heartbeat ticks every second, so the watchdog knows the scheduler is at work (a
@@ -91,20 +102,20 @@ public struct CycleScheduler: Service {
 
     /// Sleeps in one-second ticks (each a heartbeat) until `date`. Returns `false` on shutdown, `true` when
     /// the time came or the settings were reloaded.
-    private func sleep(until date: Date, unlessReloadedFrom generation: Int) async -> Bool {
-        while Date() < date {
+    func sleep(until date: Date, unlessReloadedFrom generation: Int) async -> Bool {
+        while clock.now() < date {
             state.beat()
             if Task.isShuttingDownGracefully || Task.isCancelled { return false }
             if state.current.generation != generation { return true }
-            let remaining = date.timeIntervalSinceNow
-            try? await Task.sleep(for: .milliseconds(Int64(min(max(remaining, 0.01), 1) * 1000)))
+            let remaining = date.timeIntervalSince(clock.now())
+            try? await clock.sleep(.milliseconds(Int64(min(max(remaining, 0.01), 1) * 1000)))
         }
         return !(Task.isShuttingDownGracefully || Task.isCancelled)
     }
 
     /// Backs up, at once, every tenant whose newest backup is older than one schedule period.
     private func catchUp(_ context: BackupContext) async {
-        let now = Date()
+        let now = clock.now()
         guard let since = Self.catchUpHorizon(schedule: context.settings.daemon.schedule, now: now) else { return }
         let overdue: [String]
         do throws(BackupCycleError) {

@@ -26,8 +26,9 @@ public struct PgDumpArguments: Sendable, Equatable {
     /// leaves out the extensions tenant tables use (citext), and the restore would fail without them.
     /// With `snapshot`, the dump sees the database as of that exported snapshot (`--snapshot=`), like every
     /// other schema of the cycle.
-    public func arguments(schema: String, shared: Bool, snapshot: String? = nil) -> [String] {
-        var arguments = ["--schema=\(BackupSchema(name: schema, area: shared ? .shared : .tenant).dumpPattern)", "--strict-names", "--no-password"]
+    public func arguments(schema: BackupSchema, snapshot: String? = nil) -> [String] {
+        let shared = schema.area == .shared
+        var arguments = ["--schema=\(schema.dumpPattern)", "--strict-names", "--no-password"]
         if let snapshot { arguments.append("--snapshot=\(snapshot)") }
         if shared { arguments.append("--extension=*") }
         switch format {

@@ -24,13 +24,13 @@ public enum BackupMetrics {
     public static let tenantsSelected = "tenant_backup_tenants_selected"
 
     /// Records one schema's backup attempt. Shared schemas count in the totals only.
-    static func record(schema: String, area: BackupKey.Area, result: Result<BackupOutcome, BackupError>, at date: Date = Date()) {
-        let areaLabel = BackupSchema(name: schema, area: area).kind
+    static func record(schema: BackupSchema, result: Result<BackupOutcome, BackupError>, at date: Date = Date()) {
+        let areaLabel = schema.kind
         switch result {
         case .success(let outcome):
             Counter(label: backups, dimensions: [("area", areaLabel)]).increment()
-            guard area == .tenant else { return }
-            let tenant = [("tenant", schema)]
+            guard schema.area == .tenant else { return }
+            let tenant = [("tenant", schema.name)]
             Gauge(label: lastSuccess, dimensions: tenant).record(date.timeIntervalSince1970)
             Gauge(label: lastAttemptSucceeded, dimensions: tenant).record(1)
             Gauge(label: lastAttempt, dimensions: tenant).record(date.timeIntervalSince1970)
@@ -38,8 +38,8 @@ public enum BackupMetrics {
             Gauge(label: lastDuration, dimensions: tenant).record(Double(outcome.duration.milliseconds) / 1000)
         case .failure:
             Counter(label: failures, dimensions: [("area", areaLabel)]).increment()
-            guard area == .tenant else { return }
-            let tenant = [("tenant", schema)]
+            guard schema.area == .tenant else { return }
+            let tenant = [("tenant", schema.name)]
             Gauge(label: lastAttemptSucceeded, dimensions: tenant).record(0)
             Gauge(label: lastAttempt, dimensions: tenant).record(date.timeIntervalSince1970)
         }

@@ -19,29 +19,28 @@ public final class TenantLock: @unchecked Sendable {
         return Int32(bitPattern: UInt32(digest[0]) << 24 | UInt32(digest[1]) << 16 | UInt32(digest[2]) << 8 | UInt32(digest[3]))
     }
 
-    public let tenant: String
-    /// The first key: ``projectKey`` for tenants, ``sharedProjectKey`` for shared schemas.
-    public let firstKey: Int32
+    public let schema: BackupSchema
     private let connection: HeldConnection
 
-    private init(tenant: String, firstKey: Int32, connection: PostgresConnection) {
-        self.tenant = tenant
-        self.firstKey = firstKey
+    private init(schema: BackupSchema, connection: PostgresConnection) {
+        self.schema = schema
         self.connection = HeldConnection(connection)
     }
+
+    /// The first key: ``projectKey`` for tenants, ``sharedProjectKey`` for shared schemas.
+    public var firstKey: Int32 { schema.area == .tenant ? Self.projectKey : Self.sharedProjectKey }
 
     /// Takes the tenant's lock, trying again every `pollInterval` while another session holds it, for at most
     /// `wait` (zero: one try); returns `nil` when it is still held then (or the task is cancelled). Polling with
     /// `pg_try_advisory_lock` on one connection keeps no thread blocked inside the server.
     public static func acquire(
-        tenant: String, area: BackupKey.Area = .tenant, connectionString: String?, environment: [String: String], waitingUpTo wait: Duration = .zero,
+        _ schema: BackupSchema, connectionString: String?, environment: [String: String], waitingUpTo wait: Duration = .zero,
         pollInterval: Duration = .seconds(1)
     ) async throws -> TenantLock? {
-        let firstKey = area == .tenant ? projectKey : sharedProjectKey
         let lock = try await Blocking.run { () throws -> TenantLock in
             let connection = try PostgresConnection(
                 connectionString: connectionString, applicationName: "tenant-backup lock", environment: environment)
-            return TenantLock(tenant: tenant, firstKey: firstKey, connection: connection)
+            return TenantLock(schema: schema, connection: connection)
         }
         let deadline = ContinuousClock.now + wait
         while true {
@@ -58,7 +57,7 @@ public final class TenantLock: @unchecked Sendable {
             try connection.with { connection in
                 let result = try connection.query(
                     "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)",
-                    [String(firstKey), String(Self.tenantKey(tenant))], purpose: "locking tenant \(BackupSchema.display(tenant))")
+                    [String(firstKey), String(Self.tenantKey(schema.name))], purpose: "locking \(schema)")
                 return result.rows.first?.first == "t"
             } ?? false
         }
@@ -69,7 +68,7 @@ public final class TenantLock: @unchecked Sendable {
     public func isHeld() async -> Bool {
         (try? await Blocking.run { [self] () throws -> Bool in
             try connection.with { connection in
-                _ = try connection.query("SELECT 1", purpose: "checking the lock of tenant \(BackupSchema.display(tenant))")
+                _ = try connection.query("SELECT 1", purpose: "checking the lock of \(schema)")
                 return true
             } ?? false
         }) ?? false
@@ -96,7 +95,7 @@ public final class TenantLock: @unchecked Sendable {
             guard let connection = connection.take() else { return false }
             _ = try connection.query(
                 "SELECT pg_catalog.pg_advisory_unlock($1::int4, $2::int4)",
-                [String(firstKey), String(Self.tenantKey(tenant))], purpose: "unlocking tenant")
+                [String(firstKey), String(Self.tenantKey(schema.name))], purpose: "unlocking \(schema)")
             return true
         }
     }

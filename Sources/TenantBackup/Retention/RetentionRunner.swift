@@ -92,6 +92,9 @@ public struct RetentionOutcome: Sendable, Equatable {
     public var warnings: [String] = []
     /// `.shared` when ``tenant`` is a shared schema (``RetentionRunner/runSharedSchemas(force:dryRun:ignoring:)``).
     public var area: BackupKey.Area = .tenant
+
+    /// The schema these backups are of.
+    public var schema: BackupSchema { BackupSchema(name: tenant, area: area) }
 }
 
 /// Applies the retention policy to one tenant's backups behind the brakes: never without a good backup
@@ -125,7 +128,7 @@ public struct RetentionRunner: Sendable {
     /// ``candidates(tenant:)``, plus the backups read newest first whose manifest exists but does not vouch
     /// for them (another key or size, or unreadable).
     func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String]) {
-        let listed = try await BackupCatalog(client: client, prefix: prefix).backups(area: .tenant, schema: tenant)
+        let listed = try await BackupCatalog(client: client, prefix: prefix).backups(of: .tenant(tenant))
         let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
         var candidates = listed.map { RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: false) }
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
@@ -251,7 +254,7 @@ extension RetentionRunner {
         tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false, postgres: PostgresSettings, environment: [String: String]
     ) async throws -> RetentionOutcome {
         if dryRun { return try await run(tenant: tenant, trigger: trigger, force: force, dryRun: true) }
-        guard let lock = try await TenantLock.acquire(tenant: tenant, connectionString: postgres.connectionString, environment: environment) else {
+        guard let lock = try await TenantLock.acquire(.tenant(tenant), connectionString: postgres.connectionString, environment: environment) else {
             throw TenantBusyError(tenant: tenant)
         }
         do {

@@ -55,14 +55,17 @@ public struct S3Client: Sendable {
         let seconds = Mutex<TimeInterval>(0)
     }
 
-    /// - Parameter httpClient: defaults to the process-wide ``S3HTTPClient`` for the settings' connect
-    ///   timeout, which needs no shutdown.
+    /// - Parameters:
+    ///   - httpClient: defaults to the process-wide ``S3HTTPClient`` for the settings' connect timeout and
+    ///     the pool size, which needs no shutdown.
+    ///   - maximumConnections: the pool size when the settings do not fix one (64 when neither does).
     public init(
         settings: S3Settings,
         bucket: String,
         credentials: any CredentialsProvider,
         configuration: S3ClientConfiguration = S3ClientConfiguration(),
         httpClient: HTTPClient? = nil,
+        maximumConnections: Int? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
@@ -70,7 +73,8 @@ public struct S3Client: Sendable {
         self.region = settings.region
         self.credentialsProvider = credentials
         self.configuration = configuration
-        self.httpClient = httpClient ?? S3HTTPClient.client(connectTimeout: settings.connectTimeout, maximumConnections: settings.maximumConnections)
+        self.httpClient = httpClient ?? S3HTTPClient.client(
+            connectTimeout: settings.connectTimeout, maximumConnections: settings.maximumConnections ?? maximumConnections ?? 64)
         self.logger = logger
         self.now = now
         self.clockOffset = ClockOffset()

@@ -47,9 +47,9 @@ public struct BackupCatalog: Sendable {
 
     /// The backups of one schema: every object of its folder whose key parses as one of its backups, and
     /// nothing else (sidecar files, other schemas' keys).
-    public func backups(area: BackupKey.Area = .tenant, schema: String) async throws(S3Error) -> [ListedBackup] {
-        let folder = BackupKey.folder(prefix: prefix, area: area, schema: schema)
-        return try await listed(under: folder).filter { $0.key.area == area && $0.key.schema == schema && $0.key.folder == folder }
+    public func backups(of schema: BackupSchema) async throws(S3Error) -> [ListedBackup] {
+        let folder = BackupKey.folder(prefix: prefix, area: schema.area, schema: schema.name)
+        return try await listed(under: folder).filter { $0.key.owner == schema && $0.key.folder == folder }
     }
 
     /// The backups of every schema of an area (`backups/` or `shared/`), from one listing.
@@ -67,11 +67,11 @@ public struct BackupCatalog: Sendable {
     }
 
     /// The newest backup of one schema that is not dated in the future, or `nil` when it has none.
-    public func newest(area: BackupKey.Area = .tenant, schema: String) async throws(S3Error) -> BackupKey? {
+    public func newest(of schema: BackupSchema) async throws(S3Error) -> BackupKey? {
         let horizon = now().addingTimeInterval(clockSkewAllowance)
         var newest: BackupKey?
         var future: [BackupKey] = []
-        for backup in try await backups(area: area, schema: schema) {
+        for backup in try await backups(of: schema) {
             let key = backup.key
             if key.timestamp > horizon {
                 future.append(key)
@@ -79,7 +79,7 @@ public struct BackupCatalog: Sendable {
             }
             if newest.map({ key.timestamp > $0.timestamp }) ?? true { newest = key }
         }
-        warn(about: future, schema: schema, area: area)
+        warn(about: future, schema: schema)
         return newest
     }
 
@@ -99,17 +99,17 @@ public struct BackupCatalog: Sendable {
         }
         for tenant in Set(newest.keys).union(future.keys) {
             let keys = future[tenant] ?? []
-            warn(about: keys, schema: tenant, area: .tenant)
+            warn(about: keys, schema: .tenant(tenant))
             BackupMetrics.recordFutureDated(tenant: tenant, count: keys.count)
         }
         return newest
     }
 
-    private func warn(about future: [BackupKey], schema: String, area: BackupKey.Area) {
+    private func warn(about future: [BackupKey], schema: BackupSchema) {
         for key in future.sorted(by: { $0.timestamp > $1.timestamp }) {
             logger.warning(
                 "backup key dated in the future (written by a host with a wrong clock?); it does not count as the newest backup",
-                metadata: [area == .tenant ? "tenant" : "schema": "\(schema)", "s3_key": "\(key.key)"])
+                metadata: [schema.metadataKey: "\(schema.name)", "s3_key": "\(key.key)"])
         }
     }
 }

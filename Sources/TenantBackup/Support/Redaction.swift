@@ -14,28 +14,43 @@ public enum Redaction {
             }
         }
         // Keyword form and URL query parameters: password=secret (quoted or not).
-        var output = ""
-        var rest = Substring(result)
-        while let match = rest.range(of: #"password\s*=\s*"#, options: [.caseInsensitive, .regularExpression]) {
-            output += rest[..<match.upperBound]
-            output += "***"
-            var index = match.upperBound
-            if index < rest.endIndex, rest[index] == "'" {
-                index = rest.index(after: index)
-                while index < rest.endIndex, rest[index] != "'" {
-                    if rest[index] == "\\" { index = rest.index(after: index) }
-                    if index < rest.endIndex { index = rest.index(after: index) }
-                }
-                if index < rest.endIndex { index = rest.index(after: index) }
-            } else {
-                while index < rest.endIndex, rest[index] != " ", rest[index] != "&" {
-                    index = rest.index(after: index)
-                }
-            }
-            rest = rest[index...]
+        for value in passwordKeywords(in: result).reversed() {
+            result.replaceSubrange(value.span, with: "***")
         }
-        output += rest
-        return output
+        return result
+    }
+
+    /// Every `password = value` in `text` (a libpq keyword, a URL query parameter, or either inside a message),
+    /// with or without spaces around `=`: where its value lies (quotes included) and the value itself (quotes
+    /// and backslash escapes removed). The one reader of this grammar, for finding secrets and for hiding them.
+    static func passwordKeywords(in text: String) -> [(span: Range<String.Index>, value: String)] {
+        var found: [(span: Range<String.Index>, value: String)] = []
+        var searchFrom = text.startIndex
+        while let match = text.range(of: "password", options: .caseInsensitive, range: searchFrom..<text.endIndex) {
+            var index = match.upperBound
+            while index < text.endIndex, text[index].isWhitespace { index = text.index(after: index) }
+            guard index < text.endIndex, text[index] == "=" else {
+                searchFrom = match.upperBound
+                continue
+            }
+            index = text.index(after: index)
+            while index < text.endIndex, text[index].isWhitespace { index = text.index(after: index) }
+            let valueStart = index
+            var value = ""
+            let quoted = index < text.endIndex && text[index] == "'"
+            if quoted { index = text.index(after: index) }
+            while index < text.endIndex {
+                let character = text[index]
+                if quoted ? character == "'" : (character.isWhitespace || character == "&") { break }
+                if quoted, character == "\\", text.index(after: index) < text.endIndex { index = text.index(after: index) }
+                value.append(text[index])
+                index = text.index(after: index)
+            }
+            if quoted, index < text.endIndex { index = text.index(after: index) }  // the closing quote
+            found.append((valueStart..<index, value))
+            searchFrom = index
+        }
+        return found
     }
 
     /// The secrets a connection string may hold, whether or not it parses: a URL's password (everything
@@ -54,30 +69,8 @@ public enum Redaction {
                 if !password.isEmpty { found.append(password) }
             }
         }
-        // `password=value` in keyword strings and URL queries, with or without spaces around `=`.
-        var text = Substring(connectionString)
-        while let match = text.range(of: "password", options: .caseInsensitive) {
-            var index = match.upperBound
-            while index < text.endIndex, text[index] == " " { index = text.index(after: index) }
-            guard index < text.endIndex, text[index] == "=" else {
-                text = text[match.upperBound...]
-                continue
-            }
-            index = text.index(after: index)
-            while index < text.endIndex, text[index] == " " { index = text.index(after: index) }
-            var value = ""
-            let quoted = index < text.endIndex && text[index] == "'"
-            if quoted { index = text.index(after: index) }
-            while index < text.endIndex {
-                let character = text[index]
-                if quoted ? character == "'" : (character == " " || character == "&") { break }
-                if quoted, character == "\\", text.index(after: index) < text.endIndex { index = text.index(after: index) }
-                value.append(text[index])
-                index = text.index(after: index)
-            }
-            if !value.isEmpty { found.append(value) }
-            text = text[index...]
-        }
+        // `password=value` in keyword strings and URL queries.
+        found += passwordKeywords(in: connectionString).map(\.value).filter { !$0.isEmpty }
         return found
     }
 
