@@ -8,6 +8,8 @@ public final class VirtualClock: Sendable {
     private struct State {
         var now: Date
         var slept: Duration = .zero
+        var longest: Duration = .zero
+        var sleeps = 0
     }
 
     private let state: Mutex<State>
@@ -23,6 +25,10 @@ public final class VirtualClock: Sendable {
     /// The total time slept on this clock.
     public var slept: Duration { state.withLock { $0.slept } }
 
+    /// The longest single sleep, and how many there were.
+    public var longestSleep: Duration { state.withLock { $0.longest } }
+    public var sleeps: Int { state.withLock { $0.sleeps } }
+
     public var wallClock: WallClock {
         WallClock(
             now: { [self] in now },
@@ -32,6 +38,8 @@ public final class VirtualClock: Sendable {
                 let now = state.withLock { state -> Date in
                     state.now = state.now.addingTimeInterval(Double(components.seconds) + Double(components.attoseconds) / 1e18)
                     state.slept += duration
+                    state.longest = max(state.longest, duration)
+                    state.sleeps += 1
                     return state.now
                 }
                 onSleep(now)

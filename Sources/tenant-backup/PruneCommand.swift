@@ -39,7 +39,7 @@ struct PruneCommand: AsyncParsableCommand {
         let logger = global.logger(settings: settings)
         let results: [PruneRun.TenantResult]
         do {
-            results = try await PruneRun(settings: settings, environment: environment, logger: logger)
+            results = try await PruneRun(context: BackupContext(settings: settings, environment: environment, logger: logger))
                 .run(tenants: tenants, force: force, dryRun: dryRun)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

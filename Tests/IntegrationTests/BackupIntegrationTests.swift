@@ -399,7 +399,8 @@ import TenantBackupTesting
                 await #expect {
                     try await cycle(database, bucket: bucket) { $0.postgres.pgDumpPath = fake }.run()
                 } throws: { error in
-                    "\(error)".contains("older than the server")
+                    guard case .pgDump(.tooOld(let binary, _)) = error as? BackupCycleError else { return false }
+                    return binary.path == fake
                 }
             }
         }

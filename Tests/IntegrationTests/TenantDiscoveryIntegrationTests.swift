@@ -75,8 +75,8 @@ import TenantBackupTesting
             #expect {
                 try discover(TenantSelection(query: "SELECT schema_name FROM public.no_such_table"), in: database)
             } throws: { error in
-                let text = "\(error)"
-                return text.contains("tenants.query") && text.contains("no_such_table") && text.contains("42P01")
+                guard case .database(.queryFailed(let purpose, let sqlState, let message)) = error as? DiscoveryError else { return false }
+                return purpose.contains("tenants.query") && sqlState == "42P01" && message.contains("no_such_table")
             }
         }
     }

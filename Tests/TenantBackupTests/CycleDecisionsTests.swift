@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TenantBackupTesting
 
@@ -22,45 +23,90 @@ import TenantBackupTesting
 
     @Test func aTenantBackedUpInThisSlotIsSkippedAndOneFromYesterdayIsNot() async throws {
         let store = MemoryObjectStore()
-        _ = put(store, "done", at: Self.slot.addingTimeInterval(300))
+        let done = put(store, "done", at: Self.slot.addingTimeInterval(300))
         _ = put(store, "due", at: Self.slot.addingTimeInterval(-86400))
-        let done = try #require(try await catalog(store).newest(of: .tenant("done")))
-        let due = try #require(try await catalog(store).newest(of: .tenant("due")))
-        #expect(BackupCycle.alreadyBackedUp(newest: done, slot: Self.slot))
-        #expect(!BackupCycle.alreadyBackedUp(newest: due, slot: Self.slot))
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("done"), catalog: catalog(store), slot: Self.slot) == done)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("due"), catalog: catalog(store), slot: Self.slot) == nil)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("never"), catalog: catalog(store), slot: Self.slot) == nil)
+        // Another tenant's backup in this slot, or a shared dump of the same name, never skips this one.
+        _ = put(store, "due2", at: Self.slot.addingTimeInterval(60))
+        _ = put(store, "due", at: Self.slot.addingTimeInterval(60), area: .shared)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("due"), catalog: catalog(store), slot: Self.slot) == nil)
     }
 
     @Test func aFutureDatedKeyNeverMakesATenantLookBackedUp() async throws {
         let store = MemoryObjectStore()
         _ = put(store, "t", at: Self.now.addingTimeInterval(5 * 365 * 86400))
         let old = put(store, "t", at: Self.slot.addingTimeInterval(-86400))
-        let newest = try await catalog(store).newest(of: .tenant("t"))
-        #expect(newest == old)
-        #expect(!BackupCycle.alreadyBackedUp(newest: try #require(newest), slot: Self.slot))
+        #expect(try await catalog(store).newest(of: .tenant("t")) == old)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("t"), catalog: catalog(store), slot: Self.slot) == nil)
         #expect(try await catalog(store).newestOfEveryTenant() == ["t": old])
     }
 
     @Test func anotherHostsSharedDumpIsReusedOnlyWithoutASnapshotOfOurOwnAndOnlyWhenFresh() async throws {
         let store = MemoryObjectStore()
         let fresh = put(store, "public", at: Self.slot.addingTimeInterval(60), area: .shared)
-        let newest = try #require(try await catalog(store).newest(of: .shared("public")))
-        #expect(newest == fresh)
-        #expect(BackupCycle.reusesSharedDump(newest: newest, since: Self.slot, snapshot: nil))
-        #expect(!BackupCycle.reusesSharedDump(newest: newest, since: Self.slot, snapshot: "00000003-0000001B-1"))
-        #expect(!BackupCycle.reusesSharedDump(newest: newest, since: Self.slot.addingTimeInterval(120), snapshot: nil))
-        #expect(!BackupCycle.reusesSharedDump(newest: newest, since: nil, snapshot: nil))
+        let shared = BackupSchema.shared("public")
+        let reused = await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: Self.slot, snapshot: nil)
+        #expect(reused.newest == fresh && reused.reuse)
+        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: Self.slot, snapshot: "00000003-0000001B-1").reuse == false)
+        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: Self.slot.addingTimeInterval(120), snapshot: nil).reuse == false)
+        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: nil, snapshot: nil).reuse == false)
+        // A tenant's backup named like the shared schema is not a shared dump.
+        let other = MemoryObjectStore()
+        _ = put(other, "public", at: Self.slot.addingTimeInterval(60))
+        let none = await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(other), since: Self.slot, snapshot: nil)
+        #expect(none.newest == nil && !none.reuse)
     }
 
-    @Test func catchUpTakesTenantsWithoutABackupOrOlderThanOnePeriod() async throws {
+    @Test func catchUpOnTheSchedulersClockTakesTenantsWithoutABackupOrOlderThanOnePeriod() async throws {
         let store = MemoryObjectStore()
+        let clock = VirtualClock(at: Self.now)
         _ = put(store, "fresh", at: Self.now.addingTimeInterval(-3600))
         _ = put(store, "stale", at: Self.now.addingTimeInterval(-2 * 86400))
         _ = put(store, "clock", at: Self.now.addingTimeInterval(3 * 365 * 86400))  // only a future-dated key
         let schedule = try CronSchedule("0 2 * * *")
-        let since = try #require(CycleScheduler.catchUpHorizon(schedule: schedule, now: Self.now))
+        let since = try #require(CycleScheduler.catchUpHorizon(schedule: schedule, now: clock.now))
         #expect(since == Self.now.addingTimeInterval(-86400))
-        let newest = try await catalog(store).newestOfEveryTenant()
-        let overdue = CycleScheduler.overdue(tenants: ["clock", "fresh", "never", "stale"], newest: newest, since: since)
-        #expect(overdue == ["clock", "never", "stale"])
+        let tenants = ["clock", "fresh", "never", "stale"]
+        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: catalog(store), since: since) == ["clock", "never", "stale"])
+        // A day later on the same clock, the fresh one is overdue too.
+        try await clock.wallClock.sleep(.seconds(86400))
+        let later = BackupCatalog(client: store, prefix: "", now: { clock.now })
+        let tomorrow = try #require(CycleScheduler.catchUpHorizon(schedule: schedule, now: clock.now))
+        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: later, since: tomorrow) == tenants)
+    }
+
+    @Test func aStopLeavesEveryTenantNotYetStartedAndTheLimitHolds() async throws {
+        let tenants = (1...7).map { "t\($0)" }
+        let counts = Mutex((running: 0, most: 0, started: [String]()))
+        let stopping = Mutex(false)
+        let outcomes = await BackupCycle.forEachTenant(
+            tenants, limit: 2, shouldStart: { !stopping.withLock { $0 } },
+            started: { name, position, count in
+                counts.withLock { $0.started.append("\(name) \(position)/\(count)") }
+                if position == 4 { stopping.withLock { $0 = true } }  // SIGTERM right after t4 started
+            }
+        ) { tenant in
+            counts.withLock { state in
+                state.running += 1
+                state.most = max(state.most, state.running)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+            counts.withLock { $0.running -= 1 }
+            return tenant.uppercased()
+        }
+        // The tenants started before the stop finish; none starts after it.
+        let ran = outcomes.compactMap { $0 }
+        #expect(ran.count == 4 && ran == ["T1", "T2", "T3", "T4"], "\(outcomes)")
+        #expect(outcomes[4...].allSatisfy { $0 == nil })
+        #expect(counts.withLock { $0.most } == 2)
+        #expect(counts.withLock { $0.started } == ["t1 1/7", "t2 2/7", "t3 3/7", "t4 4/7"])
+    }
+
+    @Test func withoutAStopEveryTenantRunsInOrder() async {
+        let outcomes = await BackupCycle.forEachTenant(["a", "b", "c"], limit: 8, shouldStart: nil, started: nil) { $0 + "!" }
+        #expect(outcomes == ["a!", "b!", "c!"])
+        #expect(await BackupCycle.forEachTenant([String](), limit: 2, shouldStart: nil, started: nil) { $0 }.isEmpty)
     }
 }

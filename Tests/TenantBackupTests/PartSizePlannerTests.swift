@@ -24,7 +24,8 @@ import Testing
         #expect {
             try planner.partSize(estimatedBytes: 20 << 40)  // 20 TiB × 4 > 5 GiB × 10,000
         } throws: { error in
-            (error as? PartSizePlanner.PlanError).map { "\($0)".contains("backup.part_size") } ?? false
+            guard case .tooLarge(let estimated, _) = error as? PartSizePlanner.PlanError else { return false }
+            return estimated >= 20 << 40 && "\(error)".contains("backup.part_size")
         }
     }
 

@@ -40,7 +40,7 @@ public struct BackupReport: Sendable, Equatable {
     public var skipped: [SkippedTenant] = []
     /// What the shared schemas' retention did after the tenants' (cycles that apply retention and dumped every
     /// shared schema), or why it could not run.
-    public var sharedRetention: Result<[RetentionOutcome], SharedRetentionFailure>?
+    public var sharedRetention: Result<[RetentionOutcome], PruneRun.PruneFailure>?
 
     public var allSucceeded: Bool { (shared + tenants).allSatisfy(\.succeeded) }
     public var failures: [BackupError] {
@@ -48,11 +48,6 @@ public struct BackupReport: Sendable, Equatable {
     }
 }
 
-/// Why the shared schemas' retention could not run (nothing was deleted).
-public struct SharedRetentionFailure: Error, Equatable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
-}
 
 /// A cycle that could not start at all (no bucket, no database, no pg_dump, unknown tenant).
 public enum BackupCycleError: Error, Equatable, CustomStringConvertible {
@@ -62,18 +57,20 @@ public enum BackupCycleError: Error, Equatable, CustomStringConvertible {
     case noTenantsSelected(TenantSelection)
     /// Tenants asked for by name that discovery does not know.
     case unknownTenants([String], discovered: [String])
-    /// The database could not be asked (connection, discovery).
+    /// The database could not be asked.
     case database(PostgresError)
+    /// The tenants query or a pattern failed.
+    case discovery(DiscoveryError)
     /// No usable pg_dump.
     case pgDump(PgDumpError)
     /// The cycle's snapshot could not be exported.
-    case snapshot(String)
+    case snapshot(PostgresError)
     /// The bucket could not be listed.
     case bucket(S3Error)
     /// The local copy's path is unusable; checked before anything runs.
     case localCopy(String)
-    /// Anything else, in its own words.
-    case other(String)
+    /// The daemon's first checks (database, bucket) failed and it was told not to wait: their summary.
+    case notReady(String)
 
     public var description: String {
         switch self {
@@ -82,11 +79,12 @@ public enum BackupCycleError: Error, Equatable, CustomStringConvertible {
         case .unknownTenants(let unknown, let discovered):
             return "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (discovered: \(discovered.map(BackupSchema.display).joined(separator: ", ")))"
         case .database(let error): return "\(error)"
+        case .discovery(let error): return "\(error)"
         case .pgDump(let error): return error.description
         case .snapshot(let reason):
             return "cannot export a snapshot for the cycle (\(reason)); fix the database connection, or set backup.consistent_snapshot: false to dump each schema at its own moment"
         case .bucket(let error): return "cannot list the bucket: \(error)"
-        case .localCopy(let message), .other(let message): return message
+        case .localCopy(let message), .notReady(let message): return message
         }
     }
 }
@@ -175,7 +173,7 @@ public struct BackupCycle: Sendable {
             do {
                 snapshot = try await SnapshotExport.export(connectionString: settings.postgres.connectionString, environment: environment)
             } catch {
-                throw .snapshot("\(error)")
+                throw .snapshot(error)
             }
             cycle.snapshotName = snapshot?.name
             logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
@@ -253,35 +251,14 @@ public struct BackupCycle: Sendable {
         }
         let limit = max(1, settings.backup.tenantConcurrency)
         let sharedBackups = sharedKeys
-        let outcomes = await withTaskGroup(of: (Int, TenantOutcome).self) { group in
-            var results: [(Int, TenantOutcome)] = []
-            var next = 0
-            func start() {
-                let index = next
-                let schema = tenants[index]
-                next += 1
-                if let shouldStartTenant, !shouldStartTenant() {
-                    results.append((index, .skipped(SkippedTenant(schema: schema, reason: .shuttingDown))))
-                    return
-                }
-                tenantStarted?(schema, index + 1, tenants.count)
-                group.addTask {
-                    (index, await backUpTenant(schema, tools: tools, sharedBackups: sharedBackups))
-                }
-            }
-            while next < min(limit, tenants.count) { start() }
-            while let finished = await group.next() {
-                results.append(finished)
-                if next < tenants.count { start() }
-            }
-            // A stop request leaves the tenants that were never started.
-            while next < tenants.count { start() }
-            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        let outcomes = await Self.forEachTenant(tenants, limit: limit, shouldStart: shouldStartTenant, started: tenantStarted) { schema in
+            await backUpTenant(schema, tools: tools, sharedBackups: sharedBackups)
         }
-        for outcome in outcomes {
+        for (schema, outcome) in zip(tenants, outcomes) {
             switch outcome {
-            case .ran(let result): report.tenants.append(result)
-            case .skipped(let skipped): report.skipped.append(skipped)
+            case .ran(let result)?: report.tenants.append(result)
+            case .skipped(let skipped)?: report.skipped.append(skipped)
+            case nil: report.skipped.append(SkippedTenant(schema: schema, reason: .shuttingDown))
             }
         }
         // Shared dumps live as long as a kept tenant backup names them: pruned once the tenants' retention ran,
@@ -292,7 +269,7 @@ public struct BackupCycle: Sendable {
                 report.sharedRetention = .success(try await runner.runSharedSchemas())
             } catch {
                 logger.error("shared retention failed; no shared dump was deleted", metadata: ["error": "\(error)"])
-                report.sharedRetention = .failure(SharedRetentionFailure(message: "\(error)"))
+                report.sharedRetention = .failure(PruneRun.PruneFailure(tenant: nil, cause: PruneRun.PruneFailure.cause(of: error)))
             }
         }
         let failed = report.failures.count
@@ -316,7 +293,7 @@ public struct BackupCycle: Sendable {
     private func backUpShared(_ name: String, tools: Tools) async -> SharedOutcome {
         let schema = BackupSchema.shared(name)
         var log = logger
-        log[metadataKey: "schema"] = "\(name)"
+        log[metadataKey: schema.metadataKey] = "\(name)"
         let lock: TenantLock?
         do {
             // Every tenant of this cycle restores on top of this dump: waiting for another host's shared dump
@@ -330,8 +307,8 @@ public struct BackupCycle: Sendable {
         guard let lock else {
             return .ran(.failure(BackupError(schema: schema, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
         }
-        let newest = try? await tools.catalog.newest(of: schema)
-        if let newest, Self.reusesSharedDump(newest: newest, since: reuseSharedSince, snapshot: snapshotName) {
+        let (newest, reuse) = await Self.sharedDumpToReuse(of: schema, catalog: tools.catalog, since: reuseSharedSince, snapshot: snapshotName)
+        if let newest, reuse {
             await lock.release()
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
             return .reused(newest.key)
@@ -339,6 +316,39 @@ public struct BackupCycle: Sendable {
         let result = await backUp(schema, tools: tools, sharedBackups: [], newest: newest)
         await lock.release()
         return .ran(result)
+    }
+
+    /// Runs `body` for each tenant in order, at most `limit` at once, each started as soon as a slot frees.
+    /// `shouldStart` is asked before each start: a tenant it refuses (the daemon is stopping) is not started,
+    /// nor is any later one it refuses; those answer `nil`. `started` hears of each start (name, position,
+    /// count). Results keep the tenants' order.
+    static func forEachTenant<Outcome: Sendable>(
+        _ tenants: [String], limit: Int, shouldStart: (@Sendable () -> Bool)?, started: (@Sendable (String, Int, Int) -> Void)?,
+        _ body: @escaping @Sendable (String) async -> Outcome
+    ) async -> [Outcome?] {
+        await withTaskGroup(of: (Int, Outcome).self) { group in
+            var results = [Outcome?](repeating: nil, count: tenants.count)
+            var next = 0
+            /// Starts the next tenant that may start; `false` when none is left to start.
+            func startNext() -> Bool {
+                while next < tenants.count {
+                    let index = next
+                    next += 1
+                    if let shouldStart, !shouldStart() { continue }
+                    started?(tenants[index], index + 1, tenants.count)
+                    group.addTask { (index, await body(tenants[index])) }
+                    return true
+                }
+                return false
+            }
+            var running = 0
+            while running < max(1, limit), startNext() { running += 1 }
+            while let (index, outcome) = await group.next() {
+                results[index] = outcome
+                if !startNext() { running -= 1 }
+            }
+            return results
+        }
     }
 
     private enum TenantOutcome: Sendable {
@@ -351,7 +361,7 @@ public struct BackupCycle: Sendable {
     private func backUpTenant(_ name: String, tools: Tools, sharedBackups: [String]) async -> TenantOutcome {
         let schema = BackupSchema.tenant(name)
         var log = logger
-        log[metadataKey: "tenant"] = "\(name)"
+        log[metadataKey: schema.metadataKey] = "\(name)"
         /// A failure before or around the dump: logged, counted and returned like a failed dump.
         func failed(_ stage: BackupError.Stage, _ cause: BackupError.Cause) -> TenantOutcome {
             let error = BackupError(schema: schema, stage: stage, cause: cause)
@@ -372,7 +382,7 @@ public struct BackupCycle: Sendable {
         }
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
-                if let newest = try await tools.catalog.newest(of: schema), Self.alreadyBackedUp(newest: newest, slot: since) {
+                if let newest = try await Self.backupInSlot(of: schema, catalog: tools.catalog, slot: since) {
                     await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
                     return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: newest.key)))
@@ -412,6 +422,20 @@ public struct BackupCycle: Sendable {
     /// schedule slot, by another host or an earlier run: then it is not backed up twice.
     static func alreadyBackedUp(newest: BackupKey, slot: Date) -> Bool {
         newest.timestamp >= slot
+    }
+
+    /// The schema's backup made in this slot (at or after `slot`, not future-dated), as the bucket says now:
+    /// the re-check a tenant gets once its lock is taken. `nil`: back it up.
+    static func backupInSlot(of schema: BackupSchema, catalog: BackupCatalog, slot: Date) async throws(S3Error) -> BackupKey? {
+        guard let newest = try await catalog.newest(of: schema), alreadyBackedUp(newest: newest, slot: slot) else { return nil }
+        return newest
+    }
+
+    /// The shared schema's newest dump, and whether this cycle can use it instead of dumping again
+    /// (``reusesSharedDump(newest:since:snapshot:)``). A listing that fails reuses nothing.
+    static func sharedDumpToReuse(of schema: BackupSchema, catalog: BackupCatalog, since: Date?, snapshot: String?) async -> (newest: BackupKey?, reuse: Bool) {
+        guard let newest = try? await catalog.newest(of: schema) else { return (nil, false) }
+        return (newest, reusesSharedDump(newest: newest, since: since, snapshot: snapshot))
     }
 
     /// Whether another host's shared dump can stand for this cycle's: made within the cycle's window, and only

@@ -32,12 +32,17 @@ public struct BackupSchema: Sendable, Hashable, CustomStringConvertible {
 
     /// `"name"` with `"` doubled: a pg_dump pattern that matches exactly this schema, whatever characters it
     /// holds (`*`, `?`, `.`, upper case...), so no dump can ever select another tenant's schema.
-    public var dumpPattern: String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    public var dumpPattern: String { Self.quoted(name) }
 
     /// `bienestar`, or `"Clínica ""Sur"""` for a name that needs quoting.
     public static func display(_ name: String) -> String {
         let simple = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") } && !(name.first?.isNumber ?? true)
-        return simple ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return simple ? name : quoted(name)
+    }
+
+    /// The name as an SQL identifier: in double quotes, each `"` doubled.
+    static func quoted(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 
@@ -49,4 +54,9 @@ extension BackupKey {
 
     /// The schema this key is a backup of.
     public var owner: BackupSchema { BackupSchema(name: schema, area: area) }
+
+    /// `<prefix>backups/<tenant>/` or `<prefix>shared/<schema>/`: where `schema`'s backups lie.
+    public static func folder(prefix: String, of schema: BackupSchema) -> String {
+        folder(prefix: prefix, area: schema.area, schema: schema.name)
+    }
 }

@@ -55,9 +55,9 @@ public struct BackupContext: Sendable {
 
     /// Connects once and discovers the tenants (the cycle, catch-up, freshness and prune use it).
     public func inspectDatabase() async throws(BackupCycleError) -> DatabaseInventory {
+        let settings = self.settings
+        let environment = self.environment
         do {
-            let settings = self.settings
-            let environment = self.environment
             return try await Blocking.run {
                 let connection = try PostgresConnection(connectionString: settings.postgres.connectionString, environment: environment)
                 let found = try TenantDiscovery(selection: settings.tenants).discover(on: connection)
@@ -67,8 +67,13 @@ public struct BackupContext: Sendable {
                     serverMajor: connection.serverMajorVersion, serverVersion: connection.serverVersion, discovered: found,
                     sharedSchemas: settings.tenants.sharedSchemas.filter(names.contains))
             }
+        } catch let error as DiscoveryError {
+            if case .database(let error) = error { throw .database(error) }
+            throw .discovery(error)
+        } catch let error as PostgresError {
+            throw .database(error)
         } catch {
-            throw (error as? PostgresError).map(BackupCycleError.database) ?? .other("\(error)")
+            throw .database(.queryFailed(purpose: "inspecting the database", sqlState: nil, message: "\(error)"))
         }
     }
 

@@ -125,8 +125,12 @@ public struct CycleScheduler: Service {
                 await runCycle(context, tenants: nil, skipIfBackedUpSince: since, reuseSharedSince: nil, reason: "catch-up")
                 return
             }
-            let newest = try await context.newestBackupOfEveryTenant()
-            overdue = Self.overdue(tenants: tenants, newest: newest, since: since)
+            let catalog = try context.catalog()
+            do throws(S3Error) {
+                overdue = try await Self.overdueTenants(tenants, catalog: catalog, since: since)
+            } catch {
+                throw .bucket(error)
+            }
         } catch {
             logger.error("catch-up check failed; waiting for the next slot", metadata: ["error": "\(error)"])
             return
@@ -144,6 +148,12 @@ public struct CycleScheduler: Service {
     /// Backups older than this are overdue at start or after a reload: one schedule period before `now`.
     static func catchUpHorizon(schedule: CronSchedule, now: Date) -> Date? {
         schedule.period(after: now).map { now.addingTimeInterval(-Double($0.components.seconds)) }
+    }
+
+    /// The tenants to catch up, from one listing of the bucket: those with no backup, or whose newest one (not
+    /// future-dated) is older than `since`.
+    static func overdueTenants(_ tenants: [String], catalog: BackupCatalog, since: Date) async throws(S3Error) -> [String] {
+        overdue(tenants: tenants, newest: try await catalog.newestOfEveryTenant(), since: since)
     }
 
     /// The tenants to catch up: those with no backup, or whose newest one is older than `since`.

@@ -18,7 +18,17 @@ public final class SnapshotExport: @unchecked Sendable {
     }
 
     /// Opens a connection, starts a read-only repeatable-read transaction and exports its snapshot.
-    public static func export(connectionString: String?, environment: [String: String]) async throws -> SnapshotExport {
+    public static func export(connectionString: String?, environment: [String: String]) async throws(PostgresError) -> SnapshotExport {
+        do {
+            return try await export(connectionString, environment)
+        } catch let error as PostgresError {
+            throw error
+        } catch {
+            throw .queryFailed(purpose: "exporting the cycle's snapshot", sqlState: nil, message: "\(error)")
+        }
+    }
+
+    private static func export(_ connectionString: String?, _ environment: [String: String]) async throws -> SnapshotExport {
         try await Blocking.run {
             let connection = try PostgresConnection(
                 connectionString: connectionString, applicationName: "tenant-backup snapshot", environment: environment)

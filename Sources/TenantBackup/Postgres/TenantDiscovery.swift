@@ -113,7 +113,7 @@ public struct DiscoveredTenants: Sendable, Equatable {
 }
 
 /// Why tenants could not be discovered.
-public enum DiscoveryError: Error, CustomStringConvertible {
+public enum DiscoveryError: Error, Equatable, CustomStringConvertible {
     case database(PostgresError)
     case badQuery(String)
     case badPattern(Glob.SyntaxError)

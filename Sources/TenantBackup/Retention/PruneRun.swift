@@ -1,19 +1,16 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 
 /// `tenant-backup prune`: the retention policy applied to the named tenants, or to every discovered one,
 /// each under its advisory lock (a dry run needs none). One tenant's failure does not stop the others.
 public struct PruneRun: Sendable {
-    public let settings: Settings
-    public let environment: [String: String]
-    public let logger: Logger
-    public var httpClient: HTTPClient? = nil
+    /// The same context a backup takes: pruning needs no backup cycle to reach the bucket or the database.
+    public let context: BackupContext
+    var settings: Settings { context.settings }
+    var logger: Logger { context.logger }
 
-    public init(settings: Settings, environment: [String: String], logger: Logger) {
-        self.settings = settings
-        self.environment = environment
-        self.logger = logger
+    public init(context: BackupContext) {
+        self.context = context
     }
 
     /// What happened to one tenant.
@@ -35,14 +32,16 @@ public struct PruneRun: Sendable {
     }
 
     /// A tenant (or the shared schemas) that could not be pruned at all, and the cause, kept typed.
-    public struct PruneFailure: Error, CustomStringConvertible {
-        public enum Cause: Sendable {
+    public struct PruneFailure: Error, Equatable, CustomStringConvertible {
+        public enum Cause: Sendable, Equatable {
             /// Another run holds the tenant's advisory lock.
             case busy
             /// The bucket did not answer, or refused.
             case s3(S3Error)
             /// A tenant manifest could not be read, so no shared dump may be judged unnamed.
             case unreadableManifest(RetentionRunner.UnreadableManifest)
+            /// The tenant's lock could not be asked for.
+            case database(PostgresError)
             case other(String)
         }
 
@@ -51,11 +50,12 @@ public struct PruneRun: Sendable {
         public let cause: Cause
 
         public var description: String {
-            let subject = tenant.map { "tenant \(BackupSchema.display($0))" } ?? "shared schemas"
+            let subject = tenant.map { BackupSchema.tenant($0).description } ?? "shared schemas"
             switch cause {
             case .busy: return "\(subject): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
             case .s3(let error): return "\(subject): \(error)"
             case .unreadableManifest(let error): return "\(subject): \(error)"
+            case .database(let error): return "\(subject): \(error)"
             case .other(let message): return "\(subject): \(message)"
             }
         }
@@ -65,14 +65,13 @@ public struct PruneRun: Sendable {
             case is TenantBusyError: return .busy
             case let error as S3Error: return .s3(error)
             case let error as RetentionRunner.UnreadableManifest: return .unreadableManifest(error)
+            case let error as PostgresError: return .database(error)
             default: return .other("\(error)")
             }
         }
     }
 
     public func run(tenants requested: [String]?, force: Bool, dryRun: Bool) async throws(BackupCycleError) -> [TenantResult] {
-        // The same context a backup takes: PruneRun needs no backup cycle to reach the bucket or the database.
-        let context = BackupContext(settings: settings, environment: environment, logger: logger, httpClient: httpClient)
         let client = try context.client()
         let tenants: [String]
         if let requested, !requested.isEmpty {
@@ -93,7 +92,7 @@ public struct PruneRun: Sendable {
         for tenant in tenants {
             do {
                 let outcome = try await runner.runLocked(
-                    tenant: tenant, trigger: .manual, force: force, dryRun: dryRun, postgres: settings.postgres, environment: environment)
+                    tenant: tenant, trigger: .manual, force: force, dryRun: dryRun, postgres: settings.postgres, environment: context.environment)
                 results.append(TenantResult(tenant: tenant, result: .success(outcome)))
             } catch {
                 logger.error("prune failed", metadata: ["tenant": "\(tenant)", "error": "\(error)"])

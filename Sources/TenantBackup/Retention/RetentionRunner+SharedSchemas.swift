@@ -15,7 +15,7 @@ import NIOFoundationCompat
 /// settings, store, prefix, logger and clock are the tenants' own.
 extension RetentionRunner {
     /// A tenant manifest that could not be read: nothing shared is pruned, since it might name any dump.
-    public struct UnreadableManifest: Error, CustomStringConvertible {
+    public struct UnreadableManifest: Error, Equatable, CustomStringConvertible {
         public let key: String
         public let reason: String
         public var description: String {
@@ -96,15 +96,13 @@ extension RetentionRunner {
 
     private func pruneShared(schema: String, candidates: [RetentionCandidate], named: Set<String>, force: Bool, dryRun: Bool) async throws -> RetentionOutcome {
         var log = logger
-        log[metadataKey: "schema"] = "\(schema)"
+        log[metadataKey: BackupSchema.shared(schema).metadataKey] = "\(schema)"
         let current = now()
         let grace = Double(settings.incompleteUploadGrace.components.seconds)
         let plan = Self.planSharedDumps(candidates, named: named, now: current, grace: grace)
         func outcome(_ status: RetentionOutcome.Status, deleted: [String] = [], failed: [String] = [], aborted: [String] = []) -> RetentionOutcome {
-            var result = RetentionOutcome(
-                tenant: schema, status: status, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: dryRun)
-            result.area = .shared
-            return result
+            RetentionOutcome(
+                schema: .shared(schema), status: status, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: dryRun)
         }
         let toDelete = plan.deleted
         let fraction = candidates.isEmpty ? 0 : Double(toDelete.count) / Double(candidates.count)
@@ -113,7 +111,7 @@ extension RetentionRunner {
             log.warning("shared retention refused", metadata: ["reason": "\(refusal)"])
             return outcome(.refused(refusal))
         }
-        let folder = BackupKey.folder(prefix: prefix, area: .shared, schema: schema)
+        let folder = BackupKey.folder(prefix: prefix, of: .shared(schema))
         var aborted: [String] = []
         for upload in try await client.incompleteUploads(prefix: folder) {
             guard let initiated = upload.initiated, current.timeIntervalSince(initiated) > grace else { continue }

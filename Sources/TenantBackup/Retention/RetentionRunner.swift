@@ -77,7 +77,8 @@ public struct RetentionOutcome: Sendable, Equatable {
         case refused(RetentionRefusal)
     }
 
-    public let tenant: String
+    /// The tenant (or, for ``RetentionRunner/runSharedSchemas(force:dryRun:ignoring:)``, the shared schema).
+    public let schema: BackupSchema
     public let status: Status
     public let plan: RetentionPlan
     /// Keys deleted (objects and their manifests); empty in a dry run or when refused.
@@ -90,11 +91,9 @@ public struct RetentionOutcome: Sendable, Equatable {
     /// What the operator should look at, though nothing stopped the plan (a newest backup whose manifest
     /// does not vouch for it).
     public var warnings: [String] = []
-    /// `.shared` when ``tenant`` is a shared schema (``RetentionRunner/runSharedSchemas(force:dryRun:ignoring:)``).
-    public var area: BackupKey.Area = .tenant
 
-    /// The schema these backups are of.
-    public var schema: BackupSchema { BackupSchema(name: tenant, area: area) }
+    /// The schema's name.
+    public var tenant: String { schema.name }
 }
 
 /// Applies the retention policy to one tenant's backups behind the brakes: never without a good backup
@@ -156,7 +155,7 @@ public struct RetentionRunner: Sendable {
     /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
     public func run(tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false) async throws(S3Error) -> RetentionOutcome {
         var log = logger
-        log[metadataKey: "tenant"] = "\(tenant)"
+        log[metadataKey: BackupSchema.tenant(tenant).metadataKey] = "\(tenant)"
         let (candidates, failedManifests) = try await inspect(tenant: tenant)
         let current = now()
         let plan = RetentionPlanner.plan(candidates, policy: settings.policy, now: current)
@@ -175,7 +174,7 @@ public struct RetentionRunner: Sendable {
         func refused(_ refusal: RetentionRefusal) -> RetentionOutcome {
             log.warning("retention refused", metadata: ["reason": "\(refusal)"])
             return RetentionOutcome(
-                tenant: tenant, status: .refused(refusal), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun, warnings: warnings)
+                schema: .tenant(tenant), status: .refused(refusal), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun, warnings: warnings)
         }
         switch trigger {
         case .afterBackup(let succeeded):
@@ -197,7 +196,7 @@ public struct RetentionRunner: Sendable {
         }
 
         // Incomplete multipart uploads of this tenant, older than the grace period: never visible, never backups.
-        let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
+        let folder = BackupKey.folder(prefix: prefix, of: .tenant(tenant))
         var aborted: [String] = []
         let grace = Double(settings.incompleteUploadGrace.components.seconds)
         for upload in try await client.incompleteUploads(prefix: folder) {
@@ -208,7 +207,7 @@ public struct RetentionRunner: Sendable {
 
         guard !dryRun else {
             return RetentionOutcome(
-                tenant: tenant, status: .applied, plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: aborted, dryRun: true, warnings: warnings)
+                schema: .tenant(tenant), status: .applied, plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: aborted, dryRun: true, warnings: warnings)
         }
         // Each backup goes with its manifest; every key is re-checked to lie in the tenant's folder.
         var keys: [String] = []
@@ -234,7 +233,7 @@ public struct RetentionRunner: Sendable {
         BackupMetrics.recordDeletions(toDelete.count)
         log.info("retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "aborted_uploads": "\(aborted.count)"])
         return RetentionOutcome(
-            tenant: tenant, status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false,
+            schema: .tenant(tenant), status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false,
             warnings: warnings)
     }
 }
@@ -243,7 +242,7 @@ public struct RetentionRunner: Sendable {
 public struct TenantBusyError: Error, CustomStringConvertible {
     public let tenant: String
     public var description: String {
-        "tenant \(BackupSchema.display(tenant)): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
+        "\(BackupSchema.tenant(tenant)): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
     }
 }
 

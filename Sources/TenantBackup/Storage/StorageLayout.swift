@@ -18,10 +18,13 @@ public struct StorageLayout: Sendable, Equatable {
     }
 
     /// Every tenant's folder lies under this: `<prefix>backups/`.
-    public var tenantsRoot: String { "\(prefix)\(BackupKey.Area.tenant.rawValue)/" }
+    public var tenantsRoot: String { root(of: .tenant) }
 
     /// Every shared schema's folder lies under this: `<prefix>shared/`.
-    public var sharedRoot: String { "\(prefix)\(BackupKey.Area.shared.rawValue)/" }
+    public var sharedRoot: String { root(of: .shared) }
+
+    /// Where the backups of an area lie: ``tenantsRoot`` or ``sharedRoot``.
+    public func root(of area: BackupKey.Area) -> String { "\(prefix)\(area.rawValue)/" }
 
     /// Every audit record lies under this: `<prefix>audit/`, outside `backups/` so no retention plan sees it.
     public var auditRoot: String { "\(prefix)audit/" }
