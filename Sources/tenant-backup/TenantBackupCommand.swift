@@ -37,7 +37,10 @@ struct TenantBackupCommand: AsyncParsableCommand {
             An existing .env file (the old system's) can be used as it is with --env-file.
             """,
         version: TenantBackupVersion.current,
-        subcommands: [RunCommand.self, BackupCommand.self, PruneCommand.self, DoctorCommand.self, ConfigCommand.self])
+        subcommands: [
+            RunCommand.self, BackupCommand.self, PruneCommand.self, ListCommand.self, DownloadCommand.self, DeleteCommand.self, PresignCommand.self,
+            AuditCommand.self, DoctorCommand.self, ConfigCommand.self,
+        ])
 }
 
 /// Options every subcommand shares.

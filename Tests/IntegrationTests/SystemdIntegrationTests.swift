@@ -95,6 +95,7 @@ import Testing
                     trap 'kill $journald 2>/dev/null || true; wait $journald 2>/dev/null || true' EXIT
                     for _ in $(seq 100); do [[ -S /run/systemd/journal/socket ]] && break; sleep 0.05; done
                     "$TENANT_BACKUP_BINARY" run --once >/dev/null 2>&1 || echo "run --once exited $?" >&2
+                    "$TENANT_BACKUP_BINARY" list --tenant bienestar >/dev/null 2>&1 || echo "list exited $?" >&2
                     journalctl --sync 2>/dev/null || sleep 1
                     journalctl --directory /run/log/journal/*/ --no-pager -o json SYSLOG_IDENTIFIER=tenant-backup
                     """
@@ -119,6 +120,13 @@ import Testing
                 let cycleIds = Set(entries.compactMap { $0["CYCLE_ID"] as? String })
                 #expect(cycleIds.count == 1)
                 #expect(entries.contains { ($0["MESSAGE"] as? String)?.hasPrefix("retention applied") == true && $0["TENANT"] as? String == "bienestar" })
+                // An operator's access is an audit entry with its own fields.
+                let audit = entries.filter { $0["AUDIT_ACTION"] as? String == "list" }
+                try #require(audit.count == 1, "entries: \(entries.compactMap { $0["MESSAGE"] as? String })")
+                #expect(audit[0]["TENANT"] as? String == "bienestar")
+                #expect(audit[0]["AUDIT_ACTOR"] as? String == "root")
+                #expect(audit[0]["AUDIT_OUTCOME"] as? String == "ok")
+                #expect((audit[0]["AUDIT_ID"] as? String)?.count == 16)
             }
         }
     }

@@ -7,12 +7,15 @@ public struct S3ObjectSummary: Sendable, Equatable {
     public let size: Int64
     public let eTag: String
     public let lastModified: Date?
+    /// `STANDARD`, `GLACIER_IR`...; `nil` when the listing does not say.
+    public let storageClass: String?
 
-    public init(key: String, size: Int64, eTag: String, lastModified: Date?) {
+    public init(key: String, size: Int64, eTag: String, lastModified: Date?, storageClass: String? = nil) {
         self.key = key
         self.size = size
         self.eTag = eTag
         self.lastModified = lastModified
+        self.storageClass = storageClass
     }
 }
 
@@ -57,7 +60,8 @@ extension S3Client {
                 key: key,
                 size: Int64(content["Size"] ?? "") ?? 0,
                 eTag: (content["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
-                lastModified: content["LastModified"].flatMap(S3ObjectListing.parseDate)))
+                lastModified: content["LastModified"].flatMap(S3ObjectListing.parseDate),
+                storageClass: content["StorageClass"]))
         }
         let truncated = document["IsTruncated"] == "true"
         let next = truncated ? document["NextContinuationToken"] : nil

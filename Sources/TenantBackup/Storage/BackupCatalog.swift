@@ -43,6 +43,9 @@ public struct BackupCatalog: Sendable {
         public let size: Int64
         /// Whether `<key>.manifest.json` is beside it (not yet whether it vouches for it).
         public let hasManifest: Bool
+        /// When S3 stored it, and in which storage class, as the listing says.
+        public var lastModified: Date? = nil
+        public var storageClass: String? = nil
     }
 
     /// The backups of one schema: every object of its folder whose key parses as one of its backups, and
@@ -55,14 +58,18 @@ public struct BackupCatalog: Sendable {
     /// The backups of every schema of an area (`backups/` or `shared/`), from one listing.
     public func allBackups(area: BackupKey.Area) async throws(S3Error) -> [ListedBackup] {
         let layout = StorageLayout(prefix: prefix)
-        return try await listed(under: area == .tenant ? layout.tenantsRoot : layout.sharedRoot).filter { $0.key.area == area }
+        return try await listed(under: layout.root(of: area)).filter { $0.key.area == area }
     }
 
     private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
         let objects = try await client.list(prefix: folder, limit: nil)
         let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
         return objects.compactMap { object in
-            BackupKey.parse(object.key, prefix: prefix).map { ListedBackup(key: $0, size: object.size, hasManifest: manifests.contains($0.key)) }
+            BackupKey.parse(object.key, prefix: prefix).map {
+                ListedBackup(
+                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), lastModified: object.lastModified,
+                    storageClass: object.storageClass)
+            }
         }
     }
 

@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+
+/// Writes and reads the audit records of the tenants' backups: each one a journal entry (`AUDIT_ACTION=`,
+/// `AUDIT_ACTOR=`, `AUDIT_OUTCOME=`, `TENANT=`, `S3_KEY=`) and an object in the bucket, written with
+/// `If-None-Match: *` so no record is ever replaced. The bucket copy works with several hosts and needs no
+/// write access to the clinic database.
+public struct AuditTrail: Sendable {
+    let client: S3Client
+    public let prefix: String
+    let logger: Logger
+
+    public init(client: S3Client, prefix: String, logger: Logger) {
+        var client = client
+        client.configuration.preventOverwrites = true
+        self.client = client
+        self.prefix = prefix
+        self.logger = logger
+    }
+
+    /// Stores `record`. A record that cannot be stored is an error: the caller must not carry out the access.
+    public func write(_ record: AuditRecord) async throws(S3Error) {
+        var metadata: Logger.Metadata = [
+            "audit_action": "\(record.action.rawValue)", "audit_actor": "\(record.actor)", "audit_outcome": "\(record.outcome.rawValue)",
+            "tenant": "\(record.tenant)", "audit_id": "\(record.id)",
+        ]
+        if let key = record.key { metadata["s3_key"] = "\(key)" }
+        if let detail = record.detail { metadata["detail"] = "\(detail)" }
+        let body: Data
+        do {
+            body = try record.encoded()
+        } catch {
+            throw S3Error(operation: "PutObject", bucket: client.bucket, key: nil, cause: .invalidRequest("cannot encode the audit record: \(error)"))
+        }
+        let key = record.objectKey(prefix: prefix)
+        do {
+            try await client.putObject(key: key, body: ByteBuffer(data: body), options: S3WriteOptions(contentType: "application/json"))
+        } catch {
+            logger.error("audit record not stored; the access is refused", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            throw error
+        }
+        logger.notice("audit", metadata: metadata)
+    }
+
+    /// The tenant's records, newest first: those at or after `since`, at most `limit`.
+    public func records(tenant: String, since: Date? = nil, limit: Int? = nil) async throws(S3Error) -> [AuditRecord] {
+        var keys = try await client.list(prefix: AuditRecord.folder(prefix: prefix, tenant: tenant), limit: nil)
+            .map(\.key)
+            .filter { $0.hasSuffix(".json") }
+        if let since { keys = keys.filter { (AuditRecord.time(ofKey: $0) ?? .distantPast) >= since } }
+        keys.sort(by: >)
+        if let limit { keys = Array(keys.prefix(limit)) }
+        var records: [AuditRecord] = []
+        for key in keys {
+            let data = try await client.get(key: key, limit: 1 << 20)
+            guard let record = try? AuditRecord.decode(Data(buffer: data)) else {
+                logger.warning("unreadable audit record skipped", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)"])
+                continue
+            }
+            records.append(record)
+        }
+        return records.sorted { $0.time != $1.time ? $0.time > $1.time : $0.id > $1.id }
+    }
+
+    /// Deletes the tenant's records older than `cutoff` (judged by their keys). Returns how many.
+    public func prune(tenant: String, before cutoff: Date) async throws(S3Error) -> Int {
+        let old = try await client.list(prefix: AuditRecord.folder(prefix: prefix, tenant: tenant), limit: nil)
+            .map(\.key)
+            .filter { key in AuditRecord.time(ofKey: key).map { $0 < cutoff } ?? false }
+        guard !old.isEmpty else { return 0 }
+        let result = try await client.delete(keys: old)
+        return result.deleted.count
+    }
+}

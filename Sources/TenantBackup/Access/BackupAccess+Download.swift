@@ -1,0 +1,208 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+extension BackupAccess {
+    /// Where a download goes.
+    public enum DownloadDestination: Sendable {
+        /// A file: written beside it under a temporary name and renamed only once the whole object verified
+        /// (and its audit record is stored), so a failed or refused download leaves no file. An existing file
+        /// is replaced only with `overwrite`.
+        case file(path: String, overwrite: Bool)
+        /// A stream (standard output, an HTTP body): the audit record is stored before the first byte goes
+        /// out, and a mismatch found at the end is an error the receiver must heed (the bytes already left).
+        case stream(@Sendable (ByteBuffer) async throws -> Void)
+    }
+
+    /// What a download delivered.
+    public struct Download: Sendable, Equatable {
+        public let key: String
+        /// Bytes read from the bucket (the stored object).
+        public let storedBytes: Int64
+        /// Bytes written (after decompression, with `decompress`).
+        public let writtenBytes: Int64
+        /// Hex SHA-256 of the stored bytes.
+        public let sha256: String
+        /// Whether a manifest vouched for the bytes; `false` for a backup without one (nothing to check against).
+        public let verified: Bool
+        /// The file written, for a file destination.
+        public let path: String?
+    }
+
+    /// The manifest that vouches for `backup`, or `nil` when it has none. A manifest that names another key or
+    /// size fails verification before any byte is read.
+    func manifest(of backup: BackupCatalog.ListedBackup, tenant: String, action: AuditRecord.Action) async throws(AccessError) -> BackupManifest? {
+        guard backup.hasManifest else { return nil }
+        let key = backup.key.key
+        do {
+            let data = try await client(tenant).get(key: backup.key.manifestKey, limit: 4 << 20)
+            guard let manifest = try? BackupManifest.decode(Data(buffer: data)) else {
+                throw AccessError(tenant: tenant, .verificationFailed(key: key, problem: "its manifest cannot be read as one"))
+            }
+            guard manifest.key == key, manifest.bytes == backup.size else {
+                throw AccessError(
+                    tenant: tenant,
+                    .verificationFailed(key: key, problem: "its manifest names \(manifest.key) of \(manifest.bytes) bytes; the object has \(backup.size)"))
+            }
+            return manifest
+        } catch let error as AccessError {
+            await auditBestEffort(action, tenant: tenant, key: key, outcome: .failed, detail: error.message)
+            throw error
+        } catch {
+            throw AccessError(tenant: tenant, .storage(error as? S3Error ?? S3Error(operation: "GetObject", bucket: "", key: key, cause: .transport("\(error)"))))
+        }
+    }
+
+    /// The decompressor a key's suffix calls for, or why there is none.
+    static func decompressor(for key: BackupKey, tenant: String) throws(AccessError) -> (any StreamTransform)? {
+        if key.suffix.hasSuffix(".age") {
+            throw AccessError(tenant: tenant, .codec("\(key.key) is encrypted; download it as stored and decrypt it with age first"))
+        }
+        do {
+            if key.suffix.hasSuffix(".zst") { return try ZstdDecompressor() }
+            if key.suffix.hasSuffix(".gz") { return try GzipDecompressor() }
+        } catch {
+            throw AccessError(tenant: tenant, .codec(error.description))
+        }
+        return nil
+    }
+
+    /// Streams the backup to `destination`, checking its size and SHA-256 against the manifest as it streams
+    /// (bounded memory, whatever the size). With `decompress`, writes the plain dump. `progress` hears the
+    /// stored bytes read so far and the total.
+    public func download(
+        tenant: String, _ reference: BackupReference, to destination: DownloadDestination, decompress: Bool = false,
+        progress: (@Sendable (Int64, Int64) -> Void)? = nil
+    ) async throws(AccessError) -> Download {
+        let backup = try await locate(reference, tenant: tenant, for: .download)
+        let key = backup.key.key
+        let manifest = try await manifest(of: backup, tenant: tenant, action: .download)
+        var decompressor = decompress ? try Self.decompressor(for: backup.key, tenant: tenant) : nil
+        let output: DownloadOutput
+        switch destination {
+        case .file(let path, let overwrite):
+            output = try DownloadOutput.file(beside: path, overwrite: overwrite, tenant: tenant)
+        case .stream(let write):
+            // The bytes leave as they arrive: the record must be stored first.
+            try await audit(.download, tenant: tenant, key: key, detail: manifest == nil ? "streamed; no manifest to verify against" : "streamed")
+            output = .stream(write)
+        }
+        var hasher = SHA256()
+        var stored: Int64 = 0
+        var written: Int64 = 0
+        do {
+            let object = try await client(tenant).openObject(key: key)
+            for try await chunk in object {
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                stored += Int64(chunk.readableBytes)
+                let out = try decompressor?.process(chunk) ?? chunk
+                written += Int64(out.readableBytes)
+                try await output.write(out)
+                progress?(stored, backup.size)
+            }
+            if let tail = try decompressor?.finish() {
+                written += Int64(tail.readableBytes)
+                try await output.write(tail)
+            }
+        } catch {
+            output.discard()
+            let failure: AccessError
+            switch error {
+            case let error as AccessError: failure = error
+            case let error as S3Error: failure = AccessError(tenant: tenant, .storage(error))
+            case let error as StreamTransformError: failure = AccessError(tenant: tenant, .codec("\(key): \(error)"))
+            default: failure = AccessError(tenant: tenant, .output("cannot write the download of \(key): \(error)"))
+            }
+            await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
+            throw failure
+        }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let expectedSize = manifest?.bytes ?? backup.size
+        if stored != expectedSize || (manifest.map { $0.sha256 != digest } ?? false) {
+            output.discard()
+            let problem = stored != expectedSize
+                ? "read \(stored) bytes, expected \(expectedSize)" : "SHA-256 \(digest) does not match the manifest's \(manifest?.sha256 ?? "")"
+            let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem))
+            await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
+            throw failure
+        }
+        var path: String?
+        if case .file(let target, _) = destination {
+            // Verified: record the access, then let the file appear.
+            do throws(AccessError) {
+                try await audit(.download, tenant: tenant, key: key, detail: manifest == nil ? "no manifest to verify against" : "verified")
+            } catch {
+                output.discard()
+                throw error
+            }
+            try output.commit(to: target, tenant: tenant)
+            path = target
+        }
+        return Download(key: key, storedBytes: stored, writtenBytes: written, sha256: digest, verified: manifest != nil, path: path)
+    }
+}
+
+/// Where the bytes of a download go while it runs.
+enum DownloadOutput: Sendable {
+    /// A temporary file beside the target, renamed over it once verified.
+    case file(temporary: String, handle: FileHandle)
+    case stream(@Sendable (ByteBuffer) async throws -> Void)
+
+    static func file(beside path: String, overwrite: Bool, tenant: String) throws(AccessError) -> DownloadOutput {
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue {
+                throw AccessError(tenant: tenant, .output("\(path) is a directory; give a file name"))
+            }
+            if !overwrite {
+                throw AccessError(tenant: tenant, .output("\(path) exists; remove it or choose another name"))
+            }
+        }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw AccessError(tenant: tenant, .output("cannot write \(path): the directory \(directory) does not exist"))
+        }
+        let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(AuditRecord.newId())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: temporary)
+        else {
+            throw AccessError(tenant: tenant, .output("cannot write in \(directory) (permissions?)"))
+        }
+        return .file(temporary: temporary, handle: handle)
+    }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.readableBytes > 0 else { return }
+        switch self {
+        case .file(_, let handle): try handle.write(contentsOf: buffer.readableBytesView)
+        case .stream(let write): try await write(buffer)
+        }
+    }
+
+    /// Removes the temporary file; nothing of a failed download stays on disk.
+    func discard() {
+        if case .file(let temporary, let handle) = self {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+        }
+    }
+
+    /// Flushes the temporary file to disk and renames it to `path`.
+    func commit(to path: String, tenant: String) throws(AccessError) {
+        guard case .file(let temporary, let handle) = self else { return }
+        do {
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            discard()
+            throw AccessError(tenant: tenant, .output("cannot write \(path): \(error)"))
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            discard()
+            throw AccessError(tenant: tenant, .output("cannot rename the download to \(path): \(reason)"))
+        }
+    }
+}

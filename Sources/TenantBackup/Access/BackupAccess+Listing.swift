@@ -1,0 +1,118 @@
+import Foundation
+import NIOFoundationCompat
+
+extension BackupAccess {
+    /// One backup of a tenant, as `list` shows it.
+    public struct ListedBackup: Sendable, Equatable {
+        public enum ManifestState: String, Sendable, Equatable {
+            /// A manifest beside it names this key and this size.
+            case verified
+            /// A manifest is there but names another key or size, or cannot be read.
+            case mismatch
+            /// No manifest (the old system's backups, or a manifest write that failed).
+            case missing
+        }
+
+        public let key: BackupKey
+        public let size: Int64
+        public let lastModified: Date?
+        public let storageClass: String?
+        public let manifest: ManifestState
+        /// The retention rules that keep it (`daily`, `monthly`, `newest`...); empty: the next prune deletes it.
+        public let keptBy: [RetentionReason]
+        /// The object's plain URL (no signature).
+        public let url: String
+    }
+
+    /// A tenant's backups, newest first.
+    public struct TenantListing: Sendable, Equatable {
+        public let tenant: String
+        public let backups: [ListedBackup]
+    }
+
+    /// The tenant's backups, newest first, each with its manifest's verdict and the retention rule that keeps
+    /// it. Audited as one `list` access.
+    public func list(tenant: String) async throws(AccessError) -> TenantListing {
+        let catalog = try catalog(tenant)
+        let client = try client(tenant)
+        let listed: [BackupCatalog.ListedBackup]
+        do {
+            listed = try await catalog.backups(of: .tenant(tenant))
+        } catch {
+            await auditBestEffort(.list, tenant: tenant, key: nil, outcome: .failed, detail: "\(error)")
+            throw AccessError(tenant: tenant, .storage(error))
+        }
+        if listed.isEmpty, case .unknownTenant = try await emptyTenant(tenant, missing: String?.none) {
+            await auditBestEffort(.list, tenant: tenant, key: nil, outcome: .refused, detail: "no such tenant")
+            throw AccessError(tenant: tenant, .unknownTenant)
+        }
+        var states: [BackupKey: ListedBackup.ManifestState] = [:]
+        for backup in listed {
+            guard backup.hasManifest else {
+                states[backup.key] = .missing
+                continue
+            }
+            let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
+            states[backup.key] = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } == true ? .verified : .mismatch
+        }
+        let candidates = listed.map {
+            RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: states[$0.key] == .verified)
+        }
+        let plan = RetentionPlanner.plan(candidates, policy: context.settings.retention.policy, now: now())
+        var reasons: [String: [RetentionReason]] = [:]
+        for decision in plan.decisions { reasons[decision.candidate.key] = decision.keep ? decision.reasons : [] }
+        let backups = listed
+            .sorted { $0.key.timestamp != $1.key.timestamp ? $0.key.timestamp > $1.key.timestamp : $0.key.key > $1.key.key }
+            .map { backup in
+                ListedBackup(
+                    key: backup.key, size: backup.size, lastModified: backup.lastModified, storageClass: backup.storageClass,
+                    manifest: states[backup.key] ?? .missing, keptBy: reasons[backup.key.key] ?? [],
+                    url: client.endpoint.url(path: client.endpoint.path(key: backup.key.key), query: []))
+            }
+        try await audit(.list, tenant: tenant, key: nil, detail: "\(backups.count) backups")
+        return TenantListing(tenant: tenant, backups: backups)
+    }
+
+    /// One tenant in the overview of every tenant.
+    public struct TenantSummary: Sendable, Equatable {
+        public let tenant: String
+        public let backups: Int
+        public let newest: BackupKey?
+        public let totalBytes: Int64
+        /// No backup, or the newest is older than `metrics.stale_after`.
+        public let stale: Bool
+        /// The database's tenant selection lists it.
+        public let inDatabase: Bool
+        /// It has a folder in the bucket.
+        public let inBucket: Bool
+    }
+
+    /// Every tenant of the database and every tenant folder of the bucket, from one listing: the clinics with
+    /// no backup at all and the folders whose tenant no longer exists show up too. Names and counts only; no
+    /// tenant's backups are read, so it is not audited per tenant.
+    public func overview() async throws(AccessError) -> [TenantSummary] {
+        let catalog = try catalog("*")
+        let all: [BackupCatalog.ListedBackup]
+        do {
+            all = try await catalog.allBackups(area: .tenant)
+        } catch {
+            throw AccessError(tenant: "*", .storage(error))
+        }
+        let discovered: [String]
+        do throws(BackupCycleError) {
+            discovered = try await context.inspectDatabase().discovered.tenants
+        } catch {
+            throw AccessError(tenant: "*", .database(error.description))
+        }
+        let horizon = now().addingTimeInterval(catalog.clockSkewAllowance)
+        let bySchema = Dictionary(grouping: all, by: \.key.schema)
+        let staleBefore = now().addingTimeInterval(-Double(context.settings.metrics.staleAfter.components.seconds))
+        return Set(discovered).union(bySchema.keys).sorted().map { tenant in
+            let backups = bySchema[tenant] ?? []
+            let newest = backups.map(\.key).filter { $0.timestamp <= horizon }.max { $0.timestamp < $1.timestamp }
+            return TenantSummary(
+                tenant: tenant, backups: backups.count, newest: newest, totalBytes: backups.reduce(0) { $0 + $1.size },
+                stale: newest.map { $0.timestamp < staleBefore } ?? true, inDatabase: discovered.contains(tenant), inBucket: !backups.isEmpty)
+        }
+    }
+}

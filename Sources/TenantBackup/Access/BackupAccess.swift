@@ -1,0 +1,241 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+
+/// Which backup of a tenant an operator means: a key (the full key or its file name) or the newest one.
+public enum BackupReference: Sendable, Equatable {
+    case key(String)
+    case latest
+}
+
+/// The operator's side of the backups, one tenant at a time: list, download, presign, delete and the audit
+/// trail. The CLI commands and the HTTP API are thin callers of these operations.
+///
+/// Isolation: every operation takes the tenant's exact name, resolves what it is given to a key inside
+/// `<prefix>backups/<tenant>/` (``resolve(_:tenant:prefix:)``) before any request about an object is made, and
+/// names the tenant in every error. Audit: every access is recorded (``AuditTrail``) before it takes effect;
+/// when the record cannot be stored, the access does not happen.
+public struct BackupAccess: Sendable {
+    public let context: BackupContext
+    /// Who is asking: the local user for the CLI, a token's id for the API.
+    public let actor: String
+    public var now: @Sendable () -> Date = { Date() }
+
+    public init(context: BackupContext, actor: String) {
+        self.context = context
+        self.actor = actor
+    }
+
+    var prefix: String { context.settings.s3.prefix }
+    var logger: Logger { context.logger }
+
+    // MARK: - Resolving what the operator names
+
+    /// The key `given` names inside `tenant`'s folder: a full key (`backups/<tenant>/backup-sql-...`) or a file
+    /// name (`backup-sql-<tenant>-...`). Reads nothing: a key that is not one of this tenant's backups in
+    /// canonical form is refused before any request is made.
+    public static func resolve(_ given: String, tenant: String, prefix: String) throws(AccessError) -> BackupKey {
+        func invalid(_ reason: String) -> AccessError { AccessError(tenant: tenant, .invalidKey(given: given, reason: reason)) }
+        let foreign = AccessError(tenant: tenant, .foreignKey(given: given))
+        guard !given.isEmpty else { throw invalid("it is empty") }
+        guard given.utf8.count <= 1024 else { throw invalid("it is longer than any S3 key") }
+        guard !given.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw invalid("it holds control characters")
+        }
+        let folder = BackupKey.folder(prefix: prefix, area: .tenant, schema: tenant)
+        let key: String
+        if given.contains("/") {
+            if given.hasPrefix("/") { throw invalid("it starts with \"/\"; give the key as listed, or its file name") }
+            if given.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) {
+                throw invalid("it holds an empty, \".\" or \"..\" path segment")
+            }
+            key = given
+        } else {
+            key = folder + given
+        }
+        guard key.hasPrefix(folder) else {
+            let layout = StorageLayout(prefix: prefix)
+            let roots = [layout.tenantsRoot, layout.sharedRoot, layout.auditRoot, layout.testPrefix]
+            if BackupKey.parse(key, prefix: prefix) != nil || BackupKey.parseManifest(key, prefix: prefix) != nil
+                || roots.contains(where: { key.hasPrefix($0) })
+            {
+                throw foreign
+            }
+            throw invalid("it is not under \(folder)")
+        }
+        if BackupKey.parseManifest(key, prefix: prefix) != nil {
+            throw invalid("it is a manifest; give the backup's own key (without \(BackupKey.manifestSuffix))")
+        }
+        guard let parsed = BackupKey.parse(key, prefix: prefix) else {
+            throw invalid("a backup's name is backup-sql-\(BackupKey.encode(tenant))-YYYY-MM-DD-HHMMSS.sql[.zst|.gz]")
+        }
+        guard parsed.owner == .tenant(tenant) else { throw foreign }
+        guard parsed.key == key else { throw invalid("it is not written the way tenant-backup writes keys") }
+        return parsed
+    }
+
+    /// The backup `reference` names, as the bucket lists it now; refusals are audited (best effort: a refused
+    /// access that cannot be recorded stays refused).
+    func locate(_ reference: BackupReference, tenant: String, for action: AuditRecord.Action) async throws(AccessError) -> BackupCatalog.ListedBackup {
+        do throws(AccessError) {
+            let catalog = try catalog(tenant)
+            let key: BackupKey?
+            switch reference {
+            case .key(let given):
+                key = try Self.resolve(given, tenant: tenant, prefix: prefix)
+            case .latest:
+                key = nil
+            }
+            let listed: [BackupCatalog.ListedBackup]
+            do {
+                listed = try await catalog.backups(of: .tenant(tenant))
+            } catch {
+                throw AccessError(tenant: tenant, .storage(error))
+            }
+            if let key {
+                guard let found = listed.first(where: { $0.key == key }) else {
+                    throw AccessError(tenant: tenant, listed.isEmpty ? try await emptyTenant(tenant, missing: key.key) : .noSuchBackup(key: key.key))
+                }
+                return found
+            }
+            let newest: BackupKey?
+            do {
+                newest = try await catalog.newest(of: .tenant(tenant))
+            } catch {
+                throw AccessError(tenant: tenant, .storage(error))
+            }
+            guard let newest, let found = listed.first(where: { $0.key == newest }) else {
+                throw AccessError(tenant: tenant, try await emptyTenant(tenant, missing: nil))
+            }
+            return found
+        } catch {
+            if error.isRefusal {
+                await auditBestEffort(action, tenant: tenant, key: reference.given, outcome: .refused, detail: error.message)
+            }
+            throw error
+        }
+    }
+
+    /// Why a tenant with no backup at all has none of the one asked for: a tenant the database knows has no
+    /// backups; a name neither the database nor the bucket knows is no tenant.
+    func emptyTenant(_ tenant: String, missing key: String?) async throws(AccessError) -> AccessError.Kind {
+        let known = (try? await context.inspectDatabase().discovered.tenants.contains(tenant)) ?? true
+        guard known else { return .unknownTenant }
+        return key.map { .noSuchBackup(key: $0) } ?? .noBackups
+    }
+
+    func client(_ tenant: String) throws(AccessError) -> S3Client {
+        do {
+            return try context.client()
+        } catch {
+            throw AccessError(tenant: tenant, .configuration(error.description))
+        }
+    }
+
+    func catalog(_ tenant: String) throws(AccessError) -> BackupCatalog {
+        BackupCatalog(client: try client(tenant), prefix: prefix, logger: logger, now: now)
+    }
+
+    func trail(_ tenant: String) throws(AccessError) -> AuditTrail {
+        AuditTrail(client: try client(tenant), prefix: prefix, logger: logger)
+    }
+
+    // MARK: - Audit
+
+    /// Records an access before it takes effect; when the record cannot be stored, the access must not happen.
+    func audit(
+        _ action: AuditRecord.Action, tenant: String, key: String?, outcome: AuditRecord.Outcome = .ok, detail: String? = nil
+    ) async throws(AccessError) {
+        let record = AuditRecord(action: action, tenant: tenant, key: key, outcome: outcome, actor: actor, detail: detail, time: now())
+        let trail = try trail(tenant)
+        do {
+            try await trail.write(record)
+        } catch {
+            throw AccessError(tenant: tenant, .auditFailed(error))
+        }
+    }
+
+    /// Records a refusal or a failure; the access already did not happen, so a record that cannot be stored
+    /// changes nothing (it is logged).
+    func auditBestEffort(_ action: AuditRecord.Action, tenant: String, key: String?, outcome: AuditRecord.Outcome, detail: String) async {
+        try? await audit(action, tenant: tenant, key: key, outcome: outcome, detail: detail)
+    }
+
+    /// The tenant's audit records, newest first.
+    public func auditRecords(tenant: String, since: Date? = nil, limit: Int? = nil) async throws(AccessError) -> [AuditRecord] {
+        let trail = try trail(tenant)
+        do {
+            return try await trail.records(tenant: tenant, since: since, limit: limit)
+        } catch {
+            throw AccessError(tenant: tenant, .storage(error))
+        }
+    }
+
+    // MARK: - Presign
+
+    /// The longest a presigned URL may live: 7 days, S3's limit for SigV4.
+    public static let maximumExpiry = 604_800
+
+    /// Parses an expiry in whole seconds, 1 s ... 7 days.
+    public static func expiry(_ text: String, tenant: String) throws(AccessError) -> Int {
+        guard let seconds = Int(text.trimmingCharacters(in: .whitespaces)) else {
+            throw AccessError(tenant: tenant, .invalidExpiry("\"\(text)\" is not a whole number of seconds"))
+        }
+        guard (1...maximumExpiry).contains(seconds) else {
+            throw AccessError(tenant: tenant, .invalidExpiry("\(seconds) s is outside 1 ... \(maximumExpiry) (7 days)"))
+        }
+        return seconds
+    }
+
+    /// A presigned GET of one backup.
+    public struct PresignedBackup: Sendable, Equatable {
+        public let url: String
+        public let key: String
+        public let fileName: String
+        public let expiresIn: Int
+    }
+
+    /// A SigV4 presigned GET for the backup, valid `expiresIn` seconds. The URL is a secret: never logged.
+    public func presign(tenant: String, _ reference: BackupReference, expiresIn: Int) async throws(AccessError) -> PresignedBackup {
+        guard (1...Self.maximumExpiry).contains(expiresIn) else {
+            throw AccessError(tenant: tenant, .invalidExpiry("\(expiresIn) s is outside 1 ... \(Self.maximumExpiry) (7 days)"))
+        }
+        let backup = try await locate(reference, tenant: tenant, for: .presign)
+        let client = try client(tenant)
+        let url: String
+        do {
+            url = try await client.presignedGetURL(key: backup.key.key, expiresIn: expiresIn)
+        } catch {
+            await auditBestEffort(.presign, tenant: tenant, key: backup.key.key, outcome: .failed, detail: "\(error)")
+            throw AccessError(tenant: tenant, .storage(error))
+        }
+        try await audit(.presign, tenant: tenant, key: backup.key.key, detail: "expires in \(expiresIn) s")
+        return PresignedBackup(url: url, key: backup.key.key, fileName: backup.key.fileName, expiresIn: expiresIn)
+    }
+
+    /// The object's plain URL (path style or virtual-hosted, as the client addresses it): what the old API
+    /// returned as `url`. It carries no signature and opens nothing by itself.
+    public func plainURL(of key: String, tenant: String) throws(AccessError) -> String {
+        let client = try client(tenant)
+        return client.endpoint.url(path: client.endpoint.path(key: key), query: [])
+    }
+}
+
+extension BackupReference {
+    /// What the operator gave, for the audit record of a refusal.
+    var given: String? {
+        if case .key(let given) = self { given } else { nil }
+    }
+}
+
+extension AccessError {
+    /// A refusal (the access was not allowed), as opposed to a failure while carrying it out.
+    public var isRefusal: Bool {
+        switch kind {
+        case .invalidKey, .foreignKey, .noSuchBackup, .noBackups, .unknownTenant, .protectedBackup, .tenantBusy, .invalidExpiry: true
+        default: false
+        }
+    }
+}

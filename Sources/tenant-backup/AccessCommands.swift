@@ -1,0 +1,342 @@
+import ArgumentParser
+import Foundation
+import TenantBackup
+
+/// What the access commands share: the tenant, the settings, and the way an ``AccessError`` becomes a line
+/// on stderr with the CLI's own advice and exit status 1.
+struct AccessOptions: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+
+    /// The operations, as the local user.
+    func access() throws -> BackupAccess {
+        let environment = try global.environment()
+        let settings = try global.settings(environment: environment)
+        let logger = global.logger(settings: settings)
+        return BackupAccess(context: BackupContext(settings: settings, environment: environment, logger: logger), actor: Self.localUser(environment))
+    }
+
+    /// `alice`, or `root (sudo by alice)`: the actor of the CLI's audit records.
+    static func localUser(_ environment: [String: String]) -> String {
+        let name = getpwuid(geteuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(geteuid())"
+        if let sudo = environment["SUDO_USER"], !sudo.isEmpty, sudo != name { return "\(name) (sudo by \(sudo))" }
+        return name
+    }
+}
+
+/// Runs an access; an ``AccessError`` is printed with the CLI's advice and exits 1.
+func accessing<T>(_ body: () async throws(AccessError) -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        var line = "error: \(error)"
+        switch error.kind {
+        case .protectedBackup: line += "; pass --force to delete it anyway"
+        case .invalidKey, .foreignKey, .noSuchBackup: line += " (tenant-backup list --tenant NAME shows its backups)"
+        case .output(let message) where message.hasSuffix("choose another name"): line += " (or pass --force to replace it)"
+        default: break
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        throw ExitCode(1)
+    }
+}
+
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// `2026-11-30T02:00:00+00:00`, as the old API's `last_modified` was written (Python's `isoformat()`).
+func isoTime(_ date: Date?) -> Any {
+    guard let date else { return NSNull() }
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'+00:00'"
+    return formatter.string(from: date)
+}
+
+func mebibytes(_ bytes: Int64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+
+/// `--tenant NAME (KEY | --latest)`: which backup a command is about.
+struct BackupChoice: ParsableArguments {
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String
+
+    @Argument(help: ArgumentHelp("The backup: its key or file name.", valueName: "key"))
+    var key: String?
+
+    @Flag(help: "The tenant's newest backup.")
+    var latest = false
+
+    func validate() throws {
+        if key == nil, !latest { throw ValidationError("name a backup: its key or file name, or --latest") }
+        if key != nil, latest { throw ValidationError("give a key or --latest, not both") }
+    }
+
+    var reference: BackupReference { key.map { .key($0) } ?? .latest }
+}
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List one tenant's backups, or every tenant at a glance.",
+        discussion: """
+            With --tenant: the tenant's backups, newest first, with size, time, storage class, whether a manifest \
+            vouches for it, and the retention rule that keeps it (or "expires next prune"). --json prints the old \
+            backup API's shape: {"count", "schema", "backups": [{"filename", "s3_key", "size", "last_modified", \
+            "storage_class", "url"}]}, where url is the object's plain (unsigned) URL. Audited.
+
+            Without --tenant: one line per tenant (backups, newest, total size, stale or not), including the \
+            database's tenants with no backup and the bucket's folders whose tenant no longer exists.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String?
+
+    @Flag(help: "Print JSON on stdout.")
+    var json = false
+
+    func run() async throws {
+        let access = try options.access()
+        if let tenant {
+            let listing = try await accessing { () throws(AccessError) in try await access.list(tenant: tenant) }
+            if json {
+                try printJSON([
+                    "count": listing.backups.count, "schema": tenant,
+                    "backups": listing.backups.map { backup in
+                        [
+                            "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
+                            "last_modified": isoTime(backup.lastModified), "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url,
+                        ] as [String: Any]
+                    },
+                ])
+                return
+            }
+            print("\(BackupSchema.tenant(tenant)): \(listing.backups.count) backup(s), newest first")
+            for backup in listing.backups {
+                let kept = backup.keptBy.isEmpty ? "expires next prune" : "kept: " + backup.keptBy.map(\.rawValue).joined(separator: ",")
+                print(
+                    "  \(backup.key.fileName)  \(mebibytes(backup.size))  \(BackupKey.format(backup.key.timestamp)) UTC  "
+                        + "\(backup.storageClass ?? "STANDARD")  manifest \(backup.manifest.rawValue)  \(kept)")
+            }
+            return
+        }
+        let tenants = try await accessing { () throws(AccessError) in try await access.overview() }
+        if json {
+            try printJSON([
+                "tenants": tenants.map { summary in
+                    [
+                        "tenant": summary.tenant, "backups": summary.backups, "newest": summary.newest.map { $0.key } ?? NSNull(),
+                        "total_bytes": summary.totalBytes, "stale": summary.stale, "in_database": summary.inDatabase, "in_bucket": summary.inBucket,
+                    ] as [String: Any]
+                }
+            ])
+            return
+        }
+        for summary in tenants {
+            var line = "\(BackupSchema.display(summary.tenant)): \(summary.backups) backup(s)"
+            if let newest = summary.newest { line += ", newest \(BackupKey.format(newest.timestamp)) UTC" }
+            line += ", \(mebibytes(summary.totalBytes))"
+            line += summary.stale ? ", STALE" : ", fresh"
+            if !summary.inDatabase { line += " — no such tenant in the database (an old clinic's folder?)" }
+            if summary.backups == 0 { line += " — no backup at all" }
+            print(line)
+        }
+    }
+}
+
+struct DownloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "download",
+        abstract: "Download one backup, verified against its manifest while it streams.",
+        discussion: """
+            The object's size and SHA-256 are checked against its manifest as it streams. A file is written under \
+            a temporary name beside the target and renamed only once the whole object verified, so a failed \
+            download leaves no file. With -o - the bytes go to stdout as they arrive, and a mismatch found at the \
+            end makes the exit status 1. --decompress writes the plain dump. Audited; when the audit record \
+            cannot be stored, nothing is written.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @OptionGroup var backup: BackupChoice
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write it (default: its file name here); - for stdout.", valueName: "file"))
+    var output: String?
+
+    @Flag(help: "Write the plain dump (decompressed).")
+    var decompress = false
+
+    @Flag(help: "Replace the output file when it exists.")
+    var force = false
+
+    /// `[#########...........]  45.0% 12.3 MiB` on stderr, redrawn in place.
+    @Sendable static func progressBar(_ done: Int64, _ total: Int64) {
+        let percent = total > 0 ? min(100, Double(done) * 100 / Double(total)) : 100
+        let filled = Int(percent / 5)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled)
+        FileHandle.standardError.write(Data(String(format: "\r[%@] %5.1f%% %@", bar, percent, mebibytes(done)).utf8))
+    }
+
+    func run() async throws {
+        let reference = backup.reference
+        let tenant = backup.tenant
+        let access = try options.access()
+        let destination: BackupAccess.DownloadDestination
+        var target: String?
+        if output == "-" {
+            destination = .stream { buffer in try FileHandle.standardOutput.write(contentsOf: buffer.readableBytesView) }
+        } else {
+            var path = output
+            if path == nil {
+                // Its own file name, without the compression suffix when decompressed.
+                let name: String
+                if case .key(let given) = reference { name = String(given.split(separator: "/").last ?? "") } else { name = "" }
+                guard !name.isEmpty else { throw ValidationError("with --latest, name the output file with -o") }
+                path = decompress ? name.replacingOccurrences(of: ".zst", with: "").replacingOccurrences(of: ".gz", with: "") : name
+            }
+            target = path
+            destination = .file(path: path!, overwrite: force)
+        }
+        let showProgress = output != "-" && isatty(STDERR_FILENO) == 1
+        let progress: (@Sendable (Int64, Int64) -> Void)? = showProgress ? Self.progressBar : nil
+        let decompress = self.decompress
+        let download = try await accessing { () throws(AccessError) -> BackupAccess.Download in
+            try await access.download(tenant: tenant, reference, to: destination, decompress: decompress, progress: progress)
+        }
+        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        let verdict = download.verified ? "verified against its manifest" : "NOT verified: it has no manifest (tenant-backup adopt writes one)"
+        let line = "\(download.key): \(download.storedBytes) bytes, sha256 \(download.sha256), \(verdict)"
+            + (target.map { " → \($0)" } ?? "")
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+struct DeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete",
+        abstract: "Delete one backup and its manifest.",
+        discussion: """
+            Under the tenant's advisory lock, so it never races a backup or a prune on any host. The tenant's \
+            newest backup and its newest verified one are refused unless --force, as retention keeps them. Audited.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String
+
+    @Argument(help: ArgumentHelp("The backup: its key or file name.", valueName: "key"))
+    var key: String
+
+    @Flag(help: "Also delete the newest or newest verified backup.")
+    var force = false
+
+    func run() async throws {
+        let access = try options.access()
+        let deletion = try await accessing { () throws(AccessError) in try await access.delete(tenant: tenant, key: key, force: force) }
+        print("deleted \(deletion.deletedKeys.joined(separator: " and "))\(deletion.forced ? " (forced)" : "")")
+    }
+}
+
+struct PresignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "presign",
+        abstract: "Print a presigned download URL for one backup.",
+        discussion: """
+            A SigV4 presigned GET, valid --expires seconds (1 to 604800, 7 days; default 3600). The URL lets anyone \
+            who has it download the backup until it expires: share it as a secret. --json prints the old API's \
+            shape: {"download_url", "s3_key", "expires_in_seconds", "filename"}. Audited.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @OptionGroup var backup: BackupChoice
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds the URL stays valid (1 to 604800).", valueName: "seconds"))
+    var expires = "3600"
+
+    @Flag(help: "Print JSON on stdout.")
+    var json = false
+
+    func run() async throws {
+        let reference = backup.reference
+        let tenant = backup.tenant
+        let expires = self.expires
+        let seconds = try await accessing { () throws(AccessError) in try BackupAccess.expiry(expires, tenant: tenant) }
+        let access = try options.access()
+        let presigned = try await accessing { () throws(AccessError) in try await access.presign(tenant: tenant, reference, expiresIn: seconds) }
+        if json {
+            try printJSON([
+                "download_url": presigned.url, "s3_key": presigned.key, "expires_in_seconds": presigned.expiresIn, "filename": presigned.fileName,
+            ])
+        } else {
+            print(presigned.url)
+        }
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Show the audit trail of one tenant's backups, newest first.",
+        discussion: """
+            Every list, download, presign and delete of a tenant's backups is recorded before it takes effect, in \
+            the journal (AUDIT_ACTION=, AUDIT_ACTOR=, TENANT=, S3_KEY=) and as an object under \
+            <prefix>audit/<tenant>/. A refused access is recorded too.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String
+
+    @Option(help: ArgumentHelp("Only records at or after this day (YYYY-MM-DD, UTC) or time (ISO 8601).", valueName: "date"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("At most this many records (default 100).", valueName: "n"))
+    var limit = 100
+
+    @Flag(help: "Print JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+        if let since, Self.date(since) == nil { throw ValidationError("--since \(since): give a day (2026-11-30) or an ISO 8601 time") }
+    }
+
+    static func date(_ text: String) -> Date? {
+        let day = DateFormatter()
+        day.locale = Locale(identifier: "en_US_POSIX")
+        day.timeZone = TimeZone(identifier: "UTC")
+        day.dateFormat = "yyyy-MM-dd"
+        if let date = day.date(from: text) { return date }
+        return ISO8601DateFormatter().date(from: text)
+    }
+
+    func run() async throws {
+        let access = try options.access()
+        let since = self.since.flatMap(Self.date)
+        let records = try await accessing { () throws(AccessError) in try await access.auditRecords(tenant: tenant, since: since, limit: limit) }
+        if json {
+            try printJSON([
+                "tenant": tenant,
+                "records": records.map { record in
+                    [
+                        "id": record.id, "time": AuditRecord.iso8601(record.time), "action": record.action.rawValue, "tenant": record.tenant,
+                        "key": record.key ?? NSNull(), "outcome": record.outcome.rawValue, "actor": record.actor, "detail": record.detail ?? NSNull(),
+                    ] as [String: Any]
+                },
+            ])
+            return
+        }
+        for record in records {
+            var line = "\(AuditRecord.iso8601(record.time))  \(record.action.rawValue)  \(record.outcome.rawValue)  \(record.actor)"
+            if let key = record.key { line += "  \(key)" }
+            if let detail = record.detail { line += "  (\(detail))" }
+            print(line)
+        }
+    }
+}
