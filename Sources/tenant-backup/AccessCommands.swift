@@ -340,3 +340,140 @@ struct AuditCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore one tenant's backup into a database, all or nothing.",
+        discussion: """
+            The backup is streamed, verified against its manifest, decompressed and fed to psql -X -v ON_ERROR_STOP=1 \
+            --single-transaction: the whole backup is applied or nothing (a checksum that fails at the end kills \
+            psql before it can commit).
+
+            Into the live database (it has the shared tables), the tenant's dump alone is applied: this is how one \
+            clinic comes back after its schema was dropped. Into a database without the shared tables (a fresh one, \
+            --create-database), the shared dumps the manifest names are applied first; they hold every clinic's \
+            shared rows (staff accounts, the tenant table), so --with-shared-data is required, and --after-restore \
+            FILE runs SQL in the same transaction before commit, e.g. to keep only this clinic's rows:
+
+              DELETE FROM public.tenants_clinic WHERE schema_name <> 'bienestar';
+
+            Refused, with nothing changed, when the tenant's schema already exists in the target (rename or drop it \
+            yourself: tenant-backup never drops anything) or when the target's server is older than the pg_dump that \
+            made the backup. The target's connection comes from --target-database over the PG* variables. Audited.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @OptionGroup var backup: BackupChoice
+
+    @Option(help: ArgumentHelp("The database to restore into: a libpq connection string or postgresql:// URL.", valueName: "dsn"))
+    var targetDatabase: String
+
+    @Flag(help: "Create the target database first (it must not exist; it is dropped again if the restore fails).")
+    var createDatabase = false
+
+    @Flag(help: "Into a database without the shared tables, also restore the shared dumps (every clinic's shared rows).")
+    var withSharedData = false
+
+    @Option(help: ArgumentHelp("SQL run in the restore's transaction before commit.", valueName: "file"))
+    var afterRestore: String?
+
+    func run() async throws {
+        var request = BackupAccess.RestoreRequest(target: targetDatabase)
+        request.createDatabase = createDatabase
+        request.withSharedData = withSharedData
+        if let afterRestore {
+            do {
+                request.afterRestoreSQL = try String(contentsOfFile: afterRestore, encoding: .utf8)
+            } catch {
+                throw ValidationError("--after-restore \(afterRestore): cannot be read (\(error.localizedDescription))")
+            }
+        }
+        let access = try options.access()
+        let (tenant, reference, ready) = (backup.tenant, backup.reference, request)
+        let restored = try await interruptible(access) { () throws(AccessError) in try await access.restore(tenant: tenant, reference, into: ready) }
+        print("restored \(restored.key) into database \(restored.database)\(restored.createdDatabase ? " (created)" : "")")
+        for key in restored.sharedApplied { print("  with the shared dump \(key)") }
+        for (table, rows) in restored.tableRowCounts.sorted(by: { $0.key < $1.key }) { print("  \(table): \(rows) rows") }
+    }
+}
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check backups against their manifests, optionally with a restore drill.",
+        discussion: """
+            Reads each backup whole and checks its size and SHA-256 against its manifest. With --restore, a restore \
+            drill: the backup is restored into a throwaway database on the same server (created, and dropped \
+            afterwards whatever happens, also on SIGTERM), and every table's row count is compared with the \
+            manifest's. Exits 1 when any check fails. Audited.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String
+
+    @Argument(help: ArgumentHelp("The backup: its key or file name (default: the newest).", valueName: "key"))
+    var key: String?
+
+    @Flag(help: "The tenant's newest backup (the default).")
+    var latest = false
+
+    @Flag(help: "Every backup of the tenant.")
+    var all = false
+
+    @Flag(help: "Also restore into a throwaway database and compare every table's row count.")
+    var restore = false
+
+    @Flag(help: "Print JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        if [key != nil, latest, all].filter({ $0 }).count > 1 { throw ValidationError("give one of: a key, --latest, --all") }
+    }
+
+    func run() async throws {
+        let selection: BackupAccess.VerifySelection = all ? .all : .one(key.map { .key($0) } ?? .latest)
+        let access = try options.access()
+        let (tenant, restore) = (self.tenant, self.restore)
+        let results = try await interruptible(access) { () throws(AccessError) in try await access.verify(tenant: tenant, selection, restore: restore) }
+        if json {
+            try printJSON([
+                "tenant": tenant,
+                "backups": results.map { result in
+                    [
+                        "s3_key": result.key, "ok": result.passed, "problem": result.problem ?? NSNull(), "has_manifest": result.hasManifest,
+                        "tables": result.tables.map { tables in
+                            tables.map { ["table": $0.table, "expected": $0.expected ?? NSNull(), "restored": $0.restored ?? NSNull(), "ok": $0.matches] as [String: Any] }
+                        } ?? NSNull(),
+                    ] as [String: Any]
+                },
+            ])
+        } else {
+            for result in results {
+                print("\(result.passed ? "✔" : "✘") \(result.key)\(result.problem.map { ": \($0)" } ?? "")\(result.hasManifest ? "" : " (no manifest: read, not verified)")")
+                for table in result.tables ?? [] {
+                    let expected = table.expected.map(String.init) ?? "-"
+                    let restored = table.restored.map(String.init) ?? "-"
+                    print("    \(table.matches ? "ok      " : "MISMATCH") \(table.table): manifest \(expected), restored \(restored)")
+                }
+            }
+        }
+        if !results.allSatisfy(\.passed) { throw ExitCode(1) }
+    }
+}
+
+/// ``accessing(_:)`` under ``SignalInterruption``: SIGTERM, SIGINT or SIGHUP cancel the work (psql is killed
+/// before it can commit, a drill's database is dropped) and the command exits 128 + the signal.
+func interruptible<T: Sendable>(_ access: BackupAccess, _ body: @escaping @Sendable () async throws(AccessError) -> T) async throws -> T {
+    do {
+        return try await SignalInterruption.run(logger: access.context.logger) { () async throws -> T in
+            try await accessing { () async throws(AccessError) -> T in try await body() }
+        }
+    } catch let interrupted as Interrupted {
+        FileHandle.standardError.write(Data("error: stopped by \(interrupted.signal); nothing was committed\n".utf8))
+        throw ExitCode(interrupted.exitCode)
+    }
+}

@@ -33,6 +33,10 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case codec(String)
         /// The settings cannot reach the bucket (no bucket configured).
         case configuration(String)
+        /// A restore that would not be safe or cannot work; nothing was changed in the target.
+        case restoreRefused(String)
+        /// psql failed; its transaction was rolled back.
+        case restoreFailed(String)
     }
 
     public let tenant: String
@@ -62,7 +66,7 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case .database(let message): return message
         case .output(let message): return message
         case .codec(let message): return "cannot decompress: \(message)"
-        case .configuration(let message): return message
+        case .configuration(let message), .restoreRefused(let message), .restoreFailed(let message): return message
         }
     }
 

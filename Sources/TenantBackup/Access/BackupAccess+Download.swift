@@ -88,18 +88,17 @@ extension BackupAccess {
             try await audit(.download, tenant: tenant, key: key, detail: manifest == nil ? "streamed; no manifest to verify against" : "streamed")
             output = .stream(write)
         }
-        var hasher = SHA256()
-        var stored: Int64 = 0
         var written: Int64 = 0
+        let stored: Int64
+        let digest: String
         do {
-            let object = try await client(tenant).openObject(key: key)
-            for try await chunk in object {
-                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                stored += Int64(chunk.readableBytes)
+            var sofar: Int64 = 0
+            (stored, digest) = try await streamObject(key, tenant: tenant) { chunk in
+                sofar += Int64(chunk.readableBytes)
                 let out = try decompressor?.process(chunk) ?? chunk
                 written += Int64(out.readableBytes)
                 try await output.write(out)
-                progress?(stored, backup.size)
+                progress?(sofar, backup.size)
             }
             if let tail = try decompressor?.finish() {
                 written += Int64(tail.readableBytes)
@@ -117,12 +116,10 @@ extension BackupAccess {
             await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
             throw failure
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        let expectedSize = manifest?.bytes ?? backup.size
-        if stored != expectedSize || (manifest.map { $0.sha256 != digest } ?? false) {
+        let problem = stored != backup.size && manifest == nil
+            ? "read \(stored) bytes, the listing said \(backup.size)" : Self.mismatch(bytes: stored, sha256: digest, expected: manifest)
+        if let problem {
             output.discard()
-            let problem = stored != expectedSize
-                ? "read \(stored) bytes, expected \(expectedSize)" : "SHA-256 \(digest) does not match the manifest's \(manifest?.sha256 ?? "")"
             let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem))
             await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
             throw failure

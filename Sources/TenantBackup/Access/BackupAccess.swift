@@ -173,6 +173,31 @@ public struct BackupAccess: Sendable {
         }
     }
 
+    // MARK: - Reading a backup
+
+    /// Streams an object chunk by chunk into `each`, hashing it on the way: returns the bytes read and their
+    /// hex SHA-256. Memory holds one chunk at a time. Stops at cancellation.
+    func streamObject(_ key: String, tenant: String, _ each: (ByteBuffer) async throws -> Void) async throws -> (bytes: Int64, sha256: String) {
+        var hasher = SHA256()
+        var bytes: Int64 = 0
+        let object = try await client(tenant).openObject(key: key)
+        for try await chunk in object {
+            try Task.checkCancellation()
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            bytes += Int64(chunk.readableBytes)
+            try await each(chunk)
+        }
+        return (bytes, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// Why `bytes`/`sha256` do not match what the manifest says, or `nil` when they do (or there is none).
+    static func mismatch(bytes: Int64, sha256: String, expected manifest: BackupManifest?) -> String? {
+        guard let manifest else { return nil }
+        if bytes != manifest.bytes { return "read \(bytes) bytes, expected \(manifest.bytes)" }
+        if sha256 != manifest.sha256 { return "SHA-256 \(sha256) does not match the manifest's \(manifest.sha256)" }
+        return nil
+    }
+
     // MARK: - Presign
 
     /// The longest a presigned URL may live: 7 days, S3's limit for SigV4.
@@ -234,7 +259,7 @@ extension AccessError {
     /// A refusal (the access was not allowed), as opposed to a failure while carrying it out.
     public var isRefusal: Bool {
         switch kind {
-        case .invalidKey, .foreignKey, .noSuchBackup, .noBackups, .unknownTenant, .protectedBackup, .tenantBusy, .invalidExpiry: true
+        case .invalidKey, .foreignKey, .noSuchBackup, .noBackups, .unknownTenant, .protectedBackup, .tenantBusy, .invalidExpiry, .restoreRefused: true
         default: false
         }
     }

@@ -22,6 +22,8 @@ public enum BackupMetrics {
     public static let reloads = "tenant_backup_config_reloads_total"
     public static let futureDated = "tenant_backup_future_dated_backups"
     public static let tenantsSelected = "tenant_backup_tenants_selected"
+    public static let lastDrillSuccess = "tenant_backup_last_drill_success"
+    public static let lastDrillTimestamp = "tenant_backup_last_drill_timestamp_seconds"
 
     /// Records one schema's backup attempt. Shared schemas count in the totals only.
     static func record(schema: BackupSchema, result: Result<BackupOutcome, BackupError>, at date: Date = Date()) {
@@ -65,6 +67,12 @@ public enum BackupMetrics {
     /// How many of a tenant's keys are dated in the future (they never count as its newest backup).
     static func recordFutureDated(tenant: String, count: Int) {
         Gauge(label: futureDated, dimensions: [("tenant", tenant)]).record(count)
+    }
+
+    /// The outcome and time of a tenant's last restore drill.
+    static func recordDrill(tenant: String, succeeded: Bool, at date: Date) {
+        Gauge(label: lastDrillSuccess, dimensions: [("tenant", tenant)]).record(succeeded ? 1 : 0)
+        Gauge(label: lastDrillTimestamp, dimensions: [("tenant", tenant)]).record(date.timeIntervalSince1970)
     }
 
     /// How many tenants the last discovery selected; 0 is a failure an alert can see.

@@ -1,0 +1,332 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+extension BackupAccess {
+    /// Where and how to restore.
+    public struct RestoreRequest: Sendable {
+        /// The target database: a libpq keyword string or URL; what it leaves out comes from the `PG*`
+        /// variables, as for psql.
+        public var target: String
+        /// Create the target database first (it must not exist); on failure it is dropped again.
+        public var createDatabase = false
+        /// Into a database without the shared schemas' tables, the shared dumps the manifest names are
+        /// applied first; they hold every clinic's shared rows (staff, the tenant table), so this must be asked for.
+        public var withSharedData = false
+        /// SQL run in the same transaction after the dumps, before commit (to delete other clinics' rows).
+        public var afterRestoreSQL: String?
+        /// Connection variables under the target's own (a drill: the settings' server, with another dbname).
+        var inherited: [String: String] = [:]
+
+        public init(target: String) {
+            self.target = target
+        }
+    }
+
+    /// What a restore did.
+    public struct Restore: Sendable, Equatable {
+        public let key: String
+        public let database: String
+        public let createdDatabase: Bool
+        /// The shared dumps applied before the tenant's (none into a database that has the shared tables).
+        public let sharedApplied: [String]
+        /// Rows of every table of the restored schema, counted after commit (`schema.table` as pg_dump names it).
+        public let tableRowCounts: [String: Int64]
+    }
+
+    /// The target's connection variables and database name, from its connection string over our `PG*`.
+    func restoreTarget(_ request: RestoreRequest, tenant: String) throws(AccessError) -> (environment: [String: String], database: String) {
+        let variables: [String: String]
+        do {
+            variables = try DumpConnection.variables(for: request.target)
+        } catch {
+            throw AccessError(
+                tenant: tenant,
+                .restoreRefused("the target database is not a valid connection string: \(Redaction.libpqMessage(error.message, connectionString: request.target))"))
+        }
+        let environment = ChildEnvironment.variables(context.environment, overrides: request.inherited.merging(variables) { $1 })
+        guard let database = environment["PGDATABASE"], !database.isEmpty else {
+            throw AccessError(tenant: tenant, .restoreRefused("the target names no database (dbname=...)"))
+        }
+        return (environment, database)
+    }
+
+    /// Restores the backup into `request.target`: streams it, verifies it against its manifest, decompresses
+    /// it and feeds `psql -X -v ON_ERROR_STOP=1 --single-transaction`, so the whole backup is applied or
+    /// nothing. A checksum that fails at the end of an object kills psql before its input ends.
+    ///
+    /// Refused, with nothing changed, when the tenant's schema already exists in the target (rename or drop
+    /// it: we never drop anything for the operator), when the target's server is older than the pg_dump that
+    /// made the dump, and when the target lacks the shared tables and `withSharedData` was not given.
+    public func restore(tenant: String, _ reference: BackupReference, into request: RestoreRequest) async throws(AccessError) -> Restore {
+        let backup = try await locate(reference, tenant: tenant, for: .restore)
+        let key = backup.key.key
+        func refused(_ reason: String) async -> AccessError {
+            let error = AccessError(tenant: tenant, .restoreRefused(reason))
+            await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: reason)
+            return error
+        }
+        let manifest = try await manifest(of: backup, tenant: tenant, action: .restore)
+        if backup.key.suffix.hasSuffix(".age") {
+            throw await refused("\(key) is encrypted; restoring encrypted backups is not supported yet")
+        }
+        let (environment, database) = try restoreTarget(request, tenant: tenant)
+        let created: Bool
+        if request.createDatabase {
+            try await createDatabase(database, environment: environment, tenant: tenant, key: key)
+            created = true
+        } else {
+            created = false
+        }
+        do throws(AccessError) {
+            let plan = try await planRestore(backup: backup, manifest: manifest, tenant: tenant, environment: environment, database: database, request: request)
+            try await audit(
+                .restore, tenant: tenant, key: key,
+                detail: "into database \(database)" + (plan.shared.isEmpty ? "" : " with the shared dumps \(plan.shared.map(\.key).joined(separator: ", "))"))
+            try await apply(plan, tenant: tenant, environment: environment, afterRestore: request.afterRestoreSQL)
+            let counts: [String: Int64]
+            do {
+                counts = try await Blocking.run { () throws -> [String: Int64] in
+                    try PostgresConnection(connectionString: nil, environment: environment).rowCounts(inSchema: tenant)
+                }
+            } catch {
+                counts = [:]
+                logger.warning("restored, but the rows could not be counted", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
+            }
+            logger.notice(
+                "backup restored", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "database": "\(database)", "actor": "\(actor)", "tables": "\(counts.count)"])
+            return Restore(key: key, database: database, createdDatabase: created, sharedApplied: plan.shared.map(\.key), tableRowCounts: counts)
+        } catch {
+            if created { await dropDatabase(database, environment: environment, tenant: tenant) }
+            if !error.isRefusal {
+                await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .failed, detail: error.message)
+            }
+            throw error
+        }
+    }
+
+    /// What will be fed to psql, in order: shared dumps (each with its manifest), then the tenant's.
+    struct RestorePlan {
+        struct Part {
+            let key: String
+            let backup: BackupKey
+            let manifest: BackupManifest?
+            let size: Int64
+            /// `DROP SCHEMA <name>;` goes first when the dump recreates this (empty) schema.
+            let recreates: String?
+        }
+
+        let shared: [Part]
+        let tenant: Part
+    }
+
+    private func planRestore(
+        backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, environment: [String: String], database: String, request: RestoreRequest
+    ) async throws(AccessError) -> RestorePlan {
+        let key = backup.key.key
+        func refused(_ reason: String) async -> AccessError {
+            await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: reason)
+            return AccessError(tenant: tenant, .restoreRefused(reason))
+        }
+        let sharedKeys = manifest?.sharedBackups ?? []
+        let sharedSchemas = sharedKeys.compactMap { BackupKey.parse($0, prefix: prefix)?.schema }
+        struct TargetState: Sendable {
+            let serverMajor: Int
+            let tenantExists: Bool
+            let sharedWithTables: [String]
+            let sharedEmpty: [String]
+        }
+        let state: TargetState
+        do {
+            state = try await Blocking.run { () throws -> TargetState in
+                let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: environment)
+                return TargetState(
+                    serverMajor: connection.serverMajorVersion, tenantExists: try connection.schemaExists(tenant),
+                    sharedWithTables: try sharedSchemas.filter { !(try connection.tables(inSchema: $0).isEmpty) },
+                    sharedEmpty: try sharedSchemas.filter { try !connection.schemaExists($0) || connection.schemaIsEmpty($0) })
+            }
+        } catch {
+            throw AccessError(tenant: tenant, .database("cannot inspect the target database \(database): \(error)"))
+        }
+        if let manifest, let dumpMajor = Int(manifest.pgDumpVersion.split(separator: ".").first ?? ""), state.serverMajor < dumpMajor {
+            throw await refused(
+                "the target's server is PostgreSQL \(state.serverMajor), older than the pg_dump \(manifest.pgDumpVersion) that made this backup; restore into PostgreSQL \(dumpMajor) or newer")
+        }
+        if state.tenantExists {
+            throw await refused(
+                "schema \(BackupSchema.display(tenant)) already exists in database \(database); rename it (ALTER SCHEMA ... RENAME TO ...) or drop it first: nothing was changed")
+        }
+        // A database that has the shared tables (the live one) takes the tenant's dump alone.
+        if !sharedSchemas.isEmpty, state.sharedWithTables.count == sharedSchemas.count {
+            return RestorePlan(shared: [], tenant: part(backup, manifest: manifest))
+        }
+        if manifest == nil {
+            throw await refused(
+                "\(key) has no manifest, so the shared dumps it needs are unknown; restore it into a database that has the shared tables, or adopt it first")
+        }
+        if sharedSchemas.isEmpty {
+            return RestorePlan(shared: [], tenant: part(backup, manifest: manifest))
+        }
+        if !state.sharedWithTables.isEmpty {
+            throw await refused(
+                "the target has tables in some shared schemas (\(state.sharedWithTables.map(BackupSchema.display).joined(separator: ", "))) but not all; restore into a fresh database or the live one")
+        }
+        guard request.withSharedData else {
+            throw await refused(
+                "database \(database) lacks the shared tables, so the shared dumps this backup names come first (\(sharedKeys.joined(separator: ", "))); "
+                    + "they hold every clinic's shared rows (staff accounts with e-mails and password hashes, the tenant table): pass --with-shared-data "
+                    + "to restore them too, and --after-restore FILE to delete the other clinics' rows in the same transaction")
+        }
+        let catalog = try catalog(tenant)
+        var shared: [RestorePlan.Part] = []
+        for sharedKey in sharedKeys {
+            guard let parsed = BackupKey.parse(sharedKey, prefix: prefix), parsed.area == .shared else {
+                throw await refused("its manifest names \(sharedKey), which is not a shared dump's key")
+            }
+            let listed: BackupCatalog.ListedBackup?
+            do {
+                listed = try await catalog.backups(of: parsed.owner).first { $0.key == parsed }
+            } catch {
+                throw AccessError(tenant: tenant, .storage(error))
+            }
+            guard let listed else {
+                throw await refused("the shared dump \(sharedKey) this backup needs is gone from the bucket; restore into a database that has the shared tables")
+            }
+            let sharedManifest = try await self.manifest(of: listed, tenant: tenant, action: .restore)
+            shared.append(RestorePlan.Part(
+                key: sharedKey, backup: parsed, manifest: sharedManifest, size: listed.size,
+                recreates: state.sharedEmpty.contains(parsed.schema) ? parsed.schema : nil))
+        }
+        return RestorePlan(shared: shared, tenant: part(backup, manifest: manifest))
+    }
+
+    private func part(_ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?) -> RestorePlan.Part {
+        RestorePlan.Part(key: backup.key.key, backup: backup.key, manifest: manifest, size: backup.size, recreates: nil)
+    }
+
+    /// Streams every part into one psql transaction. Any failure (S3, a checksum, decompression) kills psql
+    /// before its input ends; psql's own failure rolls back by itself.
+    private func apply(_ plan: RestorePlan, tenant: String, environment: [String: String], afterRestore: String?) async throws(AccessError) {
+        let major = (try? await Blocking.run { () throws -> Int in
+            try PostgresConnection(connectionString: nil, environment: environment).serverMajorVersion
+        }) ?? 15
+        guard let executable = PsqlProcess.locate(serverMajor: major, environment: context.environment) else {
+            throw AccessError(tenant: tenant, .restoreFailed("psql is not installed (apt-get install postgresql-client-\(major))"))
+        }
+        let psql: PsqlProcess
+        do {
+            psql = try PsqlProcess(executable: executable, environment: environment)
+        } catch {
+            throw AccessError(tenant: tenant, .restoreFailed("cannot start \(executable): \(error)"))
+        }
+        do throws(AccessError) {
+            for part in plan.shared + [plan.tenant] {
+                try await feed(part, into: psql, tenant: tenant)
+            }
+            if let afterRestore {
+                do {
+                    try await psql.write(ByteBuffer(string: "\n-- --after-restore\nRESET search_path;\n\(afterRestore)\n;\n"))
+                } catch {
+                    throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading before the --after-restore SQL: \(error)"))
+                }
+            }
+        } catch {
+            await psql.abort()
+            throw error
+        }
+        let (status, stderr) = await psql.finish()
+        guard status == 0 else {
+            throw AccessError(tenant: tenant, .restoreFailed("psql exited \(status); the transaction was rolled back and nothing was restored: \(stderr)"))
+        }
+    }
+
+    /// One object: read, hashed, decompressed, written to psql; verified against its manifest at the end.
+    private func feed(_ part: RestorePlan.Part, into psql: PsqlProcess, tenant: String) async throws(AccessError) {
+        var decompressor = try Self.decompressor(for: part.backup, tenant: tenant)
+        var head = ByteBuffer()
+        var headDone = part.recreates == nil
+        let stored: Int64
+        let digest: String
+        do {
+            (stored, digest) = try await streamObject(part.key, tenant: tenant) { chunk in
+                var plain = try decompressor?.process(chunk) ?? chunk
+                if !headDone {
+                    // Hold the start of a dump that may recreate the empty schema until we know whether it does.
+                    head.writeBuffer(&plain)
+                    if head.readableBytes < 256 << 10 { return }
+                    try await writeHead(&head, recreating: part.recreates, into: psql)
+                    headDone = true
+                    return
+                }
+                try await psql.write(plain)
+            }
+            if var tail = try decompressor?.finish() {
+                if !headDone { head.writeBuffer(&tail) } else { try await psql.write(tail) }
+            }
+            if !headDone { try await writeHead(&head, recreating: part.recreates, into: psql) }
+        } catch {
+            switch error {
+            case let error as S3Error: throw AccessError(tenant: tenant, .storage(error))
+            case let error as StreamTransformError: throw AccessError(tenant: tenant, .codec("\(part.key): \(error)"))
+            case is CancellationError: throw AccessError(tenant: tenant, .restoreFailed("stopped; psql was killed before its transaction could commit"))
+            default: throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading \(part.key) (see its error below): \(error)"))
+            }
+        }
+        if let problem = Self.mismatch(bytes: stored, sha256: digest, expected: part.manifest) {
+            throw AccessError(tenant: tenant, .verificationFailed(key: part.key, problem: problem))
+        }
+    }
+
+    /// pg_dump writes `CREATE SCHEMA public;` for a `public` that was once dropped and recreated; a fresh
+    /// database already has an empty `public`, and the statement would fail. When the head of the dump holds
+    /// that statement, the empty schema is dropped first (without CASCADE: it fails if anything is in it).
+    private func writeHead(_ head: inout ByteBuffer, recreating schema: String?, into psql: PsqlProcess) async throws {
+        if let schema {
+            let statement = "CREATE SCHEMA \(BackupSchema.display(schema));"
+            let text = String(buffer: head)
+            if text.split(separator: "\n", omittingEmptySubsequences: false).contains(where: { $0 == statement }) {
+                try await psql.write(ByteBuffer(string: "DROP SCHEMA \(BackupSchema.quoted(schema));\n"))
+            }
+        }
+        try await psql.write(head)
+        head.clear()
+    }
+
+    private func createDatabase(_ database: String, environment: [String: String], tenant: String, key: String) async throws(AccessError) {
+        var variables = environment
+        variables["PGDATABASE"] = "postgres"
+        let maintenance = variables
+        do {
+            try await Blocking.run { () throws -> Bool in
+                let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
+                if try !connection.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database], purpose: "looking for database \(database)").rows.isEmpty {
+                    throw AccessError(tenant: tenant, .restoreRefused("database \(database) already exists; restore into it without --create-database, or name a new one"))
+                }
+                _ = try connection.query("CREATE DATABASE \(BackupSchema.quoted(database))", purpose: "creating database \(database)")
+                return true
+            }
+        } catch let error as AccessError {
+            await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: error.message)
+            throw error
+        } catch {
+            throw AccessError(tenant: tenant, .database("cannot create database \(database): \(error)"))
+        }
+    }
+
+    /// Drops a database this restore created (empty: its transaction was rolled back).
+    func dropDatabase(_ database: String, environment: [String: String], tenant: String) async {
+        var variables = environment
+        variables["PGDATABASE"] = "postgres"
+        let maintenance = variables
+        do {
+            _ = try await Blocking.run { () throws -> Bool in
+                let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
+                _ = try connection.query("DROP DATABASE IF EXISTS \(BackupSchema.quoted(database)) WITH (FORCE)", purpose: "dropping database \(database)")
+                return true
+            }
+        } catch {
+            logger.error("could not drop the database the restore created", metadata: ["tenant": "\(tenant)", "database": "\(database)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import NIOCore
+
+extension BackupAccess {
+    /// Which backups `verify` checks.
+    public enum VerifySelection: Sendable, Equatable {
+        case one(BackupReference)
+        case all
+    }
+
+    /// One table of a restore drill: the rows the manifest counted in the dump, and the rows restored.
+    public struct TableCheck: Sendable, Equatable {
+        public let table: String
+        public let expected: Int64?
+        public let restored: Int64?
+        public var matches: Bool { expected == restored }
+    }
+
+    /// What `verify` found about one backup.
+    public struct Verification: Sendable, Equatable {
+        public let key: String
+        /// `nil` when the object is present and matches its manifest (size and SHA-256).
+        public let problem: String?
+        /// Whether a manifest vouched for it (a backup without one can only be read, not verified).
+        public let hasManifest: Bool
+        /// With a restore drill: every table, compared.
+        public let tables: [TableCheck]?
+        /// The throwaway database the drill used (dropped again).
+        public let drillDatabase: String?
+
+        public var passed: Bool { problem == nil && (tables?.allSatisfy(\.matches) ?? true) }
+    }
+
+    /// Checks presence, size and SHA-256 against the manifest of one backup (or all of them); with
+    /// `restore`, also a restore drill: restored into a throwaway database (created, and always dropped, even
+    /// when the drill fails or is stopped), every table's row count compared with the manifest's.
+    public func verify(tenant: String, _ selection: VerifySelection, restore: Bool = false) async throws(AccessError) -> [Verification] {
+        let backups: [BackupCatalog.ListedBackup]
+        switch selection {
+        case .one(let reference):
+            backups = [try await locate(reference, tenant: tenant, for: .verify)]
+        case .all:
+            let catalog = try catalog(tenant)
+            do {
+                backups = try await catalog.backups(of: .tenant(tenant)).sorted { $0.key.timestamp > $1.key.timestamp }
+            } catch {
+                throw AccessError(tenant: tenant, .storage(error))
+            }
+            if backups.isEmpty { throw AccessError(tenant: tenant, try await emptyTenant(tenant, missing: nil)) }
+        }
+        var results: [Verification] = []
+        for backup in backups {
+            try await audit(.verify, tenant: tenant, key: backup.key.key, detail: restore ? "with a restore drill" : nil)
+            results.append(try await verifyOne(backup, tenant: tenant, restore: restore))
+        }
+        return results
+    }
+
+    private func verifyOne(_ backup: BackupCatalog.ListedBackup, tenant: String, restore: Bool) async throws(AccessError) -> Verification {
+        let key = backup.key.key
+        let manifest: BackupManifest?
+        do {
+            manifest = try await self.manifest(of: backup, tenant: tenant, action: .verify)
+        } catch {
+            if case .verificationFailed(_, let problem) = error.kind {
+                return Verification(key: key, problem: problem, hasManifest: true, tables: nil, drillDatabase: nil)
+            }
+            throw error
+        }
+        let read: (bytes: Int64, sha256: String)
+        do {
+            read = try await streamObject(key, tenant: tenant) { _ in }
+        } catch let error as S3Error {
+            throw AccessError(tenant: tenant, .storage(error))
+        } catch {
+            throw AccessError(tenant: tenant, .restoreFailed("stopped while reading \(key)"))
+        }
+        let problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest)
+            ?? (manifest == nil && read.bytes != backup.size ? "read \(read.bytes) bytes, the listing said \(backup.size)" : nil)
+        guard restore, problem == nil else {
+            logger.log(
+                level: problem == nil ? .info : .error, "backup verified",
+                metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "ok": "\(problem == nil)", "problem": "\(problem ?? "")"])
+            return Verification(key: key, problem: problem, hasManifest: manifest != nil, tables: nil, drillDatabase: nil)
+        }
+        return try await drill(backup, manifest: manifest, tenant: tenant)
+    }
+
+    /// Restores into a throwaway database on the tenant's own server and compares the row counts.
+    private func drill(_ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String) async throws(AccessError) -> Verification {
+        let key = backup.key.key
+        let database = "tenant_backup_drill_\(AuditRecord.newId())"
+        var request = RestoreRequest(target: "dbname=\(database)")
+        request.createDatabase = true
+        request.withSharedData = true
+        // On the tenant's own server: the settings' connection, with the throwaway database's name.
+        if let source = context.settings.postgres.connectionString, !source.isEmpty {
+            request.inherited = ((try? DumpConnection.variables(for: source)) ?? [:]).filter { $0.key != "PGDATABASE" }
+        }
+        let (environment, _) = try restoreTarget(request, tenant: tenant)
+        let access = self
+        // Run apart from the caller's task: a stop (SIGTERM) cancels the restore, and the drop below must
+        // still happen, uncancelled.
+        let outcome = await Task { () async -> Result<Restore, AccessError> in
+            await withTaskCancellationHandler {
+                do throws(AccessError) {
+                    return .success(try await access.restoreForDrill(tenant: tenant, backup: backup, request: request))
+                } catch {
+                    return .failure(error)
+                }
+            } onCancel: {}
+        }.value
+        await Task { await access.dropDatabase(database, environment: environment, tenant: tenant) }.value
+        switch outcome {
+        case .failure(let error):
+            BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now())
+            logger.error("restore drill failed", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "error": "\(error.message)"])
+            return Verification(key: key, problem: "the restore drill failed: \(error.message)", hasManifest: manifest != nil, tables: nil, drillDatabase: database)
+        case .success(let restored):
+            var expected: [QualifiedName: Int64] = [:]
+            for (name, rows) in manifest?.tableRowCounts ?? [:] {
+                if let parsed = QualifiedName.parse(name), parsed.schema == tenant { expected[parsed] = rows }
+            }
+            var actual: [QualifiedName: Int64] = [:]
+            for (name, rows) in restored.tableRowCounts { if let parsed = QualifiedName.parse(name) { actual[parsed] = rows } }
+            let tables = Set(expected.keys).union(actual.keys).sorted { $0.description < $1.description }.map {
+                TableCheck(table: $0.description, expected: expected[$0], restored: actual[$0])
+            }
+            let checked = manifest?.tableRowCounts == nil ? [] : tables
+            let passed = checked.allSatisfy(\.matches)
+            logger.log(
+                level: passed ? .notice : .error, "restore drill finished",
+                metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "ok": "\(passed)", "tables": "\(tables.count)",
+                           "mismatched": "\(checked.filter { !$0.matches }.map(\.table).joined(separator: ","))"])
+            BackupMetrics.recordDrill(tenant: tenant, succeeded: passed, at: now())
+            return Verification(key: key, problem: nil, hasManifest: manifest != nil, tables: checked, drillDatabase: database)
+        }
+    }
+
+    /// A restore of an already located backup (the drill's, not audited again).
+    func restoreForDrill(tenant: String, backup: BackupCatalog.ListedBackup, request: RestoreRequest) async throws(AccessError) -> Restore {
+        try await restore(tenant: tenant, .key(backup.key.key), into: request)
+    }
+}

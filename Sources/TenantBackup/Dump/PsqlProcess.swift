@@ -1,0 +1,95 @@
+import Foundation
+import NIOCore
+
+/// `psql -X -v ON_ERROR_STOP=1 --single-transaction`, fed on its standard input: a restore that applies the
+/// whole script or nothing. ``abort()`` kills it before its input is closed, so a script found bad midway
+/// (a checksum that fails at the end of an object) is never committed: psql only commits at end of input.
+public final class PsqlProcess: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe()
+    private let errors = Pipe()
+    private let stderrTail = StderrTail()
+
+    /// The connection comes from `environment` (`PG*`), never from argv: no password on a command line.
+    public init(executable: String, environment: [String: String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"]
+        process.environment = environment
+        process.standardInput = input
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = errors
+        // A psql that stops reading (ON_ERROR_STOP) must give us EPIPE, not kill us with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        let tail = stderrTail
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { tail.append(data) }
+        }
+        try process.run()
+    }
+
+    /// Writes a chunk of the script (blocking on a full pipe, off the cooperative pool).
+    public func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.readableBytes > 0 else { return }
+        let handle = input.fileHandleForWriting
+        let data = Data(buffer.readableBytesView)
+        try await Blocking.run { try handle.write(contentsOf: data) }
+    }
+
+    /// Closes its input: psql commits (if every statement succeeded) and exits. Returns its exit status and
+    /// the end of its stderr.
+    public func finish() async -> (status: Int32, stderr: String) {
+        try? input.fileHandleForWriting.close()
+        return await wait()
+    }
+
+    /// Kills psql before its input ends: the transaction is rolled back by the server.
+    public func abort() async {
+        kill(process.processIdentifier, SIGKILL)
+        _ = await wait()
+        try? input.fileHandleForWriting.close()
+    }
+
+    private func wait() async -> (status: Int32, stderr: String) {
+        let process = self.process
+        _ = try? await Blocking.run { () throws -> Bool in
+            process.waitUntilExit()
+            return true
+        }
+        errors.fileHandleForReading.readabilityHandler = nil
+        let rest = (try? errors.fileHandleForReading.readToEnd()) ?? nil
+        if let rest { stderrTail.append(rest) }
+        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return (status, stderrTail.text)
+    }
+
+    /// The last 8 KiB of psql's stderr.
+    final class StderrTail: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+
+        func append(_ more: Data) {
+            lock.lock()
+            data.append(more)
+            if data.count > 16384 { data = data.suffix(8192) }
+            lock.unlock()
+        }
+
+        var text: String {
+            lock.lock()
+            defer { lock.unlock() }
+            return String(decoding: data.suffix(8192), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// `psql` of the server's major version when installed (Debian's layout), else the one on `PATH`.
+    public static func locate(serverMajor: Int, environment: [String: String]) -> String? {
+        let versioned = "/usr/lib/postgresql/\(serverMajor)/bin/psql"
+        if FileManager.default.isExecutableFile(atPath: versioned) { return versioned }
+        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/psql"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}
