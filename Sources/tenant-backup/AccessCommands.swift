@@ -477,3 +477,40 @@ func interruptible<T: Sendable>(_ access: BackupAccess, _ body: @escaping @Senda
         throw ExitCode(interrupted.exitCode)
     }
 }
+
+struct AdoptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adopt",
+        abstract: "Write manifests for a tenant's backups that have none (the old system's).",
+        discussion: """
+            Each backup without a manifest is read whole and checked: a complete pg_dump (it ends with \
+            "-- PostgreSQL database dump complete") of this tenant's schema and of no other. Its rows are \
+            counted, and a manifest with "adopted": true is written beside it, so download, restore and verify \
+            can check it. A backup that fails the check is reported and left alone. Exits 1 when any was left \
+            alone. Audited.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String
+
+    @Flag(help: "Check and report; write nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        let access = try options.access()
+        let (tenant, dryRun) = (self.tenant, self.dryRun)
+        let results = try await interruptible(access) { () throws(AccessError) in try await access.adopt(tenant: tenant, dryRun: dryRun) }
+        if results.isEmpty { print("\(BackupSchema.tenant(tenant)): every backup has a manifest; nothing to adopt") }
+        for result in results {
+            if let problem = result.problem {
+                print("✘ \(result.key): left alone: \(problem)")
+            } else {
+                let tables = result.manifest?.tableRowCounts?.count ?? 0
+                print("✔ \(result.key): a complete dump of \(tables) table(s)\(result.written ? "; manifest written" : " (dry run: nothing written)")")
+            }
+        }
+        if results.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
+    }
+}

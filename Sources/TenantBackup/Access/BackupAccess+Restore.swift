@@ -131,6 +131,9 @@ extension BackupAccess {
         }
         let sharedKeys = manifest?.sharedBackups ?? []
         let sharedSchemas = sharedKeys.compactMap { BackupKey.parse($0, prefix: prefix)?.schema }
+        // The shared schemas the target must have for the tenant's dump alone: those the manifest names, or
+        // the configured ones for a backup that names none (the old system's).
+        let expectedShared = sharedSchemas.isEmpty ? context.settings.tenants.sharedSchemas : sharedSchemas
         struct TargetState: Sendable {
             let serverMajor: Int
             let tenantExists: Bool
@@ -143,8 +146,8 @@ extension BackupAccess {
                 let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: environment)
                 return TargetState(
                     serverMajor: connection.serverMajorVersion, tenantExists: try connection.schemaExists(tenant),
-                    sharedWithTables: try sharedSchemas.filter { !(try connection.tables(inSchema: $0).isEmpty) },
-                    sharedEmpty: try sharedSchemas.filter { try !connection.schemaExists($0) || connection.schemaIsEmpty($0) })
+                    sharedWithTables: try expectedShared.filter { !(try connection.tables(inSchema: $0).isEmpty) },
+                    sharedEmpty: try expectedShared.filter { try !connection.schemaExists($0) || connection.schemaIsEmpty($0) })
             }
         } catch {
             throw AccessError(tenant: tenant, .database("cannot inspect the target database \(database): \(error)"))
@@ -158,15 +161,18 @@ extension BackupAccess {
                 "schema \(BackupSchema.display(tenant)) already exists in database \(database); rename it (ALTER SCHEMA ... RENAME TO ...) or drop it first: nothing was changed")
         }
         // A database that has the shared tables (the live one) takes the tenant's dump alone.
-        if !sharedSchemas.isEmpty, state.sharedWithTables.count == sharedSchemas.count {
+        if state.sharedWithTables.count == expectedShared.count {
             return RestorePlan(shared: [], tenant: part(backup, manifest: manifest))
         }
         if manifest == nil {
             throw await refused(
-                "\(key) has no manifest, so the shared dumps it needs are unknown; restore it into a database that has the shared tables, or adopt it first")
+                "\(key) has no manifest, so the shared dumps it needs are unknown, and database \(database) lacks the shared tables; "
+                    + "restore it into a database that has them (the live one)")
         }
         if sharedSchemas.isEmpty {
-            return RestorePlan(shared: [], tenant: part(backup, manifest: manifest))
+            throw await refused(
+                "\(key) names no shared dump (adopted from the old system, or made when the shared dump failed), and database \(database) "
+                    + "lacks the shared tables (\(expectedShared.map(BackupSchema.display).joined(separator: ", "))); restore it into a database that has them (the live one)")
         }
         if !state.sharedWithTables.isEmpty {
             throw await refused(

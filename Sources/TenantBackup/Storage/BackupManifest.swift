@@ -31,6 +31,9 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     public var sharedBackups: [String]
     /// Rows per table, counted from the COPY blocks of a plain dump; `null` for the custom format.
     public var tableRowCounts: [String: Int64]?
+    /// `true` for a manifest `adopt` wrote afterwards for a backup made without one (the old system's);
+    /// absent otherwise.
+    public var adopted: Bool?
 
     public init(
         area: String, schema: String, key: String, bytes: Int64, sha256: String, dumpBytes: Int64, compression: String,
@@ -67,6 +70,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         case finishedAt = "finished_at"
         case sharedBackups = "shared_backups"
         case tableRowCounts = "table_row_counts"
+        case adopted
     }
 
     public func encoded() throws -> Data {

@@ -1,0 +1,100 @@
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+extension BackupAccess {
+    /// What `adopt` found for one backup without a manifest.
+    public struct Adoption: Sendable, Equatable {
+        public let key: String
+        /// `nil` when the backup is a complete dump of this tenant's schema alone (its manifest was written,
+        /// unless a dry run); else why it was left alone.
+        public let problem: String?
+        public let manifest: BackupManifest?
+        public let written: Bool
+    }
+
+    /// Gives the tenant's backups that have no manifest (the old system's plain dumps) one: each is read
+    /// whole and checked to be a complete pg_dump (its closing line) of this tenant's schema and of no other;
+    /// its rows are counted and a manifest with `"adopted": true` is written beside it (never over one). A
+    /// backup that fails the check is reported and left alone.
+    public func adopt(tenant: String, dryRun: Bool = false) async throws(AccessError) -> [Adoption] {
+        let catalog = try catalog(tenant)
+        let listed: [BackupCatalog.ListedBackup]
+        do {
+            listed = try await catalog.backups(of: .tenant(tenant))
+        } catch {
+            throw AccessError(tenant: tenant, .storage(error))
+        }
+        if listed.isEmpty { throw AccessError(tenant: tenant, try await emptyTenant(tenant, missing: nil)) }
+        var results: [Adoption] = []
+        for backup in listed.filter({ !$0.hasManifest }).sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
+            results.append(try await adoptOne(backup, tenant: tenant, dryRun: dryRun))
+        }
+        return results
+    }
+
+    private func adoptOne(_ backup: BackupCatalog.ListedBackup, tenant: String, dryRun: Bool) async throws(AccessError) -> Adoption {
+        let key = backup.key.key
+        func leftAlone(_ problem: String) -> Adoption {
+            logger.warning("backup not adopted", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "problem": "\(problem)"])
+            return Adoption(key: key, problem: problem, manifest: nil, written: false)
+        }
+        guard backup.key.suffix.hasPrefix(".sql"), !backup.key.suffix.hasSuffix(".age") else {
+            return leftAlone("only plain-format, unencrypted dumps can be checked and adopted")
+        }
+        var decompressor = try Self.decompressor(for: backup.key, tenant: tenant)
+        var inspector = DumpInspector()
+        var counter = CopyRowCounter()
+        var dumpBytes: Int64 = 0
+        let read: (bytes: Int64, sha256: String)
+        do {
+            read = try await streamObject(key, tenant: tenant) { chunk in
+                let plain = try decompressor?.process(chunk) ?? chunk
+                dumpBytes += Int64(plain.readableBytes)
+                inspector.consume(plain)
+                counter.consume(plain)
+            }
+            if let tail = try decompressor?.finish() {
+                dumpBytes += Int64(tail.readableBytes)
+                inspector.consume(tail)
+                counter.consume(tail)
+            }
+        } catch let error as S3Error {
+            throw AccessError(tenant: tenant, .storage(error))
+        } catch {
+            return leftAlone("cannot be read as \(backup.key.suffix): \(error)")
+        }
+        inspector.finish()
+        guard inspector.isComplete else {
+            return leftAlone("not a complete pg_dump: it does not end with \"\(DumpInspector.completeLine)\" (truncated?)")
+        }
+        let others = inspector.schemas.subtracting([tenant])
+        guard others.isEmpty else {
+            return leftAlone("it holds objects of other schemas (\(others.sorted().map(BackupSchema.display).joined(separator: ", "))), not only \(BackupSchema.display(tenant))'s")
+        }
+        guard inspector.schemas.contains(tenant) else {
+            return leftAlone("it creates nothing in schema \(BackupSchema.display(tenant))")
+        }
+        let compression = backup.key.suffix.hasSuffix(".zst") ? "zstd" : backup.key.suffix.hasSuffix(".gz") ? "gzip" : "none"
+        var manifest = BackupManifest(
+            area: "tenant", schema: tenant, key: key, bytes: read.bytes, sha256: read.sha256, dumpBytes: dumpBytes, compression: compression,
+            encryption: nil, format: "plain", pgDumpVersion: inspector.pgDumpVersion ?? "unknown", serverVersion: inspector.serverVersion ?? "unknown",
+            toolVersion: TenantBackupVersion.current, startedAt: backup.key.timestamp, finishedAt: backup.lastModified ?? backup.key.timestamp,
+            sharedBackups: [], tableRowCounts: counter.rowCounts)
+        manifest.adopted = true
+        guard !dryRun else { return Adoption(key: key, problem: nil, manifest: manifest, written: false) }
+        try await audit(.adopt, tenant: tenant, key: key, detail: "\(counter.rowCounts.count) tables, \(read.bytes) bytes")
+        do {
+            let body = try manifest.encoded()
+            try await client(tenant).putObject(key: backup.key.manifestKey, body: ByteBuffer(data: body), options: S3WriteOptions(contentType: "application/json"))
+        } catch let error as S3Error where error.status == 412 {
+            return leftAlone("a manifest appeared beside it meanwhile; it was not replaced")
+        } catch let error as S3Error {
+            throw AccessError(tenant: tenant, .storage(error))
+        } catch {
+            throw AccessError(tenant: tenant, .output("cannot encode the manifest: \(error)"))
+        }
+        logger.notice("backup adopted", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "tables": "\(counter.rowCounts.count)"])
+        return Adoption(key: key, problem: nil, manifest: manifest, written: true)
+    }
+}
