@@ -83,4 +83,15 @@ public final class MemoryObjectStore: ObjectStore {
     public func abortUpload(key: String, uploadId: String) async throws(S3Error) {
         state.withLock { $0.uploads.removeAll { $0.uploadId == uploadId } }
     }
+
+    public func create(key: String, body: ByteBuffer, contentType: String) async throws(S3Error) {
+        let created = state.withLock { state -> Bool in
+            guard state.objects[key] == nil else { return false }
+            state.objects[key] = body
+            return true
+        }
+        guard created else {
+            throw S3Error(operation: "PutObject", bucket: "memory", key: key, cause: .service(status: 412, code: "PreconditionFailed", message: nil, requestId: nil))
+        }
+    }
 }

@@ -44,6 +44,7 @@ struct BackupCommand: AsyncParsableCommand {
         let logger = global.logger(settings: settings)
         var cycle = BackupCycle(settings: settings, environment: environment, logger: logger)
         cycle.localCopy = output
+        cycle.actor = AccessOptions.localUser(environment)
         cycle.overwriteLocalCopy = force
         let showProgress = !json && isatty(STDERR_FILENO) == 1
         if showProgress {

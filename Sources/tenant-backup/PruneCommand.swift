@@ -39,7 +39,9 @@ struct PruneCommand: AsyncParsableCommand {
         let logger = global.logger(settings: settings)
         let results: [PruneRun.TenantResult]
         do {
-            results = try await PruneRun(context: BackupContext(settings: settings, environment: environment, logger: logger))
+            var run = PruneRun(context: BackupContext(settings: settings, environment: environment, logger: logger))
+            run.actor = AccessOptions.localUser(environment)
+            results = try await run
                 .run(tenants: tenants, force: force, dryRun: dryRun)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -8,16 +8,17 @@ import NIOFoundationCompat
 /// `If-None-Match: *` so no record is ever replaced. The bucket copy works with several hosts and needs no
 /// write access to the clinic database.
 public struct AuditTrail: Sendable {
-    let client: S3Client
+    let client: any ObjectStore
     public let prefix: String
     let logger: Logger
+    /// Records older than this many days go with the tenant's retention (``pruneExpired(tenant:now:)``).
+    public let retentionDays: Int
 
-    public init(client: S3Client, prefix: String, logger: Logger) {
-        var client = client
-        client.configuration.preventOverwrites = true
+    public init(client: any ObjectStore, prefix: String, logger: Logger, retentionDays: Int = AuditSettings().retentionDays) {
         self.client = client
         self.prefix = prefix
         self.logger = logger
+        self.retentionDays = retentionDays
     }
 
     /// Stores `record`. A record that cannot be stored is an error: the caller must not carry out the access.
@@ -28,15 +29,15 @@ public struct AuditTrail: Sendable {
         ]
         if let key = record.key { metadata["s3_key"] = "\(key)" }
         if let detail = record.detail { metadata["detail"] = "\(detail)" }
+        let key = record.objectKey(prefix: prefix)
         let body: Data
         do {
             body = try record.encoded()
         } catch {
-            throw S3Error(operation: "PutObject", bucket: client.bucket, key: nil, cause: .invalidRequest("cannot encode the audit record: \(error)"))
+            throw S3Error(operation: "PutObject", bucket: "", key: key, cause: .invalidRequest("cannot encode the audit record: \(error)"))
         }
-        let key = record.objectKey(prefix: prefix)
         do {
-            try await client.putObject(key: key, body: ByteBuffer(data: body), options: S3WriteOptions(contentType: "application/json"))
+            try await client.create(key: key, body: ByteBuffer(data: body), contentType: "application/json")
         } catch {
             logger.error("audit record not stored; the access is refused", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             throw error
@@ -62,6 +63,11 @@ public struct AuditTrail: Sendable {
             records.append(record)
         }
         return records.sorted { $0.time != $1.time ? $0.time > $1.time : $0.id > $1.id }
+    }
+
+    /// Deletes the tenant's records older than ``retentionDays`` before `now`. Returns how many.
+    public func pruneExpired(tenant: String, now: Date) async throws(S3Error) -> Int {
+        try await prune(tenant: tenant, before: now.addingTimeInterval(-Double(retentionDays) * 86400))
     }
 
     /// Deletes the tenant's records older than `cutoff` (judged by their keys). Returns how many.

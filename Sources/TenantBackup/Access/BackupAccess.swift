@@ -139,7 +139,11 @@ public struct BackupAccess: Sendable {
     }
 
     func trail(_ tenant: String) throws(AccessError) -> AuditTrail {
-        AuditTrail(client: try client(tenant), prefix: prefix, logger: logger)
+        do {
+            return try context.auditTrail()
+        } catch {
+            throw AccessError(tenant: tenant, .configuration(error.description))
+        }
     }
 
     // MARK: - Audit

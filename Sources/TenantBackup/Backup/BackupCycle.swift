@@ -122,6 +122,8 @@ public struct BackupCycle: Sendable {
     public var lockCheckInterval: Duration = .seconds(5)
     /// Asked before each tenant starts; `false` (the daemon is stopping) leaves the remaining tenants out.
     public var shouldStartTenant: (@Sendable () -> Bool)?
+    /// Who backs up, for the audit trail: the daemon, or the operator running `backup`.
+    public var actor = "tenant-backup daemon"
     /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
     public var tenantStarted: (@Sendable (String, Int, Int) -> Void)?
 
@@ -406,8 +408,20 @@ public struct BackupCycle: Sendable {
         let result = finished
         BackupMetrics.record(schema: schema, result: result)
         var schemaResult = SchemaResult(schema: schema, result: result)
+        let audit = try? context.auditTrail(logger: log)
+        if case .success(let outcome) = result, let audit {
+            // The backup is stored and good whatever happens here: its record is written on a best-effort basis.
+            do throws(S3Error) {
+                try await audit.write(AuditRecord(
+                    action: .backup, tenant: name, key: outcome.key, outcome: .ok, actor: actor, detail: "\(outcome.storedBytes) bytes"))
+            } catch {
+                log.error("the backup is stored, but its audit record could not be", metadata: ["error": "\(error)"])
+            }
+        }
         if applyRetention {
-            let runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
+            var runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
+            runner.audit = audit
+            runner.actor = actor
             do throws(S3Error) {
                 schemaResult.retention = .success(try await runner.run(tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
             } catch {

@@ -14,6 +14,8 @@ public struct Settings: Sendable, Equatable {
     public var daemon: DaemonSettings
     public var metrics: MetricsSettings
     public var logging: LoggingSettings
+    public var audit = AuditSettings()
+    public var drill = DrillSettings()
 
     public init(
         postgres: PostgresSettings = PostgresSettings(),
@@ -33,6 +35,29 @@ public struct Settings: Sendable, Equatable {
         self.daemon = daemon
         self.metrics = metrics
         self.logging = logging
+    }
+}
+
+/// How long the audit trail keeps its records.
+public struct AuditSettings: Sendable, Equatable {
+    /// Records older than this many days are pruned with the tenant's retention (`audit.retention_days`).
+    public var retentionDays = 400
+
+    public init(retentionDays: Int = 400) {
+        self.retentionDays = retentionDays
+    }
+}
+
+/// The daemon's restore drills: each tenant's newest backup restored into a throwaway database and checked.
+public struct DrillSettings: Sendable, Equatable {
+    /// When drills run (`drill.cron`); `nil`: never (the default).
+    public var schedule: CronSchedule?
+    /// How many tenants each run drills, those drilled longest ago first (`drill.tenants_per_run`).
+    public var tenantsPerRun = 1
+
+    public init(schedule: CronSchedule? = nil, tenantsPerRun: Int = 1) {
+        self.schedule = schedule
+        self.tenantsPerRun = tenantsPerRun
     }
 }
 

@@ -21,6 +21,7 @@ import Foundation
 /// | `TENANT_BACKUP_S3_SSE`, `TENANT_BACKUP_S3_KMS_KEY_ID`, `TENANT_BACKUP_S3_STORAGE_CLASS` | `s3.server_side_encryption`, `s3.kms_key_id`, `s3.storage_class` |
 /// | `TENANT_BACKUP_SCHEDULE`, `TENANT_BACKUP_TIME_ZONE` | `schedule.cron`, `schedule.time_zone` |
 /// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
+/// | `TENANT_BACKUP_AUDIT_RETENTION_DAYS`, `TENANT_BACKUP_DRILL_CRON` | `audit.retention_days`, `drill.cron` |
 /// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
 ///
@@ -151,6 +152,20 @@ public struct SettingsLoader: Sendable {
                 throw .environment(variable: expression.name, message: SettingsValidation.neverRunsMessage(expression.value))
             }
         }
+        if let (name, days) = value("TENANT_BACKUP_AUDIT_RETENTION_DAYS") {
+            guard let parsed = SettingsValidation.auditRetentionDays(days) else {
+                throw .environment(variable: name, message: SettingsValidation.auditRetentionDaysMessage(days))
+            }
+            settings.audit.retentionDays = parsed
+        }
+        if let (name, expression) = value("TENANT_BACKUP_DRILL_CRON") {
+            do {
+                settings.drill.schedule = try CronSchedule(expression, timeZone: settings.daemon.schedule.timeZone)
+            } catch {
+                throw .environment(variable: name, message: error.message)
+            }
+            if settings.drill.schedule?.next(after: Date()) == nil { throw .environment(variable: name, message: SettingsValidation.neverRunsMessage(expression)) }
+        }
         if let (name, listen) = value("TENANT_BACKUP_METRICS_LISTEN") {
             settings.metrics.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
         }
@@ -274,6 +289,15 @@ enum SettingsValidation {
 
     static func partSizeMessage(_ text: String) -> String {
         "'\(text)' is outside S3's part size limits (5MiB to 5GiB); write a size such as 16MiB, or auto"
+    }
+
+    /// `audit.retention_days`: whole days, 1 to 3650.
+    static func auditRetentionDays(_ text: String) -> Int? {
+        Int(text.trimmingCharacters(in: .whitespaces)).flatMap { (1...3650).contains($0) ? $0 : nil }
+    }
+
+    static func auditRetentionDaysMessage(_ text: String) -> String {
+        "'\(text)' must be a whole number of days from 1 to 3650 (the default keeps 400)"
     }
 
     static func neverRunsMessage(_ expression: String) -> String {

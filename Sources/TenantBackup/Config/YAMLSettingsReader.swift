@@ -21,7 +21,7 @@ struct YAMLSettingsReader {
         }
         guard let root else { return }  // an empty file means "all defaults"
         let top = try section(root, name: "the top level")
-        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging"])
+        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging", "audit", "drill"])
         if let node = top["postgres"] {
             let postgres = try section(node, name: "postgres")
             try postgres.only(["url", "pg_dump"])
@@ -81,6 +81,36 @@ struct YAMLSettingsReader {
         try readBackup(top, into: &settings)
         try readRetention(top, into: &settings)
         try readDaemon(top, into: &settings)
+        try readAuditAndDrill(top, into: &settings)
+    }
+
+    private func readAuditAndDrill(_ top: Section, into settings: inout Settings) throws(ConfigError) {
+        if let node = top["audit"] {
+            let audit = try section(node, name: "audit")
+            try audit.only(["retention_days"])
+            if let value = try audit.string("retention_days") {
+                guard let days = SettingsValidation.auditRetentionDays(value) else {
+                    throw audit.error(at: "retention_days", SettingsValidation.auditRetentionDaysMessage(value))
+                }
+                settings.audit.retentionDays = days
+            }
+        }
+        if let node = top["drill"] {
+            let drill = try section(node, name: "drill")
+            try drill.only(["cron", "tenants_per_run"])
+            if let expression = try drill.string("cron") {
+                do {
+                    settings.drill.schedule = try CronSchedule(expression, timeZone: settings.daemon.schedule.timeZone)
+                } catch {
+                    throw drill.error(at: "cron", error.message)
+                }
+                if settings.drill.schedule?.next(after: Date()) == nil { throw drill.error(at: "cron", SettingsValidation.neverRunsMessage(expression)) }
+            }
+            if let value = try drill.string("tenants_per_run") {
+                guard let count = Int(value), (1...1000).contains(count) else { throw drill.error(at: "tenants_per_run", "'\(value)' must be a number from 1 to 1000") }
+                settings.drill.tenantsPerRun = count
+            }
+        }
     }
 
     private func readDaemon(_ top: Section, into settings: inout Settings) throws(ConfigError) {

@@ -40,6 +40,11 @@ public struct BackupContext: Sendable {
         try s3.get()
     }
 
+    /// The audit trail in this bucket, keeping records for `audit.retention_days`.
+    public func auditTrail(logger: Logger? = nil) throws(BackupCycleError) -> AuditTrail {
+        AuditTrail(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger, retentionDays: settings.audit.retentionDays)
+    }
+
     /// The bucket's view of the backups.
     public func catalog(logger: Logger? = nil) throws(BackupCycleError) -> BackupCatalog {
         BackupCatalog(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger)

@@ -9,6 +9,9 @@ public struct PruneRun: Sendable {
     var settings: Settings { context.settings }
     var logger: Logger { context.logger }
 
+    /// Who prunes, for the audit trail.
+    public var actor = "tenant-backup"
+
     public init(context: BackupContext) {
         self.context = context
     }
@@ -87,7 +90,9 @@ public struct PruneRun: Sendable {
             // As for backup: selecting nothing is a failure (a typo in a pattern), not a quiet success.
             guard !tenants.isEmpty else { throw .noTenantsSelected(settings.tenants) }
         }
-        let runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+        var runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
+        runner.audit = try context.auditTrail()
+        runner.actor = actor
         var results: [TenantResult] = []
         for tenant in tenants {
             do {

@@ -105,6 +105,11 @@ public struct RetentionRunner: Sendable {
     public let prefix: String
     public let logger: Logger
     public let now: @Sendable () -> Date
+    /// Where each deletion is recorded before it happens (a record that cannot be stored stops the deletions),
+    /// and whose expired records go with the tenant's retention; `nil`: no audit (unit tests of the planner).
+    public var audit: AuditTrail?
+    /// Who prunes: the daemon, or the operator running `prune`.
+    public var actor = "tenant-backup"
 
     public init(settings: RetentionSettings, client: any ObjectStore, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
@@ -217,6 +222,14 @@ public struct RetentionRunner: Sendable {
             keys.append(key)
             keys.append(key + BackupKey.manifestSuffix)
         }
+        // Every deletion is on the audit trail before it happens; a record that cannot be stored stops them all.
+        if let audit {
+            for decision in toDelete {
+                try await audit.write(AuditRecord(
+                    action: .retentionDelete, tenant: tenant, key: decision.candidate.key, outcome: .ok, actor: actor,
+                    detail: "expired by the retention policy", time: current))
+            }
+        }
         var deleted: [String] = []
         var failed: [String] = []
         if !keys.isEmpty {
@@ -231,6 +244,15 @@ public struct RetentionRunner: Sendable {
             log.info("backup deleted by retention", metadata: ["s3_key": "\(decision.candidate.key)", "bytes": "\(decision.candidate.size)"])
         }
         BackupMetrics.recordDeletions(toDelete.count)
+        if let audit {
+            // The trail's own expiry: best effort, it never stops retention.
+            do throws(S3Error) {
+                let pruned = try await audit.pruneExpired(tenant: tenant, now: current)
+                if pruned > 0 { log.info("expired audit records deleted", metadata: ["count": "\(pruned)", "retention_days": "\(audit.retentionDays)"]) }
+            } catch {
+                log.warning("expired audit records could not be deleted", metadata: ["error": "\(error)"])
+            }
+        }
         log.info("retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "aborted_uploads": "\(aborted.count)"])
         return RetentionOutcome(
             schema: .tenant(tenant), status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false,

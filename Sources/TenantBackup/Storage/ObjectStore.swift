@@ -15,6 +15,8 @@ public protocol ObjectStore: Sendable {
     func incompleteUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload]
     /// Aborts one; an upload already gone counts as aborted.
     func abortUpload(key: String, uploadId: String) async throws(S3Error)
+    /// Stores a small object only if the key is free (`If-None-Match: *`); an existing key fails with 412.
+    func create(key: String, body: ByteBuffer, contentType: String) async throws(S3Error)
 }
 
 extension S3Client: ObjectStore {
@@ -40,5 +42,11 @@ extension S3Client: ObjectStore {
 
     public func abortUpload(key: String, uploadId: String) async throws(S3Error) {
         try await abortMultipartUpload(key: key, uploadId: uploadId)
+    }
+
+    public func create(key: String, body: ByteBuffer, contentType: String) async throws(S3Error) {
+        var client = self
+        client.configuration.preventOverwrites = true
+        try await client.putObject(key: key, body: body, options: S3WriteOptions(contentType: contentType))
     }
 }
