@@ -69,6 +69,7 @@ struct BackupChoice: ParsableArguments {
     var latest = false
 
     func validate() throws {
+        if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
         if key == nil, !latest { throw ValidationError("name a backup: its key or file name, or --latest") }
         if key != nil, latest { throw ValidationError("give a key or --latest, not both") }
     }
@@ -98,6 +99,10 @@ struct ListCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
+    func validate() throws {
+        if tenant?.isEmpty == true { throw ValidationError("--tenant must name a tenant") }
+    }
+
     func run() async throws {
         let access = try options.access()
         if let tenant {
@@ -119,7 +124,7 @@ struct ListCommand: AsyncParsableCommand {
                 let kept = backup.keptBy.isEmpty ? "expires next prune" : "kept: " + backup.keptBy.map(\.rawValue).joined(separator: ",")
                 print(
                     "  \(backup.key.fileName)  \(mebibytes(backup.size))  \(BackupKey.format(backup.key.timestamp)) UTC  "
-                        + "\(backup.storageClass ?? "STANDARD")  manifest \(backup.manifest.rawValue)  \(kept)")
+                        + "\(backup.storageClass ?? "STANDARD")  manifest \(backup.manifest == .matches ? "matches (key, size)" : backup.manifest.rawValue)  \(kept)")
             }
             return
         }
@@ -180,6 +185,10 @@ struct DownloadCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data(String(format: "\r[%@] %5.1f%% %@", bar, percent, mebibytes(done)).utf8))
     }
 
+    func validate() throws {
+        if output?.isEmpty == true { throw ValidationError("-o needs a file name, or - for stdout") }
+    }
+
     func run() async throws {
         let reference = backup.reference
         let tenant = backup.tenant
@@ -203,7 +212,7 @@ struct DownloadCommand: AsyncParsableCommand {
         let showProgress = output != "-" && isatty(STDERR_FILENO) == 1
         let progress: (@Sendable (Int64, Int64) -> Void)? = showProgress ? Self.progressBar : nil
         let decompress = self.decompress
-        let download = try await accessing { () throws(AccessError) -> BackupAccess.Download in
+        let download = try await interruptible(access) { () throws(AccessError) -> BackupAccess.Download in
             try await access.download(tenant: tenant, reference, to: destination, decompress: decompress, progress: progress)
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -233,6 +242,10 @@ struct DeleteCommand: AsyncParsableCommand {
 
     @Flag(help: "Also delete the newest or newest verified backup.")
     var force = false
+
+    func validate() throws {
+        if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
+    }
 
     func run() async throws {
         let access = try options.access()
@@ -283,9 +296,12 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Show the audit trail of one tenant's backups, newest first.",
         discussion: """
-            Every list, download, presign and delete of a tenant's backups is recorded before it takes effect, in \
-            the journal (AUDIT_ACTION=, AUDIT_ACTOR=, TENANT=, S3_KEY=) and as an object under \
-            <prefix>audit/<tenant>/. A refused access is recorded too.
+            Every list, download, presign, delete, restore, verify and adopt of a tenant's backups, every backup \
+            and every retention deletion is recorded before it takes effect (a download to a file: after it \
+            verified, before the file appears), in the journal (AUDIT_ACTION=, AUDIT_ACTOR=, AUDIT_OUTCOME=, \
+            TENANT=, S3_KEY=) and as an object under <prefix>audit/<tenant>/. When the record cannot be stored, \
+            the access does not happen. A refused access is recorded too, and so is a check that fails. Records \
+            older than audit.retention_days (400) go with the tenant's retention.
             """)
 
     @OptionGroup var options: AccessOptions
@@ -303,6 +319,7 @@ struct AuditCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
         if let since, Self.date(since) == nil { throw ValidationError("--since \(since): give a day (2026-11-30) or an ISO 8601 time") }
     }
@@ -313,7 +330,7 @@ struct AuditCommand: AsyncParsableCommand {
         day.timeZone = TimeZone(identifier: "UTC")
         day.dateFormat = "yyyy-MM-dd"
         if let date = day.date(from: text) { return date }
-        return ISO8601DateFormatter().date(from: text)
+        return AuditRecord.parseISO8601(text)
     }
 
     func run() async throws {
@@ -354,7 +371,8 @@ struct RestoreCommand: AsyncParsableCommand {
             clinic comes back after its schema was dropped. Into a database without the shared tables (a fresh one, \
             --create-database), the shared dumps the manifest names are applied first; they hold every clinic's \
             shared rows (staff accounts, the tenant table), so --with-shared-data is required, and --after-restore \
-            FILE runs SQL in the same transaction before commit, e.g. to keep only this clinic's rows:
+            FILE runs SQL in the same transaction before commit (only then: into a database that has the shared \
+            tables it is refused), e.g. to keep only this clinic's rows:
 
               DELETE FROM public.tenants_clinic WHERE schema_name <> 'bienestar';
 
@@ -387,7 +405,7 @@ struct RestoreCommand: AsyncParsableCommand {
             do {
                 request.afterRestoreSQL = try String(contentsOfFile: afterRestore, encoding: .utf8)
             } catch {
-                throw ValidationError("--after-restore \(afterRestore): cannot be read (\(error.localizedDescription))")
+                throw ValidationError("--after-restore \(afterRestore): cannot be read as a UTF-8 text file")
             }
         }
         let access = try options.access()
@@ -431,6 +449,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
         if [key != nil, latest, all].filter({ $0 }).count > 1 { throw ValidationError("give one of: a key, --latest, --all") }
     }
 
@@ -445,6 +464,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 "backups": results.map { result in
                     [
                         "s3_key": result.key, "ok": result.passed, "problem": result.problem ?? NSNull(), "has_manifest": result.hasManifest,
+                        "drill_database": result.drillDatabase ?? NSNull(),
                         "tables": result.tables.map { tables in
                             tables.map { ["table": $0.table, "expected": $0.expected ?? NSNull(), "restored": $0.restored ?? NSNull(), "ok": $0.matches] as [String: Any] }
                         } ?? NSNull(),
@@ -469,11 +489,11 @@ struct VerifyCommand: AsyncParsableCommand {
 /// before it can commit, a drill's database is dropped) and the command exits 128 + the signal.
 func interruptible<T: Sendable>(_ access: BackupAccess, _ body: @escaping @Sendable () async throws(AccessError) -> T) async throws -> T {
     do {
-        return try await SignalInterruption.run(logger: access.context.logger) { () async throws -> T in
+        return try await SignalInterruption.run(logger: access.context.logger, stopping: "stopping; nothing half-done is kept") { () async throws -> T in
             try await accessing { () async throws(AccessError) -> T in try await body() }
         }
     } catch let interrupted as Interrupted {
-        FileHandle.standardError.write(Data("error: stopped by \(interrupted.signal); nothing was committed\n".utf8))
+        FileHandle.standardError.write(Data("error: stopped by \(interrupted.signal); nothing half-done was kept\n".utf8))
         throw ExitCode(interrupted.exitCode)
     }
 }
@@ -497,6 +517,10 @@ struct AdoptCommand: AsyncParsableCommand {
 
     @Flag(help: "Check and report; write nothing.")
     var dryRun = false
+
+    func validate() throws {
+        if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
+    }
 
     func run() async throws {
         let access = try options.access()

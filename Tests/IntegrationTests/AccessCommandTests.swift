@@ -70,7 +70,7 @@ import Testing
         return (result.terminationStatus, result.standardOutput, result.standardError ?? "")
     }
 
-    func json(_ text: String) throws -> [String: Any] {
+    static func json(_ text: String) throws -> [String: Any] {
         let start = try #require(text.firstIndex(of: "{"))
         let end = try #require(text.lastIndex(of: "}"))
         return try #require(try JSONSerialization.jsonObject(with: Data(text[start...end].utf8)) as? [String: Any])
@@ -99,7 +99,7 @@ import Testing
                 "audit/bienestar/2026/11/30/x.json",
                 "",
             ]
-            let before = try await objects(scenario.bucket)
+            let before = try await objects(scenario.bucket).filter { !$0.key.hasPrefix("audit/") }
             let seenBefore = try await services.proxy.requests(matching: "^/\(scenario.bucket)/").count
             for key in refused {
                 let target = DaemonIntegrationTests.temporaryFile("refused")
@@ -124,10 +124,10 @@ import Testing
             #expect(after == before)
             // The twin's tenant sees none of this in its own trail, and bienestar's listing has none of the twin's.
             let (_, twinAudit) = try await Self.run(["audit", "--tenant", "bienestar2", "--json"], scenario.environment)
-            #expect((try json(twinAudit)["records"] as? [Any])?.isEmpty == true, "\(twinAudit)")
+            #expect((try Self.json(twinAudit)["records"] as? [Any])?.isEmpty == true, "\(twinAudit)")
             let (status, listed) = try await Self.run(["list", "--tenant", "bienestar", "--json"], scenario.environment)
             #expect(status == .exited(0), "\(listed)")
-            let keys = (try json(listed)["backups"] as? [[String: Any]] ?? []).compactMap { $0["s3_key"] as? String }
+            let keys = (try Self.json(listed)["backups"] as? [[String: Any]] ?? []).compactMap { $0["s3_key"] as? String }
             #expect(keys == scenario.bienestar.reversed())
         }
     }
@@ -138,7 +138,7 @@ import Testing
         try await withScenario { scenario in
             let (status, output) = try await Self.run(["list", "--tenant", "bienestar", "--json"], scenario.environment)
             #expect(status == .exited(0), "\(output)")
-            let document = try json(output)
+            let document = try Self.json(output)
             #expect(Set(document.keys) == ["count", "schema", "backups"])
             #expect(document["count"] as? Int == 2)
             #expect(document["schema"] as? String == "bienestar")
@@ -157,7 +157,7 @@ import Testing
             }
             // The text form names the retention rule that keeps each one.
             let (_, text) = try await Self.run(["list", "--tenant", "bienestar"], scenario.environment)
-            #expect(text.contains("manifest verified") && text.contains("kept: "), "\(text)")
+            #expect(text.contains("manifest matches (key, size)") && text.contains("kept: "), "\(text)")
         }
     }
 
@@ -165,7 +165,7 @@ import Testing
         try await withScenario { scenario in
             let (status, output) = try await Self.run(["list", "--json"], scenario.environment)
             #expect(status == .exited(0), "\(output)")
-            let tenants = try #require(try json(output)["tenants"] as? [[String: Any]])
+            let tenants = try #require(try Self.json(output)["tenants"] as? [[String: Any]])
             func tenant(_ name: String) -> [String: Any]? { tenants.first { $0["tenant"] as? String == name } }
             #expect(tenants.compactMap { $0["tenant"] as? String } == ["Clínica \"Sur\"", "bienestar", "bienestar2", "mindcare"])
             #expect(tenant("bienestar")?["backups"] as? Int == 2)
@@ -227,13 +227,36 @@ import Testing
         }
     }
 
+    @Test func aStoppedDownloadLeavesNoFile() async throws {
+        try await withScenario { scenario in
+            // A backup of 2 MiB, read at 200 KiB/s through the proxy: SIGTERM lands mid-download.
+            let client = services.s3Client(bucket: scenario.bucket)
+            let key = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-7200), suffix: ".sql.zst")
+            let bytes = (0..<(2 << 20)).map { _ in UInt8.random(in: 0...255) }
+            try await client.putObject(key: key.key, body: ByteBuffer(bytes: bytes))
+            try await services.proxy.inject([
+                .init(method: "GET", path: "^/\(scenario.bucket)/\(key.key)$", action: .bandwidth, times: 0, bytesPerSecond: 200 << 10)
+            ])
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tb-stop-\(UUID().uuidString.prefix(8))").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let download = try DaemonProcess(["download", "--tenant", "bienestar", key.key, "-o", "\(directory)/stopped.sql.zst"], environment: scenario.environment)
+            try await Task.sleep(for: .seconds(2))
+            #expect(download.isRunning, "the download ended before the stop: \(download.output)")
+            download.signal(SIGTERM)
+            #expect(await download.waitForExit(timeout: .seconds(30)) == 143, "\(download.output)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "\(download.output)")
+            #expect(download.output.contains("stopped"), "\(download.output)")
+        }
+    }
+
     // MARK: - presign
 
     @Test func aPresignedURLFetchesTheObjectAndExpires() async throws {
         try await withScenario { scenario in
             let (status, output) = try await Self.run(["presign", "--tenant", "bienestar", "--latest", "--json"], scenario.environment)
             #expect(status == .exited(0), "\(output)")
-            let document = try json(output)
+            let document = try Self.json(output)
             #expect(Set(document.keys) == ["download_url", "s3_key", "expires_in_seconds", "filename"])
             #expect(document["s3_key"] as? String == scenario.bienestar[1])
             #expect(document["expires_in_seconds"] as? Int == 3600)
@@ -304,12 +327,13 @@ import Testing
             }
             let (status, output) = try await Self.run(["audit", "--tenant", "bienestar", "--json"], scenario.environment)
             #expect(status == .exited(0), "\(output)")
-            let records = try #require(try json(output)["records"] as? [[String: Any]])
-            #expect(records.compactMap { $0["action"] as? String } == ["delete", "presign", "download", "list"])
-            #expect(records.compactMap { $0["key"] as? String } == [scenario.bienestar[0], scenario.bienestar[1], scenario.bienestar[1]])
+            let records = try #require(try Self.json(output)["records"] as? [[String: Any]])
+            // The scenario's two backups of bienestar came first, by `backup`; then the scripted accesses.
+            #expect(records.compactMap { $0["action"] as? String } == ["delete", "presign", "download", "list", "backup", "backup"])
+            #expect(records.compactMap { $0["key"] as? String } == [scenario.bienestar[0], scenario.bienestar[1], scenario.bienestar[1]] + scenario.bienestar.reversed())
             #expect(records.allSatisfy { $0["actor"] as? String == AccessOptionsActor.current && $0["outcome"] as? String == "ok" && $0["tenant"] as? String == "bienestar" })
             let (_, twin) = try await Self.run(["audit", "--tenant", "bienestar2", "--json"], scenario.environment)
-            #expect((try json(twin)["records"] as? [Any])?.isEmpty == true, "\(twin)")
+            #expect((try Self.json(twin)["records"] as? [Any])?.isEmpty == true, "\(twin)")
         }
     }
 

@@ -89,6 +89,21 @@ import Testing
             #expect(try state(of: "bienestar", in: database.name) == source)
             #expect(try state(of: "mindcare", in: database.name) == others)
 
+            // --after-restore is for a fresh database's shared rows: into the live database it is refused.
+            let sql = DaemonIntegrationTests.temporaryFile("live.sql")
+            defer { try? FileManager.default.removeItem(atPath: sql) }
+            try "DELETE FROM public.tenants_clinic WHERE schema_name <> 'bienestar';\n".write(toFile: sql, atomically: true, encoding: .utf8)
+            _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
+            let clinics = try state(of: "public", in: database.name)
+            let (live, liveMessage) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(database.name)", "--after-restore", sql], environment)
+            #expect(live == .exited(1) && liveMessage.contains("--after-restore runs only with the shared dumps"), "\(liveMessage)")
+            #expect(try state(of: "public", in: database.name) == clinics)
+            #expect(try state(of: "bienestar", in: database.name).isEmpty)
+            let (again, againOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(database.name)"], environment)
+            #expect(again == .exited(0), "\(againOutput)")
+
             // Again, now that it exists: refused, and the schema is unchanged.
             _ = try database.connect().query("DELETE FROM bienestar.session_notes WHERE id = (SELECT min(id) FROM bienestar.session_notes)", purpose: "test")
             let changed = try state(of: "bienestar", in: database.name)
@@ -147,6 +162,13 @@ import Testing
             #expect(failed == .exited(1))
             #expect(failure.contains("rolled back") && failure.contains("no_such_table"), "\(failure)")
             #expect(try !databaseExists(other))
+            // An --after-restore that ends the transaction itself is not a restore.
+            try "ROLLBACK;\n".write(toFile: sql, atomically: true, encoding: .utf8)
+            let (ended, endedOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(other)", "--create-database", "--with-shared-data",
+                 "--after-restore", sql], environment)
+            #expect(ended == .exited(1) && endedOutput.contains("ROLLBACK or COMMIT"), "\(endedOutput)")
+            #expect(try !databaseExists(other))
         }
     }
 
@@ -163,6 +185,30 @@ import Testing
                 ["restore", "--tenant", "mindcare", "--latest", "--target-database", "dbname=\(database.name)"], environment)
             #expect(status == .exited(1))
             #expect(output.contains("older than the pg_dump 99.1") && output.contains("PostgreSQL 99 or newer"), "\(output)")
+        }
+    }
+
+    @Test func aStoppedDrillDropsItsDatabase() async throws {
+        try await withBackups { database, environment in
+            let bucket = environment["AWS_STORAGE_BUCKET_NAME"]!
+            // The tenant's dump arrives at 300 bytes/s: SIGTERM lands while psql is loading the drill's database.
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/backups/bienestar/.*zst$", action: .bandwidth, times: 0, bytesPerSecond: 300)])
+            let drill = try DaemonProcess(["verify", "--tenant", "bienestar", "--restore"], environment: environment)
+            func drills() throws -> [String] {
+                try connect("postgres").query("SELECT datname FROM pg_database WHERE datname LIKE 'tenant_backup_drill_%'", purpose: "test")
+                    .rows.compactMap { $0.first ?? nil }
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try drills().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            try #require(try !drills().isEmpty, "no drill database appeared: \(drill.output)")
+            try await Task.sleep(for: .seconds(1))
+            let ours = try drills()
+            let stopped = ContinuousClock.now
+            drill.signal(SIGTERM)
+            #expect(await drill.waitForExit(timeout: .seconds(30)) == 143, "\(drill.output)")
+            #expect(ContinuousClock.now - stopped < .seconds(5), "the drill ran on after SIGTERM")
+            // Other tests' drills may run meanwhile: only this one's database must be gone.
+            #expect(try Set(drills()).isDisjoint(with: ours))
         }
     }
 
@@ -186,8 +232,12 @@ import Testing
             #expect(failed == .exited(1), "\(report)")
             #expect(report.contains("MISMATCH bienestar.patients: manifest \(patients + 1), restored \(patients)"), "\(report)")
             #expect(report.contains("ok       bienestar.appointments"), "\(report)")
-            let drills = try connect("postgres").query("SELECT datname FROM pg_database WHERE datname LIKE 'tenant_backup_drill_%'", purpose: "test").rows
-            #expect(drills.isEmpty, "\(drills)")
+            let (_, json) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", "--restore", "--json"], environment)
+            let entry = try #require((try AccessCommandTests.json(json)["backups"] as? [[String: Any]])?.first)
+            #expect(entry["ok"] as? Bool == false)
+            let used = try #require(entry["drill_database"] as? String)
+            #expect(used.hasPrefix("tenant_backup_drill_"))
+            #expect(try !databaseExists(used), "the drill left \(used)")
         }
     }
 }

@@ -59,7 +59,7 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case .protectedBackup(let key, let newestVerified):
             return "\(key) is the tenant's \(newestVerified ? "newest verified" : "newest") backup; it is kept unless forced"
         case .tenantBusy: return "another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
-        case .verificationFailed(let key, let problem): return "\(key) failed verification: \(problem); nothing was handed over"
+        case .verificationFailed(let key, let problem): return "\(key) failed verification: \(problem)"
         case .invalidExpiry(let reason): return "invalid expiry: \(reason)"
         case .auditFailed(let error): return "the audit record could not be stored, so the access was refused: \(error)"
         case .storage(let error): return "\(error)"
@@ -70,5 +70,6 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(BackupSchema.tenant(tenant)): \(message)" }
+    /// `tenant bienestar: ...`; an error about every tenant (the overview) names none.
+    public var description: String { tenant.isEmpty ? message : "\(BackupSchema.tenant(tenant)): \(message)" }
 }

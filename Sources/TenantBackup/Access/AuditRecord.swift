@@ -112,7 +112,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         return formatter.string(from: date)
     }
 
-    static func parseISO8601(_ text: String) -> Date? {
+    public static func parseISO8601(_ text: String) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = formatter.date(from: text) { return date }

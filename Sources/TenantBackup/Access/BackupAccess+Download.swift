@@ -111,15 +111,21 @@ extension BackupAccess {
             case let error as AccessError: failure = error
             case let error as S3Error: failure = AccessError(tenant: tenant, .storage(error))
             case let error as StreamTransformError: failure = AccessError(tenant: tenant, .codec("\(key): \(error)"))
-            default: failure = AccessError(tenant: tenant, .output("cannot write the download of \(key): \(error)"))
+            case is CancellationError: failure = AccessError(tenant: tenant, .output("stopped; the download of \(key) was not completed and no file was written"))
+            default: failure = AccessError(tenant: tenant, .output("cannot write the download of \(key): \(describe(error))"))
             }
             await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
             throw failure
         }
         let problem = stored != backup.size && manifest == nil
             ? "read \(stored) bytes, the listing said \(backup.size)" : Self.mismatch(bytes: stored, sha256: digest, expected: manifest)
-        if let problem {
+        if var problem {
             output.discard()
+            if case .file = destination {
+                problem += "; no file was written"
+            } else {
+                problem += "; the bytes already written out are not this backup: discard them"
+            }
             let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem))
             await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
             throw failure
@@ -161,7 +167,8 @@ enum DownloadOutput: Sendable {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AccessError(tenant: tenant, .output("cannot write \(path): the directory \(directory) does not exist"))
         }
-        let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(AuditRecord.newId())"
+        // A short name of its own (any target name fits), in the target's directory so the rename is atomic.
+        let temporary = "\(directory)/.tenant-backup-\(AuditRecord.newId()).partial"
         guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
               let handle = FileHandle(forWritingAtPath: temporary)
         else {
@@ -194,7 +201,7 @@ enum DownloadOutput: Sendable {
             try handle.close()
         } catch {
             discard()
-            throw AccessError(tenant: tenant, .output("cannot write \(path): \(error)"))
+            throw AccessError(tenant: tenant, .output("cannot write \(path): \(describe(error))"))
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -202,4 +209,14 @@ enum DownloadOutput: Sendable {
             throw AccessError(tenant: tenant, .output("cannot rename the download to \(path): \(reason)"))
         }
     }
+}
+
+/// An I/O error in plain words: Foundation's errors carry the POSIX cause (EPIPE, ENOSPC...) inside.
+func describe(_ error: any Error) -> String {
+    let nsError = error as NSError
+    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))) }
+    return "\(error)"
 }

@@ -5,8 +5,8 @@ extension BackupAccess {
     /// One backup of a tenant, as `list` shows it.
     public struct ListedBackup: Sendable, Equatable {
         public enum ManifestState: String, Sendable, Equatable {
-            /// A manifest beside it names this key and this size.
-            case verified
+            /// A manifest beside it names this key and this size (the SHA-256 is checked by `verify`, which reads it all).
+            case matches
             /// A manifest is there but names another key or size, or cannot be read.
             case mismatch
             /// No manifest (the old system's backups, or a manifest write that failed).
@@ -53,10 +53,10 @@ extension BackupAccess {
                 continue
             }
             let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
-            states[backup.key] = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } == true ? .verified : .mismatch
+            states[backup.key] = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } == true ? .matches : .mismatch
         }
         let candidates = listed.map {
-            RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: states[$0.key] == .verified)
+            RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: states[$0.key] == .matches)
         }
         let plan = RetentionPlanner.plan(candidates, policy: context.settings.retention.policy, now: now())
         var reasons: [String: [RetentionReason]] = [:]
@@ -91,18 +91,18 @@ extension BackupAccess {
     /// no backup at all and the folders whose tenant no longer exists show up too. Names and counts only; no
     /// tenant's backups are read, so it is not audited per tenant.
     public func overview() async throws(AccessError) -> [TenantSummary] {
-        let catalog = try catalog("*")
+        let catalog = try catalog("")
         let all: [BackupCatalog.ListedBackup]
         do {
             all = try await catalog.allBackups(area: .tenant)
         } catch {
-            throw AccessError(tenant: "*", .storage(error))
+            throw AccessError(tenant: "", .storage(error))
         }
         let discovered: [String]
         do throws(BackupCycleError) {
             discovered = try await context.inspectDatabase().discovered.tenants
         } catch {
-            throw AccessError(tenant: "*", .database(error.description))
+            throw AccessError(tenant: "", .database(error.description))
         }
         let horizon = now().addingTimeInterval(catalog.clockSkewAllowance)
         let bySchema = Dictionary(grouping: all, by: \.key.schema)

@@ -81,10 +81,23 @@ extension BackupAccess {
         }
         do throws(AccessError) {
             let plan = try await planRestore(backup: backup, manifest: manifest, tenant: tenant, environment: environment, database: database, request: request)
+            if request.afterRestoreSQL != nil, plan.shared.isEmpty {
+                throw await refused(
+                    "--after-restore runs only with the shared dumps, in a fresh database; database \(database) already has the shared tables "
+                        + "(the live database?), where it would change every clinic's rows: restore without it")
+            }
             try await audit(
                 .restore, tenant: tenant, key: key,
                 detail: "into database \(database)" + (plan.shared.isEmpty ? "" : " with the shared dumps \(plan.shared.map(\.key).joined(separator: ", "))"))
             try await apply(plan, tenant: tenant, environment: environment, afterRestore: request.afterRestoreSQL)
+            let present = try? await Blocking.run { () throws -> Bool in
+                try PostgresConnection(connectionString: nil, environment: environment).schemaExists(tenant)
+            }
+            if present == false {
+                throw AccessError(
+                    tenant: tenant,
+                    .restoreFailed("psql finished, but schema \(BackupSchema.display(tenant)) is not in database \(database): did the --after-restore SQL end the transaction (ROLLBACK or COMMIT)?"))
+            }
             let counts: [String: Int64]
             do {
                 counts = try await Blocking.run { () throws -> [String: Int64] in
@@ -234,11 +247,15 @@ extension BackupAccess {
                 do {
                     try await psql.write(ByteBuffer(string: "\n-- --after-restore\nRESET search_path;\n\(afterRestore)\n;\n"))
                 } catch {
-                    throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading before the --after-restore SQL: \(error)"))
+                    throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading before the --after-restore SQL"))
                 }
             }
         } catch {
-            await psql.abort()
+            let stderr = await psql.abort()
+            if case .restoreFailed = error.kind {
+                // psql stopped reading: its own error says why.
+                throw AccessError(tenant: tenant, .restoreFailed("psql failed; the transaction was rolled back and nothing was restored: \(stderr)"))
+            }
             throw error
         }
         let (status, stderr) = await psql.finish()
@@ -276,7 +293,7 @@ extension BackupAccess {
             case let error as S3Error: throw AccessError(tenant: tenant, .storage(error))
             case let error as StreamTransformError: throw AccessError(tenant: tenant, .codec("\(part.key): \(error)"))
             case is CancellationError: throw AccessError(tenant: tenant, .restoreFailed("stopped; psql was killed before its transaction could commit"))
-            default: throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading \(part.key) (see its error below): \(error)"))
+            default: throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading \(part.key)"))
             }
         }
         if let problem = Self.mismatch(bytes: stored, sha256: digest, expected: part.manifest) {

@@ -51,7 +51,15 @@ extension BackupAccess {
         var results: [Verification] = []
         for backup in backups {
             try await audit(.verify, tenant: tenant, key: backup.key.key, detail: restore ? "with a restore drill" : nil)
-            results.append(try await verifyOne(backup, tenant: tenant, restore: restore))
+            let result = try await verifyOne(backup, tenant: tenant, restore: restore)
+            if !result.passed {
+                // The access was allowed and recorded; a check that fails is recorded too.
+                let mismatched = (result.tables ?? []).filter { !$0.matches }.map(\.table)
+                await auditBestEffort(
+                    .verify, tenant: tenant, key: result.key, outcome: .failed,
+                    detail: result.problem ?? "row counts differ from the manifest: \(mismatched.joined(separator: ", "))")
+            }
+            results.append(result)
         }
         return results
     }
@@ -99,18 +107,18 @@ extension BackupAccess {
         }
         let (environment, _) = try restoreTarget(request, tenant: tenant)
         let access = self
-        // Run apart from the caller's task: a stop (SIGTERM) cancels the restore, and the drop below must
-        // still happen, uncancelled.
-        let outcome = await Task { () async -> Result<Restore, AccessError> in
-            await withTaskCancellationHandler {
-                do throws(AccessError) {
-                    return .success(try await access.restoreForDrill(tenant: tenant, backup: backup, request: request))
-                } catch {
-                    return .failure(error)
-                }
-            } onCancel: {}
-        }.value
+        // The restore runs in a task of its own: a stop (SIGTERM) cancels it (psql is killed before it can
+        // commit), and the drop below, outside the cancelled task, always runs.
+        let restoring = Task { () async -> Result<Restore, AccessError> in
+            do throws(AccessError) {
+                return .success(try await access.restoreForDrill(tenant: tenant, backup: backup, request: request))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let outcome = await withTaskCancellationHandler { await restoring.value } onCancel: { restoring.cancel() }
         await Task { await access.dropDatabase(database, environment: environment, tenant: tenant) }.value
+        if Task.isCancelled { throw AccessError(tenant: tenant, .restoreFailed("stopped; the drill's database \(database) was dropped")) }
         switch outcome {
         case .failure(let error):
             BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now())

@@ -121,7 +121,12 @@ public struct BackupAccess: Sendable {
     /// Why a tenant with no backup at all has none of the one asked for: a tenant the database knows has no
     /// backups; a name neither the database nor the bucket knows is no tenant.
     func emptyTenant(_ tenant: String, missing key: String?) async throws(AccessError) -> AccessError.Kind {
-        let known = (try? await context.inspectDatabase().discovered.tenants.contains(tenant)) ?? true
+        let known: Bool
+        do throws(BackupCycleError) {
+            known = try await context.inspectDatabase().discovered.tenants.contains(tenant)
+        } catch {
+            return .database("the bucket has no backup of this tenant, and the database cannot say whether it is one: \(error)")
+        }
         guard known else { return .unknownTenant }
         return key.map { .noSuchBackup(key: $0) } ?? .noBackups
     }
@@ -164,7 +169,9 @@ public struct BackupAccess: Sendable {
     /// Records a refusal or a failure; the access already did not happen, so a record that cannot be stored
     /// changes nothing (it is logged).
     func auditBestEffort(_ action: AuditRecord.Action, tenant: String, key: String?, outcome: AuditRecord.Outcome, detail: String) async {
-        try? await audit(action, tenant: tenant, key: key, outcome: outcome, detail: detail)
+        // Apart from the caller's task: after a stop (SIGTERM) the record of what failed must still be written.
+        let access = self
+        await Task { try? await access.audit(action, tenant: tenant, key: key, outcome: outcome, detail: detail) }.value
     }
 
     /// The tenant's audit records, newest first.
@@ -209,7 +216,11 @@ public struct BackupAccess: Sendable {
 
     /// Parses an expiry in whole seconds, 1 s ... 7 days.
     public static func expiry(_ text: String, tenant: String) throws(AccessError) -> Int {
-        guard let seconds = Int(text.trimmingCharacters(in: .whitespaces)) else {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let seconds = Int(trimmed) else {
+            if !trimmed.isEmpty, trimmed.drop(while: { $0 == "-" }).allSatisfy(\.isNumber) {
+                throw AccessError(tenant: tenant, .invalidExpiry("\(trimmed) s is outside 1 ... \(maximumExpiry) (7 days)"))
+            }
             throw AccessError(tenant: tenant, .invalidExpiry("\"\(text)\" is not a whole number of seconds"))
         }
         guard (1...maximumExpiry).contains(seconds) else {

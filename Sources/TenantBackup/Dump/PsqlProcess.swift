@@ -43,11 +43,14 @@ public final class PsqlProcess: @unchecked Sendable {
         return await wait()
     }
 
-    /// Kills psql before its input ends: the transaction is rolled back by the server.
-    public func abort() async {
+    /// Kills psql before its input ends: the transaction is rolled back by the server. Returns the end of its
+    /// stderr (why it stopped reading, when it did).
+    @discardableResult
+    public func abort() async -> String {
         kill(process.processIdentifier, SIGKILL)
-        _ = await wait()
+        let (_, stderr) = await wait()
         try? input.fileHandleForWriting.close()
+        return stderr
     }
 
     private func wait() async -> (status: Int32, stderr: String) {

@@ -21,7 +21,9 @@ public struct Interrupted: Error, CustomStringConvertible {
 public enum SignalInterruption {
     /// Runs `body`. On SIGTERM, SIGINT or SIGHUP, logs it, cancels `body`, waits for it to wind down and throws
     /// ``Interrupted``; otherwise returns or rethrows what `body` did.
-    public static func run<T: Sendable>(logger: Logger, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    public static func run<T: Sendable>(
+        logger: Logger, stopping: String = "stopping pg_dump and aborting uploads in flight", _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         // SIGHUP too: a dropped SSH session must not leave pg_dump running and an upload open.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let (finished, received) = await withWatcher { () async -> Result<T, any Error> in
@@ -34,7 +36,7 @@ public enum SignalInterruption {
             for await signal in signals { return signal }
             return nil
         } onEvent: { signal in
-            logger.warning("received \(signal): stopping pg_dump and aborting uploads in flight", metadata: ["signal": "\(signal)"])
+            logger.warning("received \(signal): \(stopping)", metadata: ["signal": "\(signal)"])
         }
         if let received { throw Interrupted(signal: received) }
         return try finished.get()
