@@ -303,6 +303,49 @@ import Testing
         }
     }
 
+    // MARK: - Restore drills (issue 12)
+
+    /// drill.cron every minute: at the next minute the daemon drills the tenant it never drilled (by name,
+    /// `Clínica "Sur"` first) and reports it in the metrics and the log; no drill database is left.
+    @Test func theDaemonRunsRestoreDrillsOnItsScheduleAndReportsThem() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let port = try Self.freePort()
+                var environment = environment(database: database, bucket: bucket)
+                environment["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                environment["TENANT_BACKUP_DRILL_CRON"] = "* * * * *"
+                let started = Date()
+                let daemon = try DaemonProcess(["run"], environment: environment)
+                // Catch-up backs every tenant up at once; the first drill comes at the next minute (or the one
+                // after, if that minute came before the backups were done).
+                let series = "\(BackupMetrics.lastDrillSuccess){tenant=\"Clínica \\\"Sur\\\"\"}"
+                var metrics = ""
+                let deadline = ContinuousClock.now + .seconds(150)
+                while ContinuousClock.now < deadline {
+                    metrics = (try? await scrape(port: port)) ?? ""
+                    if Self.value(series, in: metrics) == 1 { break }
+                    try await Task.sleep(for: .seconds(1))
+                }
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 0)
+                #expect(Self.value(series, in: metrics) == 1, "\(metrics.split(separator: "\n").filter { $0.contains("drill") })\n\(daemon.output.suffix(3000))")
+                let at = Self.value("\(BackupMetrics.lastDrillTimestamp){tenant=\"Clínica \\\"Sur\\\"\"}", in: metrics) ?? 0
+                #expect(at >= started.timeIntervalSince1970 && at <= Date().timeIntervalSince1970)
+                #expect(daemon.output.contains("restore drill finished"), "\(daemon.output.suffix(3000))")
+                // Other suites' drills may run meanwhile: this daemon's drill databases are found by name in its log.
+                let names = daemon.output.split(separator: "\n").compactMap { line -> String? in
+                    guard let range = line.range(of: "tenant_backup_drill_") else { return nil }
+                    return String(line[range.lowerBound...].prefix(36))
+                }
+                #expect(!names.isEmpty)
+                for name in Set(names) {
+                    #expect(try database.connect().query("SELECT 1 FROM pg_database WHERE datname = $1", [name], purpose: "test").rows.isEmpty, "\(name) was left")
+                }
+            }
+        }
+    }
+
     // MARK: - A key from a host with a wrong clock (issue 10, point 2)
 
     static let futureKey = "backups/bienestar/backup-sql-bienestar-2031-01-01-000000.sql.zst"

@@ -103,14 +103,7 @@ public struct CycleScheduler: Service {
     /// Sleeps in one-second ticks (each a heartbeat) until `date`. Returns `false` on shutdown, `true` when
     /// the time came or the settings were reloaded.
     func sleep(until date: Date, unlessReloadedFrom generation: Int) async -> Bool {
-        while clock.now() < date {
-            state.beat()
-            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
-            if state.current.generation != generation { return true }
-            let remaining = date.timeIntervalSince(clock.now())
-            try? await clock.sleep(.milliseconds(Int64(min(max(remaining, 0.01), 1) * 1000)))
-        }
-        return !(Task.isShuttingDownGracefully || Task.isCancelled)
+        await state.sleep(until: date, unlessReloadedFrom: generation, clock: clock) { state.beat() }
     }
 
     /// Backs up, at once, every tenant whose newest backup is older than one schedule period.

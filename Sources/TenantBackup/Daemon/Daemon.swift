@@ -53,6 +53,7 @@ public struct Daemon: Sendable {
                 services.append(.init(service: server, serviceName: "metrics"))
             }
             services.append(.init(service: freshness, serviceName: "freshness"))
+            services.append(.init(service: DrillService(state: state, logger: logger), serviceName: "drills"))
         }
         services.append(.init(service: ReloadService(state: state, signals: hangups, logger: logger, load: load), serviceName: "reload"))
         let outcome = CycleOutcomeBox()

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 
 /// What the daemon's services share: the running settings (swapped as a whole by a reload), the
 /// scheduler's heartbeat (which the watchdog checks), and the status line systemd shows.
@@ -46,6 +47,19 @@ public final class DaemonState: @unchecked Sendable {
     /// A reload failed: the running settings stay, and the status line says so until the next good reload.
     public func reloadFailed(_ problem: String) {
         locked { _reloadProblem = problem }
+    }
+
+    /// Sleeps on `clock` in ticks of at most a second (calling `tick` at each) until `date`. Returns `false` on
+    /// shutdown, `true` when the time came or the settings were reloaded (the caller plans again).
+    func sleep(until date: Date, unlessReloadedFrom generation: Int, clock: WallClock, tick: () -> Void = {}) async -> Bool {
+        while clock.now() < date {
+            tick()
+            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+            if current.generation != generation { return true }
+            let remaining = date.timeIntervalSince(clock.now())
+            try? await clock.sleep(.milliseconds(Int64(min(max(remaining, 0.01), 1) * 1000)))
+        }
+        return !(Task.isShuttingDownGracefully || Task.isCancelled)
     }
 
     /// The scheduler is alive.
