@@ -46,6 +46,16 @@ public struct TestServices: Sendable {
         self.instanceMetadataURL = URL(string: try required("TENANT_BACKUP_TEST_IMDS_URL"))!
     }
 
+    /// The environment a command of the built executable runs with against `database` and `bucket`, logging
+    /// logfmt lines.
+    public func commandEnvironment(database: TestDatabase, bucket: String) -> [String: String] {
+        var environment = self.environment
+        environment["PGDATABASE"] = database.name
+        environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+        environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+        return environment
+    }
+
     /// S3 settings pointing at the test endpoint and `bucket`.
     public func s3Settings(bucket: String, credentials: S3Credentials? = nil) -> S3Settings {
         var settings = S3Settings(bucket: bucket, region: region, endpoint: s3Endpoint, credentials: credentials ?? self.credentials)

@@ -36,10 +36,7 @@ import Testing
     func withScenario(_ body: (Scenario) async throws -> Void) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                var environment = services.environment
-                environment["PGDATABASE"] = database.name
-                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-                environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
                 for arguments in [["backup"], ["backup", "--tenant", "bienestar", "--no-shared"]] {
                     let (status, output) = try await Self.run(arguments, environment)
                     try #require(status == .exited(0), "\(arguments): \(output)")

@@ -29,10 +29,7 @@ import Testing
     @Test func anOldPlainDumpGetsAManifestWithCorrectCountsAndATruncatedOneIsLeftAlone() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                var environment = services.environment
-                environment["PGDATABASE"] = database.name
-                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-                environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
                 let client = services.s3Client(bucket: bucket)
                 let day = Date().addingTimeInterval(-2 * 86400)
                 func oldKey(_ hoursLater: Double) -> String {

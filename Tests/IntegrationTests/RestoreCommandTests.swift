@@ -20,10 +20,7 @@ import Testing
     func withBackups(_ body: (TestDatabase, [String: String]) async throws -> Void) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                var environment = services.environment
-                environment["PGDATABASE"] = database.name
-                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-                environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
                 let (status, output) = try await AccessCommandTests.run(["backup"], environment)
                 try #require(status == .exited(0), "\(output)")
                 try await body(database, environment)
@@ -191,24 +188,22 @@ import Testing
     @Test func aStoppedDrillDropsItsDatabase() async throws {
         try await withBackups { database, environment in
             let bucket = environment["AWS_STORAGE_BUCKET_NAME"]!
-            // The tenant's dump arrives at 300 bytes/s: SIGTERM lands while psql is loading the drill's database.
-            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/backups/bienestar/.*zst$", action: .bandwidth, times: 0, bytesPerSecond: 300)])
+            // The tenant's dump arrives at 600 bytes/s: SIGTERM lands while psql is loading the drill's database.
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/backups/bienestar/.*zst$", action: .bandwidth, times: 0, bytesPerSecond: 600)])
             let drill = try DaemonProcess(["verify", "--tenant", "bienestar", "--restore"], environment: environment)
-            func drills() throws -> [String] {
-                try connect("postgres").query("SELECT datname FROM pg_database WHERE datname LIKE 'tenant_backup_drill_%'", purpose: "test")
-                    .rows.compactMap { $0.first ?? nil }
-            }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try drills().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            try #require(try !drills().isEmpty, "no drill database appeared: \(drill.output)")
+            // The restore's audit record names the drill's database once it exists and streaming starts.
+            try await drill.waitForOutput(containing: "into database tenant_backup_drill_", timeout: .seconds(40))
+            let ours = Set(drill.output.split(separator: "\n").compactMap { line -> String? in
+                line.range(of: "tenant_backup_drill_").map { String(line[$0.lowerBound...].prefix(36)) }
+            })
+            try #require(ours.count == 1, "\(drill.output)")
+            #expect(try databaseExists(ours.first!))
             try await Task.sleep(for: .seconds(1))
-            let ours = try drills()
             let stopped = ContinuousClock.now
             drill.signal(SIGTERM)
             #expect(await drill.waitForExit(timeout: .seconds(30)) == 143, "\(drill.output)")
             #expect(ContinuousClock.now - stopped < .seconds(5), "the drill ran on after SIGTERM")
-            // Other tests' drills may run meanwhile: only this one's database must be gone.
-            #expect(try Set(drills()).isDisjoint(with: ours))
+            #expect(try !databaseExists(ours.first!), "\(drill.output)")
         }
     }
 

@@ -252,7 +252,7 @@ extension BackupAccess {
             }
         } catch {
             let stderr = await psql.abort()
-            if case .restoreFailed = error.kind {
+            if case .restoreFailed(let message) = error.kind, message.hasPrefix("psql stopped reading") {
                 // psql stopped reading: its own error says why.
                 throw AccessError(tenant: tenant, .restoreFailed("psql failed; the transaction was rolled back and nothing was restored: \(stderr)"))
             }

@@ -61,16 +61,7 @@ public struct CopyRowCounter: Sendable {
         else { return }
         let statement = String(decoding: partialLine.dropFirst(Self.copyPrefix.count).dropLast(Self.copySuffix.count), as: UTF8.self)
         // "<table> (<columns>)" or just "<table>": the name ends at " (" outside quotes.
-        var inQuotes = false
-        var end = statement.endIndex
-        var index = statement.startIndex
-        while index < statement.endIndex {
-            let character = statement[index]
-            if character == "\"" { inQuotes.toggle() }
-            if !inQuotes, character == " " { end = index; break }
-            index = statement.index(after: index)
-        }
-        let table = String(statement[..<end])
+        let table = DumpInspector.qualifiedPrefix(statement)
         currentTable = table
         rowCounts[table, default: 0] += 0
     }
