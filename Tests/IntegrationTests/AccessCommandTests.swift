@@ -102,7 +102,8 @@ import Testing
                 let target = DaemonIntegrationTests.temporaryFile("refused")
                 for arguments in [
                     ["download", "--tenant", "bienestar", key, "-o", target], ["presign", "--tenant", "bienestar", key],
-                    ["delete", "--tenant", "bienestar", key, "--force"],
+                    ["delete", "--tenant", "bienestar", key, "--force"], ["verify", "--tenant", "bienestar", key, "--restore"],
+                    ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(scenario.database.name)_never", "--create-database", "--with-shared-data"],
                 ] {
                     let (status, stdout, stderr) = try await Self.runBinary(arguments, scenario.environment)
                     #expect(status == .exited(1), "\(arguments) was not refused: \(stderr)")
@@ -111,6 +112,8 @@ import Testing
                     #expect(stderr.contains("not a backup key") || stderr.contains("outside this tenant's folder"), "\(arguments): \(stderr)")
                 }
                 #expect(!FileManager.default.fileExists(atPath: target))
+                #expect(try scenario.database.connect().query(
+                    "SELECT 1 FROM pg_database WHERE datname = $1", ["\(scenario.database.name)_never"], purpose: "test").rows.isEmpty)
             }
             // Nothing was read or deleted: the only requests since are the audit records of the refusals.
             let seen = try await services.proxy.requests(matching: "^/\(scenario.bucket)/").dropFirst(seenBefore)
