@@ -172,6 +172,12 @@ import Testing
             #expect(tenant("bienestar")?["stale"] as? Bool == false)
             #expect(tenant("bienestar2")?["in_database"] as? Bool == false)
             #expect(tenant("mindcare")?["in_bucket"] as? Bool == true)
+            for entry in tenants {
+                #expect(Set(entry.keys) == ["tenant", "backups", "newest", "total_bytes", "stale", "in_database", "in_bucket"])
+                #expect(entry["backups"] is Int && entry["total_bytes"] is Int && entry["stale"] is Bool && entry["in_database"] is Bool)
+                #expect((entry["newest"] as? String)?.hasPrefix("backups/") == true || entry["newest"] is NSNull)
+            }
+            #expect((tenant("bienestar")?["total_bytes"] as? Int ?? 0) > 0)
             let (_, text) = try await Self.run(["list"], scenario.environment)
             #expect(text.contains("bienestar2: 1 backup(s)") && text.contains("no such tenant in the database"), "\(text)")
             // A name neither the database nor the bucket knows.
@@ -332,6 +338,13 @@ import Testing
             #expect(records.compactMap { $0["action"] as? String } == ["delete", "presign", "download", "list", "backup", "backup"])
             #expect(records.compactMap { $0["key"] as? String } == [scenario.bienestar[0], scenario.bienestar[1], scenario.bienestar[1]] + scenario.bienestar.reversed())
             #expect(records.allSatisfy { $0["actor"] as? String == AccessOptionsActor.current && $0["outcome"] as? String == "ok" && $0["tenant"] as? String == "bienestar" })
+            for record in records {
+                #expect(Set(record.keys) == ["id", "time", "action", "tenant", "key", "outcome", "actor", "detail"])
+                #expect((record["id"] as? String)?.count == 16)
+                #expect((record["time"] as? String).flatMap(AuditRecord.parseISO8601) != nil, "\(record)")
+                #expect(record["key"] is String || (record["action"] as? String == "list" && record["key"] is NSNull))
+                #expect(record["detail"] is String || record["detail"] is NSNull)
+            }
             let (_, twin) = try await Self.run(["audit", "--tenant", "bienestar2", "--json"], scenario.environment)
             #expect((try Self.json(twin)["records"] as? [Any])?.isEmpty == true, "\(twin)")
         }

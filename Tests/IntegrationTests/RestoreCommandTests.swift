@@ -209,11 +209,23 @@ import Testing
 
     @Test func verifyAndARestoreDrillReportTheTableWhoseCountDiffersAndLeaveNoDatabase() async throws {
         try await withBackups { database, environment in
-            let (checked, plain) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar"], environment)
-            #expect(checked == .exited(0), "\(plain)")
+            let (status, plain) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar"], environment)
+            #expect(status == .exited(0), "\(plain)")
             let (drilled, good) = try await AccessCommandTests.run(["verify", "--tenant", "Clínica \"Sur\"", "--restore", "--json"], environment)
             #expect(drilled == .exited(0), "\(good)")
-            #expect(good.contains("\"ok\" : true") && !good.contains("\"ok\" : false"), "\(good)")
+            let document = try AccessCommandTests.json(good)
+            #expect(Set(document.keys) == ["tenant", "backups"] && document["tenant"] as? String == "Clínica \"Sur\"")
+            let checked = try #require((document["backups"] as? [[String: Any]])?.first)
+            #expect(Set(checked.keys) == ["s3_key", "ok", "problem", "has_manifest", "drill_database", "tables"])
+            #expect(checked["ok"] as? Bool == true && checked["problem"] is NSNull && checked["has_manifest"] as? Bool == true)
+            #expect((checked["s3_key"] as? String)?.hasPrefix("backups/Cl%C3%ADnica%20%22Sur%22/") == true)
+            let tables = try #require(checked["tables"] as? [[String: Any]])
+            #expect(tables.count == 3)
+            for table in tables {
+                #expect(Set(table.keys) == ["table", "expected", "restored", "ok"])
+                #expect(table["expected"] as? Int == table["restored"] as? Int && table["ok"] as? Bool == true)
+                #expect((table["table"] as? String)?.hasPrefix("\"Clínica \"\"Sur\"\"\".") == true, "\(table)")
+            }
 
             // The manifest now says bienestar.patients had one row more than the dump holds.
             let client = services.s3Client(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!)
