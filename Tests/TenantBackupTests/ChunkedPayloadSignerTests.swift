@@ -7,7 +7,11 @@ import Testing
 /// AWS's worked example of a chunked upload ("Signature Calculations for the Authorization Header:
 /// Transferring Payload in Multiple Chunks"): 66,560 bytes of `a` in a 64 KiB chunk and a 1 KiB chunk, signed
 /// with the same example credentials and date as the other documented examples.
-extension SigV4SignerTests {
+@Suite struct ChunkedPayloadSignerTests {
+    /// The documented examples' credentials and date (as in ``SigV4SignerTests``).
+    let signer = SigV4SignerTests().signer
+    let date = SigV4SignerTests().date
+
     @Test func theDocumentedExampleSignsToTheDocumentedSeedAndChunkSignatures() {
         let request = SigV4Signer.Request(
             method: "PUT", host: "s3.amazonaws.com", path: "/examplebucket/chunkObject.txt",
