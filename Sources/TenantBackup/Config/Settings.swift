@@ -16,6 +16,7 @@ public struct Settings: Sendable, Equatable {
     public var logging: LoggingSettings
     public var audit = AuditSettings()
     public var drill = DrillSettings()
+    public var api = APISettings()
 
     public init(
         postgres: PostgresSettings = PostgresSettings(),
@@ -35,6 +36,24 @@ public struct Settings: Sendable, Equatable {
         self.daemon = daemon
         self.metrics = metrics
         self.logging = logging
+    }
+}
+
+/// The HTTP API the clinic platform calls (off by default).
+public struct APISettings: Sendable, Equatable {
+    /// `api.listen`: where the API listens (`host:port`, loopback unless stated); `nil`: off.
+    public var listen: ListenAddress?
+    /// `api.tokens_file`: the API's own tokens (hashes only), 0600.
+    public var tokensFile = APISettings.defaultTokensFile
+    /// `api.token_query`: SQL ($1 = the presented token) returning the one schema the token opens.
+    public var tokenQuery: String?
+
+    public static let defaultTokensFile = "/var/lib/tenant-backup/api-tokens.json"
+
+    public init(listen: ListenAddress? = nil, tokensFile: String = APISettings.defaultTokensFile, tokenQuery: String? = nil) {
+        self.listen = listen
+        self.tokensFile = tokensFile
+        self.tokenQuery = tokenQuery
     }
 }
 

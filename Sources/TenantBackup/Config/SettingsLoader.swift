@@ -22,6 +22,7 @@ import Foundation
 /// | `TENANT_BACKUP_SCHEDULE`, `TENANT_BACKUP_TIME_ZONE` | `schedule.cron`, `schedule.time_zone` |
 /// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
 /// | `TENANT_BACKUP_AUDIT_RETENTION_DAYS`, `TENANT_BACKUP_DRILL_CRON` | `audit.retention_days`, `drill.cron` |
+/// | `TENANT_BACKUP_API_LISTEN`, `TENANT_BACKUP_API_TOKENS_FILE` | `api.listen`, `api.tokens_file` |
 /// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
 ///
@@ -151,6 +152,13 @@ public struct SettingsLoader: Sendable {
             if let expression, settings.daemon.schedule.next(after: Date()) == nil {
                 throw .environment(variable: expression.name, message: SettingsValidation.neverRunsMessage(expression.value))
             }
+        }
+        if let (name, listen) = value("TENANT_BACKUP_API_LISTEN") {
+            settings.api.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
+        }
+        if let (name, path) = value("TENANT_BACKUP_API_TOKENS_FILE") {
+            guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
+            settings.api.tokensFile = path
         }
         if let (name, days) = value("TENANT_BACKUP_AUDIT_RETENTION_DAYS") {
             guard let parsed = SettingsValidation.auditRetentionDays(days) else {

@@ -21,7 +21,7 @@ struct YAMLSettingsReader {
         }
         guard let root else { return }  // an empty file means "all defaults"
         let top = try section(root, name: "the top level")
-        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging", "audit", "drill"])
+        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging", "audit", "drill", "api"])
         if let node = top["postgres"] {
             let postgres = try section(node, name: "postgres")
             try postgres.only(["url", "pg_dump"])
@@ -93,6 +93,21 @@ struct YAMLSettingsReader {
                     throw audit.error(at: "retention_days", SettingsValidation.auditRetentionDaysMessage(value))
                 }
                 settings.audit.retentionDays = days
+            }
+        }
+        if let node = top["api"] {
+            let api = try section(node, name: "api")
+            try api.only(["listen", "tokens_file", "token_query"])
+            if let value = try api.string("listen") {
+                settings.api.listen = try SettingsValidation.listenAddress(value) { message in api.error(at: "listen", message) }
+            }
+            if let value = try api.string("tokens_file") {
+                guard value.hasPrefix("/") else { throw api.error(at: "tokens_file", "'\(value)' must be an absolute path") }
+                settings.api.tokensFile = value
+            }
+            if let value = try api.string("token_query") {
+                guard value.contains("$1") else { throw api.error(at: "token_query", "the query must use $1 for the presented token") }
+                settings.api.tokenQuery = value
             }
         }
         if let node = top["drill"] {

@@ -1,0 +1,140 @@
+import Crypto
+import Foundation
+
+/// One API token as stored: never the token itself, only its SHA-256, with the tenant it opens.
+public struct APIToken: Codable, Sendable, Equatable {
+    /// A short random id: what `token list`, `token revoke` and the audit trail name it by.
+    public let id: String
+    public let tenant: String
+    public let note: String?
+    public let createdAt: Date
+    /// Hex SHA-256 of the token.
+    public let sha256: String
+    public var lastUsedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, tenant, note, sha256
+        case createdAt = "created_at"
+        case lastUsedAt = "last_used_at"
+    }
+}
+
+/// Why the tokens file could not be used.
+public struct TokenFileError: Error, Equatable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "tokens file \(path): \(reason)" }
+}
+
+/// `api.tokens_file`: the API's own tokens, one tenant each, as a JSON document readable by its owner only
+/// (0600). Written whole to a temporary file and renamed, under an advisory lock, so the daemon (last use)
+/// and `token create`/`revoke` never lose each other's changes.
+public struct TokenFile: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    struct Document: Codable {
+        var tokens: [APIToken]
+    }
+
+    /// Every token; none when the file does not exist yet.
+    public func load() throws(TokenFileError) -> [APIToken] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(Document.self, from: data).tokens
+        } catch {
+            throw TokenFileError(path: path, reason: "cannot be read as a tokens file (\(error)); restore it from a backup or remove it and create new tokens")
+        }
+    }
+
+    /// A new random token (256 bits, base64url, prefixed `tbk_`) for `tenant`; only its hash is stored.
+    /// Returns the token, to be shown once, and its record.
+    public func create(tenant: String, note: String?, now: Date = Date()) throws(TokenFileError) -> (token: String, record: APIToken) {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let token = "tbk_" + Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        let created = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))  // as the file keeps it
+        let record = APIToken(id: AuditRecord.newId().prefix(12).description, tenant: tenant, note: note, createdAt: created, sha256: Self.hash(token), lastUsedAt: nil)
+        try update { $0.append(record) }
+        return (token, record)
+    }
+
+    /// Removes a token; returns it, or `nil` when no token has that id.
+    @discardableResult
+    public func revoke(id: String) throws(TokenFileError) -> APIToken? {
+        var removed: APIToken?
+        try update { tokens in
+            if let index = tokens.firstIndex(where: { $0.id == id }) { removed = tokens.remove(at: index) }
+        }
+        return removed
+    }
+
+    /// The token `presented` is, compared by hash in constant time; `nil` for an unknown one.
+    public static func match(_ presented: String, in tokens: [APIToken]) -> APIToken? {
+        let digest = Array(SHA256.hash(data: Data(presented.utf8)))
+        var found: APIToken?
+        for token in tokens {
+            guard let stored = Self.bytes(hex: token.sha256), stored.count == digest.count else { continue }
+            var difference: UInt8 = 0
+            for index in stored.indices { difference |= stored[index] ^ digest[index] }
+            if difference == 0 { found = token }  // no early exit: every token costs the same
+        }
+        return found
+    }
+
+    /// Hex SHA-256 of a token.
+    public static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        guard hex.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            result.append(byte)
+            index = next
+        }
+        return result
+    }
+
+    /// Reads, changes and writes the file whole under `<path>.lock`, as 0600.
+    public func update(_ change: (inout [APIToken]) -> Void) throws(TokenFileError) {
+        let lockPath = path + ".lock"
+        let descriptor = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw TokenFileError(path: path, reason: "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else { throw TokenFileError(path: path, reason: "cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { flock(descriptor, LOCK_UN) }
+        var tokens = try load()
+        change(&tokens)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let data: Data
+        do {
+            data = try encoder.encode(Document(tokens: tokens))
+        } catch {
+            throw TokenFileError(path: path, reason: "cannot encode: \(error)")
+        }
+        let temporary = path + ".tmp-\(AuditRecord.newId())"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw TokenFileError(path: path, reason: "cannot write \(temporary): \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw TokenFileError(path: path, reason: "cannot replace it: \(reason)")
+        }
+    }
+}
