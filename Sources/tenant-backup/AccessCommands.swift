@@ -364,8 +364,10 @@ struct RestoreCommand: AsyncParsableCommand {
         abstract: "Restore one tenant's backup into a database, all or nothing.",
         discussion: """
             The backup is streamed, verified against its manifest, decompressed and fed to psql -X -v ON_ERROR_STOP=1 \
-            --single-transaction: the whole backup is applied or nothing (a checksum that fails at the end kills \
-            psql before it can commit).
+            as one transaction that is committed only once everything verified: the whole backup is applied or \
+            nothing (a failed checksum, a stop, even a killed tenant-backup: psql's input ends before the COMMIT \
+            and the server rolls back). The --after-restore file may hold SQL statements only: no psql \
+            meta-commands, no COMMIT/ROLLBACK/BEGIN.
 
             Into the live database (it has the shared tables), the tenant's dump alone is applied: this is how one \
             clinic comes back after its schema was dropped. Into a database without the shared tables (a fresh one, \
@@ -405,7 +407,8 @@ struct RestoreCommand: AsyncParsableCommand {
             do {
                 request.afterRestoreSQL = try String(contentsOfFile: afterRestore, encoding: .utf8)
             } catch {
-                throw ValidationError("--after-restore \(afterRestore): cannot be read as a UTF-8 text file")
+                let reason = FileManager.default.fileExists(atPath: afterRestore) ? "cannot be read as a UTF-8 text file" : "no such file"
+                throw ValidationError("--after-restore \(afterRestore): \(reason)")
             }
         }
         let access = try options.access()
@@ -414,6 +417,11 @@ struct RestoreCommand: AsyncParsableCommand {
         print("restored \(restored.key) into database \(restored.database)\(restored.createdDatabase ? " (created)" : "")")
         for key in restored.sharedApplied { print("  with the shared dump \(key)") }
         for (table, rows) in restored.tableRowCounts.sorted(by: { $0.key < $1.key }) { print("  \(table): \(rows) rows") }
+        if !restored.mismatches.isEmpty {
+            let tables = restored.mismatches.map { "\($0.table) (manifest \($0.expected.map(String.init) ?? "-"), restored \($0.restored.map(String.init) ?? "-"))" }
+            FileHandle.standardError.write(Data("error: restored, but these tables differ from the manifest: \(tables.joined(separator: ", ")); check them before relying on this copy\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 

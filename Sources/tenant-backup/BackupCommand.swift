@@ -21,7 +21,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Back up every discovered tenant (the default when no --tenant is given).")
     var all = false
 
-    @Flag(help: "Skip the shared schemas (public) in this run.")
+    @Flag(help: "Skip the shared schemas (public) in this run; such backups name no shared dump and restore only into a database that has the shared tables.")
     var noShared = false
 
     @Option(help: ArgumentHelp("Also keep a local copy of what is stored: a file for one schema, else an existing directory.", valueName: "path"))

@@ -345,6 +345,8 @@ import Testing
                 #expect(record["key"] is String || (record["action"] as? String == "list" && record["key"] is NSNull))
                 #expect(record["detail"] is String || record["detail"] is NSNull)
             }
+            let (typo, typoMessage) = try await Self.run(["audit", "--tenant", "Bienestar"], scenario.environment)
+            #expect(typo == .exited(1) && typoMessage.contains("no tenant of this name"), "\(typoMessage)")
             let (_, twin) = try await Self.run(["audit", "--tenant", "bienestar2", "--json"], scenario.environment)
             #expect((try Self.json(twin)["records"] as? [Any])?.isEmpty == true, "\(twin)")
         }

@@ -36,7 +36,12 @@ import Testing
                     BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: day.addingTimeInterval(hoursLater * 3600), suffix: ".sql").key
                 }
                 let dump = try await oldStyleDump(of: "bienestar", database: database)
-                let (good, truncated, foreign) = (oldKey(0), oldKey(1), oldKey(2))
+                let (good, truncated, foreign, leaking) = (oldKey(0), oldKey(1), oldKey(2), oldKey(3))
+                // A complete dump of bienestar with one statement that copies another clinic's rows.
+                let text = String(decoding: dump, as: UTF8.self)
+                let leak = text.replacingOccurrences(
+                    of: "-- PostgreSQL database dump complete", with: "CREATE TABLE bienestar.leak AS SELECT * FROM mindcare.patients;\n-- PostgreSQL database dump complete")
+                try await client.putObject(key: leaking, body: ByteBuffer(string: leak))
                 try await client.putObject(key: good, body: ByteBuffer(bytes: dump))
                 try await client.putObject(key: truncated, body: ByteBuffer(bytes: dump.dropLast(200)))
                 try await client.putObject(key: foreign, body: ByteBuffer(bytes: try await oldStyleDump(of: "mindcare", database: database)))
@@ -55,12 +60,13 @@ import Testing
                 #expect(output.contains("✔ \(good): a complete dump of 3 table(s); manifest written"), "\(output)")
                 #expect(output.contains("✘ \(truncated): left alone: not a complete pg_dump"), "\(output)")
                 #expect(output.contains("✘ \(foreign): left alone: it holds objects of other schemas (mindcare)"), "\(output)")
+                #expect(output.contains("✘ \(leaking): left alone: its statements name other clinics' schemas (mindcare)"), "\(output)")
                 let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: good + ".manifest.json")))
                 #expect(manifest.adopted == true)
                 #expect(manifest.tableRowCounts == expected && expected?.count == 3)
                 #expect(manifest.bytes == Int64(dump.count) && manifest.compression == "none" && manifest.format == "plain")
                 #expect(manifest.pgDumpVersion.hasPrefix("15.") && manifest.serverVersion.hasPrefix("15."))
-                for key in [truncated, foreign] {
+                for key in [truncated, foreign, leaking] {
                     await #expect(throws: S3Error.self) { try await client.headObject(key: key + ".manifest.json") }
                 }
                 // The adopted backup now verifies, and restores into the live database like one of ours; a drill in a fresh

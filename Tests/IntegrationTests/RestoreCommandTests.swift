@@ -164,7 +164,7 @@ import Testing
             let (ended, endedOutput) = try await AccessCommandTests.run(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(other)", "--create-database", "--with-shared-data",
                  "--after-restore", sql], environment)
-            #expect(ended == .exited(1) && endedOutput.contains("ROLLBACK or COMMIT"), "\(endedOutput)")
+            #expect(ended == .exited(1) && endedOutput.contains("controls the transaction (ROLLBACK)"), "\(endedOutput)")
             #expect(try !databaseExists(other))
         }
     }
@@ -204,6 +204,31 @@ import Testing
             #expect(await drill.waitForExit(timeout: .seconds(30)) == 143, "\(drill.output)")
             #expect(ContinuousClock.now - stopped < .seconds(5), "the drill ran on after SIGTERM")
             #expect(try !databaseExists(ours.first!), "\(drill.output)")
+        }
+    }
+
+    /// SIGKILL (or the OOM killer) mid-restore: psql sees its input end before our COMMIT, so the server rolls
+    /// the transaction back; half a clinic is never committed.
+    @Test func aKilledRestoreCommitsNothing() async throws {
+        try await withBackups { database, environment in
+            let bucket = environment["AWS_STORAGE_BUCKET_NAME"]!
+            _ = try database.connect().query("DROP SCHEMA mindcare CASCADE", purpose: "test")
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/backups/mindcare/.*zst$", action: .bandwidth, times: 0, bytesPerSecond: 600)])
+            let restore = try DaemonProcess(
+                ["restore", "--tenant", "mindcare", "--latest", "--target-database", "dbname=\(database.name)"], environment: environment)
+            try await restore.waitForOutput(containing: "audit_action=restore", timeout: .seconds(30))
+            try await Task.sleep(for: .seconds(2))
+            restore.signal(SIGKILL)
+            _ = await restore.waitForExit(timeout: .seconds(10))
+            // psql notices the end of its input and exits; the server rolls back.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let sessions = try connect("postgres").query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'psql%'", [database.name], purpose: "test").rows
+                if sessions.first?.first == "0" { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(try connect(database.name).query("SELECT 1 FROM pg_namespace WHERE nspname = 'mindcare'", purpose: "test").rows.isEmpty, "\(restore.output)")
         }
     }
 

@@ -83,6 +83,18 @@ import TenantBackupTesting
         #expect(store.keys.allSatisfy { !$0.hasPrefix("audit/") })
     }
 
+    @Test func anEmptyObjectNamedLikeABackupTakesNoSlotAndIsKept() async throws {
+        let store = MemoryObjectStore()
+        let keys = backups(store, days: 6)
+        // The newest of the day before: empty. It must not stand for that day in place of the real one.
+        let empty = BackupKey(prefix: "", schema: .tenant("t"), timestamp: Self.now.addingTimeInterval(-3600 - 86400 + 60), suffix: ".sql").key
+        store.put(empty, "")
+        let outcome = try await runner(store).run(tenant: "t", trigger: .manual)
+        #expect(!outcome.plan.decisions.contains { $0.candidate.key == empty })
+        #expect(store.keys.contains(empty))
+        #expect(store.keys.contains(keys[1]), "the real backup of that day is kept as its daily")
+    }
+
     @Test func recordsRoundTripAndTheirKeysSortByTime() throws {
         let record = AuditRecord(
             action: .download, tenant: "Clínica \"Sur\"", key: "backups/x", outcome: .refused, actor: "root (sudo by alice)", detail: "why",

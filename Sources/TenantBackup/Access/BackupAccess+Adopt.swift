@@ -26,14 +26,22 @@ extension BackupAccess {
             throw AccessError(tenant: tenant, .storage(error))
         }
         if listed.isEmpty { throw AccessError(tenant: tenant, try await emptyTenant(tenant, missing: nil)) }
+        // The other clinics: of the database, and of the bucket (a clinic removed from the database).
+        var others = Set((try? await context.inspectDatabase().discovered.tenants) ?? [])
+        if let all = try? await catalog.allBackups(area: .tenant) { others.formUnion(all.map(\.key.schema)) }
+        others.remove(tenant)
         var results: [Adoption] = []
         for backup in listed.filter({ !$0.hasManifest }).sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
-            results.append(try await adoptOne(backup, tenant: tenant, dryRun: dryRun))
+            let adoption = try await adoptOne(backup, tenant: tenant, others: others, dryRun: dryRun)
+            if let problem = adoption.problem, !dryRun {
+                await auditBestEffort(.adopt, tenant: tenant, key: adoption.key, outcome: .failed, detail: problem)
+            }
+            results.append(adoption)
         }
         return results
     }
 
-    private func adoptOne(_ backup: BackupCatalog.ListedBackup, tenant: String, dryRun: Bool) async throws(AccessError) -> Adoption {
+    private func adoptOne(_ backup: BackupCatalog.ListedBackup, tenant: String, others: Set<String>, dryRun: Bool) async throws(AccessError) -> Adoption {
         let key = backup.key.key
         func leftAlone(_ problem: String) -> Adoption {
             logger.warning("backup not adopted", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "problem": "\(problem)"])
@@ -43,7 +51,9 @@ extension BackupAccess {
             return leftAlone("only plain-format, unencrypted dumps can be checked and adopted")
         }
         var decompressor = try Self.decompressor(for: backup.key, tenant: tenant)
+        guard backup.size > 0 else { return leftAlone("it is empty (0 bytes)") }
         var inspector = DumpInspector()
+        inspector.watching = others
         var counter = CopyRowCounter()
         var dumpBytes: Int64 = 0
         let read: (bytes: Int64, sha256: String)
@@ -71,6 +81,10 @@ extension BackupAccess {
         let others = inspector.schemas.subtracting([tenant])
         guard others.isEmpty else {
             return leftAlone("it holds objects of other schemas (\(others.sorted().map(BackupSchema.display).joined(separator: ", "))), not only \(BackupSchema.display(tenant))'s")
+        }
+        guard inspector.referenced.isEmpty else {
+            return leftAlone(
+                "its statements name other clinics' schemas (\(inspector.referenced.sorted().map(BackupSchema.display).joined(separator: ", "))): it is not \(BackupSchema.display(tenant))'s alone")
         }
         guard inspector.schemas.contains(tenant) else {
             return leftAlone("it creates nothing in schema \(BackupSchema.display(tenant))")

@@ -33,6 +33,25 @@ extension BackupAccess {
         public let sharedApplied: [String]
         /// Rows of every table of the restored schema, counted after commit (`schema.table` as pg_dump names it).
         public let tableRowCounts: [String: Int64]
+        /// Tables whose restored rows differ from the manifest's count (or that only one side has).
+        public let mismatches: [TableCheck]
+    }
+
+    /// Why an `--after-restore` script cannot run inside the restore's transaction, or `nil`: psql
+    /// meta-commands (`\q` ends the script, `\!` runs a shell) and statements that end or open transactions
+    /// would break "all or nothing".
+    public static func afterRestoreProblem(_ sql: String) -> String? {
+        for (number, line) in sql.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
+            if trimmed.hasPrefix("\\") {
+                return "line \(number + 1) is a psql meta-command (\(trimmed.prefix(12))...); only SQL statements may run in the restore's transaction"
+            }
+            let word = trimmed.prefix { $0.isLetter }.uppercased()
+            if ["COMMIT", "ROLLBACK", "END", "ABORT", "BEGIN", "START", "SAVEPOINT", "RELEASE", "PREPARE"].contains(word) {
+                return "line \(number + 1) controls the transaction (\(word)); the restore commits only once everything verified, so leave that to it"
+            }
+        }
+        return nil
     }
 
     /// The target's connection variables and database name, from its connection string over our `PG*`.
@@ -53,13 +72,16 @@ extension BackupAccess {
     }
 
     /// Restores the backup into `request.target`: streams it, verifies it against its manifest, decompresses
-    /// it and feeds `psql -X -v ON_ERROR_STOP=1 --single-transaction`, so the whole backup is applied or
-    /// nothing. A checksum that fails at the end of an object kills psql before its input ends.
+    /// it and feeds psql one transaction (``PsqlProcess``) that is committed only once everything verified, so
+    /// the whole backup is applied or nothing, even when this process is killed.
     ///
     /// Refused, with nothing changed, when the tenant's schema already exists in the target (rename or drop
     /// it: we never drop anything for the operator), when the target's server is older than the pg_dump that
     /// made the dump, and when the target lacks the shared tables and `withSharedData` was not given.
     public func restore(tenant: String, _ reference: BackupReference, into request: RestoreRequest) async throws(AccessError) -> Restore {
+        if let sql = request.afterRestoreSQL, let problem = Self.afterRestoreProblem(sql) {
+            throw AccessError(tenant: tenant, .restoreRefused("--after-restore: \(problem)"))
+        }
         let backup = try await locate(reference, tenant: tenant, for: .restore)
         let key = backup.key.key
         func refused(_ reason: String) async -> AccessError {
@@ -96,7 +118,7 @@ extension BackupAccess {
             if present == false {
                 throw AccessError(
                     tenant: tenant,
-                    .restoreFailed("psql finished, but schema \(BackupSchema.display(tenant)) is not in database \(database): did the --after-restore SQL end the transaction (ROLLBACK or COMMIT)?"))
+                    .restoreFailed("psql finished, but schema \(BackupSchema.display(tenant)) is not in database \(database): the restore did not take; look at the server log"))
             }
             let counts: [String: Int64]
             do {
@@ -107,11 +129,21 @@ extension BackupAccess {
                 counts = [:]
                 logger.warning("restored, but the rows could not be counted", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
             }
-            logger.notice(
-                "backup restored", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "database": "\(database)", "actor": "\(actor)", "tables": "\(counts.count)"])
-            return Restore(key: key, database: database, createdDatabase: created, sharedApplied: plan.shared.map(\.key), tableRowCounts: counts)
+            let mismatches = manifest?.tableRowCounts.map { Self.compare(expected: $0, restored: counts, schema: tenant).filter { !$0.matches } } ?? []
+            logger.log(
+                level: mismatches.isEmpty ? .notice : .error, mismatches.isEmpty ? "backup restored" : "backup restored, but row counts differ from the manifest",
+                metadata: [
+                    "tenant": "\(tenant)", "s3_key": "\(key)", "database": "\(database)", "actor": "\(actor)", "tables": "\(counts.count)",
+                    "mismatched": "\(mismatches.map(\.table).joined(separator: ","))",
+                ])
+            return Restore(
+                key: key, database: database, createdDatabase: created, sharedApplied: plan.shared.map(\.key), tableRowCounts: counts, mismatches: mismatches)
         } catch {
-            if created { await dropDatabase(database, environment: environment, tenant: tenant) }
+            // Only a database still without the tenant's schema is dropped: another restore may have finished
+            // into the one we created meanwhile.
+            if created, await !schemaPresent(tenant, environment: environment) {
+                await dropDatabase(database, environment: environment, tenant: tenant)
+            }
             if !error.isRefusal {
                 await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .failed, detail: error.message)
             }
@@ -184,7 +216,7 @@ extension BackupAccess {
         }
         if sharedSchemas.isEmpty {
             throw await refused(
-                "\(key) names no shared dump (adopted from the old system, or made when the shared dump failed), and database \(database) "
+                "\(key) names no shared dump (adopted from the old system, made by backup --no-shared, or when the shared dump failed), and database \(database) "
                     + "lacks the shared tables (\(expectedShared.map(BackupSchema.display).joined(separator: ", "))); restore it into a database that has them (the live one)")
         }
         if !state.sharedWithTables.isEmpty {
@@ -258,7 +290,7 @@ extension BackupAccess {
             }
             throw error
         }
-        let (status, stderr) = await psql.finish()
+        let (status, stderr) = await psql.commit()
         guard status == 0 else {
             throw AccessError(tenant: tenant, .restoreFailed("psql exited \(status); the transaction was rolled back and nothing was restored: \(stderr)"))
         }
@@ -337,6 +369,27 @@ extension BackupAccess {
         }
     }
 
+    /// Whether the target holds the tenant's schema (after a restore, or another's); `false` when it cannot say.
+    func schemaPresent(_ tenant: String, environment: [String: String]) async -> Bool {
+        (try? await Blocking.run { () throws -> Bool in
+            try PostgresConnection(connectionString: nil, environment: environment).schemaExists(tenant)
+        }) ?? false
+    }
+
+    /// Every table of `schema`, the manifest's row count beside the restored one (tables of other schemas in
+    /// the manifest are left out; a table only one side has does not match).
+    static func compare(expected manifest: [String: Int64], restored: [String: Int64], schema: String) -> [TableCheck] {
+        var expected: [QualifiedName: Int64] = [:]
+        for (name, rows) in manifest {
+            if let parsed = QualifiedName.parse(name), parsed.schema == schema { expected[parsed] = rows }
+        }
+        var actual: [QualifiedName: Int64] = [:]
+        for (name, rows) in restored { if let parsed = QualifiedName.parse(name) { actual[parsed] = rows } }
+        return Set(expected.keys).union(actual.keys).sorted { $0.description < $1.description }.map {
+            TableCheck(table: $0.description, expected: expected[$0], restored: actual[$0])
+        }
+    }
+
     /// Drops a database this restore created (empty: its transaction was rolled back).
     func dropDatabase(_ database: String, environment: [String: String], tenant: String) async {
         var variables = environment
@@ -345,7 +398,9 @@ extension BackupAccess {
         do {
             _ = try await Blocking.run { () throws -> Bool in
                 let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
-                _ = try connection.query("DROP DATABASE IF EXISTS \(BackupSchema.quoted(database)) WITH (FORCE)", purpose: "dropping database \(database)")
+                guard try !connection.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database], purpose: "looking for database \(database)").rows.isEmpty
+                else { return false }
+                _ = try connection.query("DROP DATABASE \(BackupSchema.quoted(database)) WITH (FORCE)", purpose: "dropping database \(database)")
                 return true
             }
         } catch {

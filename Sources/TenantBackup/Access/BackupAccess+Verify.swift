@@ -86,6 +86,7 @@ extension BackupAccess {
         let problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest)
             ?? (manifest == nil && read.bytes != backup.size ? "read \(read.bytes) bytes, the listing said \(backup.size)" : nil)
         guard restore, problem == nil else {
+            if restore { BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now()) }
             logger.log(
                 level: problem == nil ? .info : .error, "backup verified",
                 metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "ok": "\(problem == nil)", "problem": "\(problem ?? "")"])
@@ -125,15 +126,7 @@ extension BackupAccess {
             logger.error("restore drill failed", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "error": "\(error.message)"])
             return Verification(key: key, problem: "the restore drill failed: \(error.message)", hasManifest: manifest != nil, tables: nil, drillDatabase: database)
         case .success(let restored):
-            var expected: [QualifiedName: Int64] = [:]
-            for (name, rows) in manifest?.tableRowCounts ?? [:] {
-                if let parsed = QualifiedName.parse(name), parsed.schema == tenant { expected[parsed] = rows }
-            }
-            var actual: [QualifiedName: Int64] = [:]
-            for (name, rows) in restored.tableRowCounts { if let parsed = QualifiedName.parse(name) { actual[parsed] = rows } }
-            let tables = Set(expected.keys).union(actual.keys).sorted { $0.description < $1.description }.map {
-                TableCheck(table: $0.description, expected: expected[$0], restored: actual[$0])
-            }
+            let tables = Self.compare(expected: manifest?.tableRowCounts ?? [:], restored: restored.tableRowCounts, schema: tenant)
             let checked = manifest?.tableRowCounts == nil ? [] : tables
             let passed = checked.allSatisfy(\.matches)
             logger.log(

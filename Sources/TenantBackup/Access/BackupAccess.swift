@@ -177,11 +177,19 @@ public struct BackupAccess: Sendable {
     /// The tenant's audit records, newest first.
     public func auditRecords(tenant: String, since: Date? = nil, limit: Int? = nil) async throws(AccessError) -> [AuditRecord] {
         let trail = try trail(tenant)
+        let records: [AuditRecord]
         do {
-            return try await trail.records(tenant: tenant, since: since, limit: limit)
+            records = try await trail.records(tenant: tenant, since: since, limit: limit)
         } catch {
             throw AccessError(tenant: tenant, .storage(error))
         }
+        // No record at all: a tenant name with a typo looks the same as a quiet clinic, so say which it is.
+        if records.isEmpty, since == nil, (try? await catalog(tenant).backups(of: .tenant(tenant)).isEmpty) ?? false,
+           case .unknownTenant = try await emptyTenant(tenant, missing: nil)
+        {
+            throw AccessError(tenant: tenant, .unknownTenant)
+        }
+        return records
     }
 
     // MARK: - Reading a backup

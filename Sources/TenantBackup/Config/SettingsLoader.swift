@@ -166,7 +166,9 @@ public struct SettingsLoader: Sendable {
             }
             settings.audit.retentionDays = parsed
         }
-        if let (name, expression) = value("TENANT_BACKUP_DRILL_CRON") {
+        if let (_, expression) = value("TENANT_BACKUP_DRILL_CRON"), ["off", "none", "false"].contains(expression.lowercased()) {
+            settings.drill.schedule = nil
+        } else if let (name, expression) = value("TENANT_BACKUP_DRILL_CRON") {
             do {
                 settings.drill.schedule = try CronSchedule(expression, timeZone: settings.daemon.schedule.timeZone)
             } catch {

@@ -10,6 +10,14 @@ public struct DumpInspector: Sendable {
     public private(set) var serverVersion: String?
     /// Every schema a statement created objects in or loaded rows into.
     public private(set) var schemas: Set<String> = []
+    /// Schemas (of ``watching``) that some statement names anywhere, `name.` outside COPY data: a dump that
+    /// reads or changes another clinic's tables (`CREATE TABLE x.t AS SELECT * FROM other.t`).
+    public private(set) var referenced: Set<String> = []
+    /// The schemas whose qualified names must not appear (the other clinics).
+    public var watching: Set<String> = [] {
+        didSet { watchedForms = watching.map { ($0, BackupSchema.display($0) + ".") } }
+    }
+    private var watchedForms: [(name: String, form: String)] = []
     /// Whether the closing line was seen with nothing after it but comment dashes (and pg_dump 17's
     /// `\unrestrict`).
     public private(set) var endsComplete = false
@@ -57,6 +65,9 @@ public struct DumpInspector: Sendable {
         } else if !(text == "--" || text.hasPrefix("\\unrestrict ")) {
             endsComplete = false
         }
+        if !text.hasPrefix("--") {
+            for (name, form) in watchedForms where !referenced.contains(name) && Self.names(form, in: text) { referenced.insert(name) }
+        }
         if let version = text.value(after: "-- Dumped by pg_dump version ") { pgDumpVersion = version }
         if let version = text.value(after: "-- Dumped from database version ") { serverVersion = version }
         if text.hasPrefix("CREATE SCHEMA "), text.hasSuffix(";") {
@@ -70,6 +81,18 @@ public struct DumpInspector: Sendable {
             if prefix == "COPY ", text.hasSuffix(" FROM stdin;") { inCopy = true }
             return
         }
+    }
+
+    /// Whether `text` holds `form` (`name.`) where it starts an identifier (not inside `maxname.`).
+    static func names(_ form: String, in text: String) -> Bool {
+        var searchFrom = text.startIndex
+        while let found = text.range(of: form, range: searchFrom..<text.endIndex) {
+            if found.lowerBound == text.startIndex { return true }
+            let before = text[text.index(before: found.lowerBound)]
+            if !(before.isLetter || before.isNumber || before == "_" || before == "\"" || before == "$") { return true }
+            searchFrom = found.upperBound
+        }
+        return false
     }
 
     /// The `schema.table` at the start of `text`, up to the first space or `(` outside quotes.

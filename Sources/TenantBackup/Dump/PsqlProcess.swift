@@ -1,9 +1,11 @@
 import Foundation
 import NIOCore
 
-/// `psql -X -v ON_ERROR_STOP=1 --single-transaction`, fed on its standard input: a restore that applies the
-/// whole script or nothing. ``abort()`` kills it before its input is closed, so a script found bad midway
-/// (a checksum that fails at the end of an object) is never committed: psql only commits at end of input.
+/// `psql -X -v ON_ERROR_STOP=1`, fed on its standard input one transaction that we open with `BEGIN` and close
+/// with ``commit()`` only once every object verified: a restore that applies the whole script or nothing.
+/// Not `--single-transaction`: with it, psql commits whatever it read when its input ends, so a tenant-backup
+/// killed midway (SIGKILL, the OOM killer) would commit half a clinic. Here the end of input before our
+/// `COMMIT` ends the session, and the server rolls the transaction back. ``abort()`` kills psql outright.
 public final class PsqlProcess: @unchecked Sendable {
     private let process = Process()
     private let input = Pipe()
@@ -13,7 +15,7 @@ public final class PsqlProcess: @unchecked Sendable {
     /// The connection comes from `environment` (`PG*`), never from argv: no password on a command line.
     public init(executable: String, environment: [String: String]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"]
+        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]
         process.environment = environment
         process.standardInput = input
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
@@ -26,6 +28,17 @@ public final class PsqlProcess: @unchecked Sendable {
             if !data.isEmpty { tail.append(data) }
         }
         try process.run()
+        try input.fileHandleForWriting.write(contentsOf: Data("BEGIN;\n".utf8))
+    }
+
+    /// Ends the script with `COMMIT` (call only when everything fed verified), closes psql's input and waits.
+    public func commit() async -> (status: Int32, stderr: String) {
+        do {
+            try await write(ByteBuffer(string: "\nCOMMIT;\n"))
+        } catch {
+            return await finishWithoutCommit()
+        }
+        return await finishWithoutCommit()
     }
 
     /// Writes a chunk of the script (blocking on a full pipe, off the cooperative pool).
@@ -36,9 +49,9 @@ public final class PsqlProcess: @unchecked Sendable {
         try await Blocking.run { try handle.write(contentsOf: data) }
     }
 
-    /// Closes its input: psql commits (if every statement succeeded) and exits. Returns its exit status and
-    /// the end of its stderr.
-    public func finish() async -> (status: Int32, stderr: String) {
+    /// Closes its input without a `COMMIT`: the session ends and the server rolls the transaction back.
+    /// Returns psql's exit status and the end of its stderr.
+    func finishWithoutCommit() async -> (status: Int32, stderr: String) {
         try? input.fileHandleForWriting.close()
         return await wait()
     }

@@ -132,7 +132,13 @@ public struct RetentionRunner: Sendable {
     /// ``candidates(tenant:)``, plus the backups read newest first whose manifest exists but does not vouch
     /// for them (another key or size, or unreadable).
     func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String]) {
-        let listed = try await BackupCatalog(client: client, prefix: prefix).backups(of: .tenant(tenant))
+        let all = try await BackupCatalog(client: client, prefix: prefix).backups(of: .tenant(tenant))
+        // An empty object named like a backup is no backup: it must not take a daily or weekly slot from a
+        // real one. It is left out of planning, and kept.
+        let listed = all.filter { $0.size > 0 }
+        for empty in all where empty.size == 0 {
+            logger.warning("an empty object named like a backup is not planned (kept)", metadata: ["tenant": "\(tenant)", "s3_key": "\(empty.key.key)"])
+        }
         let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
         var candidates = listed.map { RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: false) }
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
