@@ -64,7 +64,7 @@ import Testing
             .path(FilePath(DaemonProcess.executable)), arguments: Arguments(arguments),
             environment: .custom(environment.map { Array("\($0.key)=\($0.value)\0".utf8) }),
             output: .bytes(limit: 64 << 20), error: .string(limit: 4 << 20))
-        return (result.terminationStatus, result.standardOutput, result.standardError ?? "")
+        return (result.terminationStatus, result.standardOutput, result.standardError)
     }
 
     static func json(_ text: String) throws -> [String: Any] {
@@ -270,14 +270,14 @@ import Testing
             let url = try #require(document["download_url"] as? String)
             let stored = Array(buffer: try await services.s3Client(bucket: scenario.bucket).getObject(key: scenario.bienestar[1]))
             let fetched = try await Subprocess.run(.name("curl"), arguments: ["-sS", "--fail", url], output: .bytes(limit: 64 << 20), error: .string(limit: 4096))
-            #expect(fetched.terminationStatus == .exited(0), "\(fetched.standardError ?? "")")
+            #expect(fetched.terminationStatus == .exited(0), "\(fetched.standardError)")
             #expect(fetched.standardOutput == stored)
 
             let (_, short) = try await Self.run(["presign", "--tenant", "bienestar", scenario.bienestar[0], "--expires", "2"], scenario.environment)
             let shortURL = try #require(short.split(separator: "\n").first { $0.hasPrefix("http") }).description
             try await Task.sleep(for: .seconds(3))
             let expired = try await Subprocess.run(.name("curl"), arguments: ["-sS", "-o", "/dev/null", "-w", "%{http_code}", shortURL], output: .string(limit: 64), error: .discarded)
-            #expect(expired.standardOutput == "403", "\(expired.standardOutput ?? "")")
+            #expect(expired.standardOutput == "403", "\(expired.standardOutput)")
 
             for expiry in ["0", "-1", "604801", "abc", "1.5"] {
                 let (refused, message) = try await Self.run(["presign", "--tenant", "bienestar", "--latest", "--expires", expiry], scenario.environment)

@@ -22,7 +22,7 @@ import Testing
         let result = try await Subprocess.run(
             .path(.init(FakePgDump.real)), arguments: ["-n", schema],
             environment: .custom(environment.map { Array("\($0.key)=\($0.value)\0".utf8) }), output: .bytes(limit: 64 << 20), error: .string(limit: 4096))
-        try #require(result.terminationStatus == .exited(0), "\(result.standardError ?? "")")
+        try #require(result.terminationStatus == .exited(0), "\(result.standardError)")
         return result.standardOutput
     }
 

@@ -353,7 +353,7 @@ extension BackupAccess {
         variables["PGDATABASE"] = "postgres"
         let maintenance = variables
         do {
-            try await Blocking.run { () throws -> Bool in
+            _ = try await Blocking.run { () throws -> Bool in
                 let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
                 if try !connection.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database], purpose: "looking for database \(database)").rows.isEmpty {
                     throw AccessError(tenant: tenant, .restoreRefused("database \(database) already exists; restore into it without --create-database, or name a new one"))
