@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Who a presented API token is: the one tenant it opens, and the actor its accesses are audited as.
+public struct Authenticated: Sendable, Equatable {
+    public let tenant: String
+    /// `token:<id>` for our own tokens, `platform-token` for the platform's.
+    public let actor: String
+
+    public init(tenant: String, actor: String) {
+        self.tenant = tenant
+        self.actor = actor
+    }
+}
+
+/// Turns an `Authorization: Token <token>` into a tenant, from either source:
+/// - our tokens file (``TokenFile``): reread whenever its modification time changes, so `token revoke` takes
+///   effect with the next request, without a restart; compared by hash in constant time;
+/// - the platform's own tokens: `api.token_query` (`$1` = the presented token) run against the clinic
+///   database, which must return exactly one row, the tenant's schema name. Zero or several rows: unknown.
+///
+/// The tenant always comes from the token, never from the request.
+public final class TokenAuthenticator: Sendable {
+    let file: TokenFile
+    let tokenQuery: String?
+    let connectionString: String?
+    let environment: [String: String]
+    let logger: Logger
+    private let cache = Mutex<(modified: Date?, size: Int, tokens: [APIToken])>((nil, -1, []))
+
+    public init(settings: Settings, environment: [String: String], logger: Logger) {
+        self.file = TokenFile(path: settings.api.tokensFile)
+        self.tokenQuery = settings.api.tokenQuery
+        self.connectionString = settings.postgres.connectionString
+        self.environment = environment
+        self.logger = logger
+    }
+
+    /// The value of an `Authorization` header as DRF's TokenAuthentication writes it: `Token <token>`.
+    public static func token(fromHeader header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "token", !parts[1].isEmpty, parts[1].count <= 512 else { return nil }
+        return String(parts[1])
+    }
+
+    /// Our tokens, reread when the file changed (by its modification time and size).
+    func currentTokens() -> [APIToken] {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        let modified = attributes?[.modificationDate] as? Date
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+        if let cached = cache.withLock({ $0.modified == modified && $0.size == size ? $0.tokens : nil }) { return cached }
+        let tokens: [APIToken]
+        do {
+            tokens = try file.load()
+        } catch {
+            logger.error("the API tokens file cannot be read; its tokens are refused until it is fixed", metadata: ["error": "\(error)"])
+            tokens = []
+        }
+        cache.withLock { $0 = (modified, size, tokens) }
+        return tokens
+    }
+
+    /// The tenant `presented` opens, or `nil` (unknown, revoked, or the platform's query found no single row).
+    public func authenticate(_ presented: String) async -> Authenticated? {
+        if let token = TokenFile.match(presented, in: currentTokens()) {
+            return Authenticated(tenant: token.tenant, actor: "token:\(token.id)")
+        }
+        guard let tokenQuery else { return nil }
+        let (connectionString, environment) = (self.connectionString, self.environment)
+        do {
+            let rows = try await Blocking.run { () throws -> [[String?]] in
+                try PostgresConnection(connectionString: connectionString, applicationName: "tenant-backup api", environment: environment)
+                    .query(tokenQuery, [presented], purpose: "api.token_query").rows
+            }
+            guard rows.count == 1, let schema = rows[0].first ?? nil, !schema.isEmpty else { return nil }
+            return Authenticated(tenant: schema, actor: "platform-token")
+        } catch {
+            logger.error("api.token_query failed; the token is refused", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+}
+
+/// Failed authentications per client address: after `limit` failures within `window`, that address gets 429
+/// until the window has passed. A success does not clear it (no oracle for guessing).
+public final class AuthenticationThrottle: Sendable {
+    public let limit: Int
+    public let window: TimeInterval
+    private let failures = Mutex<[String: [Date]]>([:])
+
+    public init(limit: Int = 10, window: TimeInterval = 60) {
+        self.limit = limit
+        self.window = window
+    }
+
+    /// Whether `address` is locked out now.
+    public func isLimited(_ address: String, now: Date = Date()) -> Bool {
+        failures.withLock { table in
+            let recent = (table[address] ?? []).filter { now.timeIntervalSince($0) < window }
+            table[address] = recent.isEmpty ? nil : recent
+            return recent.count >= limit
+        }
+    }
+
+    /// Records a failed authentication from `address`.
+    public func recordFailure(_ address: String, now: Date = Date()) {
+        failures.withLock { table in
+            var recent = (table[address] ?? []).filter { now.timeIntervalSince($0) < window }
+            recent.append(now)
+            table[address] = Array(recent.suffix(limit * 2))
+            // Bound the table: a scan from many addresses must not grow it forever.
+            if table.count > 10_000 { table = table.filter { !$0.value.isEmpty && now.timeIntervalSince($0.value.last!) < window } }
+        }
+    }
+}
