@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TenantBackup
+import TenantBackupAPI
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +33,22 @@ struct RunCommand: AsyncParsableCommand {
         let registry = BackupMetrics.bootstrapPrometheus()
         let loader = SettingsLoader(environment: environment)
         let configFile = global.config
-        let daemon = Daemon(settings: settings, environment: environment, logger: logger, registry: registry) { () throws(ConfigError) -> Settings in
+        var daemon = Daemon(settings: settings, environment: environment, logger: logger, registry: registry) { () throws(ConfigError) -> Settings in
             try loader.load(configFile: configFile)
+        }
+        if let listen = settings.api.listen {
+            // The API reads the running settings' context at each request; its address and token sources are
+            // those of the start (a change of api.* needs a restart).
+            let authenticator = TokenAuthenticator(settings: settings, environment: environment, logger: logger)
+            daemon.extraServices = [
+                (
+                    "api",
+                    { state in
+                        BackupAPI(context: { state.currentContext.context }, authenticator: authenticator, logger: logger)
+                            .application(host: listen.host, port: listen.port)
+                    }
+                )
+            ]
         }
         let outcome: CycleOutcomeBox
         do {

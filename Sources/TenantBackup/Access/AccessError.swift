@@ -37,6 +37,8 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case restoreRefused(String)
         /// psql failed; its transaction was rolled back.
         case restoreFailed(String)
+        /// A backup asked for now failed (nothing was stored).
+        case backupFailed(String)
     }
 
     public let tenant: String
@@ -67,6 +69,7 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case .output(let message): return message
         case .codec(let message): return "cannot decompress: \(message)"
         case .configuration(let message), .restoreRefused(let message), .restoreFailed(let message): return message
+        case .backupFailed(let message): return "the backup failed, nothing was stored: \(message)"
         }
     }
 

@@ -45,6 +45,20 @@ public struct AuditTrail: Sendable {
         logger.notice("audit", metadata: metadata)
     }
 
+    /// One page of the tenant's records, newest first (pages count from 1), and how many there are in all.
+    /// Only the page's records are read.
+    public func page(tenant: String, page: Int, size: Int) async throws(S3Error) -> (count: Int, records: [AuditRecord]) {
+        let keys = try await client.list(prefix: AuditRecord.folder(prefix: prefix, tenant: tenant), limit: nil)
+            .map(\.key).filter { $0.hasSuffix(".json") }.sorted(by: >)
+        let start = max(0, page - 1) * size
+        guard start < keys.count else { return (keys.count, []) }
+        var records: [AuditRecord] = []
+        for key in keys[start..<min(keys.count, start + size)] {
+            if let record = try? AuditRecord.decode(Data(buffer: try await client.get(key: key, limit: 1 << 20))) { records.append(record) }
+        }
+        return (keys.count, records)
+    }
+
     /// The tenant's records, newest first: those at or after `since`, at most `limit`.
     public func records(tenant: String, since: Date? = nil, limit: Int? = nil) async throws(S3Error) -> [AuditRecord] {
         var keys = try await client.list(prefix: AuditRecord.folder(prefix: prefix, tenant: tenant), limit: nil)

@@ -76,8 +76,61 @@ extension BackupAccess {
         progress: (@Sendable (Int64, Int64) -> Void)? = nil
     ) async throws(AccessError) -> Download {
         let backup = try await locate(reference, tenant: tenant, for: .download)
-        let key = backup.key.key
         let manifest = try await manifest(of: backup, tenant: tenant, action: .download)
+        return try await deliver(backup, manifest: manifest, tenant: tenant, to: destination, decompress: decompress, progress: progress)
+    }
+
+    /// A download whose size, name and checksum are known before its first byte: what an HTTP answer needs
+    /// for its headers. Refusals (another tenant's key, no such backup) and a manifest that does not vouch
+    /// for the object happen here, before anything is sent.
+    public struct PreparedDownload: Sendable {
+        public let key: String
+        public let fileName: String
+        public let size: Int64
+        /// The manifest's SHA-256 of the stored bytes, when there is a manifest.
+        public let sha256: String?
+        let access: BackupAccess
+        let tenant: String
+        let backup: BackupCatalog.ListedBackup
+        let manifest: BackupManifest?
+
+        /// Records the access, then streams the stored bytes (an encrypted backup stays encrypted), checking
+        /// them on the way; a mismatch found at the end throws, and the receiver must discard what it got.
+        public func stream(_ write: (ByteBuffer) async throws -> Void) async throws(AccessError) {
+            try await access.audit(.download, tenant: tenant, key: key, detail: manifest == nil ? "streamed; no manifest to verify against" : "streamed")
+            let read: (bytes: Int64, sha256: String)
+            do {
+                read = try await access.streamObject(key, tenant: tenant, write)
+            } catch {
+                let failure = (error as? S3Error).map { AccessError(tenant: tenant, .storage($0)) }
+                    ?? AccessError(tenant: tenant, .output("the receiver stopped taking the download of \(key): \(describe(error))"))
+                await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
+                throw failure
+            }
+            let problem = manifest == nil && read.bytes != size
+                ? "read \(read.bytes) bytes, the listing said \(size)" : BackupAccess.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest)
+            if let problem {
+                let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem + "; the bytes sent are not this backup"))
+                await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
+                throw failure
+            }
+        }
+    }
+
+    public func prepareDownload(tenant: String, _ reference: BackupReference) async throws(AccessError) -> PreparedDownload {
+        let backup = try await locate(reference, tenant: tenant, for: .download)
+        let manifest = try await manifest(of: backup, tenant: tenant, action: .download)
+        return PreparedDownload(
+            key: backup.key.key, fileName: backup.key.fileName, size: backup.size, sha256: manifest?.sha256, access: self, tenant: tenant,
+            backup: backup, manifest: manifest)
+    }
+
+    /// The second half of a download: the backup is located and its manifest read.
+    func deliver(
+        _ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, to destination: DownloadDestination, decompress: Bool,
+        progress: (@Sendable (Int64, Int64) -> Void)?
+    ) async throws(AccessError) -> Download {
+        let key = backup.key.key
         var decompressor = decompress ? try Self.decompressor(for: backup.key, tenant: tenant) : nil
         let output: DownloadOutput
         switch destination {

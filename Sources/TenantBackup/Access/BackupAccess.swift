@@ -192,6 +192,53 @@ public struct BackupAccess: Sendable {
         return records
     }
 
+    /// One page of the tenant's audit records (reading them is not itself audited).
+    public func auditPage(tenant: String, page: Int, size: Int = 50) async throws(AccessError) -> (count: Int, records: [AuditRecord]) {
+        let trail = try trail(tenant)
+        do {
+            return try await trail.page(tenant: tenant, page: page, size: size)
+        } catch {
+            throw AccessError(tenant: tenant, .storage(error))
+        }
+    }
+
+    // MARK: - Backing up now
+
+    /// What a backup made on request stored.
+    public struct StoredBackup: Sendable, Equatable {
+        public let key: String
+        public let fileName: String
+        public let size: Int64
+        public let bucket: String
+        public let url: String
+    }
+
+    /// Backs the tenant up now, as the old API's "create" did: the tenant's schema alone (no shared dump, so
+    /// it restores into a database that has the shared tables), under its advisory lock — a backup already
+    /// running for it is `tenantBusy`. Audited as a backup by this actor.
+    public func backupNow(tenant: String) async throws(AccessError) -> StoredBackup {
+        var cycle = BackupCycle(context: context)
+        cycle.actor = actor
+        let report: BackupReport
+        do throws(BackupCycleError) {
+            report = try await cycle.run(tenants: [tenant], includeShared: false)
+        } catch {
+            if case .unknownTenants = error { throw AccessError(tenant: tenant, .unknownTenant) }
+            throw AccessError(tenant: tenant, .backupFailed(error.description))
+        }
+        guard let result = report.tenants.first else { throw AccessError(tenant: tenant, .backupFailed("the cycle backed up nothing")) }
+        switch result.result {
+        case .success(let outcome):
+            let client = try client(tenant)
+            return StoredBackup(
+                key: outcome.key, fileName: String(outcome.key.split(separator: "/").last ?? ""), size: outcome.storedBytes, bucket: client.bucket,
+                url: client.endpoint.url(path: client.endpoint.path(key: outcome.key), query: []))
+        case .failure(let error):
+            if case .lockBusy = error.cause { throw AccessError(tenant: tenant, .tenantBusy) }
+            throw AccessError(tenant: tenant, .backupFailed(error.message))
+        }
+    }
+
     // MARK: - Reading a backup
 
     /// Streams an object chunk by chunk into `each`, hashing it on the way: returns the bytes read and their

@@ -21,6 +21,8 @@ public struct Daemon: Sendable {
     /// Where metrics are collected; the caller bootstraps swift-metrics with it.
     public let registry: PrometheusCollectorRegistry?
     public var httpClient: HTTPClient? = nil
+    /// More services the executable adds (the HTTP API), built with the daemon's state; not in `once` mode.
+    public var extraServices: [(name: String, make: @Sendable (DaemonState) -> any Service)] = []
 
     public init(
         settings: Settings, environment: [String: String], logger: Logger, registry: PrometheusCollectorRegistry?,
@@ -54,6 +56,7 @@ public struct Daemon: Sendable {
             }
             services.append(.init(service: freshness, serviceName: "freshness"))
             services.append(.init(service: DrillService(state: state, logger: logger), serviceName: "drills"))
+            for extra in extraServices { services.append(.init(service: extra.make(state), serviceName: extra.name)) }
         }
         services.append(.init(service: ReloadService(state: state, signals: hangups, logger: logger, load: load), serviceName: "reload"))
         let outcome = CycleOutcomeBox()

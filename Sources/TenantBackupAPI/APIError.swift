@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import TenantBackup
+
+/// An answer other than success: a status and a message for the platform, sent as `{"error": "..."}`.
+struct APIError: Error {
+    let status: HTTPResponse.Status
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// An access that did not happen, worded for the API: the key the client sent is never repeated (it may
+    /// name another clinic), nor is anything of the bucket's layout beyond the client's own folder.
+    init(_ error: AccessError) {
+        switch error.kind {
+        case .invalidKey: self.init(.badRequest, "s3_key is not a backup key")
+        case .foreignKey: self.init(.forbidden, "s3_key is not one of this clinic's backups")
+        case .noSuchBackup, .noBackups: self.init(.notFound, "no such backup")
+        case .unknownTenant: self.init(.notFound, "this clinic has no backups")
+        case .protectedBackup(_, let newestVerified):
+            self.init(.conflict, newestVerified ? "the newest verified backup is kept" : "the newest backup is kept")
+        case .tenantBusy: self.init(.conflict, "a backup of this clinic is already running; try again when it is done")
+        case .invalidExpiry: self.init(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
+        case .verificationFailed: self.init(.badGateway, "the stored backup does not match its manifest")
+        case .auditFailed, .storage, .database, .configuration, .codec, .output, .restoreRefused, .restoreFailed, .backupFailed:
+            self.init(.serviceUnavailable, "the backup service cannot do this now; try again later")
+        }
+    }
+}
+
+/// Every failure becomes a JSON body with its status; anything unexpected is a 500 with no detail, logged.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return json(["error": error.message], status: error.status)
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            let message: String
+            switch status {
+            case .notFound: message = "no such endpoint"
+            case .methodNotAllowed: message = "method not allowed"
+            case .contentTooLarge: message = "the body is larger than \(BackupAPI.maximumBody / 1024) KiB"
+            default: message = status.reasonPhrase.isEmpty ? "request refused" : status.reasonPhrase.lowercased()
+            }
+            return json(["error": message], status: status.code >= 500 ? .internalServerError : status)
+        } catch {
+            logger.error("API request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return json(["error": "internal error"], status: .internalServerError)
+        }
+    }
+}
+
+/// The request context: the client's address, and the 64 KiB body limit.
+struct APIRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    var maxUploadSize: Int { BackupAPI.maximumBody }
+}

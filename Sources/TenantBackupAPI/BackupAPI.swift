@@ -1,0 +1,239 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import TenantBackup
+
+/// The clinic platform's backup endpoints, served by the daemon: the same paths and JSON as the system this
+/// replaces, each a thin caller of ``BackupAccess``. The tenant always comes from the token
+/// (`Authorization: Token <token>`), never from the request; errors are `{"error": "..."}` with the status
+/// the platform expects, never a stack trace, another clinic's name or a secret.
+public struct BackupAPI: Sendable {
+    /// The running context (a reload swaps it).
+    let context: @Sendable () -> BackupContext
+    let authenticator: TokenAuthenticator
+    let throttle: AuthenticationThrottle
+    let ready: @Sendable () -> Bool
+    let logger: Logger
+
+    public init(
+        context: @escaping @Sendable () -> BackupContext, authenticator: TokenAuthenticator, throttle: AuthenticationThrottle = AuthenticationThrottle(),
+        ready: @escaping @Sendable () -> Bool = { true }, logger: Logger
+    ) {
+        self.context = context
+        self.authenticator = authenticator
+        self.throttle = throttle
+        self.ready = ready
+        self.logger = logger
+    }
+
+    /// The largest request body accepted (413 beyond).
+    public static let maximumBody = 64 * 1024
+
+    /// The HTTP application, listening on `address` (the daemon adds it to its service group).
+    public func application(host: String, port: Int) -> some ApplicationProtocol {
+        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: nil), logger: logger)
+    }
+
+    func router() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.middlewares.add(JSONErrorMiddleware(logger: logger))
+        router.get("healthz") { _, _ -> Response in
+            ready() ? json(["status": "ok"]) : json(["status": "starting"], status: .serviceUnavailable)
+        }
+        router.post("api/backups/create") { request, context in try await authenticated(request, context) { access, tenant in
+            try await create(request, access: access, tenant: tenant)
+        } }
+        router.get("api/backups/cloud/list") { request, context in try await authenticated(request, context) { access, tenant in
+            try await list(access: access, tenant: tenant)
+        } }
+        router.post("api/backups/cloud/download") { request, context in try await authenticated(request, context) { access, tenant in
+            let key = try await Self.key(from: request, context: context)
+            return try await download(access: access, tenant: tenant, key: key)
+        } }
+        router.delete("api/backups/cloud/delete") { request, context in try await authenticated(request, context) { access, tenant in
+            let key = try await Self.key(from: request, context: context)
+            let deletion = try await Self.calling { () throws(AccessError) in try await access.delete(tenant: tenant, key: key) }
+            return json(["message": "Backup deleted", "s3_key": deletion.key])
+        } }
+        router.post("api/backups/cloud/get-url") { request, context in try await authenticated(request, context) { access, tenant in
+            let body = try await Self.object(from: request, context: context)
+            let key = try Self.string(body, "s3_key")
+            let expiration = try Self.expiration(body["expiration"])
+            let presigned = try await Self.calling { () throws(AccessError) in try await access.presign(tenant: tenant, .key(key), expiresIn: expiration) }
+            return json(["download_url": presigned.url, "s3_key": presigned.key, "expires_in_seconds": presigned.expiresIn, "filename": presigned.fileName])
+        } }
+        router.get("api/auditlog") { request, context in try await authenticated(request, context) { access, tenant in
+            try await auditLog(request, access: access, tenant: tenant)
+        } }
+        return router
+    }
+
+    // MARK: - Authentication
+
+    /// Runs `body` for the token's tenant, as that token; 401 without a known token, 429 after repeated
+    /// failures from one address.
+    func authenticated(
+        _ request: Request, _ context: APIRequestContext, _ body: (BackupAccess, String) async throws -> Response
+    ) async throws -> Response {
+        let address = context.remoteAddress
+        if throttle.isLimited(address) { throw APIError(.tooManyRequests, "too many failed authentications from this address; wait a minute") }
+        guard let presented = TokenAuthenticator.token(fromHeader: request.headers[.authorization]),
+              let who = await authenticator.authenticate(presented)
+        else {
+            throttle.recordFailure(address)
+            throw APIError(.unauthorized, request.headers[.authorization] == nil ? "authentication credentials were not provided" : "invalid token")
+        }
+        let access = BackupAccess(context: self.context(), actor: who.actor)
+        return try await body(access, who.tenant)
+    }
+
+    // MARK: - Endpoints
+
+    func create(_ request: Request, access: BackupAccess, tenant: String) async throws -> Response {
+        let download = try Self.flag(request.uri.queryParameters.get("download"), name: "download") ?? false
+        let cloudOnly = try Self.flag(request.uri.queryParameters.get("cloud_only"), name: "cloud_only") ?? true
+        let stored = try await Self.calling { () throws(AccessError) in try await access.backupNow(tenant: tenant) }
+        if download || !cloudOnly {
+            return try await self.download(access: access, tenant: tenant, key: stored.key)
+        }
+        return json([
+            "message": "Backup created",
+            "backup_info": ["filename": stored.fileName, "s3_key": stored.key, "size": stored.size, "bucket": stored.bucket, "url": stored.url] as [String: Any],
+        ])
+    }
+
+    func list(access: BackupAccess, tenant: String) async throws -> Response {
+        let listing = try await Self.calling { () throws(AccessError) in try await access.list(tenant: tenant) }
+        return json([
+            "count": listing.backups.count, "schema": tenant,
+            "backups": listing.backups.map { backup in
+                [
+                    "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
+                    "last_modified": backup.lastModified.map(Self.isoformat) ?? NSNull(), "storage_class": backup.storageClass ?? "STANDARD",
+                    "url": backup.url,
+                ] as [String: Any]
+            },
+        ])
+    }
+
+    /// The stored object as the body, streamed (bounded memory), with its length, name and SHA-256.
+    func download(access: BackupAccess, tenant: String, key: String) async throws -> Response {
+        let prepared = try await Self.calling { () throws(AccessError) in try await access.prepareDownload(tenant: tenant, .key(key)) }
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(prepared.fileName)\"",
+        ]
+        if let sha256 = prepared.sha256 { headers[Self.checksumHeader] = sha256 }
+        let logger = self.logger
+        let body = ResponseBody(contentLength: Int(prepared.size)) { writer in
+            do {
+                try await prepared.stream { buffer in try await writer.write(buffer) }
+                try await writer.finish(nil)
+            } catch {
+                // The headers are gone: all that is left is to cut the connection short, so the client never
+                // takes a partial or unverified body for the backup.
+                logger.error("download failed after its headers were sent", metadata: ["tenant": "\(tenant)", "s3_key": "\(prepared.key)", "error": "\(error)"])
+                throw error
+            }
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    func auditLog(_ request: Request, access: BackupAccess, tenant: String) async throws -> Response {
+        let pageText = request.uri.queryParameters.get("page") ?? "1"
+        guard let page = Int(pageText), page >= 1, page <= 1_000_000 else { throw APIError(.badRequest, "page must be a whole number from 1") }
+        let size = 50
+        let (count, records) = try await Self.calling { () throws(AccessError) in try await access.auditPage(tenant: tenant, page: page, size: size) }
+        return json([
+            "count": count, "page": page, "page_size": size, "next": page * size < count ? page + 1 : NSNull(), "previous": page > 1 ? page - 1 : NSNull(),
+            "results": records.map { record in
+                [
+                    "id": record.id, "time": AuditRecord.iso8601(record.time), "action": record.action.rawValue, "key": record.key ?? NSNull(),
+                    "outcome": record.outcome.rawValue, "actor": record.actor, "detail": record.detail ?? NSNull(),
+                ] as [String: Any]
+            },
+        ])
+    }
+
+    // MARK: - Request parsing
+
+    static let checksumHeader = HTTPField.Name("X-Backup-SHA256")!
+
+    /// The JSON object of the body (at most 64 KiB).
+    static func object(from request: Request, context: APIRequestContext) async throws -> [String: Any] {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maximumBody)
+        } catch {
+            throw APIError(.contentTooLarge, "the body is larger than \(maximumBody / 1024) KiB")
+        }
+        guard buffer.readableBytes > 0 else { throw APIError(.badRequest, "the body must be a JSON object") }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(buffer: buffer), options: [])) as? [String: Any] else {
+            throw APIError(.badRequest, "the body must be a JSON object")
+        }
+        return object
+    }
+
+    static func key(from request: Request, context: APIRequestContext) async throws -> String {
+        try string(try await object(from: request, context: context), "s3_key")
+    }
+
+    static func string(_ object: [String: Any], _ field: String) throws -> String {
+        guard let value = object[field] else { throw APIError(.badRequest, "\(field) is required") }
+        guard let text = value as? String, !(value is NSNumber) else { throw APIError(.badRequest, "\(field) must be a string") }
+        guard !text.isEmpty else { throw APIError(.badRequest, "\(field) must not be empty") }
+        return text
+    }
+
+    /// `expiration`: absent (3600), or a whole number of seconds from 1 to 604800; a float, a string, a boolean
+    /// or anything out of range is 400.
+    static func expiration(_ value: Any?) throws -> Int {
+        guard let value, !(value is NSNull) else { return 3600 }
+        // JSON numbers arrive as NSNumber; a boolean is one too, and a float or 1e3 has objCType "d".
+        guard let number = value as? NSNumber, !String(describing: type(of: value)).contains("Boolean"),
+              ["i", "q", "l", "s", "I", "Q", "L", "S"].contains(String(cString: number.objCType))
+        else { throw APIError(.badRequest, "expiration must be a whole number of seconds") }
+        let seconds = number.int64Value
+        guard seconds >= 1, seconds <= Int64(BackupAccess.maximumExpiry) else {
+            throw APIError(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
+        }
+        return Int(seconds)
+    }
+
+    static func flag(_ text: String?, name: String) throws -> Bool? {
+        guard let text else { return nil }
+        switch text.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw APIError(.badRequest, "\(name) must be true or false")
+        }
+    }
+
+    /// An access, with its refusals turned into statuses and words fit for the platform (no other clinic's
+    /// name: the key the client sent is not repeated).
+    static func calling<T>(_ body: () async throws(AccessError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    /// `2026-11-30T02:00:00+00:00`, as the old API wrote `last_modified`.
+    static func isoformat(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'+00:00'"
+        return formatter.string(from: date)
+    }
+}
+
+/// A JSON answer.
+func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+}

@@ -1,0 +1,230 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import TenantBackup
+import TenantBackupTesting
+import Testing
+
+/// Issue 13: the platform's backup endpoints over real HTTP, served by `tenant-backup run` (the built
+/// executable) against the real database and the bucket behind the verifying proxy.
+@Suite struct HTTPAPITests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    struct Server {
+        let base: String
+        let bucket: String
+        let database: TestDatabase
+        let environment: [String: String]
+        /// Tokens of bienestar and mindcare, and bienestar's backups (oldest first) put as two cycles.
+        let bienestar: String
+        let mindcare: String
+        let keys: [String]
+        let tokensFile: String
+    }
+
+    /// A daemon with the API on, two backups of bienestar, one of mindcare, and a backup of bienestar2 (a
+    /// prefix twin) put directly.
+    func withServer(_ body: (Server) async throws -> Void) async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let port = try DaemonIntegrationTests.freePort()
+                let tokensFile = DaemonIntegrationTests.temporaryFile("tokens.json")
+                defer { for suffix in ["", ".lock"] { try? FileManager.default.removeItem(atPath: tokensFile + suffix) } }
+                var environment = services.commandEnvironment(database: database, bucket: bucket)
+                environment["TENANT_BACKUP_API_TOKENS_FILE"] = tokensFile
+                for arguments in [["backup"], ["backup", "--tenant", "bienestar", "--no-shared"]] {
+                    let (status, output) = try await AccessCommandTests.run(arguments, environment)
+                    try #require(status == .exited(0), "\(output)")
+                }
+                let twin = BackupKey(prefix: "", schema: .tenant("bienestar2"), timestamp: Date().addingTimeInterval(-3600), suffix: ".sql.zst").key
+                try await services.s3Client(bucket: bucket).putObject(key: twin, body: ByteBuffer(string: "bienestar2's rows"))
+                let file = TokenFile(path: tokensFile)
+                let bienestar = try file.create(tenant: "bienestar", note: "test").token
+                let mindcare = try file.create(tenant: "mindcare", note: "test").token
+                environment["TENANT_BACKUP_API_LISTEN"] = "127.0.0.1:\(port)"
+                environment["TENANT_BACKUP_METRICS_LISTEN"] = "off"
+                environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                let daemon = try DaemonProcess(["run"], environment: environment)
+                defer {
+                    daemon.signal(SIGTERM)
+                }
+                let base = "http://127.0.0.1:\(port)"
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline, (try? await get(base + "/healthz").status) != 200 { try await Task.sleep(for: .milliseconds(200)) }
+                let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".json") }.sorted()
+                try await body(Server(
+                    base: base, bucket: bucket, database: database, environment: environment, bienestar: bienestar, mindcare: mindcare, keys: keys,
+                    tokensFile: tokensFile))
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(30)) == 0, "\(daemon.output.suffix(2000))")
+            }
+        }
+    }
+
+    struct Answer {
+        let status: Int
+        let headers: [(String, String)]
+        let body: ByteBuffer
+        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] }
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    func request(_ method: String, _ url: String, token: String? = nil, body: String? = nil, headers: [(String, String)] = []) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .init(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Token \(token)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let collected = try await response.body.collect(upTo: 64 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: collected)
+    }
+
+    func get(_ url: String, token: String? = nil) async throws -> Answer { try await request("GET", url, token: token) }
+
+    @Test func everyEndpointAnswersTheOldAPIsShapes() async throws {
+        try await withServer { server in
+            let client = services.s3Client(bucket: server.bucket)
+            // list
+            let list = try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar)
+            #expect(list.status == 200)
+            let listing = try #require(list.json)
+            #expect(Set(listing.keys) == ["count", "schema", "backups"] && listing["count"] as? Int == 2 && listing["schema"] as? String == "bienestar")
+            let backups = try #require(listing["backups"] as? [[String: Any]])
+            #expect(backups.compactMap { $0["s3_key"] as? String } == server.keys.reversed())
+            for entry in backups {
+                #expect(Set(entry.keys) == ["filename", "s3_key", "size", "last_modified", "storage_class", "url"])
+                #expect(entry["size"] is Int && entry["filename"] is String && entry["last_modified"] is String && entry["storage_class"] as? String == "STANDARD")
+                #expect((entry["url"] as? String)?.contains("Signature") == false)
+            }
+            // download: the stored bytes, byte for byte, with length, name and the manifest's SHA-256
+            let newest = server.keys[1]
+            let download = try await request("POST", server.base + "/api/backups/cloud/download/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
+            #expect(download.status == 200)
+            let stored = try await client.getObject(key: newest)
+            #expect(download.body == stored)
+            #expect(download.header("Content-Length") == String(stored.readableBytes))
+            #expect(download.header("Content-Disposition") == "attachment; filename=\"\(newest.split(separator: "/").last!)\"")
+            let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: newest + ".manifest.json")))
+            #expect(download.header("X-Backup-SHA256") == manifest.sha256)
+            // get-url
+            let url = try await request("POST", server.base + "/api/backups/cloud/get-url/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\", \"expiration\": 120}")
+            let presigned = try #require(url.json)
+            #expect(url.status == 200 && Set(presigned.keys) == ["download_url", "s3_key", "expires_in_seconds", "filename"])
+            #expect(presigned["expires_in_seconds"] as? Int == 120 && presigned["s3_key"] as? String == newest)
+            let fetched = try await get(try #require(presigned["download_url"] as? String))
+            #expect(fetched.status == 200 && fetched.body == stored)
+            // delete: the newest is kept (409), an older one goes
+            let refused = try await request("DELETE", server.base + "/api/backups/cloud/delete/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
+            #expect(refused.status == 409 && refused.json?["error"] is String)
+            let deleted = try await request("DELETE", server.base + "/api/backups/cloud/delete/", token: server.bienestar, body: "{\"s3_key\": \"\(server.keys[0])\"}")
+            #expect(deleted.status == 200 && deleted.json?["s3_key"] as? String == server.keys[0] && deleted.json?["message"] is String)
+            await #expect(throws: S3Error.self) { try await client.headObject(key: server.keys[0]) }
+            // create
+            let created = try await request("POST", server.base + "/api/backups/create/?cloud_only=true", token: server.mindcare)
+            #expect(created.status == 200, "\(String(buffer: created.body))")
+            let info = try #require(created.json?["backup_info"] as? [String: Any])
+            #expect(Set(info.keys) == ["filename", "s3_key", "size", "bucket", "url"] && info["bucket"] as? String == server.bucket)
+            let createdKey = try #require(info["s3_key"] as? String)
+            let createdSize = try await client.headObject(key: createdKey).size
+            #expect(createdKey.hasPrefix("backups/mindcare/") && createdSize == Int64(info["size"] as? Int ?? -1))
+            // audit log: this token's accesses, newest first, with the token's id as the actor
+            let audit = try #require(try await get(server.base + "/api/auditlog/?page=1", token: server.bienestar).json)
+            let results = try #require(audit["results"] as? [[String: Any]])
+            #expect(results.prefix(4).compactMap { $0["action"] as? String } == ["delete", "delete", "presign", "download"])
+            #expect(results.prefix(4).allSatisfy { ($0["actor"] as? String)?.hasPrefix("token:") == true })
+            #expect((audit["count"] as? Int ?? 0) >= 5)
+            #expect(try await get(server.base + "/healthz").json?["status"] as? String == "ok")
+        }
+    }
+
+    @Test func anotherClinicsKeysAndCraftedKeysAreRefusedAndNothingIsTouched() async throws {
+        try await withServer { server in
+            let before = try await services.s3Client(bucket: server.bucket).list(prefix: "backups/", limit: nil).map(\.key)
+            let mindcareKey = try #require(before.first { $0.hasPrefix("backups/mindcare/") && !$0.hasSuffix(".json") })
+            let twinKey = try #require(before.first { $0.hasPrefix("backups/bienestar2/") })
+            let file = String(server.keys[1].split(separator: "/").last!)
+            let cases: [(String, Set<Int>)] = [
+                (mindcareKey, [403]), (twinKey, [403]), ("backups/bienestar/../bienestar2/\(file)", [400]),
+                ("backups/bienestar%2F..%2Fbienestar2/\(file)", [400, 403]), ("backups/bienestar%252F/\(file)", [400, 403]), ("/\(server.keys[1])", [400]),
+                ("shared/public/x.sql.zst", [403]), ("audit/bienestar/2026/x.json", [403]), (server.keys[1] + ".manifest.json", [400]),
+                ("backups/bienestar/backup-sql-bienestar-2001-01-01-000000.sql.zst", [404]),
+            ]
+            for (key, statuses) in cases {
+                let escaped = key.replacingOccurrences(of: "\"", with: "\\\"")
+                for (method, path) in [("POST", "/api/backups/cloud/download/"), ("POST", "/api/backups/cloud/get-url/"), ("DELETE", "/api/backups/cloud/delete/")] {
+                    let answer = try await request(method, server.base + path, token: server.bienestar, body: "{\"s3_key\": \"\(escaped)\"}")
+                    #expect(statuses.contains(answer.status), "\(method) \(path) \(key): \(answer.status) \(String(buffer: answer.body))")
+                    let error = answer.json?["error"] as? String ?? ""
+                    #expect(!error.isEmpty && !error.contains("mindcare") && !error.contains("bienestar2"), "\(key): \(error)")
+                    #expect(answer.json?["download_url"] == nil)
+                }
+            }
+            // Tokens: none, unknown, revoked (without a restart).
+            #expect(try await get(server.base + "/api/backups/cloud/list/").status == 401)
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: "tbk_unknown").status == 401)
+            let tokens = try TokenFile(path: server.tokensFile).load()
+            try TokenFile(path: server.tokensFile).revoke(id: try #require(tokens.first { $0.tenant == "mindcare" }).id)
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.mindcare).status == 401)
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar).status == 200)
+            let after = try await services.s3Client(bucket: server.bucket).list(prefix: "backups/", limit: nil).map(\.key)
+            #expect(after == before)
+            // Guessing tokens: after ten failures in a minute this address gets 429, even with a good token.
+            var statuses: [Int] = []
+            for guess in 0..<12 { statuses.append(try await get(server.base + "/api/backups/cloud/list/", token: "tbk_guess\(guess)").status) }
+            #expect(statuses.last == 429, "\(statuses)")
+            let limited = try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar)
+            #expect(limited.status == 429 && limited.json?["error"] is String)
+        }
+    }
+
+    @Test func malformedRequestsGetFourHundredsInJSONAndTheServerStaysUp() async throws {
+        try await withServer { server in
+            let key = server.keys[1]
+            let big = String(repeating: "x", count: 1 << 20)
+            var bodies: [String] = [
+                "", "not json", "[]", "null", "42", "\"s3_key\"", "{", "{\"s3_key\": }", "{\"s3_key\": 1}", "{\"s3_key\": null}", "{\"s3_key\": []}",
+                "{\"s3_key\": {}}", "{\"s3_key\": true}", "{\"s3_key\": \"\"}", "{\"key\": \"\(key)\"}", "{}", "{\"s3_key\": \"\(big)\"}",
+                "{\"s3_key\": \"bäckups/ünïcode/💾.sql.zst\"}", "{\"s3_key\": \"\\u0000\"}", "{\"s3_key\": \"a\", \"s3_key\": \"\(key)\"}",
+            ]
+            for expiration in ["1e12", "-1", "0", "604801", "\"3600\"", "1.5", "true", "99999999999999999999999", "[]", "{}"] {
+                bodies.append("{\"s3_key\": \"\(key)\", \"expiration\": \(expiration)}")
+            }
+            var count = 0
+            for body in bodies {
+                for (method, path) in [("POST", "/api/backups/cloud/get-url/"), ("POST", "/api/backups/cloud/download/"), ("DELETE", "/api/backups/cloud/delete/")] {
+                    if path.hasSuffix("delete/"), body.contains("expiration"), !body.contains("\"s3_key\": \"\(key)\"") { continue }
+                    let answer = try await request(method, server.base + path, token: server.bienestar, body: body)
+                    count += 1
+                    if answer.status == 200 {
+                        // Only a well-formed key of this clinic may succeed (a duplicate "s3_key" takes the last one); every
+                        // expiration in the list is invalid, so get-url must refuse them all (download ignores the field).
+                        #expect(body.contains(key) && !(path.hasSuffix("get-url/") && body.contains("expiration")), "\(method) \(path) \(body.prefix(80)): 200")
+                        continue
+                    }
+                    #expect((400..<500).contains(answer.status), "\(method) \(path) \(body.prefix(80)): \(answer.status)")
+                    #expect(answer.json?["error"] is String, "\(method) \(path) \(body.prefix(80))")
+                }
+            }
+            for (method, path) in [
+                ("GET", "/api/backups/cloud/download/"), ("PUT", "/api/backups/cloud/list/"), ("POST", "/api/backups/cloud/list/"), ("GET", "/api/backups/create/"),
+                ("PATCH", "/api/backups/cloud/delete/"), ("GET", "/api/nothing/"), ("GET", "/api/auditlog/?page=0"), ("GET", "/api/auditlog/?page=abc"),
+                ("POST", "/api/backups/create/?download=maybe"),
+            ] {
+                let answer = try await request(method, server.base + path, token: server.bienestar)
+                count += 1
+                #expect((400..<500).contains(answer.status) && answer.json?["error"] is String, "\(method) \(path): \(answer.status) \(String(buffer: answer.body))")
+            }
+            #expect(count >= 50)
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar).status == 200, "the server stayed up")
+        }
+    }
+}
