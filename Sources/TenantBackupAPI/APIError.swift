@@ -18,7 +18,8 @@ struct APIError: Error {
     /// name another clinic), nor is anything of the bucket's layout beyond the client's own folder.
     init(_ error: AccessError) {
         switch error.kind {
-        case .invalidKey: self.init(.badRequest, "s3_key is not a backup key")
+        // The shape was checked before (400); a key of that shape that names no backup of this clinic is not found.
+        case .invalidKey: self.init(.notFound, "no such backup")
         case .foreignKey: self.init(.forbidden, "s3_key is not one of this clinic's backups")
         case .noSuchBackup, .noBackups: self.init(.notFound, "no such backup")
         case .unknownTenant: self.init(.notFound, "this clinic has no backups")
@@ -44,6 +45,13 @@ struct JSONErrorMiddleware: RouterMiddleware {
         } catch let error as APIError {
             return json(["error": error.message], status: error.status)
         } catch let error as any HTTPResponseError {
+            var path = request.uri.path
+            while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+            if error.status == .notFound, let allowed = BackupAPI.routes[path] {
+                var answer = json(["error": "method not allowed; use \(allowed)"], status: .methodNotAllowed)
+                answer.headers[.allow] = allowed
+                return answer
+            }
             let status = error.status
             let message: String
             switch status {

@@ -29,6 +29,12 @@ public struct BackupAPI: Sendable {
         self.logger = logger
     }
 
+    /// Every path served and its method, for 405 answers to the others.
+    static let routes: [String: String] = [
+        "/healthz": "GET", "/api/backups/create": "POST", "/api/backups/cloud/list": "GET", "/api/backups/cloud/download": "POST",
+        "/api/backups/cloud/delete": "DELETE", "/api/backups/cloud/get-url": "POST", "/api/auditlog": "GET",
+    ]
+
     /// The largest request body accepted (413 beyond).
     public static let maximumBody = 64 * 1024
 
@@ -60,7 +66,7 @@ public struct BackupAPI: Sendable {
         } }
         router.post("api/backups/cloud/get-url") { request, context in try await authenticated(request, context) { access, tenant in
             let body = try await Self.object(from: request, context: context)
-            let key = try Self.string(body, "s3_key")
+            let key = try Self.wellFormedKey(try Self.string(body, "s3_key"))
             let expiration = try Self.expiration(body["expiration"])
             let presigned = try await Self.calling { () throws(AccessError) in try await access.presign(tenant: tenant, .key(key), expiresIn: expiration) }
             return json(["download_url": presigned.url, "s3_key": presigned.key, "expires_in_seconds": presigned.expiresIn, "filename": presigned.fileName])
@@ -178,7 +184,21 @@ public struct BackupAPI: Sendable {
     }
 
     static func key(from request: Request, context: APIRequestContext) async throws -> String {
-        try string(try await object(from: request, context: context), "s3_key")
+        try wellFormedKey(try string(try await object(from: request, context: context), "s3_key"))
+    }
+
+    /// The shape of a backup key, as the OpenAPI document states it: `backups/<tenant>/backup-sql-<tenant>-
+    /// YYYY-MM-DD-HHMMSS.<suffix>`, names percent-encoded. Anything else is 400; a key of this shape that is
+    /// not one of the clinic's backups is 403 or 404.
+    static let keyPattern = try! NSRegularExpression(
+        pattern: "^backups/(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+/backup-sql-(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+-[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{6}\\.(?:sql|dump)(?:\\.zst|\\.gz)?(?:\\.age)?$")
+
+    static func wellFormedKey(_ key: String) throws -> String {
+        let range = NSRange(key.startIndex..., in: key)
+        guard key.utf8.count <= 1024, keyPattern.firstMatch(in: key, range: range) != nil else {
+            throw APIError(.badRequest, "s3_key is not a backup key (backups/<clinic>/backup-sql-<clinic>-YYYY-MM-DD-HHMMSS.sql.zst)")
+        }
+        return key
     }
 
     static func string(_ object: [String: Any], _ field: String) throws -> String {

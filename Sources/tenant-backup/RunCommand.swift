@@ -44,7 +44,9 @@ struct RunCommand: AsyncParsableCommand {
                 (
                     "api",
                     { state in
-                        BackupAPI(context: { state.currentContext.context }, authenticator: authenticator, logger: logger)
+                        BackupAPI(
+                            context: { state.currentContext.context }, authenticator: authenticator,
+                            throttle: AuthenticationThrottle(limit: settings.api.failedAuthenticationsPerMinute, window: 60), logger: logger)
                             .application(host: listen.host, port: listen.port)
                     }
                 )

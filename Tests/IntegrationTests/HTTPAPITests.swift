@@ -136,6 +136,13 @@ import Testing
             let createdKey = try #require(info["s3_key"] as? String)
             let createdSize = try await client.headObject(key: createdKey).size
             #expect(createdKey.hasPrefix("backups/mindcare/") && createdSize == Int64(info["size"] as? Int ?? -1))
+            // create with ?download=true: the new backup's stored bytes as the body
+            let fresh = try await request("POST", server.base + "/api/backups/create/?download=true", token: server.mindcare)
+            #expect(fresh.status == 200, "\(String(buffer: fresh.body.getSlice(at: 0, length: min(200, fresh.body.readableBytes)) ?? ByteBuffer()))")
+            let disposition = try #require(fresh.header("Content-Disposition"))
+            let freshKey = "backups/mindcare/" + disposition.replacingOccurrences(of: "attachment; filename=\"", with: "").replacingOccurrences(of: "\"", with: "")
+            let freshStored = try await client.getObject(key: freshKey)
+            #expect(freshKey != createdKey && fresh.body == freshStored)
             // audit log: this token's accesses, newest first, with the token's id as the actor
             let audit = try #require(try await get(server.base + "/api/auditlog/?page=1", token: server.bienestar).json)
             let results = try #require(audit["results"] as? [[String: Any]])
@@ -155,7 +162,10 @@ import Testing
             let cases: [(String, Set<Int>)] = [
                 (mindcareKey, [403]), (twinKey, [403]), ("backups/bienestar/../bienestar2/\(file)", [400]),
                 ("backups/bienestar%2F..%2Fbienestar2/\(file)", [400, 403]), ("backups/bienestar%252F/\(file)", [400, 403]), ("/\(server.keys[1])", [400]),
-                ("shared/public/x.sql.zst", [403]), ("audit/bienestar/2026/x.json", [403]), (server.keys[1] + ".manifest.json", [400]),
+                // Not of a backup key's shape (the OpenAPI pattern): 400 before anything is looked up.
+                ("shared/public/x.sql.zst", [400]), ("audit/bienestar/2026/x.json", [400]), (server.keys[1] + ".manifest.json", [400]),
+                // Of the shape, but no backup of this clinic: another's (403) or none (404).
+                ("backups/bienestar/backup-sql-bienestar2-2026-01-01-000000.sql.zst", [403, 404]),
                 ("backups/bienestar/backup-sql-bienestar-2001-01-01-000000.sql.zst", [404]),
             ]
             for (key, statuses) in cases {

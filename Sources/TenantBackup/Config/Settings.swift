@@ -47,6 +47,8 @@ public struct APISettings: Sendable, Equatable {
     public var tokensFile = APISettings.defaultTokensFile
     /// `api.token_query`: SQL ($1 = the presented token) returning the one schema the token opens.
     public var tokenQuery: String?
+    /// `api.failed_authentications_per_minute`: from one address, more get 429 (10).
+    public var failedAuthenticationsPerMinute = 10
 
     public static let defaultTokensFile = "/var/lib/tenant-backup/api-tokens.json"
 

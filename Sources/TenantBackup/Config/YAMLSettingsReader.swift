@@ -97,7 +97,13 @@ struct YAMLSettingsReader {
         }
         if let node = top["api"] {
             let api = try section(node, name: "api")
-            try api.only(["listen", "tokens_file", "token_query"])
+            try api.only(["listen", "tokens_file", "token_query", "failed_authentications_per_minute"])
+            if let value = try api.string("failed_authentications_per_minute") {
+                guard let count = Int(value), (1...1_000_000).contains(count) else {
+                    throw api.error(at: "failed_authentications_per_minute", "'\(value)' must be a number from 1 to 1000000")
+                }
+                settings.api.failedAuthenticationsPerMinute = count
+            }
             if let value = try api.string("listen") {
                 settings.api.listen = try SettingsValidation.listenAddress(value) { message in api.error(at: "listen", message) }
             }
