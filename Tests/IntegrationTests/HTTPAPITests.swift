@@ -29,7 +29,7 @@ import Testing
 
     /// A daemon with the API on, two backups of bienestar, one of mindcare, and a backup of bienestar2 (a
     /// prefix twin) put directly.
-    func withServer(_ body: (Server) async throws -> Void) async throws {
+    func withServer(extra: [String: String] = [:], _ body: (Server) async throws -> Void) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let port = try DaemonIntegrationTests.freePort()
@@ -49,6 +49,7 @@ import Testing
                 environment["TENANT_BACKUP_API_LISTEN"] = "127.0.0.1:\(port)"
                 environment["TENANT_BACKUP_METRICS_LISTEN"] = "off"
                 environment["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                environment.merge(extra) { $1 }
                 let daemon = try DaemonProcess(["run"], environment: environment)
                 defer {
                     daemon.signal(SIGTERM)
@@ -193,6 +194,37 @@ import Testing
             #expect(statuses.last == 429, "\(statuses)")
             let limited = try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar)
             #expect(limited.status == 429 && limited.json?["error"] is String)
+        }
+    }
+
+    /// The platform's own tokens through api.token_query: one row opens that clinic; none or two open nothing.
+    @Test func aPlatformTokenOpensExactlyItsClinicAndAnUnmappedOneNothing() async throws {
+        let query = "SELECT a.schema_name FROM public.authtoken_token t JOIN public.clinic_admin a USING (user_id) WHERE t.key = $1"
+        try await withServer(extra: ["TENANT_BACKUP_API_TOKEN_QUERY": query]) { server in
+            try await server.database.psql("""
+                CREATE TABLE public.authtoken_token (key text PRIMARY KEY, user_id int NOT NULL);
+                CREATE TABLE public.clinic_admin (user_id int NOT NULL, schema_name text NOT NULL);
+                INSERT INTO public.authtoken_token VALUES ('drf-bienestar', 1), ('drf-orphan', 2), ('drf-both', 3);
+                INSERT INTO public.clinic_admin VALUES (1, 'bienestar'), (3, 'bienestar'), (3, 'mindcare');
+                """)
+            let list = try await get(server.base + "/api/backups/cloud/list/", token: "drf-bienestar")
+            #expect(list.status == 200 && list.json?["schema"] as? String == "bienestar")
+            for token in ["drf-orphan", "drf-both", "drf-unknown"] {
+                #expect(try await get(server.base + "/api/backups/cloud/list/", token: token).status == 401, "\(token)")
+            }
+            let audit = try #require(try await get(server.base + "/api/auditlog/", token: "drf-bienestar").json?["results"] as? [[String: Any]])
+            #expect(audit.first?["actor"] as? String == "platform-token" && audit.first?["action"] as? String == "list")
+            // Our own tokens record their last use for `token list`.
+            let deadline = ContinuousClock.now + .seconds(10)
+            var used: Date?
+            while used == nil, ContinuousClock.now < deadline {
+                used = try TokenFile(path: server.tokensFile).load().first { $0.tenant == "bienestar" }?.lastUsedAt
+                if used == nil {
+                    _ = try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar)
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+            }
+            #expect(used != nil)
         }
     }
 

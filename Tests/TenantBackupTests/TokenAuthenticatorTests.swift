@@ -38,6 +38,21 @@ import TenantBackupTesting
         #expect(await auth.authenticate(other) == nil)
     }
 
+    @Test func theAPIListensOnLoopbackOnly() throws {
+        for address in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080"] {
+            let settings = try SettingsLoader(environment: ["TENANT_BACKUP_API_LISTEN": address], defaultConfigPath: "/nonexistent").load()
+            #expect(settings.api.listen?.port == 8080, "\(address)")
+        }
+        for address in ["0.0.0.0:8080", "10.0.0.5:8080", "example.org:443"] {
+            #expect {
+                try SettingsLoader(environment: ["TENANT_BACKUP_API_LISTEN": address], defaultConfigPath: "/nonexistent").load()
+            } throws: { error in
+                "\(error)".contains("loopback")
+            }
+        }
+        #expect(try SettingsLoader(environment: [:], defaultConfigPath: "/nonexistent").load().api.listen == nil, "off by default")
+    }
+
     @Test func repeatedFailuresFromOneAddressAreThrottledForTheWindow() {
         let throttle = AuthenticationThrottle(limit: 3, window: 60)
         let start = Date(timeIntervalSince1970: 1_796_000_000)

@@ -28,6 +28,8 @@ public final class TokenAuthenticator: Sendable {
     let environment: [String: String]
     let logger: Logger
     private let cache = Mutex<(modified: Date?, size: Int, tokens: [APIToken])>((nil, -1, []))
+    /// When each token's last use was last written to the file.
+    private let lastWritten = Mutex<[String: Date]>([:])
 
     public init(settings: Settings, environment: [String: String], logger: Logger) {
         self.file = TokenFile(path: settings.api.tokensFile)
@@ -62,9 +64,32 @@ public final class TokenAuthenticator: Sendable {
         return tokens
     }
 
+    /// Writes a token's last use to the file, at most once a minute per token (`token list` shows it). A file
+    /// the daemon may not write (no StateDirectory) costs one warning, never a request.
+    func recordUse(of id: String, now: Date = Date()) {
+        let due = lastWritten.withLock { written -> Bool in
+            if let last = written[id], now.timeIntervalSince(last) < 60 { return false }
+            written[id] = now
+            return true
+        }
+        guard due else { return }
+        let file = self.file
+        let logger = self.logger
+        Task.detached {
+            do {
+                try file.update { tokens in
+                    if let index = tokens.firstIndex(where: { $0.id == id }) { tokens[index].lastUsedAt = now }
+                }
+            } catch {
+                logger.warning("a token's last use could not be written", metadata: ["token_id": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
     /// The tenant `presented` opens, or `nil` (unknown, revoked, or the platform's query found no single row).
     public func authenticate(_ presented: String) async -> Authenticated? {
         if let token = TokenFile.match(presented, in: currentTokens()) {
+            recordUse(of: token.id)
             return Authenticated(tenant: token.tenant, actor: "token:\(token.id)")
         }
         guard let tokenQuery else { return nil }

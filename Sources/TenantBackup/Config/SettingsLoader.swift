@@ -155,6 +155,13 @@ public struct SettingsLoader: Sendable {
         }
         if let (name, listen) = value("TENANT_BACKUP_API_LISTEN") {
             settings.api.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
+            if let address = settings.api.listen, !SettingsValidation.isLoopback(address.host) {
+                throw .environment(variable: name, message: SettingsValidation.apiLoopbackMessage(listen))
+            }
+        }
+        if let (name, query) = value("TENANT_BACKUP_API_TOKEN_QUERY") {
+            guard query.contains("$1") else { throw .environment(variable: name, message: "the query must use $1 for the presented token") }
+            settings.api.tokenQuery = query
         }
         if let (name, path) = value("TENANT_BACKUP_API_TOKENS_FILE") {
             guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
@@ -299,6 +306,16 @@ enum SettingsValidation {
 
     static func partSizeMessage(_ text: String) -> String {
         "'\(text)' is outside S3's part size limits (5MiB to 5GiB); write a size such as 16MiB, or auto"
+    }
+
+    /// Whether a listen host is the loopback interface (the API is only ever served there; TLS and the
+    /// outside world are the reverse proxy's).
+    static func isLoopback(_ host: String) -> Bool {
+        ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host.lowercased()) || host.hasPrefix("127.")
+    }
+
+    static func apiLoopbackMessage(_ text: String) -> String {
+        "'\(text)' is not a loopback address: the API listens on 127.0.0.1 or ::1 only; put a TLS reverse proxy in front of it"
     }
 
     /// `audit.retention_days`: whole days, 1 to 3650.

@@ -106,6 +106,9 @@ struct YAMLSettingsReader {
             }
             if let value = try api.string("listen") {
                 settings.api.listen = try SettingsValidation.listenAddress(value) { message in api.error(at: "listen", message) }
+                if let address = settings.api.listen, !SettingsValidation.isLoopback(address.host) {
+                    throw api.error(at: "listen", SettingsValidation.apiLoopbackMessage(value))
+                }
             }
             if let value = try api.string("tokens_file") {
                 guard value.hasPrefix("/") else { throw api.error(at: "tokens_file", "'\(value)' must be an absolute path") }
