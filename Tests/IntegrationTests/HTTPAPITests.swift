@@ -157,6 +157,7 @@ import Testing
     @Test func anotherClinicsKeysAndCraftedKeysAreRefusedAndNothingIsTouched() async throws {
         try await withServer { server in
             let before = try await services.s3Client(bucket: server.bucket).list(prefix: "backups/", limit: nil).map(\.key)
+            let seenBefore = try await services.proxy.requests(matching: "^/\(server.bucket)/").count
             let mindcareKey = try #require(before.first { $0.hasPrefix("backups/mindcare/") && !$0.hasSuffix(".json") })
             let twinKey = try #require(before.first { $0.hasPrefix("backups/bienestar2/") })
             let file = String(server.keys[1].split(separator: "/").last!)
@@ -188,12 +189,32 @@ import Testing
             #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar).status == 200)
             let after = try await services.s3Client(bucket: server.bucket).list(prefix: "backups/", limit: nil).map(\.key)
             #expect(after == before)
+            // Nothing outside bienestar's folder was read or deleted: besides listings of it, only audit records were written.
+            let seen = try await services.proxy.requests(matching: "^/\(server.bucket)/").dropFirst(seenBefore)
+            let outside = seen.filter { request in
+                !request.path.hasPrefix("/\(server.bucket)/audit/") && !request.path.hasPrefix("/\(server.bucket)/backups/bienestar/")
+                    && !(request.method == "GET" && request.path == "/\(server.bucket)/" && request.query.contains("list-type=2"))
+            }
+            #expect(outside.isEmpty, "\(outside.map { "\($0.method) \($0.path)?\($0.query)" })")
+            #expect(!seen.contains { $0.method == "DELETE" || ($0.method == "POST" && $0.query.contains("delete")) })
             // Guessing tokens: after ten failures in a minute this address gets 429, even with a good token.
             var statuses: [Int] = []
             for guess in 0..<12 { statuses.append(try await get(server.base + "/api/backups/cloud/list/", token: "tbk_guess\(guess)").status) }
             #expect(statuses.last == 429, "\(statuses)")
             let limited = try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar)
             #expect(limited.status == 429 && limited.json?["error"] is String)
+        }
+    }
+
+    @Test func oneBackupPerClinicAtATimeTheSecondGets409() async throws {
+        try await withServer { server in
+            let holder = try server.database.connect()
+            _ = try holder.query(
+                "SELECT pg_advisory_lock($1::int4, $2::int4)", [String(TenantLock.projectKey), String(TenantLock.tenantKey("bienestar"))], purpose: "test")
+            let busy = try await request("POST", server.base + "/api/backups/create/", token: server.bienestar)
+            #expect(busy.status == 409 && (busy.json?["error"] as? String)?.contains("already running") == true, "\(String(buffer: busy.body))")
+            _ = try holder.query("SELECT pg_advisory_unlock_all()", purpose: "test")
+            #expect(try await request("POST", server.base + "/api/backups/create/", token: server.bienestar).status == 200)
         }
     }
 
