@@ -6,6 +6,8 @@ import Foundation
 public struct AuditRecord: Codable, Sendable, Equatable {
     public enum Action: String, Codable, Sendable, CaseIterable {
         case list, download, presign, delete, restore, verify, adopt, backup
+        /// The audit trail itself was read (the API's auditlog endpoint).
+        case auditLog = "audit-log"
         /// A backup deleted by the retention policy.
         case retentionDelete = "retention-delete"
     }

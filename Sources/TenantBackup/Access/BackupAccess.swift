@@ -192,9 +192,11 @@ public struct BackupAccess: Sendable {
         return records
     }
 
-    /// One page of the tenant's audit records (reading them is not itself audited).
+    /// One page of the tenant's audit records, newest first; the reading is itself recorded (first, so it
+    /// shows on the page it asked for).
     public func auditPage(tenant: String, page: Int, size: Int = 50) async throws(AccessError) -> (count: Int, records: [AuditRecord]) {
         let trail = try trail(tenant)
+        try await audit(.auditLog, tenant: tenant, key: nil, detail: "page \(page)")
         do {
             return try await trail.page(tenant: tenant, page: page, size: size)
         } catch {
