@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -8,10 +9,12 @@ import TenantBackup
 struct APIError: Error {
     let status: HTTPResponse.Status
     let message: String
+    var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
+        self.headers = headers
     }
 
     /// An access that did not happen, worded for the API: the key the client sent is never repeated (it may
@@ -43,7 +46,9 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return json(["error": error.message], status: error.status)
+            var answer = json(["error": error.message], status: error.status)
+            for field in error.headers { answer.headers.append(field) }
+            return answer
         } catch let error as any HTTPResponseError {
             var path = request.uri.path
             while path.count > 1, path.hasSuffix("/") { path.removeLast() }
