@@ -73,7 +73,7 @@ public struct BackupAPI: Sendable {
             let key = try Self.wellFormedKey(try Self.string(body, "s3_key"))
             let expiration = try Self.expiration(body["expiration"])
             let presigned = try await Self.calling { () throws(AccessError) in try await access.presign(tenant: tenant, .key(key), expiresIn: expiration) }
-            return json(["download_url": presigned.url, "s3_key": presigned.key, "expires_in_seconds": presigned.expiresIn, "filename": presigned.fileName])
+            return json(presigned.oldAPIShape)
         } }
         router.get("api/auditlog") { request, context in try await authenticated(request, context) { access, tenant in
             try await auditLog(request, access: access, tenant: tenant)
@@ -123,16 +123,7 @@ public struct BackupAPI: Sendable {
 
     func list(access: BackupAccess, tenant: String) async throws -> Response {
         let listing = try await Self.calling { () throws(AccessError) in try await access.list(tenant: tenant) }
-        return json([
-            "count": listing.backups.count, "schema": tenant,
-            "backups": listing.backups.map { backup in
-                [
-                    "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
-                    "last_modified": backup.lastModified.map(Self.isoformat) ?? NSNull(), "storage_class": backup.storageClass ?? "STANDARD",
-                    "url": backup.url,
-                ] as [String: Any]
-            },
-        ])
+        return json(listing.oldAPIShape)
     }
 
     /// The stored object as the body, streamed (bounded memory), with its length, name and SHA-256.
@@ -256,15 +247,6 @@ public struct BackupAPI: Sendable {
         } catch {
             throw APIError(error)
         }
-    }
-
-    /// `2026-11-30T02:00:00+00:00`, as the old API wrote `last_modified`.
-    static func isoformat(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'+00:00'"
-        return formatter.string(from: date)
     }
 }
 

@@ -45,16 +45,6 @@ func printJSON(_ object: Any) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
-/// `2026-11-30T02:00:00+00:00`, as the old API's `last_modified` was written (Python's `isoformat()`).
-func isoTime(_ date: Date?) -> Any {
-    guard let date else { return NSNull() }
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'+00:00'"
-    return formatter.string(from: date)
-}
-
 func mebibytes(_ bytes: Int64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
 
 /// `--tenant NAME (KEY | --latest)`: which backup a command is about.
@@ -108,15 +98,7 @@ struct ListCommand: AsyncParsableCommand {
         if let tenant {
             let listing = try await accessing { () throws(AccessError) in try await access.list(tenant: tenant) }
             if json {
-                try printJSON([
-                    "count": listing.backups.count, "schema": tenant,
-                    "backups": listing.backups.map { backup in
-                        [
-                            "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
-                            "last_modified": isoTime(backup.lastModified), "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url,
-                        ] as [String: Any]
-                    },
-                ])
+                try printJSON(listing.oldAPIShape)
                 return
             }
             print("\(BackupSchema.tenant(tenant)): \(listing.backups.count) backup(s), newest first")
@@ -282,9 +264,7 @@ struct PresignCommand: AsyncParsableCommand {
         let access = try options.access()
         let presigned = try await accessing { () throws(AccessError) in try await access.presign(tenant: tenant, reference, expiresIn: seconds) }
         if json {
-            try printJSON([
-                "download_url": presigned.url, "s3_key": presigned.key, "expires_in_seconds": presigned.expiresIn, "filename": presigned.fileName,
-            ])
+            try printJSON(presigned.oldAPIShape)
         } else {
             print(presigned.url)
         }

@@ -107,9 +107,7 @@ extension BackupAccess {
                 await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
                 throw failure
             }
-            let problem = manifest == nil && read.bytes != size
-                ? "read \(read.bytes) bytes, the listing said \(size)" : BackupAccess.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest)
-            if let problem {
+            if let problem = BackupAccess.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: size) {
                 let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem + "; the bytes sent are not this backup"))
                 await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
                 throw failure
@@ -170,9 +168,7 @@ extension BackupAccess {
             await auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
             throw failure
         }
-        let problem = stored != backup.size && manifest == nil
-            ? "read \(stored) bytes, the listing said \(backup.size)" : Self.mismatch(bytes: stored, sha256: digest, expected: manifest)
-        if var problem {
+        if var problem = Self.mismatch(bytes: stored, sha256: digest, expected: manifest, listedSize: backup.size) {
             output.discard()
             if case .file = destination {
                 problem += "; no file was written"

@@ -28,6 +28,21 @@ extension BackupAccess {
     public struct TenantListing: Sendable, Equatable {
         public let tenant: String
         public let backups: [ListedBackup]
+
+        /// The old API's list answer: `count`, `schema`, `backups[filename, s3_key, size, last_modified,
+        /// storage_class, url]` (the `url` unsigned; the storage class `STANDARD` when S3 does not say).
+        public var oldAPIShape: [String: Any] {
+            [
+                "count": backups.count, "schema": tenant,
+                "backups": backups.map { backup in
+                    [
+                        "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
+                        "last_modified": backup.lastModified.map(BackupAccess.isoformat) ?? NSNull(),
+                        "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url,
+                    ] as [String: Any]
+                },
+            ]
+        }
     }
 
     /// The tenant's backups, newest first, each with its manifest's verdict and the retention rule that keeps

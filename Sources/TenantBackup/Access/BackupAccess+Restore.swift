@@ -348,18 +348,30 @@ extension BackupAccess {
         head.clear()
     }
 
-    private func createDatabase(_ database: String, environment: [String: String], tenant: String, key: String) async throws(AccessError) {
+    /// Runs `body` on a connection to the target server's `postgres` database (creating and dropping databases
+    /// happens from there), told whether `database` exists.
+    private func onMaintenanceDatabase(
+        _ database: String, environment: [String: String], _ body: @escaping @Sendable (PostgresConnection, _ exists: Bool) throws -> Void
+    ) async throws {
         var variables = environment
         variables["PGDATABASE"] = "postgres"
         let maintenance = variables
+        _ = try await Blocking.run { () throws -> Bool in
+            let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
+            let exists = try !connection.query(
+                "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database], purpose: "looking for database \(database)").rows.isEmpty
+            try body(connection, exists)
+            return true
+        }
+    }
+
+    private func createDatabase(_ database: String, environment: [String: String], tenant: String, key: String) async throws(AccessError) {
         do {
-            _ = try await Blocking.run { () throws -> Bool in
-                let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
-                if try !connection.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database], purpose: "looking for database \(database)").rows.isEmpty {
+            try await onMaintenanceDatabase(database, environment: environment) { connection, exists in
+                if exists {
                     throw AccessError(tenant: tenant, .restoreRefused("database \(database) already exists; restore into it without --create-database, or name a new one"))
                 }
                 _ = try connection.query("CREATE DATABASE \(BackupSchema.quoted(database))", purpose: "creating database \(database)")
-                return true
             }
         } catch let error as AccessError {
             await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: error.message)
@@ -392,16 +404,10 @@ extension BackupAccess {
 
     /// Drops a database this restore created (empty: its transaction was rolled back).
     func dropDatabase(_ database: String, environment: [String: String], tenant: String) async {
-        var variables = environment
-        variables["PGDATABASE"] = "postgres"
-        let maintenance = variables
         do {
-            _ = try await Blocking.run { () throws -> Bool in
-                let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: maintenance)
-                guard try !connection.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [database], purpose: "looking for database \(database)").rows.isEmpty
-                else { return false }
+            try await onMaintenanceDatabase(database, environment: environment) { connection, exists in
+                guard exists else { return }
                 _ = try connection.query("DROP DATABASE \(BackupSchema.quoted(database)) WITH (FORCE)", purpose: "dropping database \(database)")
-                return true
             }
         } catch {
             logger.error("could not drop the database the restore created", metadata: ["tenant": "\(tenant)", "database": "\(database)", "error": "\(error)"])

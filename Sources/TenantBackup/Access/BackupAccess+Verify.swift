@@ -83,8 +83,7 @@ extension BackupAccess {
         } catch {
             throw AccessError(tenant: tenant, .restoreFailed("stopped while reading \(key)"))
         }
-        let problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest)
-            ?? (manifest == nil && read.bytes != backup.size ? "read \(read.bytes) bytes, the listing said \(backup.size)" : nil)
+        let problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: backup.size)
         guard restore, problem == nil else {
             if restore { BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now()) }
             logger.log(

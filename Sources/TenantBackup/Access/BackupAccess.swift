@@ -258,12 +258,27 @@ public struct BackupAccess: Sendable {
         return (bytes, hasher.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
-    /// Why `bytes`/`sha256` do not match what the manifest says, or `nil` when they do (or there is none).
-    static func mismatch(bytes: Int64, sha256: String, expected manifest: BackupManifest?) -> String? {
-        guard let manifest else { return nil }
+    /// Why `bytes`/`sha256` do not match what the manifest says, or `nil` when they do. Without a manifest,
+    /// only the size the listing gave (`listedSize`, when given) can be checked.
+    static func mismatch(bytes: Int64, sha256: String, expected manifest: BackupManifest?, listedSize: Int64? = nil) -> String? {
+        guard let manifest else {
+            guard let listedSize, bytes != listedSize else { return nil }
+            return "read \(bytes) bytes, the listing said \(listedSize)"
+        }
         if bytes != manifest.bytes { return "read \(bytes) bytes, expected \(manifest.bytes)" }
         if sha256 != manifest.sha256 { return "SHA-256 \(sha256) does not match the manifest's \(manifest.sha256)" }
         return nil
+    }
+
+    // MARK: - The old API's JSON
+
+    /// `2026-11-30T02:00:00+00:00`, as the system tenant-backup replaces wrote times (Python's `isoformat()`).
+    public static func isoformat(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'+00:00'"
+        return formatter.string(from: date)
     }
 
     // MARK: - Presign
@@ -292,6 +307,11 @@ public struct BackupAccess: Sendable {
         public let key: String
         public let fileName: String
         public let expiresIn: Int
+
+        /// The old API's `get-url` answer: `download_url`, `s3_key`, `expires_in_seconds`, `filename`.
+        public var oldAPIShape: [String: Any] {
+            ["download_url": url, "s3_key": key, "expires_in_seconds": expiresIn, "filename": fileName]
+        }
     }
 
     /// A SigV4 presigned GET for the backup, valid `expiresIn` seconds. The URL is a secret: never logged.
