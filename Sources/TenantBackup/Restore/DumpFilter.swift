@@ -1,0 +1,741 @@
+import NIOCore
+
+/// Reads a plain-format dump the way psql will, before psql sees it, and refuses it whole when it holds
+/// anything pg_dump never writes for one schema: a psql meta-command other than pg_dump's own
+/// `\restrict`/`\unrestrict` pair, transaction control, `DO`, roles, `COPY … PROGRAM` or a server file, a
+/// `SET` that changes how the rest is read (`search_path`, `client_encoding`, `standard_conforming_strings`,
+/// `role`), a `SELECT` other than pg_dump's `set_config('search_path', '', false)` and `setval` of the dump's
+/// own sequences, or an incomplete dump (no closing `-- PostgreSQL database dump complete`, a COPY or a
+/// statement cut off).
+///
+/// Its lexer follows psql's (`psqlscan.l`): single-quoted, `E'…'` and dollar-quoted strings, quoted
+/// identifiers, nested block comments, parenthesis depth and the `BEGIN … END` of SQL-standard function
+/// bodies decide where a statement ends; a backslash outside all of those starts a meta-command, anywhere
+/// on a line. COPY data (after `COPY … FROM stdin;` up to the `\.` line) is data, never read as SQL.
+///
+/// As a transform it passes every byte through except pg_dump's `\restrict`/`\unrestrict` lines: the restore
+/// puts its own `\restrict` (a key the dump cannot know) in front, so psql itself refuses any meta-command
+/// the filter might have missed.
+///
+/// - Important: a text filter cannot see SQL built at run time (`EXECUTE` of a concatenated string inside a
+///   function a trigger calls). The manifest's signature is what keeps a bucket writer out; this filter and
+///   the restore's transaction guard are the layers behind it.
+public struct DumpFilter: StreamTransform, Sendable {
+    /// Why a dump was refused: what was found, on which line.
+    public struct Refusal: Error, Equatable, CustomStringConvertible, Sendable {
+        public let line: Int
+        public let reason: String
+        public var description: String { "line \(line): \(reason)" }
+    }
+
+    /// What the dump is allowed to hold besides one schema's objects.
+    public enum Policy: Sendable, Equatable {
+        /// A tenant's dump: `CREATE EXTENSION` is refused (pg_dump writes extensions only in the shared dump).
+        case tenant
+        /// A shared schema's dump, made with `--extension='*'`.
+        case shared
+        /// An operator's `--after-restore` script: plain SQL statements (DML included), no COPY, no
+        /// meta-commands, no transaction control, no roles, no server programs or files.
+        case afterRestore
+    }
+
+    public let schema: String
+    public let policy: Policy
+
+    public init(schema: String, policy: Policy) {
+        self.schema = schema
+        self.policy = policy
+    }
+
+    // MARK: Lexer state
+
+    private enum State: Sendable, Equatable {
+        case normal
+        case lineComment
+        case blockComment(depth: Int)
+        case singleQuote(extended: Bool)
+        case doubleQuote
+        case dollarTag([UInt8])
+        case dollarBody
+        case metaLine
+        case afterCopy
+        case copyData
+    }
+
+    private var state: State = .normal
+    /// In `normal`: the previous byte, for two-byte tokens (`--`, `/*`, `*/` in comments, `E'`).
+    private var previous: UInt8 = 0
+    /// Whether the previous byte in `normal` continued an identifier (so `$` and `E` are part of it).
+    private var inIdentifier = false
+    /// Whether the current identifier is exactly one `E`/`e` so far.
+    private var identifierIsE = false
+    /// In a block comment: `*` or `/` seen last.
+    private var commentPrevious: UInt8 = 0
+    /// In an `E'…'` string: a backslash escapes the next byte.
+    private var escapeNext = false
+    /// In a single-quoted string: a quote just seen (`''` continues the string).
+    private var quotePending = false
+    private var doubleQuotePending = false
+    private var dollarOpenTag: [UInt8] = []
+    private var dollarMatch = 0
+    private var parenDepth = 0
+    private var beginDepth = 0
+    /// The words of the statement so far (psql's heuristic for `CREATE [OR REPLACE] FUNCTION|PROCEDURE`).
+    private var leadingWords: [UInt8] = []
+    private var identifierCount = 0
+    private var currentIdentifier: [UInt8] = []
+    /// The statement's text so far (comments left out, whitespace collapsed), up to ``statementLimit``.
+    private var statement: [UInt8] = []
+    private var statementOverflow = false
+    private var statementHasContent = false
+    private var metaText: [UInt8] = []
+    private var lineNumber = 1
+    private var atLineStart = true
+    private var copyLine: [UInt8] = []
+    private var copyLineTooLong = false
+    /// pg_dump's `\restrict` key, once seen; its `\unrestrict` must name the same.
+    private var restrictKey: [UInt8]?
+    private var unrestricted = false
+    private var statementSinceComplete = false
+    private var sawCompleteLine = false
+    private var commentText: [UInt8] = []
+    /// The first refusal; once set, every later call throws it.
+    public private(set) var refusal: Refusal?
+
+    static let statementLimit = 16 << 10
+    static let completeLine = Array("-- PostgreSQL database dump complete".utf8)
+
+    /// Whether the dump ended complete: pg_dump's closing line seen, nothing after it but comments and its
+    /// `\unrestrict`, and no statement, string, comment or COPY left open. Valid after ``finish()``.
+    public private(set) var isComplete = false
+
+    // MARK: StreamTransform
+
+    public mutating func process(_ input: ByteBuffer) throws(StreamTransformError) -> ByteBuffer {
+        do {
+            return try filter(input)
+        } catch {
+            throw StreamTransformError(codec: "dump filter", message: error.description)
+        }
+    }
+
+    public mutating func finish() throws(StreamTransformError) -> ByteBuffer {
+        do {
+            try end()
+        } catch {
+            throw StreamTransformError(codec: "dump filter", message: error.description)
+        }
+        return ByteBuffer()
+    }
+
+    /// Filters one chunk: returns it without pg_dump's `\restrict` lines, or throws the first refusal.
+    public mutating func filter(_ input: ByteBuffer) throws(Refusal) -> ByteBuffer {
+        if let refusal { throw refusal }
+        var output = ByteBuffer()
+        output.reserveCapacity(input.readableBytes)
+        var failure: Refusal?
+        input.withUnsafeReadableBytes { bytes in
+            var copyFrom = 0
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                if state == .copyData {
+                    // Fast path: find the end of the line, check only line starts for `\.`.
+                    let byte = bytes[index]
+                    if byte == 0x0A {
+                        if isEndOfCopy() { state = .normal; resetStatement() }
+                        copyLine.removeAll(keepingCapacity: true)
+                        copyLineTooLong = false
+                        lineNumber += 1
+                        atLineStart = true
+                        index += 1
+                        continue
+                    }
+                    if copyLine.count < 4 { copyLine.append(byte) } else { copyLineTooLong = true }
+                    index += 1
+                    continue
+                }
+                let byte = bytes[index]
+                let wasMeta = state == .metaLine
+                do throws(Refusal) {
+                    try consume(byte)
+                } catch {
+                    failure = error
+                    return
+                }
+                if state == .metaLine && !wasMeta {
+                    // The meta line starts at this backslash: emit what came before it.
+                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copyFrom..<index]))
+                    copyFrom = index
+                } else if wasMeta && state != .metaLine {
+                    // The meta line (pg_dump's \restrict or \unrestrict) ended with this newline: drop it.
+                    copyFrom = index + 1
+                }
+                index += 1
+            }
+            if state != .metaLine {
+                output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copyFrom..<count]))
+            }
+        }
+        if let failure {
+            refusal = failure
+            throw failure
+        }
+        return output
+    }
+
+    /// The end of the dump: throws unless it is complete (see ``isComplete``).
+    public mutating func end() throws(Refusal) {
+        if let refusal { throw refusal }
+        func incomplete(_ what: String) -> Refusal {
+            let refusal = Refusal(line: lineNumber, reason: "the dump ends \(what): it is incomplete (cut short?)")
+            self.refusal = refusal
+            return refusal
+        }
+        switch state {
+        case .copyData: throw incomplete("inside the data of a COPY")
+        case .singleQuote where quotePending, .doubleQuote where doubleQuotePending: break
+        case .dollarTag: state = .normal
+        case .singleQuote, .doubleQuote, .dollarBody: throw incomplete("inside a quoted string")
+        case .blockComment: throw incomplete("inside a comment")
+        case .metaLine: try endMeta()
+        case .lineComment: endLineComment()
+        case .normal, .afterCopy: break
+        }
+        if statementHasContent { throw incomplete("in the middle of a statement") }
+        if policy == .afterRestore {
+            isComplete = true
+            return
+        }
+        if restrictKey != nil && !unrestricted { throw incomplete("before pg_dump's \\unrestrict line") }
+        guard sawCompleteLine, !statementSinceComplete else {
+            throw incomplete("without pg_dump's closing line \"-- PostgreSQL database dump complete\"")
+        }
+        isComplete = true
+    }
+
+    // MARK: Bytes
+
+    private func isEndOfCopy() -> Bool {
+        !copyLineTooLong && (copyLine == [0x5C, 0x2E] || copyLine == [0x5C, 0x2E, 0x0D])
+    }
+
+    private mutating func refuse(_ reason: String) -> Refusal {
+        let refusal = Refusal(line: lineNumber, reason: reason)
+        self.refusal = refusal
+        return refusal
+    }
+
+    private static func isIdentifierStart(_ byte: UInt8) -> Bool {
+        (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte >= 0x80
+    }
+
+    private static func isIdentifierContinue(_ byte: UInt8) -> Bool {
+        isIdentifierStart(byte) || (byte >= 0x30 && byte <= 0x39) || byte == 0x24
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0C || byte == 0x0B
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        if Self.isSpace(byte) {
+            if let last = statement.last, last != 0x20 { appendRaw(0x20) }
+            return
+        }
+        statementHasContent = true
+        appendRaw(byte)
+    }
+
+    private mutating func appendRaw(_ byte: UInt8) {
+        if statement.count < Self.statementLimit { statement.append(byte) } else { statementOverflow = true }
+    }
+
+    private mutating func consume(_ byte: UInt8) throws(Refusal) {
+        let lineStart = atLineStart
+        atLineStart = byte == 0x0A
+        defer { if byte == 0x0A { lineNumber += 1 } }
+        switch state {
+        case .copyData:
+            break  // handled by the caller
+        case .lineComment:
+            if byte == 0x0A {
+                endLineComment()
+                state = .normal
+                previous = 0
+                append(0x20)
+            } else if commentText.count < 80 {
+                commentText.append(byte)
+            }
+        case .blockComment(let depth):
+            if commentPrevious == 0x2A && byte == 0x2F {
+                commentPrevious = 0
+                state = depth == 1 ? .normal : .blockComment(depth: depth - 1)
+                if depth == 1 { previous = 0x20; append(0x20) }
+            } else if commentPrevious == 0x2F && byte == 0x2A {
+                commentPrevious = 0
+                state = .blockComment(depth: depth + 1)
+            } else {
+                commentPrevious = byte
+            }
+        case .singleQuote(let extended):
+            if quotePending {
+                quotePending = false
+                if byte == 0x27 {
+                    appendRaw(byte)
+                    return
+                }
+                state = .normal
+                previous = 0x27
+                inIdentifier = false
+                try normal(byte, lineStart: lineStart)
+                return
+            }
+            appendRaw(byte)
+            if extended && escapeNext {
+                escapeNext = false
+            } else if extended && byte == 0x5C {
+                escapeNext = true
+            } else if byte == 0x27 {
+                quotePending = true
+            }
+        case .doubleQuote:
+            if doubleQuotePending {
+                doubleQuotePending = false
+                if byte == 0x22 {
+                    appendRaw(byte)
+                    return
+                }
+                state = .normal
+                previous = 0x22
+                inIdentifier = false
+                try normal(byte, lineStart: lineStart)
+                return
+            }
+            appendRaw(byte)
+            if byte == 0x22 { doubleQuotePending = true }
+        case .dollarTag(var tag):
+            appendRaw(byte)
+            if byte == 0x24 {
+                dollarOpenTag = tag
+                dollarMatch = 0
+                state = .dollarBody
+            } else if (tag.isEmpty ? Self.isIdentifierStart(byte) : (Self.isIdentifierContinue(byte) && byte != 0x24)) && tag.count < 64 {
+                tag.append(byte)
+                state = .dollarTag(tag)
+            } else {
+                // Not a dollar quote after all (`$foo` without a closing `$`): back to normal for this byte.
+                state = .normal
+                previous = 0
+                inIdentifier = false
+                statement.removeLast()
+                try normal(byte, lineStart: lineStart)
+            }
+        case .dollarBody:
+            // Closing delimiter: `$` + tag + `$`.
+            if statement.count < Self.statementLimit { statement.append(byte) } else { statementOverflow = true }
+            let delimiter = dollarOpenTag.count + 2
+            if dollarMatch == 0 {
+                if byte == 0x24 { dollarMatch = 1 }
+            } else if dollarMatch < delimiter - 1 {
+                if byte == dollarOpenTag[dollarMatch - 1] {
+                    dollarMatch += 1
+                } else {
+                    dollarMatch = byte == 0x24 ? 1 : 0
+                }
+            } else {
+                if byte == 0x24 {
+                    state = .normal
+                    previous = 0x24
+                    inIdentifier = false
+                    dollarMatch = 0
+                } else {
+                    dollarMatch = 0
+                }
+            }
+        case .metaLine:
+            if byte == 0x0A {
+                try endMeta()
+                state = .normal
+                previous = 0
+            } else if metaText.count < 512 {
+                metaText.append(byte)
+            } else {
+                throw refuse("a psql meta-command (\\\(printable(metaText.prefix(20)))...): pg_dump writes none but its own \\restrict and \\unrestrict")
+            }
+        case .afterCopy:
+            if byte == 0x0A {
+                state = .copyData
+                copyLine.removeAll(keepingCapacity: true)
+                copyLineTooLong = false
+                atLineStart = true
+            } else if !(byte == 0x20 || byte == 0x09 || byte == 0x0D) {
+                throw refuse("text after COPY ... FROM stdin; on the same line: pg_dump writes the data on the next line")
+            }
+        case .normal:
+            try normal(byte, lineStart: lineStart)
+        }
+    }
+
+    private mutating func normal(_ byte: UInt8, lineStart: Bool) throws(Refusal) {
+        let before = previous
+        previous = byte
+        // Identifiers (psql: {ident_start}{ident_cont}*, `$` continues one).
+        if inIdentifier && Self.isIdentifierContinue(byte) {
+            currentIdentifier.append(byte)
+            identifierIsE = false
+            append(byte)
+            return
+        }
+        if inIdentifier { endIdentifier() }
+        if Self.isIdentifierStart(byte) {
+            inIdentifier = true
+            identifierIsE = byte == 0x45 || byte == 0x65
+            currentIdentifier = [byte]
+            append(byte)
+            return
+        }
+        let wasE = identifierIsE
+        identifierIsE = false
+        switch byte {
+        case 0x2D where before == 0x2D:  // --
+            statement.removeLast()
+            if statement.last == 0x20 { statement.removeLast() }
+            if statement.isEmpty { statementHasContent = false } else { statementHasContent = true }
+            state = .lineComment
+            commentText = [0x2D, 0x2D]
+        case 0x2A where before == 0x2F:  // /*
+            statement.removeLast()
+            if statement.isEmpty { statementHasContent = false }
+            state = .blockComment(depth: 1)
+            commentPrevious = 0
+        case 0x27:
+            append(byte)
+            escapeNext = false
+            quotePending = false
+            state = .singleQuote(extended: wasE)
+        case 0x22:
+            append(byte)
+            doubleQuotePending = false
+            state = .doubleQuote
+        case 0x24:
+            append(byte)
+            state = .dollarTag([])
+        case 0x5C:  // a backslash outside quotes: a psql meta-command
+            if lineStart && !statementHasContent && policy != .afterRestore {
+                state = .metaLine
+                metaText = []
+            } else {
+                throw refuse("a psql meta-command (a backslash outside quotes); pg_dump writes none but its own \\restrict and \\unrestrict, each on a line of its own")
+            }
+        case 0x28:
+            parenDepth += 1
+            append(byte)
+        case 0x29:
+            if parenDepth > 0 { parenDepth -= 1 }
+            append(byte)
+        case 0x3B where parenDepth == 0 && beginDepth == 0:
+            try endStatement()
+        default:
+            append(byte)
+        }
+    }
+
+    private mutating func endIdentifier() {
+        inIdentifier = false
+        let word = currentIdentifier.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        currentIdentifier = []
+        // psql's heuristic: inside CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN ... END (and CASE inside it)
+        // keep semicolons from ending the statement.
+        let tracked: Set<[UInt8]> = [Array("create".utf8), Array("function".utf8), Array("procedure".utf8), Array("or".utf8), Array("replace".utf8)]
+        if identifierCount < 4 && tracked.contains(word) { leadingWords.append(word[0]) } else if identifierCount < 4 { leadingWords.append(0) }
+        identifierCount += 1
+        let w = leadingWords + [UInt8](repeating: 0, count: max(0, 4 - leadingWords.count))
+        let isFunction = w[0] == 0x63 && (w[1] == 0x66 || w[1] == 0x70 || (w[1] == 0x6F && w[2] == 0x72 && (w[3] == 0x66 || w[3] == 0x70)))
+        if isFunction && parenDepth == 0 {
+            if word == Array("begin".utf8) {
+                beginDepth += 1
+            } else if word == Array("case".utf8) {
+                if beginDepth >= 1 { beginDepth += 1 }
+            } else if word == Array("end".utf8) {
+                if beginDepth > 0 { beginDepth -= 1 }
+            }
+        }
+    }
+
+    private mutating func endLineComment() {
+        if commentText == Self.completeLine && !statementHasContent {
+            sawCompleteLine = true
+            statementSinceComplete = false
+        }
+        commentText = []
+    }
+
+    private mutating func endMeta() throws(Refusal) {
+        let text = metaText.last == 0x0D ? Array(metaText.dropLast()) : metaText
+        metaText = []
+        func key(after command: String) -> [UInt8]? {
+            let prefix = Array(command.utf8)
+            guard text.count > prefix.count, Array(text.prefix(prefix.count)) == prefix else { return nil }
+            let key = Array(text.dropFirst(prefix.count))
+            guard !key.isEmpty, key.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }) else { return nil }
+            return key
+        }
+        if let key = key(after: "restrict "), restrictKey == nil, !statementSinceCompleteOrAny {
+            restrictKey = key
+            return
+        }
+        if let key = key(after: "unrestrict "), let restrictKey, key == restrictKey, !unrestricted {
+            unrestricted = true
+            return
+        }
+        throw refuse("a psql meta-command (\\\(printable(text.prefix(24)))): pg_dump writes none but its own \\restrict and \\unrestrict")
+    }
+
+    /// `\restrict` is the first thing pg_dump writes after its header comments.
+    private var statementSinceCompleteOrAny: Bool { statementsSeen > 0 }
+    private var statementsSeen = 0
+
+    private func printable<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        String(decoding: bytes.map { $0 < 0x20 || $0 == 0x7F ? 0x3F : $0 }, as: UTF8.self)
+    }
+
+    private mutating func resetStatement() {
+        statement.removeAll(keepingCapacity: true)
+        statementOverflow = false
+        statementHasContent = false
+        parenDepth = 0
+        beginDepth = 0
+        leadingWords = []
+        identifierCount = 0
+        previous = 0
+        inIdentifier = false
+        identifierIsE = false
+    }
+
+    // MARK: Statements
+
+    private mutating func endStatement() throws(Refusal) {
+        defer { if state != .afterCopy { resetStatement() } }
+        if inIdentifier { endIdentifier() }
+        while statement.last == 0x20 { statement.removeLast() }
+        while statement.first == 0x20 { statement.removeFirst() }
+        guard statementHasContent, !statement.isEmpty else { return }
+        statementsSeen += 1
+        statementSinceComplete = true
+        if unrestricted { throw refuse("a statement after pg_dump's \\unrestrict line") }
+        let text = String(decoding: statement, as: UTF8.self)
+        if let problem = StatementPolicy.problem(text, overflow: statementOverflow, schema: schema, policy: policy) {
+            throw refuse(problem)
+        }
+        if policy != .afterRestore, StatementPolicy.isCopyFromStdin(text) {
+            state = .afterCopy
+            resetStatement()
+        }
+    }
+}
+
+extension DumpFilter {
+    /// A filter that only judges (its output is dropped): fed chunk by chunk, it keeps the first refusal.
+    final class Checker {
+        private var filter: DumpFilter
+        private(set) var refusal: Refusal?
+
+        init(schema: String, policy: Policy) {
+            filter = DumpFilter(schema: schema, policy: policy)
+        }
+
+        func feed(_ chunk: ByteBuffer) {
+            guard refusal == nil else { return }
+            do { _ = try filter.filter(chunk) } catch { refusal = error }
+        }
+
+        func end() {
+            guard refusal == nil else { return }
+            do { try filter.end() } catch { refusal = error }
+        }
+    }
+}
+
+/// Which statements a dump may hold: the statements pg_dump writes for one schema, and nothing else.
+enum StatementPolicy {
+    static func words(_ text: String, count: Int) -> [String] {
+        var words: [String] = []
+        var current = ""
+        for character in text {
+            if character.isLetter || character == "_" {
+                current.append(character)
+            } else {
+                if !current.isEmpty { words.append(current.uppercased()); current = "" }
+                if words.count >= count { break }
+                if !character.isWhitespace { break }
+            }
+            if words.count >= count { break }
+        }
+        if !current.isEmpty, words.count < count { words.append(current.uppercased()) }
+        return words
+    }
+
+    static let transactionControl: Set<String> = [
+        "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "SET TRANSACTION",
+    ]
+    static let settingsPgDumpWrites: Set<String> = [
+        "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "transaction_timeout", "client_encoding",
+        "standard_conforming_strings", "check_function_bodies", "xmloption", "client_min_messages", "row_security", "default_tablespace",
+        "default_table_access_method", "default_with_oids",
+    ]
+    /// What follows `CREATE` in a dump of one schema.
+    static let creatable: Set<String> = [
+        "SCHEMA", "TABLE", "UNLOGGED", "SEQUENCE", "VIEW", "MATERIALIZED", "FUNCTION", "PROCEDURE", "AGGREGATE", "TYPE", "DOMAIN", "INDEX",
+        "UNIQUE", "TRIGGER", "CONSTRAINT", "RULE", "POLICY", "STATISTICS", "OPERATOR", "COLLATION", "CONVERSION", "TEXT", "FOREIGN", "OR",
+    ]
+    /// What follows `ALTER` in a dump of one schema.
+    static let alterable: Set<String> = [
+        "TABLE", "SEQUENCE", "VIEW", "MATERIALIZED", "FUNCTION", "PROCEDURE", "AGGREGATE", "TYPE", "DOMAIN", "INDEX", "SCHEMA", "DEFAULT",
+        "FOREIGN", "OPERATOR", "COLLATION", "CONVERSION", "TEXT", "STATISTICS", "POLICY", "TRIGGER", "RULE",
+    ]
+    /// Never in an `--after-restore` script either.
+    static let neverInAfterRestore: Set<String> = ["DO", "COPY", "CALL", "CHECKPOINT", "VACUUM", "LOAD", "LISTEN", "NOTIFY", "DISCARD", "RESET", "EXECUTE", "IMPORT", "REINDEX", "CLUSTER"]
+
+    static func isCopyFromStdin(_ text: String) -> Bool {
+        words(text, count: 1) == ["COPY"] && text.hasSuffix(" FROM stdin")
+    }
+
+    /// Why `text` (one statement, whitespace collapsed, comments out, without its `;`) is not one pg_dump writes
+    /// under `policy`, or `nil`.
+    static func problem(_ text: String, overflow: Bool, schema: String, policy: DumpFilter.Policy) -> String? {
+        let head = words(text, count: 3)
+        guard let first = head.first else {
+            return "a statement that does not start with a keyword (\(text.prefix(24))...)"
+        }
+        let two = head.prefix(2).joined(separator: " ")
+        if transactionControl.contains(first) || transactionControl.contains(two) {
+            return "transaction control (\(first)): the restore commits only once everything verified, and nothing in a dump may end its transaction"
+        }
+        if ["ROLE", "USER", "GROUP"].contains(head.dropFirst().first ?? "") && ["CREATE", "ALTER", "DROP"].contains(first) {
+            return "a role statement (\(two)): a dump of one schema never creates or changes roles"
+        }
+        if first == "SET" || first == "RESET" {
+            return setProblem(text, policy: policy)
+        }
+        if policy == .afterRestore {
+            if neverInAfterRestore.contains(first) { return "\(first) cannot run in the restore's transaction" }
+            if first == "ALTER", ["SYSTEM", "DATABASE"].contains(head.dropFirst().first ?? "") { return "\(two) changes more than the restored database's rows" }
+            if first == "GRANT" || first == "REVOKE", !text.uppercased().contains(" ON ") { return "\(first) of a role membership changes roles" }
+            if textCallsServerFiles(text) { return "a server-side file or program function (\(text.prefix(40))...)" }
+            return nil
+        }
+        switch first {
+        case "CREATE":
+            let kind = head.dropFirst().first ?? ""
+            if kind == "EXTENSION" { return policy == .shared ? nil : "CREATE EXTENSION: a clinic's dump never creates extensions (the shared dump does)" }
+            if !creatable.contains(kind) { return "CREATE \(kind): pg_dump never writes it in a dump of one schema" }
+            return nil
+        case "ALTER":
+            let kind = head.dropFirst().first ?? ""
+            if kind == "EXTENSION", policy == .shared { return nil }
+            if !alterable.contains(kind) { return "ALTER \(kind): pg_dump never writes it in a dump of one schema" }
+            return nil
+        case "COPY":
+            if overflow { return "a COPY statement longer than any pg_dump writes" }
+            return copyProblem(text, schema: schema)
+        case "SELECT":
+            return selectProblem(text, schema: schema)
+        case "COMMENT", "SECURITY", "REFRESH":
+            return nil
+        case "GRANT", "REVOKE":
+            if !text.uppercased().contains(" ON ") { return "\(first) of a role membership: a dump of one schema grants privileges on objects only" }
+            return nil
+        default:
+            return "\(first): pg_dump never writes it in a dump of one schema"
+        }
+    }
+
+    /// `COPY <schema>.<table> [(<columns>)] FROM stdin`, into the dump's own schema, and nothing else.
+    static func copyProblem(_ text: String, schema: String) -> String? {
+        let shape = "COPY ... FROM stdin (not a server-side program or file, not TO): pg_dump writes only COPY <schema>.<table> (<columns>) FROM stdin"
+        guard text.hasPrefix("COPY "), text.hasSuffix(" FROM stdin") else { return shape }
+        let middle = String(text.dropFirst(5).dropLast(" FROM stdin".count))
+        let name = DumpInspector.qualifiedPrefix(middle)
+        guard let table = QualifiedName.parse(name) else { return shape }
+        guard table.schema == schema else { return "COPY into \(name), a table outside schema \(BackupSchema.display(schema))" }
+        let columns = middle.dropFirst(name.count).trimmingCharacters(in: .whitespaces)
+        if columns.isEmpty { return nil }
+        guard columns.hasPrefix("("), columns.hasSuffix(")") else { return shape }
+        var quoted = false
+        for character in columns {
+            if character == "\"" { quoted.toggle() }
+            if !quoted, character == "'" || character == ";" { return shape }
+        }
+        return quoted ? shape : nil
+    }
+
+    static func setProblem(_ text: String, policy: DumpFilter.Policy) -> String? {
+        let parts = text.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2 else { return "SET without a setting" }
+        let rest = String(parts[1])
+        if parts[0].uppercased() == "RESET" {
+            guard policy == .afterRestore else { return "RESET: pg_dump never writes it" }
+            let name = rest.lowercased()
+            return ["role", "session authorization", "all"].contains(name) ? "RESET \(name): the --after-restore script may not change the session's role" : nil
+        }
+        let name = String(rest.prefix { $0.isLetter || $0 == "_" || $0.isNumber }).lowercased()
+        if ["session", "local", "role", "search_path", "transaction"].contains(name) {
+            return "SET \(name): \(policy == .afterRestore ? "the --after-restore script" : "a dump") may not change the session's role, transaction or search path"
+        }
+        let value = rest.dropFirst(name.count).trimmingCharacters(in: .whitespaces)
+        let assigned = value.hasPrefix("=") ? value.dropFirst().trimmingCharacters(in: .whitespaces)
+            : value.uppercased().hasPrefix("TO ") ? value.dropFirst(3).trimmingCharacters(in: .whitespaces) : nil
+        guard let assigned else { return "SET \(name) in a form pg_dump never writes" }
+        if name == "client_encoding", assigned != "'UTF8'" { return "SET client_encoding = \(assigned): only UTF8 is read the same way by psql and by this check" }
+        if name == "standard_conforming_strings", assigned.lowercased() != "on" { return "SET standard_conforming_strings = \(assigned): only on is read the same way by psql and by this check" }
+        if policy == .afterRestore { return nil }
+        if !settingsPgDumpWrites.contains(name) { return "SET \(name): pg_dump never writes it" }
+        return nil
+    }
+
+    static func selectProblem(_ text: String, schema: String) -> String? {
+        if text == "SELECT pg_catalog.set_config('search_path', '', false)" { return nil }
+        let setval = "SELECT pg_catalog.setval('"
+        if text.hasPrefix(setval) {
+            let rest = text.dropFirst(setval.count)
+            // The literal: '' doubles a quote.
+            var literal = ""
+            var index = rest.startIndex
+            var closed = false
+            while index < rest.endIndex {
+                let character = rest[index]
+                if character == "'" {
+                    let next = rest.index(after: index)
+                    if next < rest.endIndex, rest[next] == "'" {
+                        literal.append("'")
+                        index = rest.index(after: next)
+                        continue
+                    }
+                    closed = true
+                    index = next
+                    break
+                }
+                literal.append(character)
+                index = rest.index(after: index)
+            }
+            let tail = rest[index...]
+            guard closed, let name = QualifiedName.parse(literal) else { return "SELECT pg_catalog.setval of a sequence name pg_dump never writes" }
+            guard name.schema == schema else {
+                return "SELECT pg_catalog.setval of \(literal), a sequence outside schema \(BackupSchema.display(schema))"
+            }
+            let shape = tail.drop { $0 == "," || $0 == " " }
+            let number = shape.prefix { $0.isNumber || $0 == "-" }
+            let flag = shape.dropFirst(number.count)
+            guard !number.isEmpty, flag == ", true)" || flag == ", false)" else { return "SELECT pg_catalog.setval in a form pg_dump never writes" }
+            return nil
+        }
+        return "SELECT: pg_dump writes only set_config('search_path', '', false) and setval of the dump's own sequences (\(text.prefix(40))...)"
+    }
+
+    static func textCallsServerFiles(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return ["pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_import", "lo_export", "pg_file_write", "dblink", "pg_reload_conf", "pg_terminate_backend", " program "]
+            .contains { lower.contains($0) }
+    }
+}

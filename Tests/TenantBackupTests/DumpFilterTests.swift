@@ -1,0 +1,247 @@
+import NIOCore
+import Testing
+
+@testable import TenantBackup
+
+/// The statement filter every restored byte passes: what pg_dump writes for one schema goes through (less its
+/// own `\restrict` lines), anything else refuses the whole dump, however it is split into chunks.
+@Suite struct DumpFilterTests {
+    static let header = """
+        --
+        -- PostgreSQL database dump
+        --
+
+        \\restrict lJk5cao8Vab8VOkepDcj8rEEDMkJJI0PKCKBgLw9tkic8leLWedwjbKCe4yhXeL
+
+        -- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
+        -- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
+
+        SET statement_timeout = 0;
+        SET lock_timeout = 0;
+        SET idle_in_transaction_session_timeout = 0;
+        SET client_encoding = 'UTF8';
+        SET standard_conforming_strings = on;
+        SELECT pg_catalog.set_config('search_path', '', false);
+        SET check_function_bodies = false;
+        SET xmloption = content;
+        SET client_min_messages = warning;
+        SET row_security = off;
+
+        --
+        -- Name: bienestar; Type: SCHEMA; Schema: -; Owner: postgres
+        --
+
+        CREATE SCHEMA bienestar;
+
+
+        ALTER SCHEMA bienestar OWNER TO postgres;
+
+        SET default_tablespace = '';
+
+        SET default_table_access_method = heap;
+
+        CREATE FUNCTION bienestar.touch() RETURNS trigger
+            LANGUAGE plpgsql
+            AS $$
+        BEGIN
+          NEW.updated := now(); -- COMMIT; \\! not a meta-command inside a body
+          RETURN NEW;
+        END
+        $$;
+
+        CREATE FUNCTION bienestar.standard() RETURNS integer
+            LANGUAGE sql
+            BEGIN ATOMIC
+             SELECT 1;
+             SELECT 2;
+            END;
+
+        CREATE TABLE bienestar.patients (
+            id bigint NOT NULL,
+            full_name text NOT NULL,
+            note text DEFAULT 'it''s \\ fine'::text,
+            CONSTRAINT "odd;name" CHECK ((id > 0))
+        );
+
+        ALTER TABLE bienestar.patients OWNER TO postgres;
+
+        COMMENT ON TABLE bienestar.patients IS 'patients; \\! still a string';
+
+        COPY bienestar.patients (id, full_name, note) FROM stdin;
+        1\tAna\t\\! echo data, not a command
+        2\tBea\tCOMMIT;
+        3\tCai\t\\\\.
+        \\.
+
+
+        SELECT pg_catalog.setval('bienestar.patients_id_seq', 40, true);
+
+        ALTER TABLE ONLY bienestar.patients
+            ADD CONSTRAINT patients_pkey PRIMARY KEY (id);
+
+        GRANT USAGE ON SCHEMA bienestar TO PUBLIC;
+
+        """
+    static let footer = """
+
+        --
+        -- PostgreSQL database dump complete
+        --
+
+        \\unrestrict lJk5cao8Vab8VOkepDcj8rEEDMkJJI0PKCKBgLw9tkic8leLWedwjbKCe4yhXeL
+
+
+        """
+    static let good = header + footer
+
+    /// Runs `text` through a filter in chunks of `chunk` bytes; the output, or the refusal.
+    func run(_ text: String, schema: String = "bienestar", policy: DumpFilter.Policy = .tenant, chunk: Int = 1 << 16) -> Result<String, DumpFilter.Refusal> {
+        var filter = DumpFilter(schema: schema, policy: policy)
+        let bytes = Array(text.utf8)
+        var output = ByteBuffer()
+        do throws(DumpFilter.Refusal) {
+            var start = 0
+            while start < bytes.count {
+                var out = try filter.filter(ByteBuffer(bytes: bytes[start..<min(bytes.count, start + chunk)]))
+                output.writeBuffer(&out)
+                start += chunk
+            }
+            try filter.end()
+        } catch {
+            return .failure(error)
+        }
+        return .success(String(buffer: output))
+    }
+
+    func refusal(_ text: String, policy: DumpFilter.Policy = .tenant) -> String? {
+        if case .failure(let refusal) = run(text, policy: policy) { return refusal.reason }
+        return nil
+    }
+
+    @Test func whatPgDumpWritesPassesWithoutItsRestrictLines() throws {
+        let output = try run(Self.good).get()
+        #expect(!output.contains("\\restrict") && !output.contains("\\unrestrict"))
+        #expect(output.contains("1\tAna\t\\! echo data, not a command"))
+        #expect(output == Self.good.replacingOccurrences(of: "\\restrict lJk5cao8Vab8VOkepDcj8rEEDMkJJI0PKCKBgLw9tkic8leLWedwjbKCe4yhXeL\n", with: "")
+            .replacingOccurrences(of: "\\unrestrict lJk5cao8Vab8VOkepDcj8rEEDMkJJI0PKCKBgLw9tkic8leLWedwjbKCe4yhXeL\n", with: ""))
+    }
+
+    @Test func chunkBoundariesChangeNothing() throws {
+        let whole = try run(Self.good).get()
+        for size in [1, 2, 3, 7, 64] {
+            #expect(try run(Self.good, chunk: size).get() == whole, "chunks of \(size)")
+        }
+        for size in [1, 3] {
+            let attack = Self.header + "SELECT 1; \\! touch /tmp/x\n" + Self.footer
+            #expect(throws: DumpFilter.Refusal.self, "chunks of \(size)") { try run(attack, chunk: size).get() }
+        }
+    }
+
+    @Test(arguments: [
+        ("\\! touch /tmp/owned\n", "meta-command"),
+        ("\\c other_database\n", "meta-command"),
+        ("\\connect postgres\n", "meta-command"),
+        ("SET lock_timeout = 0; \\! touch /tmp/owned\n", "meta-command"),
+        ("CREATE TABLE bienestar.x (a int); \\gexec\n", "meta-command"),
+        ("  \\! indented\n", "meta-command"),
+        ("COMMIT;\n", "transaction control"),
+        ("ALTER TABLE bienestar.patients OWNER TO postgres; COMMIT;\n", "transaction control"),
+        ("commit\n;\n", "transaction control"),
+        ("END;\n", "transaction control"),
+        ("ROLLBACK;\n", "transaction control"),
+        ("BEGIN;\n", "transaction control"),
+        ("START TRANSACTION;\n", "transaction control"),
+        ("SAVEPOINT a;\n", "transaction control"),
+        ("PREPARE TRANSACTION 'x';\n", "transaction control"),
+        ("DO $$BEGIN PERFORM 1; END$$;\n", "DO"),
+        ("CREATE ROLE evil SUPERUSER LOGIN;\n", "role"),
+        ("ALTER ROLE postgres PASSWORD 'x';\n", "role"),
+        ("ALTER USER postgres NOSUPERUSER;\n", "role"),
+        ("GRANT pg_read_server_files TO bienestar_user;\n", "role membership"),
+        ("COPY bienestar.patients FROM PROGRAM 'touch /tmp/owned';\n", "COPY"),
+        ("COPY bienestar.patients FROM '/etc/passwd';\n", "COPY"),
+        ("COPY bienestar.patients TO '/tmp/leak';\n", "COPY"),
+        ("COPY (SELECT * FROM mindcare.patients) TO stdout;\n", "COPY"),
+        ("COPY mindcare.patients (id) FROM stdin;\n\\.\n", "outside schema"),
+        ("COPY bienestar.patients (id) FROM stdin; \\! x\n1\n\\.\n", "same line"),
+        ("SET search_path = mindcare, pg_catalog;\n", "search"),
+        ("SELECT pg_catalog.set_config('search_path', 'mindcare', false);\n", "SELECT"),
+        ("SET client_encoding = 'SJIS';\n", "client_encoding"),
+        ("SET standard_conforming_strings = off;\n", "standard_conforming_strings"),
+        ("SET ROLE postgres;\n", "role"),
+        ("SET SESSION AUTHORIZATION postgres;\n", "session"),
+        ("SELECT pg_catalog.setval('mindcare.patients_id_seq', 1, true);\n", "outside schema"),
+        ("SELECT pg_read_file('/etc/passwd');\n", "SELECT"),
+        ("UPDATE public.users_user SET is_superuser = true;\n", "UPDATE"),
+        ("INSERT INTO mindcare.patients VALUES (1);\n", "INSERT"),
+        ("DROP SCHEMA mindcare CASCADE;\n", "DROP"),
+        ("TRUNCATE public.users_user;\n", "TRUNCATE"),
+        ("CREATE EXTENSION dblink;\n", "EXTENSION"),
+        ("CREATE EVENT TRIGGER t ON ddl_command_start EXECUTE FUNCTION bienestar.touch();\n", "EVENT"),
+        ("ALTER SYSTEM SET archive_command = 'touch /tmp/owned';\n", "SYSTEM"),
+        ("CREATE DATABASE other;\n", "DATABASE"),
+        ("COMMENT ON TABLE bienestar.patients IS 'it\\'; \\! touch /tmp/owned\n", "meta-command"),
+    ])
+    func whatPgDumpNeverWritesRefusesTheWholeDump(statement: String, expected: String) {
+        let reason = refusal(Self.header + statement + Self.footer)
+        #expect(reason?.lowercased().contains(expected.lowercased()) == true, "\(statement): \(reason ?? "passed")")
+    }
+
+    @Test func anExtendedStringHidesNothing() {
+        // E'…' takes backslash escapes: \' does not end it, so the meta-command is inside the string.
+        #expect(refusal(Self.header + "COMMENT ON TABLE bienestar.patients IS E'it\\'s \\\\! fine';\n" + Self.footer) == nil)
+        // A dollar quote with a tag ends only at the same tag.
+        #expect(refusal(Self.header + "COMMENT ON TABLE bienestar.patients IS $a$ $$ \\! inside $a$;\n" + Self.footer) == nil)
+        // A nested block comment ends at its last */.
+        #expect(refusal(Self.header + "/* a /* b */ \\! still inside */\n" + Self.footer) == nil)
+        #expect(refusal(Self.header + "/* a /* b */ */ \\! outside\n" + Self.footer) != nil)
+    }
+
+    @Test func anIncompleteDumpIsRefused() {
+        let truncated = String(Self.good.prefix(Self.good.utf8.count - Self.footer.utf8.count))
+        #expect(refusal(truncated)?.contains("incomplete") == true)
+        let midCopy = Self.header.components(separatedBy: "2\tBea").first!
+        #expect(refusal(midCopy)?.contains("COPY") == true)
+        let unclosed = Self.header + "CREATE TABLE bienestar.x (a int)"
+        #expect(refusal(unclosed)?.contains("incomplete") == true)
+        // No \unrestrict after a \restrict: cut off after the closing comment.
+        let noUnrestrict = Self.header + "\n--\n-- PostgreSQL database dump complete\n--\n\n"
+        #expect(refusal(noUnrestrict)?.contains("unrestrict") == true)
+        // A statement after the closing line.
+        let after = Self.header + "\n--\n-- PostgreSQL database dump complete\n--\nCREATE TABLE bienestar.late (a int);\n\\unrestrict lJk5cao8Vab8VOkepDcj8rEEDMkJJI0PKCKBgLw9tkic8leLWedwjbKCe4yhXeL\n"
+        #expect(refusal(after) != nil)
+    }
+
+    @Test func anUnrestrictWithAnotherKeyOrASecondRestrictIsRefused() {
+        let other = Self.good.replacingOccurrences(of: "\\unrestrict lJk5", with: "\\unrestrict XXXX")
+        #expect(refusal(other)?.contains("meta-command") == true)
+        let second = Self.header + "\\restrict again\n" + Self.footer
+        #expect(refusal(second)?.contains("meta-command") == true)
+    }
+
+    @Test func aDumpWithoutRestrictLinesStillPasses() throws {
+        // pg_dump before 15.14 wrote none.
+        let old = Self.good.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }
+            .joined(separator: "\n")
+        _ = try run(old).get()
+        #expect(refusal(old.replacingOccurrences(of: "SET row_security = off;", with: "SET row_security = off;\n\\! id")) != nil)
+    }
+
+    @Test func theSharedDumpMayCreateExtensionsAClinicsMayNot() {
+        let text = Self.header.replacingOccurrences(of: "bienestar", with: "public") + "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;\n" + Self.footer
+        if case .failure(let refusal) = run(text, schema: "public", policy: .shared) { Issue.record("\(refusal)") }
+        if case .success = run(text, schema: "public", policy: .tenant) { Issue.record("a clinic's dump created an extension") }
+    }
+
+    @Test func afterRestoreScriptsAreStatementsOnly() {
+        #expect(refusal("DELETE FROM public.tenants_clinic WHERE schema_name <> 'bienestar';\n", policy: .afterRestore) == nil)
+        #expect(refusal("DELETE FROM public.t WHERE note = 'a; \\! b';", policy: .afterRestore) == nil)
+        #expect(refusal("DELETE FROM public.t; COMMIT;", policy: .afterRestore)?.contains("transaction") == true)
+        #expect(refusal("DELETE FROM public.t; \\! touch /tmp/x", policy: .afterRestore)?.contains("meta-command") == true)
+        #expect(refusal("\\q", policy: .afterRestore)?.contains("meta-command") == true)
+        #expect(refusal("DO $$ BEGIN END $$;", policy: .afterRestore) != nil)
+        #expect(refusal("COPY public.t FROM PROGRAM 'id';", policy: .afterRestore) != nil)
+        #expect(refusal("SELECT pg_read_file('/etc/passwd');", policy: .afterRestore) != nil)
+        #expect(refusal("DELETE FROM public.t", policy: .afterRestore)?.contains("incomplete") == true)
+    }
+}
