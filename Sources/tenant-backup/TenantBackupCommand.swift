@@ -39,7 +39,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
         version: TenantBackupVersion.current,
         subcommands: [
             RunCommand.self, BackupCommand.self, PruneCommand.self, ListCommand.self, DownloadCommand.self, DeleteCommand.self, PresignCommand.self,
-            RestoreCommand.self, VerifyCommand.self, AdoptCommand.self, AuditCommand.self, TokenCommand.self, DoctorCommand.self, ConfigCommand.self,
+            RestoreCommand.self, VerifyCommand.self, AdoptCommand.self, AuditCommand.self, TokenCommand.self, SigningKeyCommand.self, DoctorCommand.self, ConfigCommand.self,
         ])
 }
 

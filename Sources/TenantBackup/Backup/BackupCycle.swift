@@ -182,7 +182,9 @@ public struct BackupCycle: Sendable {
         }
         var report = await cycle.run(
             tenants: tenants, shared: includeShared ? existingShared : [],
-            tools: Tools(client: client, catalog: try context.catalog(logger: logger), pgDump: pgDump, serverVersion: serverVersion), cycleId: cycleId)
+            tools: Tools(
+                client: client, catalog: try context.catalog(logger: logger), pgDump: pgDump, serverVersion: serverVersion, signer: cycle.loadSigner()),
+            cycleId: cycleId)
         await snapshot?.release()
         missing.sort()
         for name in missing {
@@ -222,6 +224,20 @@ public struct BackupCycle: Sendable {
         let catalog: BackupCatalog
         let pgDump: PgDumpBinary
         let serverVersion: String
+        /// Signs every manifest of the cycle; `nil` when the key cannot be read or created (logged, and the
+        /// manifests are written unsigned: the backups themselves are still good).
+        let signer: SigningKey?
+    }
+
+    private func loadSigner() -> SigningKey? {
+        do {
+            return try context.signingKey()
+        } catch {
+            logger.error(
+                "manifests of this cycle are written unsigned: restores of these backups will need --trust-unsigned",
+                metadata: ["error": "\(error.description)"])
+            return nil
+        }
     }
 
     /// A short random id for one cycle's log lines.
@@ -481,6 +497,7 @@ public struct BackupCycle: Sendable {
             environment: environment, sharedBackups: sharedBackups, logger: logger)
         job.progress = progress
         job.snapshot = snapshotName
+        job.signer = tools.signer
         let startedAt = Date()
         if let localCopy {
             job.localCopyPath = Self.isDirectory(localCopy)

@@ -41,6 +41,8 @@ public struct SchemaBackup: Sendable {
     /// The cycle's exported snapshot, when the schemas are dumped consistently.
     public var snapshot: String?
     public var progress: (@Sendable (BackupProgress) -> Void)?
+    /// Signs the manifest (``SigningKey``); `nil` writes it unsigned.
+    public var signer: SigningKey?
 
     public init(
         schema: BackupSchema, settings: Settings, pgDump: PgDumpBinary, serverVersion: String,
@@ -212,9 +214,10 @@ public struct SchemaBackup: Sendable {
             sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
         var manifestKey: String? = key.manifestKey
         let client = self.client
+        let signer = self.signer
         let written: (any Error)? = await Task {
             do {
-                let data = try manifest.encoded()
+                let data = try (signer.map { try $0.sign(manifest) } ?? manifest).encoded()
                 try await client.putObject(key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
                 return nil
             } catch {

@@ -17,6 +17,8 @@ public struct Settings: Sendable, Equatable {
     public var audit = AuditSettings()
     public var drill = DrillSettings()
     public var api = APISettings()
+    public var signing = SigningSettings()
+    public var restore = RestoreSettings()
 
     public init(
         postgres: PostgresSettings = PostgresSettings(),
@@ -56,6 +58,64 @@ public struct APISettings: Sendable, Equatable {
         self.listen = listen
         self.tokensFile = tokensFile
         self.tokenQuery = tokenQuery
+    }
+}
+
+/// How manifests are signed and which signatures are trusted.
+public struct SigningSettings: Sendable, Equatable {
+    /// `signing.key_file`: the backup host's private Ed25519 key. `nil`: ``defaultKeyFile(environment:)``.
+    /// A backup creates it (0600) when it does not exist; restore and drill hosts need only public keys.
+    public var keyFile: String?
+    /// `signing.public_keys`: further trusted public keys (`ed25519:<base64>`): the backup host's, on restore
+    /// and drill hosts, and the old key while rotating.
+    public var publicKeys: [String] = []
+
+    public init(keyFile: String? = nil, publicKeys: [String] = []) {
+        self.keyFile = keyFile
+        self.publicKeys = publicKeys
+    }
+
+    /// `$CREDENTIALS_DIRECTORY/signing-key` under systemd's `LoadCredential=`, else
+    /// `$STATE_DIRECTORY/signing.key` (systemd's `StateDirectory=`), else `~/.local/state/tenant-backup/signing.key`.
+    public static func defaultKeyFile(environment: [String: String]) -> String {
+        if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty,
+           FileManager.default.fileExists(atPath: directory + "/signing-key")
+        {
+            return directory + "/signing-key"
+        }
+        if let directory = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !directory.isEmpty {
+            return "\(directory)/signing.key"
+        }
+        let base = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/state")
+        return base + "/tenant-backup/signing.key"
+    }
+
+    /// The key file these settings name.
+    public func resolvedKeyFile(environment: [String: String]) -> String {
+        keyFile ?? Self.defaultKeyFile(environment: environment)
+    }
+}
+
+/// Where a restore keeps the object it verifies before applying it.
+public struct RestoreSettings: Sendable, Equatable {
+    /// `restore.spool_directory`: the private spool's parent. `nil`: `$CACHE_DIRECTORY`, else `$RUNTIME_DIRECTORY`
+    /// (systemd), else `$TMPDIR` or `/tmp`.
+    public var spoolDirectory: String?
+    /// `restore.spool_limit`: the most bytes a restore may spool (the stored objects of one restore: the
+    /// shared dumps and the tenant's); a bigger restore is refused before anything is read.
+    public var spoolLimit: Int64 = 64 << 30
+
+    public init(spoolDirectory: String? = nil, spoolLimit: Int64 = 64 << 30) {
+        self.spoolDirectory = spoolDirectory
+        self.spoolLimit = spoolLimit
+    }
+
+    public func resolvedSpoolDirectory(environment: [String: String]) -> String {
+        if let spoolDirectory { return spoolDirectory }
+        for name in ["CACHE_DIRECTORY", "RUNTIME_DIRECTORY"] {
+            if let directory = environment[name]?.split(separator: ":").first, !directory.isEmpty { return String(directory) }
+        }
+        return environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     }
 }
 

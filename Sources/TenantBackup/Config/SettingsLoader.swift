@@ -23,10 +23,13 @@ import Foundation
 /// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
 /// | `TENANT_BACKUP_AUDIT_RETENTION_DAYS`, `TENANT_BACKUP_DRILL_CRON` | `audit.retention_days`, `drill.cron` |
 /// | `TENANT_BACKUP_API_LISTEN`, `TENANT_BACKUP_API_TOKENS_FILE` | `api.listen`, `api.tokens_file` |
+/// | `TENANT_BACKUP_SIGNING_KEY_FILE`, `TENANT_BACKUP_SIGNING_PUBLIC_KEYS` | `signing.key_file`, `signing.public_keys` |
+/// | `TENANT_BACKUP_SPOOL_DIRECTORY`, `TENANT_BACKUP_SPOOL_LIMIT` | `restore.spool_directory`, `restore.spool_limit` |
 /// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
 ///
-/// Credential files: `database-url`, `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`.
+/// Credential files: `database-url`, `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`, and
+/// `signing-key` (the manifest signing key, used when `signing.key_file` is not set).
 public struct SettingsLoader: Sendable {
     /// Read when neither `--config` nor `TENANT_BACKUP_CONFIG` names a file, and only if it exists.
     public static let defaultConfigPath = "/etc/tenant-backup/config.yaml"
@@ -185,6 +188,27 @@ public struct SettingsLoader: Sendable {
         }
         if let (name, listen) = value("TENANT_BACKUP_METRICS_LISTEN") {
             settings.metrics.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
+        }
+        if let (name, path) = value("TENANT_BACKUP_SIGNING_KEY_FILE") {
+            guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
+            settings.signing.keyFile = path
+        }
+        if let (name, keys) = value("TENANT_BACKUP_SIGNING_PUBLIC_KEYS") {
+            let parsed = keys.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+            for key in parsed where TrustedKey(text: key) == nil {
+                throw .environment(variable: name, message: SigningError.badPublicKey(key).description)
+            }
+            settings.signing.publicKeys = parsed
+        }
+        if let (name, path) = value("TENANT_BACKUP_SPOOL_DIRECTORY") {
+            guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
+            settings.restore.spoolDirectory = path
+        }
+        if let (name, limit) = value("TENANT_BACKUP_SPOOL_LIMIT") {
+            guard let bytes = SettingsValidation.byteSize(limit).map(Int64.init), bytes > 0 else {
+                throw .environment(variable: name, message: "'\(limit)' is not a size such as 64GiB or 500MiB")
+            }
+            settings.restore.spoolLimit = bytes
         }
         if let (name, format) = value("TENANT_BACKUP_LOG_FORMAT") {
             guard let parsed = LoggingSettings.Format(rawValue: format) else {

@@ -21,7 +21,35 @@ struct YAMLSettingsReader {
         }
         guard let root else { return }  // an empty file means "all defaults"
         let top = try section(root, name: "the top level")
-        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging", "audit", "drill", "api"])
+        try top.only(["postgres", "tenants", "s3", "backup", "retention", "schedule", "daemon", "metrics", "logging", "audit", "drill", "api", "signing", "restore"])
+        if let node = top["signing"] {
+            let signing = try section(node, name: "signing")
+            try signing.only(["key_file", "public_keys"])
+            if let value = try signing.string("key_file") {
+                guard value.hasPrefix("/") else { throw signing.error(at: "key_file", "'\(value)' must be an absolute path") }
+                settings.signing.keyFile = value
+            }
+            if let values = try signing.strings("public_keys") {
+                for value in values where TrustedKey(text: value) == nil {
+                    throw signing.error(at: "public_keys", SigningError.badPublicKey(value).description)
+                }
+                settings.signing.publicKeys = values
+            }
+        }
+        if let node = top["restore"] {
+            let restore = try section(node, name: "restore")
+            try restore.only(["spool_directory", "spool_limit"])
+            if let value = try restore.string("spool_directory") {
+                guard value.hasPrefix("/") else { throw restore.error(at: "spool_directory", "'\(value)' must be an absolute path") }
+                settings.restore.spoolDirectory = value
+            }
+            if let value = try restore.string("spool_limit") {
+                guard let bytes = SettingsValidation.byteSize(value).map(Int64.init), bytes > 0 else {
+                    throw restore.error(at: "spool_limit", "'\(value)' is not a size such as 64GiB or 500MiB")
+                }
+                settings.restore.spoolLimit = bytes
+            }
+        }
         if let node = top["postgres"] {
             let postgres = try section(node, name: "postgres")
             try postgres.only(["url", "pg_dump"])
@@ -247,8 +275,11 @@ struct YAMLSettingsReader {
             }
         }
         if let value = try backup.string("format") {
-            guard let format = PgDumpArguments.Format(rawValue: value) else { throw backup.error(at: "format", SettingsValidation.notOneOf(value, PgDumpArguments.Format.self)) }
-            settings.backup.format = format
+            // The custom format could not be restored or drilled through the verified, filtered path: it is gone.
+            guard value == "plain" else {
+                throw backup.error(at: "format", "'\(value)' is not supported: backups are plain SQL dumps (compressed), the one format restore verifies, filters and drills; remove the setting")
+            }
+            settings.backup.format = .plain
         }
         if let value = try backup.string("compression") {
             guard let compression = Compression(rawValue: value) else { throw backup.error(at: "compression", SettingsValidation.notOneOf(value, Compression.self)) }

@@ -45,6 +45,28 @@ public struct BackupContext: Sendable {
         AuditTrail(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger, retentionDays: settings.audit.retentionDays)
     }
 
+    /// The key this host signs manifests with, created (0600) on first use where the settings put it: a
+    /// default install signs from its first backup. Says so in the log when it creates one.
+    public func signingKey() throws(SigningError) -> SigningKey {
+        let path = settings.signing.resolvedKeyFile(environment: environment)
+        let (key, created) = try SigningKey.loadOrCreate(path: path)
+        if created {
+            logger.notice(
+                "created the manifest signing key; copy its public key to restore and drill hosts (signing.public_keys)",
+                metadata: ["path": "\(path)", "public_key": "\(key.publicKey)"])
+        }
+        return key
+    }
+
+    /// The keys whose signatures this host trusts: its own key's public half (when the key file exists) and
+    /// `signing.public_keys`.
+    public func manifestTrust() -> ManifestTrust {
+        var keys = settings.signing.publicKeys.compactMap(TrustedKey.init(text:))
+        let path = settings.signing.resolvedKeyFile(environment: environment)
+        if let own = try? SigningKey.load(path: path) { keys.insert(own.publicKey, at: 0) }
+        return ManifestTrust(keys: keys)
+    }
+
     /// The bucket's view of the backups.
     public func catalog(logger: Logger? = nil) throws(BackupCycleError) -> BackupCatalog {
         BackupCatalog(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger)

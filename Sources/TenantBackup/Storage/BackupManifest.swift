@@ -34,6 +34,9 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     /// `true` for a manifest `adopt` wrote afterwards for a backup made without one (the old system's);
     /// absent otherwise.
     public var adopted: Bool?
+    /// The backup host's signature over ``signingText`` (``SigningKey``); `nil` for a manifest written before
+    /// signing existed (or without a key): only `--trust-unsigned` restores from such a one.
+    public var signature: ManifestSignature?
 
     public init(
         area: String, schema: String, key: String, bytes: Int64, sha256: String, dumpBytes: Int64, compression: String,
@@ -71,6 +74,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         case sharedBackups = "shared_backups"
         case tableRowCounts = "table_row_counts"
         case adopted
+        case signature
     }
 
     public func encoded() throws -> Data {
