@@ -343,11 +343,16 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore one tenant's backup into a database, all or nothing.",
         discussion: """
-            The backup is streamed, verified against its manifest, decompressed and fed to psql -X -v ON_ERROR_STOP=1 \
-            as one transaction that is committed only once everything verified: the whole backup is applied or \
-            nothing (a failed checksum, a stop, even a killed tenant-backup: psql's input ends before the COMMIT \
-            and the server rolls back). The --after-restore file may hold SQL statements only: no psql \
-            meta-commands, no COMMIT/ROLLBACK/BEGIN.
+            Nothing read from the bucket is applied before it is verified. The manifest must carry a signature of a \
+            trusted key (the backup host's own, or signing.public_keys); each object is read whole into a private \
+            spool (0600, restore.spool_directory) and checked against the manifest (size, SHA-256) and by a filter \
+            that refuses what pg_dump never writes for one schema (psql meta-commands, COMMIT/ROLLBACK, DO, roles, \
+            COPY ... PROGRAM, SET search_path, an incomplete dump). Only then is it fed, from the spool, to \
+            psql -X -v ON_ERROR_STOP=1 under a \\restrict key of its own, as one transaction that checks before its \
+            COMMIT that nothing outside the restored schemas changed: the whole backup is applied or nothing (a stop, \
+            even a killed tenant-backup: psql's input ends before the COMMIT and the server rolls back). Unsigned or \
+            manifest-less backups need --trust-unsigned. The --after-restore file is read by the same filter: SQL \
+            statements only.
 
             Into the live database (it has the shared tables), the tenant's dump alone is applied: this is how one \
             clinic comes back after its schema was dropped. Into a database without the shared tables (a fresh one, \
@@ -379,10 +384,20 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("SQL run in the restore's transaction before commit.", valueName: "file"))
     var afterRestore: String?
 
+    @Flag(help: ArgumentHelp(
+        "Also restore a backup whose manifest is unsigned, signed by an untrusted key, or missing (the old system's); still verified whole first, "
+            + "then filtered and checked to change nothing outside the clinic's schema."))
+    var trustUnsigned = false
+
+    @Flag(help: "Let a --target-database on another host or port use the live connection's PGPASSWORD, PGPASSFILE and PGSERVICE.")
+    var inheritCredentials = false
+
     func run() async throws {
         var request = BackupAccess.RestoreRequest(target: targetDatabase)
         request.createDatabase = createDatabase
         request.withSharedData = withSharedData
+        request.trustUnsigned = trustUnsigned
+        request.inheritCredentials = inheritCredentials
         if let afterRestore {
             do {
                 request.afterRestoreSQL = try String(contentsOfFile: afterRestore, encoding: .utf8)
@@ -433,6 +448,9 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Also restore into a throwaway database and compare every table's row count.")
     var restore = false
 
+    @Flag(help: "Count a backup whose manifest is unsigned (or signed by an untrusted key), or that has none, as verified when its bytes and dump check out.")
+    var trustUnsigned = false
+
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
@@ -444,14 +462,17 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         let selection: BackupAccess.VerifySelection = all ? .all : .one(key.map { .key($0) } ?? .latest)
         let access = try options.access()
-        let (tenant, restore) = (self.tenant, self.restore)
-        let results = try await interruptible(access) { () throws(AccessError) in try await access.verify(tenant: tenant, selection, restore: restore) }
+        let (tenant, restore, trustUnsigned) = (self.tenant, self.restore, self.trustUnsigned)
+        let results = try await interruptible(access) { () throws(AccessError) in
+            try await access.verify(tenant: tenant, selection, restore: restore, trustUnsigned: trustUnsigned)
+        }
         if json {
             try printJSON([
                 "tenant": tenant,
                 "backups": results.map { result in
                     [
                         "s3_key": result.key, "ok": result.passed, "problem": result.problem ?? NSNull(), "has_manifest": result.hasManifest,
+                        "signature": result.signature,
                         "drill_database": result.drillDatabase ?? NSNull(),
                         "tables": result.tables.map { tables in
                             tables.map { ["table": $0.table, "expected": $0.expected ?? NSNull(), "restored": $0.restored ?? NSNull(), "ok": $0.matches] as [String: Any] }
@@ -461,7 +482,7 @@ struct VerifyCommand: AsyncParsableCommand {
             ])
         } else {
             for result in results {
-                print("\(result.passed ? "✔" : "✘") \(result.key)\(result.problem.map { ": \($0)" } ?? "")\(result.hasManifest ? "" : " (no manifest: read, not verified)")")
+                print("\(result.passed ? "✔" : "✘") \(result.key)\(result.problem.map { ": \($0)" } ?? "") (\(result.signature))")
                 for table in result.tables ?? [] {
                     let expected = table.expected.map(String.init) ?? "-"
                     let restored = table.restored.map(String.init) ?? "-"

@@ -260,7 +260,17 @@ import TenantBackupTesting
             let (status, output) = try await DoctorCommandTests.runExecutable(
                 ["prune", "--tenant", "bienestar", "--dry-run", "--log-level", "error"], environment: environment)
             #expect(status == .exited(0), "\(output)")
-            #expect(output.contains("would delete \(keys[10])"), "\(output)")  // 10 days ago: past the 7 dailies, not the newest of its ISO week
+            // A day past the 7 dailies that is neither the newest of its ISO week (a Sunday, UTC) nor of its month,
+            // nor the oldest: deleted whatever weekday the test runs on (a fixed 10 days ago was a kept Sunday on
+            // Wednesdays).
+            var calendar = Calendar(identifier: .iso8601)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            let doomed = try #require((8..<19).first { day in
+                let date = Date().addingTimeInterval(-Double(day) * 86400 - 60)
+                let next = date.addingTimeInterval(86400)
+                return calendar.component(.weekday, from: date) != 1 && calendar.component(.month, from: next) == calendar.component(.month, from: date)
+            })
+            #expect(output.contains("would delete \(keys[doomed])"), "\(output)")
             #expect(output.contains("keep   \(keys[0])  (last,daily,weekly,monthly,newest)"), "\(output)")
             #expect(try await allKeys(bucket) == Set(keys))
 
@@ -269,7 +279,7 @@ import TenantBackupTesting
             #expect(refusedStatus == .exited(1))
             #expect(refusedOutput.contains("refused, nothing deleted"), "\(refusedOutput)")
             // Found by the adversarial trial: a refused plan's lines said "delete".
-            #expect(refusedOutput.contains("would delete \(keys[10])") && !refusedOutput.contains("  delete "), "\(refusedOutput)")
+            #expect(refusedOutput.contains("would delete \(keys[doomed])") && !refusedOutput.contains("  delete "), "\(refusedOutput)")
             #expect(try await allKeys(bucket) == Set(keys))
         }
     }

@@ -49,6 +49,18 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         self.kind = kind
     }
 
+    /// The same error with `more` added to its message (what is left behind).
+    func adding(_ more: String) -> AccessError {
+        switch kind {
+        case .restoreRefused(let message): AccessError(tenant: tenant, .restoreRefused(message + more))
+        case .restoreFailed(let message): AccessError(tenant: tenant, .restoreFailed(message + more))
+        case .database(let message): AccessError(tenant: tenant, .database(message + more))
+        case .verificationFailed(let key, let problem): AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem + more))
+        case .codec(let message): AccessError(tenant: tenant, .codec(message + more))
+        default: self
+        }
+    }
+
     /// What happened, without the tenant's name.
     public var message: String {
         switch kind {

@@ -19,6 +19,9 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         case refused
         /// Allowed, then failed (a checksum mismatch, an S3 error).
         case failed
+        /// Allowed and begun (a restore): its outcome follows in a record of its own, so a killed run shows as
+        /// started without an outcome.
+        case started
     }
 
     public var id: String

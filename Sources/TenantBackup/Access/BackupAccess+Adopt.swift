@@ -55,6 +55,7 @@ extension BackupAccess {
         var inspector = DumpInspector()
         inspector.watching = others
         var counter = CopyRowCounter()
+        let filter = DumpFilter.Checker(schema: tenant, policy: .tenant)
         var dumpBytes: Int64 = 0
         let read: (bytes: Int64, sha256: String)
         do {
@@ -63,12 +64,15 @@ extension BackupAccess {
                 dumpBytes += Int64(plain.readableBytes)
                 inspector.consume(plain)
                 counter.consume(plain)
+                filter.feed(plain)
             }
             if let tail = try decompressor?.finish() {
                 dumpBytes += Int64(tail.readableBytes)
                 inspector.consume(tail)
                 counter.consume(tail)
+                filter.feed(tail)
             }
+            filter.end()
         } catch let error as S3Error {
             throw AccessError(tenant: tenant, .storage(error))
         } catch {
@@ -89,6 +93,9 @@ extension BackupAccess {
         guard inspector.schemas.contains(tenant) else {
             return leftAlone("it creates nothing in schema \(BackupSchema.display(tenant))")
         }
+        if let refusal = filter.refusal {
+            return leftAlone("it holds what pg_dump never writes for one schema (\(refusal)); it would not be restored")
+        }
         let compression = backup.key.suffix.hasSuffix(".zst") ? "zstd" : backup.key.suffix.hasSuffix(".gz") ? "gzip" : "none"
         var manifest = BackupManifest(
             area: "tenant", schema: tenant, key: key, bytes: read.bytes, sha256: read.sha256, dumpBytes: dumpBytes, compression: compression,
@@ -97,6 +104,27 @@ extension BackupAccess {
             sharedBackups: [], tableRowCounts: counter.rowCounts)
         manifest.adopted = true
         guard !dryRun else { return Adoption(key: key, problem: nil, manifest: manifest, written: false) }
+        // Proved where it runs, not only by its text: restored into a throwaway database after the newest shared
+        // dumps, under the restore's transaction guard (nothing outside the tenant's schema may change), with
+        // the row counts it holds. Only then is the manifest written, and signed.
+        let catalog = try catalog(tenant)
+        var shared: [String] = []
+        for schema in context.settings.tenants.sharedSchemas {
+            if let newest = try? await catalog.newest(of: .shared(schema)) { shared.append(newest.key) }
+        }
+        manifest.sharedBackups = shared
+        let proof = try await drill(backup, manifest: manifest, tenant: tenant, trustUnsigned: false, proving: true)
+        guard proof.passed else {
+            let mismatched = (proof.tables ?? []).filter { !$0.matches }.map(\.table)
+            return leftAlone(proof.problem ?? "restored into a throwaway database, its row counts differ from its own COPY data (\(mismatched.joined(separator: ", ")))")
+        }
+        if let signer = try? context.signingKey() {
+            do {
+                manifest = try signer.sign(manifest)
+            } catch {
+                logger.error("the adopted manifest is written unsigned", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "error": "\(error)"])
+            }
+        }
         try await audit(.adopt, tenant: tenant, key: key, detail: "\(counter.rowCounts.count) tables, \(read.bytes) bytes")
         do {
             let body = try manifest.encoded()

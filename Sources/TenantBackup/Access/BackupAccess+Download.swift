@@ -205,9 +205,18 @@ enum DownloadOutput: Sendable {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue {
-                throw AccessError(tenant: tenant, .output("\(path) is a directory; give a file name"))
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            // Only a regular file is ever replaced: renaming over a device node, a fifo, a socket or a symbolic
+            // link would put patient data where something else lived (`-o /dev/null --force` as root).
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR: throw AccessError(tenant: tenant, .output("\(path) is a directory; give a file name"))
+            case S_IFLNK: throw AccessError(tenant: tenant, .output("\(path) is a symbolic link; give the path of a regular file (or - for stdout)"))
+            default:
+                throw AccessError(
+                    tenant: tenant,
+                    .output("\(path) is not a regular file (a device, fifo or socket): it is never replaced, even with --force; use -o - to write to stdout"))
             }
             if !overwrite {
                 throw AccessError(tenant: tenant, .output("\(path) exists; remove it or choose another name"))

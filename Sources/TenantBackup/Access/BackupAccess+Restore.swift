@@ -16,6 +16,12 @@ extension BackupAccess {
         public var withSharedData = false
         /// SQL run in the same transaction after the dumps, before commit (to delete other clinics' rows).
         public var afterRestoreSQL: String?
+        /// Restore from a manifest without a trusted signature, or from an object without a manifest (the old
+        /// system's): still only after the whole object verified, the dump filter and the transaction guard.
+        public var trustUnsigned = false
+        /// Let a target on another host or port use the live connection's password, passfile and service
+        /// (`PGPASSWORD`, `PGPASSFILE`, `PGSERVICE`); by default it gets none of them.
+        public var inheritCredentials = false
         /// Connection variables under the target's own (a drill: the settings' server, with another dbname).
         var inherited: [String: String] = [:]
 
@@ -37,19 +43,17 @@ extension BackupAccess {
         public let mismatches: [TableCheck]
     }
 
-    /// Why an `--after-restore` script cannot run inside the restore's transaction, or `nil`: psql
-    /// meta-commands (`\q` ends the script, `\!` runs a shell) and statements that end or open transactions
-    /// would break "all or nothing".
+    /// Why an `--after-restore` script cannot run inside the restore's transaction, or `nil`: it is read by the
+    /// same statement lexer as a dump (``DumpFilter``, policy `afterRestore`), so a meta-command or a `COMMIT`
+    /// mid-line is found too: psql meta-commands (`\q` ends the script, `\!` runs a shell), statements that end
+    /// or open transactions, roles, server programs and files.
     public static func afterRestoreProblem(_ sql: String) -> String? {
-        for (number, line) in sql.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
-            if trimmed.hasPrefix("\\") {
-                return "line \(number + 1) is a psql meta-command (\(trimmed.prefix(12))...); only SQL statements may run in the restore's transaction"
-            }
-            let word = trimmed.prefix { $0.isLetter }.uppercased()
-            if ["COMMIT", "ROLLBACK", "END", "ABORT", "BEGIN", "START", "SAVEPOINT", "RELEASE", "PREPARE"].contains(word) {
-                return "line \(number + 1) controls the transaction (\(word)); the restore commits only once everything verified, so leave that to it"
-            }
+        var filter = DumpFilter(schema: "", policy: .afterRestore)
+        do throws(DumpFilter.Refusal) {
+            _ = try filter.filter(ByteBuffer(string: sql))
+            try filter.end()
+        } catch {
+            return "\(error.description); only SQL statements may run in the restore's transaction, which commits only once everything verified"
         }
         return nil
     }
@@ -64,11 +68,33 @@ extension BackupAccess {
                 tenant: tenant,
                 .restoreRefused("the target database is not a valid connection string: \(Redaction.libpqMessage(error.message, connectionString: request.target))"))
         }
-        let environment = ChildEnvironment.variables(context.environment, overrides: request.inherited.merging(variables) { $1 })
+        var base = context.environment
+        if !request.inheritCredentials, Self.namesAnotherServer(variables, than: request.inherited.merging(liveConnectionVariables()) { first, _ in first }, base: base) {
+            // The live connection's secrets stay with the live server.
+            for name in ["PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE"] where variables[name] == nil { base.removeValue(forKey: name) }
+            if variables["PGPASSFILE"] == nil { base["PGPASSFILE"] = "/dev/null" }
+        }
+        let environment = ChildEnvironment.variables(base, overrides: request.inherited.merging(variables) { $1 })
         guard let database = environment["PGDATABASE"], !database.isEmpty else {
             throw AccessError(tenant: tenant, .restoreRefused("the target names no database (dbname=...)"))
         }
         return (environment, database)
+    }
+
+    /// The live connection's variables (from `postgres.url`), under the environment's `PG*`.
+    func liveConnectionVariables() -> [String: String] {
+        guard let source = context.settings.postgres.connectionString, !source.isEmpty else { return [:] }
+        return (try? DumpConnection.variables(for: source)) ?? [:]
+    }
+
+    /// Whether `target` names a host, address or port other than the live connection's.
+    static func namesAnotherServer(_ target: [String: String], than live: [String: String], base: [String: String]) -> Bool {
+        func value(_ name: String, _ variables: [String: String]) -> String? { variables[name] ?? base[name] }
+        for name in ["PGHOST", "PGHOSTADDR"] where target[name] != nil {
+            if target[name] != value(name, live) { return true }
+        }
+        if let port = target["PGPORT"], port != (value("PGPORT", live) ?? "5432") { return true }
+        return false
     }
 
     /// Restores the backup into `request.target`: streams it, verifies it against its manifest, decompresses
@@ -93,6 +119,21 @@ extension BackupAccess {
         if backup.key.suffix.hasSuffix(".age") {
             throw await refused("\(key) is encrypted; restoring encrypted backups is not supported yet")
         }
+        if let problem = vouchProblem(backup, manifest: manifest, trustUnsigned: request.trustUnsigned) {
+            throw await refused(problem)
+        }
+        return try await restore(located: backup, manifest: manifest, tenant: tenant, into: request)
+    }
+
+    /// A restore of a located backup whose manifest (or its absence) was already vouched for: `adopt`'s proof
+    /// passes the manifest it is about to write, built from its own read of the object.
+    func restore(located backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, into request: RestoreRequest) async throws(AccessError) -> Restore {
+        let key = backup.key.key
+        func refused(_ reason: String) async -> AccessError {
+            let error = AccessError(tenant: tenant, .restoreRefused(reason))
+            await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: reason)
+            return error
+        }
         let (environment, database) = try restoreTarget(request, tenant: tenant)
         let created: Bool
         if request.createDatabase {
@@ -101,6 +142,7 @@ extension BackupAccess {
         } else {
             created = false
         }
+        var started = false
         do throws(AccessError) {
             let plan = try await planRestore(backup: backup, manifest: manifest, tenant: tenant, environment: environment, database: database, request: request)
             if request.afterRestoreSQL != nil, plan.shared.isEmpty {
@@ -109,9 +151,18 @@ extension BackupAccess {
                         + "(the live database?), where it would change every clinic's rows: restore without it")
             }
             try await audit(
-                .restore, tenant: tenant, key: key,
+                .restore, tenant: tenant, key: key, outcome: .started,
                 detail: "into database \(database)" + (plan.shared.isEmpty ? "" : " with the shared dumps \(plan.shared.map(\.key).joined(separator: ", "))"))
-            try await apply(plan, tenant: tenant, environment: environment, afterRestore: request.afterRestoreSQL)
+            started = true
+            let spool = try makeSpool(for: plan, tenant: tenant)
+            defer { spool.remove() }
+            // Every object is read whole and verified before psql starts.
+            var spooled: [(part: RestorePlan.Part, path: String)] = []
+            for part in plan.shared + [plan.tenant] {
+                spooled.append((part, try await spoolAndVerify(part, into: spool, tenant: tenant, trustUnsigned: request.trustUnsigned)))
+            }
+            let guardCheck = RestoreGuard(tenant: tenant, sharedSchemas: context.settings.tenants.sharedSchemas, applied: plan.shared.map(\.backup.schema))
+            try await apply(spooled, guard: guardCheck, tenant: tenant, environment: environment, database: database, afterRestore: request.afterRestoreSQL)
             let present = try? await Blocking.run { () throws -> Bool in
                 try PostgresConnection(connectionString: nil, environment: environment).schemaExists(tenant)
             }
@@ -136,18 +187,62 @@ extension BackupAccess {
                     "tenant": "\(tenant)", "s3_key": "\(key)", "database": "\(database)", "actor": "\(actor)", "tables": "\(counts.count)",
                     "mismatched": "\(mismatches.map(\.table).joined(separator: ","))",
                 ])
+            await auditBestEffort(
+                .restore, tenant: tenant, key: key, outcome: mismatches.isEmpty ? .ok : .failed,
+                detail: mismatches.isEmpty ? "into database \(database)" : "restored into \(database), but row counts differ: \(mismatches.map(\.table).joined(separator: ", "))")
             return Restore(
                 key: key, database: database, createdDatabase: created, sharedApplied: plan.shared.map(\.key), tableRowCounts: counts, mismatches: mismatches)
         } catch {
             // Only a database still without the tenant's schema is dropped: another restore may have finished
             // into the one we created meanwhile.
-            if created, await !schemaPresent(tenant, environment: environment) {
-                await dropDatabase(database, environment: environment, tenant: tenant)
+            var error = error
+            if created {
+                if await !schemaPresent(tenant, environment: environment) {
+                    await dropDatabase(database, environment: environment, tenant: tenant)
+                    error = error.adding("; database \(database), which this restore created, was dropped again")
+                } else {
+                    error = error.adding("; database \(database), which this restore created, was kept: it now holds schema \(BackupSchema.display(tenant)) (another restore into it finished?)")
+                }
             }
-            if !error.isRefusal {
-                await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .failed, detail: error.message)
+            if !error.isRefusal || started {
+                await auditBestEffort(.restore, tenant: tenant, key: key, outcome: error.isRefusal ? .refused : .failed, detail: error.message)
             }
             throw error
+        }
+    }
+
+    /// Why `backup` may not be restored or drilled as it is: its manifest names another schema or area, or
+    /// has a signature no trusted key verifies; without `trustUnsigned`, also an unsigned manifest or none.
+    func vouchProblem(_ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, trustUnsigned: Bool) -> String? {
+        let key = backup.key.key
+        guard let manifest else {
+            return trustUnsigned ? nil
+                : "\(key) has no manifest, so nothing vouches that it is this clinic's backup (the old system's, or one whose manifest write failed): "
+                + "adopt it (tenant-backup adopt) or pass --trust-unsigned to restore it after the completeness, statement and schema checks"
+        }
+        if manifest.schema != backup.key.schema || manifest.area != (backup.key.area == .tenant ? "tenant" : "shared") {
+            return "the manifest of \(key) describes schema \(manifest.schema) (\(manifest.area)), not this backup's"
+        }
+        if manifest.compression != backup.key.compression.rawValue {
+            return "the manifest of \(key) says \(manifest.compression) compression, its name says \(backup.key.compression.rawValue)"
+        }
+        if manifest.format != "plain" {
+            return "the manifest of \(key) says format \(manifest.format); only plain SQL dumps are restored"
+        }
+        let verdict = context.manifestTrust().verdict(for: manifest)
+        switch verdict {
+        case .signed:
+            return nil
+        case .invalid:
+            return "the manifest of \(key): \(verdict.summary); it is not restored, even with --trust-unsigned"
+        case .unknownKey(let id):
+            return trustUnsigned ? nil
+                : "the manifest of \(key) is signed by key \(id), which this host does not trust: add that public key to signing.public_keys "
+                + "(tenant-backup signing-key public prints it on the backup host), or pass --trust-unsigned"
+        case .unsigned:
+            return trustUnsigned ? nil
+                : "the manifest of \(key) is unsigned (written before manifests were signed, or by adopt): nothing proves the bucket did not replace it; "
+                + "pass --trust-unsigned to restore it after the completeness, statement and schema checks"
         }
     }
 
@@ -245,6 +340,9 @@ extension BackupAccess {
                 throw await refused("the shared dump \(sharedKey) this backup needs is gone from the bucket; restore into a database that has the shared tables")
             }
             let sharedManifest = try await self.manifest(of: listed, tenant: tenant, action: .restore)
+            if let problem = vouchProblem(listed, manifest: sharedManifest, trustUnsigned: request.trustUnsigned) {
+                throw await refused("the shared dump it needs: \(problem)")
+            }
             shared.append(RestorePlan.Part(
                 key: sharedKey, backup: parsed, manifest: sharedManifest, size: listed.size,
                 recreates: state.sharedEmpty.contains(parsed.schema) ? parsed.schema : nil))
@@ -256,80 +354,211 @@ extension BackupAccess {
         RestorePlan.Part(key: backup.key.key, backup: backup.key, manifest: manifest, size: backup.size, recreates: nil)
     }
 
-    /// Streams every part into one psql transaction. Any failure (S3, a checksum, decompression) kills psql
-    /// before its input ends; psql's own failure rolls back by itself.
-    private func apply(_ plan: RestorePlan, tenant: String, environment: [String: String], afterRestore: String?) async throws(AccessError) {
+    /// The private spool for `plan`'s objects, after checking they fit (``RestoreSettings/spoolLimit``, free space).
+    private func makeSpool(for plan: RestorePlan, tenant: String) throws(AccessError) -> RestoreSpool {
+        let base = context.settings.restore.resolvedSpoolDirectory(environment: context.environment)
+        RestoreSpool.sweep(base: base)
+        let total = (plan.shared + [plan.tenant]).reduce(Int64(0)) { $0 + $1.size }
+        let limit = context.settings.restore.spoolLimit
+        if total > limit {
+            throw AccessError(
+                tenant: tenant,
+                .restoreRefused("the objects to restore hold \(total) bytes, more than restore.spool_limit (\(limit)); raise it (TENANT_BACKUP_SPOOL_LIMIT) to restore this backup"))
+        }
+        if let free = RestoreSpool.freeBytes(at: base), free < total + (64 << 20) {
+            throw AccessError(
+                tenant: tenant,
+                .restoreRefused("the spool directory \(base) has \(free) bytes free, the objects to restore need \(total); free space or set restore.spool_directory"))
+        }
+        do {
+            return try RestoreSpool.create(base: base)
+        } catch {
+            throw AccessError(tenant: tenant, .restoreFailed("\(error)"))
+        }
+    }
+
+    /// What reading one object through the read path found.
+    struct ReadOutcome {
+        let bytes: Int64
+        let sha256: String
+        /// Why the decoded dump is refused (the filter, incompleteness), or `nil`.
+        let refusal: String?
+    }
+
+    /// The read path every reader of a backup shares: the stored bytes hashed (and spooled, when `spool` is
+    /// given), decoded as the key's format says, and read by the ``DumpFilter`` to its end.
+    func readThroughFilter(_ key: BackupKey, tenant: String, spool: FileHandle?) async throws -> ReadOutcome {
+        var decompressor = try Self.decompressor(for: key, tenant: tenant)
+        let filter = DumpFilter.Checker(schema: key.schema, policy: key.area == .tenant ? .tenant : .shared)
+        var codecProblem: String?
+        let (bytes, digest) = try await streamObject(key.key, tenant: tenant) { chunk in
+            if let spool {
+                let data = Data(chunk.readableBytesView)
+                try await Blocking.run { try spool.write(contentsOf: data) }
+            }
+            guard codecProblem == nil, filter.refusal == nil else { return }
+            do {
+                filter.feed(try decompressor?.process(chunk) ?? chunk)
+            } catch {
+                codecProblem = "it cannot be decoded as \(key.suffix): \(error)"
+            }
+        }
+        if codecProblem == nil, filter.refusal == nil {
+            do {
+                if let tail = try decompressor?.finish() { filter.feed(tail) }
+                filter.end()
+            } catch {
+                codecProblem = "it cannot be decoded as \(key.suffix): \(error)"
+            }
+        }
+        return ReadOutcome(bytes: bytes, sha256: digest, refusal: codecProblem ?? filter.refusal.map { "\($0)" })
+    }
+
+    /// Reads one object whole into the spool and verifies it: size and SHA-256 against its manifest (or, for
+    /// a manifest-less object restored with `--trust-unsigned`, the listed size), and the dump filter to the
+    /// end. Returns the spooled file; nothing of it has reached psql.
+    private func spoolAndVerify(_ part: RestorePlan.Part, into spool: RestoreSpool, tenant: String, trustUnsigned: Bool) async throws(AccessError) -> String {
+        let outcome: ReadOutcome
+        let path: String
+        do {
+            let (file, handle) = try spool.createFile(named: "\(part.backup.area.rawValue)-\(BackupKey.encode(part.backup.schema))\(part.backup.suffix)")
+            path = file
+            defer { try? handle.close() }
+            outcome = try await readThroughFilter(part.backup, tenant: tenant, spool: handle)
+        } catch {
+            switch error {
+            case let error as S3Error: throw AccessError(tenant: tenant, .storage(error))
+            case let error as AccessError: throw error
+            case is CancellationError: throw AccessError(tenant: tenant, .restoreFailed("stopped while reading \(part.key); nothing was applied"))
+            default: throw AccessError(tenant: tenant, .restoreFailed("cannot spool \(part.key): \(error)"))
+            }
+        }
+        if let problem = Self.mismatch(bytes: outcome.bytes, sha256: outcome.sha256, expected: part.manifest, listedSize: part.size) {
+            throw AccessError(tenant: tenant, .verificationFailed(key: part.key, problem: problem + "; nothing was applied"))
+        }
+        if let refusal = outcome.refusal {
+            throw AccessError(tenant: tenant, .restoreRefused("\(part.key) is refused before anything was applied: \(refusal)"))
+        }
+        return path
+    }
+
+    /// Feeds every verified, spooled part into one psql transaction, under psql's own `\restrict` when it has
+    /// it, with the transaction guard before `COMMIT`. Any failure kills psql before its input ends; psql's
+    /// own failure rolls back by itself.
+    private func apply(
+        _ parts: [(part: RestorePlan.Part, path: String)], guard guardCheck: RestoreGuard, tenant: String, environment: [String: String], database: String,
+        afterRestore: String?
+    ) async throws(AccessError) {
         let major = (try? await Blocking.run { () throws -> Int in
             try PostgresConnection(connectionString: nil, environment: environment).serverMajorVersion
         }) ?? 15
         guard let executable = PsqlProcess.locate(serverMajor: major, environment: context.environment) else {
             throw AccessError(tenant: tenant, .restoreFailed("psql is not installed (apt-get install postgresql-client-\(major))"))
         }
+        let query = guardCheck.fingerprintQuery
+        let fingerprint: String
+        do {
+            fingerprint = try await Blocking.run { () throws -> String in
+                let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: environment)
+                guard let value = try connection.query(query, purpose: "fingerprinting the catalog before the restore").rows.first?.first ?? nil else {
+                    throw PostgresError.queryFailed(purpose: "fingerprinting the catalog before the restore", sqlState: nil, message: "no value")
+                }
+                return value
+            }
+        } catch {
+            throw AccessError(tenant: tenant, .database("cannot inspect database \(database) before the restore: \(error)"))
+        }
+        let restrictKey = PsqlProcess.supportsRestrict(executable: executable) ? Self.randomRestrictKey() : nil
+        if restrictKey == nil {
+            logger.warning("this psql has no \\restrict; the dump filter alone keeps meta-commands out", metadata: ["tenant": "\(tenant)", "psql": "\(executable)"])
+        }
         let psql: PsqlProcess
         do {
-            psql = try PsqlProcess(executable: executable, environment: environment)
+            psql = try PsqlProcess(
+                executable: executable, environment: environment, preamble: restrictKey.map { "\\restrict \($0)\n" } ?? "", opening: guardCheck.opening)
         } catch {
             throw AccessError(tenant: tenant, .restoreFailed("cannot start \(executable): \(error)"))
         }
         do throws(AccessError) {
-            for part in plan.shared + [plan.tenant] {
-                try await feed(part, into: psql, tenant: tenant)
+            for (part, path) in parts {
+                try await feed(part, from: path, into: psql, tenant: tenant)
             }
-            if let afterRestore {
-                do {
+            do {
+                if let afterRestore {
                     try await psql.write(ByteBuffer(string: "\n-- --after-restore\nRESET search_path;\n\(afterRestore)\n;\n"))
-                } catch {
-                    throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading before the --after-restore SQL"))
                 }
+                try await psql.write(ByteBuffer(string: guardCheck.closing(expectedFingerprint: fingerprint)))
+            } catch {
+                throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading before the end of the restore"))
             }
         } catch {
             let stderr = await psql.abort()
             if case .restoreFailed(let message) = error.kind, message.hasPrefix("psql stopped reading") {
-                // psql stopped reading: its own error says why.
-                throw AccessError(tenant: tenant, .restoreFailed("psql failed; the transaction was rolled back and nothing was restored: \(stderr)"))
+                throw Self.psqlFailure(stderr, tenant: tenant)
             }
             throw error
         }
         let (status, stderr) = await psql.commit()
         guard status == 0 else {
-            throw AccessError(tenant: tenant, .restoreFailed("psql exited \(status); the transaction was rolled back and nothing was restored: \(stderr)"))
+            throw Self.psqlFailure(stderr, tenant: tenant, status: status)
         }
     }
 
-    /// One object: read, hashed, decompressed, written to psql; verified against its manifest at the end.
-    private func feed(_ part: RestorePlan.Part, into psql: PsqlProcess, tenant: String) async throws(AccessError) {
-        var decompressor = try Self.decompressor(for: part.backup, tenant: tenant)
+    /// psql's failure, told apart: the transaction guard's refusal, or any other error.
+    static func psqlFailure(_ stderr: String, tenant: String, status: Int32? = nil) -> AccessError {
+        if let range = stderr.range(of: RestoreGuard.errorPrefix) {
+            let reason = stderr[range.upperBound...].prefix { $0 != "\n" }.trimmingCharacters(in: .whitespaces)
+            return AccessError(
+                tenant: tenant,
+                .restoreRefused("the dump acted outside schema \(BackupSchema.display(tenant)): \(reason); the transaction was rolled back and nothing was restored"))
+        }
+        return AccessError(
+            tenant: tenant,
+            .restoreFailed("psql \(status.map { "exited \($0)" } ?? "failed"); the transaction was rolled back and nothing was restored: \(stderr)"))
+    }
+
+    static func randomRestrictKey() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return String((0..<32).map { _ in alphabet.randomElement()! })
+    }
+
+    /// One verified, spooled object: decoded, passed through the dump filter (which drops pg_dump's own
+    /// `\restrict` lines: ours is in force), written to psql.
+    private func feed(_ part: RestorePlan.Part, from path: String, into psql: PsqlProcess, tenant: String) async throws(AccessError) {
         var head = ByteBuffer()
         var headDone = part.recreates == nil
-        let stored: Int64
-        let digest: String
         do {
-            (stored, digest) = try await streamObject(part.key, tenant: tenant) { chunk in
-                var plain = try decompressor?.process(chunk) ?? chunk
+            var decompressor = try Self.decompressor(for: part.backup, tenant: tenant)
+            var filter = DumpFilter(schema: part.backup.schema, policy: part.backup.area == .tenant ? .tenant : .shared)
+            let reader = try SpoolReader(path: path)
+            defer { try? reader.handle.close() }
+            func write(_ plain: ByteBuffer) async throws {
+                var filtered = try filter.filter(plain)
                 if !headDone {
                     // Hold the start of a dump that may recreate the empty schema until we know whether it does.
-                    head.writeBuffer(&plain)
+                    head.writeBuffer(&filtered)
                     if head.readableBytes < 256 << 10 { return }
                     try await writeHead(&head, recreating: part.recreates, into: psql)
                     headDone = true
                     return
                 }
-                try await psql.write(plain)
+                try await psql.write(filtered)
             }
-            if var tail = try decompressor?.finish() {
-                if !headDone { head.writeBuffer(&tail) } else { try await psql.write(tail) }
+            while let chunk = try await Blocking.run({ try reader.next() }) {
+                try Task.checkCancellation()
+                try await write(try decompressor?.process(chunk) ?? chunk)
             }
+            if let tail = try decompressor?.finish() { try await write(tail) }
+            try filter.end()
             if !headDone { try await writeHead(&head, recreating: part.recreates, into: psql) }
         } catch {
             switch error {
-            case let error as S3Error: throw AccessError(tenant: tenant, .storage(error))
+            case let error as AccessError: throw error
             case let error as StreamTransformError: throw AccessError(tenant: tenant, .codec("\(part.key): \(error)"))
+            case let error as DumpFilter.Refusal: throw AccessError(tenant: tenant, .restoreRefused("\(part.key): \(error)"))
             case is CancellationError: throw AccessError(tenant: tenant, .restoreFailed("stopped; psql was killed before its transaction could commit"))
             default: throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading \(part.key)"))
             }
-        }
-        if let problem = Self.mismatch(bytes: stored, sha256: digest, expected: part.manifest) {
-            throw AccessError(tenant: tenant, .verificationFailed(key: part.key, problem: problem))
         }
     }
 

@@ -23,6 +23,8 @@ extension BackupAccess {
         public let problem: String?
         /// Whether a manifest vouched for it (a backup without one can only be read, not verified).
         public let hasManifest: Bool
+        /// What the manifest's signature says: `signed by key …`, `unsigned`, `no manifest`.
+        public var signature: String = "no manifest"
         /// With a restore drill: every table, compared.
         public let tables: [TableCheck]?
         /// The throwaway database the drill used (dropped again).
@@ -34,7 +36,11 @@ extension BackupAccess {
     /// Checks presence, size and SHA-256 against the manifest of one backup (or all of them); with
     /// `restore`, also a restore drill: restored into a throwaway database (created, and always dropped, even
     /// when the drill fails or is stopped), every table's row count compared with the manifest's.
-    public func verify(tenant: String, _ selection: VerifySelection, restore: Bool = false) async throws(AccessError) -> [Verification] {
+    ///
+    /// A backup passes only when a manifest with a trusted signature vouches for it (with `trustUnsigned`, an
+    /// unsigned manifest or none, then the listed size) and its dump reads complete through the dump filter:
+    /// what could not be verified is not reported as verified.
+    public func verify(tenant: String, _ selection: VerifySelection, restore: Bool = false, trustUnsigned: Bool = false) async throws(AccessError) -> [Verification] {
         let backups: [BackupCatalog.ListedBackup]
         switch selection {
         case .one(let reference):
@@ -51,7 +57,7 @@ extension BackupAccess {
         var results: [Verification] = []
         for backup in backups {
             try await audit(.verify, tenant: tenant, key: backup.key.key, detail: restore ? "with a restore drill" : nil)
-            let result = try await verifyOne(backup, tenant: tenant, restore: restore)
+            let result = try await verifyOne(backup, tenant: tenant, restore: restore, trustUnsigned: trustUnsigned)
             if !result.passed {
                 // The access was allowed and recorded; a check that fails is recorded too.
                 let mismatched = (result.tables ?? []).filter { !$0.matches }.map(\.table)
@@ -64,7 +70,7 @@ extension BackupAccess {
         return results
     }
 
-    private func verifyOne(_ backup: BackupCatalog.ListedBackup, tenant: String, restore: Bool) async throws(AccessError) -> Verification {
+    private func verifyOne(_ backup: BackupCatalog.ListedBackup, tenant: String, restore: Bool, trustUnsigned: Bool) async throws(AccessError) -> Verification {
         let key = backup.key.key
         let manifest: BackupManifest?
         do {
@@ -75,32 +81,53 @@ extension BackupAccess {
             }
             throw error
         }
-        let read: (bytes: Int64, sha256: String)
+        let signature = manifest.map { context.manifestTrust().verdict(for: $0).summary } ?? "no manifest"
+        func result(_ problem: String?, tables: [TableCheck]? = nil, drillDatabase: String? = nil) -> Verification {
+            var verification = Verification(key: key, problem: problem, hasManifest: manifest != nil, tables: tables, drillDatabase: drillDatabase)
+            verification.signature = signature
+            return verification
+        }
+        if let problem = vouchProblem(backup, manifest: manifest, trustUnsigned: trustUnsigned) {
+            if restore { BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now()) }
+            logger.error("backup not verified", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "problem": "\(problem)"])
+            return result(problem)
+        }
+        let read: ReadOutcome
         do {
-            read = try await streamObject(key, tenant: tenant) { _ in }
+            read = try await readThroughFilter(backup.key, tenant: tenant, spool: nil)
         } catch let error as S3Error {
             throw AccessError(tenant: tenant, .storage(error))
+        } catch let error as AccessError {
+            return result(error.message)
         } catch {
             throw AccessError(tenant: tenant, .restoreFailed("stopped while reading \(key)"))
         }
         let problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: backup.size)
+            ?? read.refusal.map { "it would not be restored: \($0)" }
         guard restore, problem == nil else {
             if restore { BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now()) }
             logger.log(
                 level: problem == nil ? .info : .error, "backup verified",
                 metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "ok": "\(problem == nil)", "problem": "\(problem ?? "")"])
-            return Verification(key: key, problem: problem, hasManifest: manifest != nil, tables: nil, drillDatabase: nil)
+            return result(problem)
         }
-        return try await drill(backup, manifest: manifest, tenant: tenant)
+        var drilled = try await drill(backup, manifest: manifest, tenant: tenant, trustUnsigned: trustUnsigned)
+        drilled.signature = signature
+        return drilled
     }
 
     /// Restores into a throwaway database on the tenant's own server and compares the row counts.
-    private func drill(_ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String) async throws(AccessError) -> Verification {
+    /// With `proving`, `manifest` is the one `adopt` is about to write (not read from the bucket): the drill
+    /// restores against it.
+    func drill(
+        _ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, trustUnsigned: Bool, proving: Bool = false
+    ) async throws(AccessError) -> Verification {
         let key = backup.key.key
         let database = "tenant_backup_drill_\(AuditRecord.newId())"
         var request = RestoreRequest(target: "dbname=\(database)")
         request.createDatabase = true
         request.withSharedData = true
+        request.trustUnsigned = trustUnsigned
         // On the tenant's own server: the settings' connection, with the throwaway database's name.
         if let source = context.settings.postgres.connectionString, !source.isEmpty {
             request.inherited = ((try? DumpConnection.variables(for: source)) ?? [:]).filter { $0.key != "PGDATABASE" }
@@ -111,6 +138,9 @@ extension BackupAccess {
         // commit), and the drop below, outside the cancelled task, always runs.
         let restoring = Task { () async -> Result<Restore, AccessError> in
             do throws(AccessError) {
+                if proving {
+                    return .success(try await access.restore(located: backup, manifest: manifest, tenant: tenant, into: request))
+                }
                 return .success(try await access.restoreForDrill(tenant: tenant, backup: backup, request: request))
             } catch {
                 return .failure(error)

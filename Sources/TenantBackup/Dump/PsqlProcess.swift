@@ -13,7 +13,8 @@ public final class PsqlProcess: @unchecked Sendable {
     private let stderrTail = StderrTail()
 
     /// The connection comes from `environment` (`PG*`), never from argv: no password on a command line.
-    public init(executable: String, environment: [String: String]) throws {
+    /// `preamble` goes first, before `BEGIN` (the restore's own `\restrict`); `opening` right after it.
+    public init(executable: String, environment: [String: String], preamble: String = "", opening: String = "") throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]
         process.environment = environment
@@ -28,7 +29,7 @@ public final class PsqlProcess: @unchecked Sendable {
             if !data.isEmpty { tail.append(data) }
         }
         try process.run()
-        try input.fileHandleForWriting.write(contentsOf: Data("BEGIN;\n".utf8))
+        try input.fileHandleForWriting.write(contentsOf: Data((preamble + "BEGIN;\n" + opening).utf8))
     }
 
     /// Ends the script with `COMMIT` (call only when everything fed verified), closes psql's input and waits.
@@ -96,6 +97,29 @@ public final class PsqlProcess: @unchecked Sendable {
             defer { lock.unlock() }
             return String(decoding: data.suffix(8192), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
+    }
+
+    /// Whether this psql has `\restrict` (15.14, 16.10, 17.6, 18 and later; also 13.22 and 14.19): then the
+    /// restore runs with a key of its own, and psql itself refuses every meta-command in the dump.
+    public static func supportsRestrict(executable: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["--version"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        guard (try? process.run()) != nil else { return false }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        // "psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        let text = String(decoding: data, as: UTF8.self)
+        guard let version = text.split(separator: " ").first(where: { $0.first?.isNumber == true }) else { return false }
+        let numbers = version.split(separator: ".").map { Int($0.prefix { $0.isNumber }) ?? 0 }
+        let major = numbers.first ?? 0
+        let minor = numbers.count > 1 ? numbers[1] : 0
+        let firstWithRestrict = [13: 22, 14: 19, 15: 14, 16: 10, 17: 6]
+        if major >= 18 { return true }
+        return firstWithRestrict[major].map { minor >= $0 } ?? false
     }
 
     /// `psql` of the server's major version when installed (Debian's layout), else the one on `PATH`.

@@ -23,6 +23,14 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     /// (`.sql`, `.dump`), then an optional compression (`.zst`, `.gz`), then an optional `.age`.
     public let suffix: String
 
+    /// The compression the key's suffix names.
+    public var compression: Compression {
+        let plain = suffix.hasSuffix(".age") ? String(suffix.dropLast(4)) : suffix
+        if plain.hasSuffix(".zst") { return .zstd }
+        if plain.hasSuffix(".gz") { return .gzip }
+        return .none
+    }
+
     /// What follows a backup's key to name its manifest.
     public static let manifestSuffix = ".manifest.json"
 
