@@ -84,6 +84,19 @@ public struct TestServices: Sendable {
         requestTimeout: .seconds(30),
         retry: RetryPolicy(maximumAttempts: 5, baseDelay: .milliseconds(20), maximumDelay: .milliseconds(200)))
 
+    /// A client that writes to moto directly, bypassing the verifying proxy, with keys of its own: anyone who
+    /// holds write access to the bucket (the old web app's keys, a compromised host), as the trust model says.
+    public func attackerClient(bucket: String) throws -> S3Client {
+        guard let text = environment["TENANT_BACKUP_TEST_MOTO_URL"], let url = URL(string: text) else {
+            throw NotConfigured(variable: "TENANT_BACKUP_TEST_MOTO_URL")
+        }
+        var settings = s3Settings(bucket: bucket)
+        settings.endpoint = url
+        settings.serverSideEncryption = .none
+        let attacker = S3Credentials(accessKeyId: "AKIAATTACKER", secretAccessKey: UUID().uuidString)
+        return S3Client(settings: settings, bucket: bucket, credentials: attacker, configuration: Self.clientConfiguration, logger: .quiet)
+    }
+
     /// The verifying proxy's control API.
     public var proxy: ProxyControl { ProxyControl(baseURL: proxyURL) }
 

@@ -180,6 +180,7 @@ import Testing
         ("CREATE EVENT TRIGGER t ON ddl_command_start EXECUTE FUNCTION bienestar.touch();\n", "EVENT"),
         ("ALTER SYSTEM SET archive_command = 'touch /tmp/owned';\n", "SYSTEM"),
         ("CREATE DATABASE other;\n", "DATABASE"),
+        ("CREATE SCHEMA mindcare;\n", "that schema alone"),
         ("COMMENT ON TABLE bienestar.patients IS 'it\\'; \\! touch /tmp/owned\n", "meta-command"),
     ])
     func whatPgDumpNeverWritesRefusesTheWholeDump(statement: String, expected: String) {

@@ -11,6 +11,11 @@ extension BackupAccess {
         public let problem: String?
         public let manifest: BackupManifest?
         public let written: Bool
+        /// Whether the problem proves the object broken or foreign (it is then marked, unless a dry run), as
+        /// opposed to a check that could not run here (an encrypted object, no shared dump to prove it on).
+        public var proven: Bool = false
+        /// The SHA-256 of what was read, for its mark.
+        public var sha256: String = ""
     }
 
     /// Gives the tenant's backups that have no manifest (the old system's plain dumps) one: each is read
@@ -31,10 +36,11 @@ extension BackupAccess {
         if let all = try? await catalog.allBackups(area: .tenant) { others.formUnion(all.map(\.key.schema)) }
         others.remove(tenant)
         var results: [Adoption] = []
-        for backup in listed.filter({ !$0.hasManifest }).sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
+        for backup in listed.filter({ !$0.hasManifest && !$0.hasMark }).sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
             let adoption = try await adoptOne(backup, tenant: tenant, others: others, dryRun: dryRun)
             if let problem = adoption.problem, !dryRun {
                 await auditBestEffort(.adopt, tenant: tenant, key: adoption.key, outcome: .failed, detail: problem)
+                if adoption.proven { await writeMark(backup, sha256: adoption.sha256, reason: problem, by: "adopt", tenant: tenant) }
             }
             results.append(adoption)
         }
@@ -43,12 +49,16 @@ extension BackupAccess {
 
     private func adoptOne(_ backup: BackupCatalog.ListedBackup, tenant: String, others: Set<String>, dryRun: Bool) async throws(AccessError) -> Adoption {
         let key = backup.key.key
-        func leftAlone(_ problem: String) -> Adoption {
+        var readDigest = ""
+        func leftAlone(_ problem: String, proven: Bool = true) -> Adoption {
             logger.warning("backup not adopted", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "problem": "\(problem)"])
-            return Adoption(key: key, problem: problem, manifest: nil, written: false)
+            var adoption = Adoption(key: key, problem: problem, manifest: nil, written: false)
+            adoption.proven = proven
+            adoption.sha256 = readDigest
+            return adoption
         }
         guard backup.key.suffix.hasPrefix(".sql"), !backup.key.suffix.hasSuffix(".age") else {
-            return leftAlone("only plain-format, unencrypted dumps can be checked and adopted")
+            return leftAlone("only plain-format, unencrypted dumps can be checked and adopted", proven: false)
         }
         var decompressor = try Self.decompressor(for: backup.key, tenant: tenant)
         guard backup.size > 0 else { return leftAlone("it is empty (0 bytes)") }
@@ -79,6 +89,7 @@ extension BackupAccess {
             return leftAlone("cannot be read as \(backup.key.suffix): \(error)")
         }
         inspector.finish()
+        readDigest = read.sha256
         guard inspector.isComplete else {
             return leftAlone("not a complete pg_dump: it does not end with \"\(DumpInspector.completeLine)\" (truncated?)")
         }
@@ -116,7 +127,11 @@ extension BackupAccess {
         let proof = try await drill(backup, manifest: manifest, tenant: tenant, trustUnsigned: false, proving: true)
         guard proof.passed else {
             let mismatched = (proof.tables ?? []).filter { !$0.matches }.map(\.table)
-            return leftAlone(proof.problem ?? "restored into a throwaway database, its row counts differ from its own COPY data (\(mismatched.joined(separator: ", ")))")
+            // A proof that could not run here (no shared dump to apply first) proves nothing about the dump.
+            let provesNothing = proof.problem.map { $0.contains("names no shared dump") || $0.contains("the shared dump it needs") } ?? false
+            return leftAlone(
+                proof.problem ?? "restored into a throwaway database, its row counts differ from its own COPY data (\(mismatched.joined(separator: ", ")))",
+                proven: !provesNothing)
         }
         if let signer = try? context.signingKey() {
             do {
@@ -130,7 +145,7 @@ extension BackupAccess {
             let body = try manifest.encoded()
             try await client(tenant).putObject(key: backup.key.manifestKey, body: ByteBuffer(data: body), options: S3WriteOptions(contentType: "application/json"))
         } catch let error as S3Error where error.status == 412 {
-            return leftAlone("a manifest appeared beside it meanwhile; it was not replaced")
+            return leftAlone("a manifest appeared beside it meanwhile; it was not replaced", proven: false)
         } catch let error as S3Error {
             throw AccessError(tenant: tenant, .storage(error))
         } catch {

@@ -47,7 +47,8 @@ extension BackupAccess {
         let backup = try await locate(.key(given), tenant: tenant, for: .delete)
         let key = backup.key.key
         let client = try client(tenant)
-        let runner = RetentionRunner(settings: context.settings.retention, client: client, prefix: prefix, logger: logger, now: now)
+        var runner = RetentionRunner(settings: context.settings.retention, client: client, prefix: prefix, logger: logger, now: now)
+        runner.trust = context.manifestTrust()
         let candidates: [RetentionCandidate]
         do {
             candidates = try await runner.candidates(tenant: tenant)
@@ -64,6 +65,7 @@ extension BackupAccess {
         }
         var keys = [key]
         if backup.hasManifest { keys.append(backup.key.manifestKey) }
+        if backup.hasMark { keys.append(backup.key.markKey) }
         try await audit(.delete, tenant: tenant, key: key, detail: protected != nil ? "forced past the newest-backup brake" : nil)
         let result: S3DeleteResult
         do {

@@ -76,6 +76,7 @@ extension BackupAccess {
         progress: (@Sendable (Int64, Int64) -> Void)? = nil
     ) async throws(AccessError) -> Download {
         let backup = try await locate(reference, tenant: tenant, for: .download)
+        try await refuseMarked(backup, tenant: tenant, action: .download)
         let manifest = try await manifest(of: backup, tenant: tenant, action: .download)
         return try await deliver(backup, manifest: manifest, tenant: tenant, to: destination, decompress: decompress, progress: progress)
     }
@@ -117,6 +118,7 @@ extension BackupAccess {
 
     public func prepareDownload(tenant: String, _ reference: BackupReference) async throws(AccessError) -> PreparedDownload {
         let backup = try await locate(reference, tenant: tenant, for: .download)
+        try await refuseMarked(backup, tenant: tenant, action: .download)
         let manifest = try await manifest(of: backup, tenant: tenant, action: .download)
         return PreparedDownload(
             key: backup.key.key, fileName: backup.key.fileName, size: backup.size, sha256: manifest?.sha256, access: self, tenant: tenant,

@@ -115,6 +115,7 @@ extension BackupAccess {
             await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: reason)
             return error
         }
+        try await refuseMarked(backup, tenant: tenant, action: .restore)
         let manifest = try await manifest(of: backup, tenant: tenant, action: .restore)
         if backup.key.suffix.hasSuffix(".age") {
             throw await refused("\(key) is encrypted; restoring encrypted backups is not supported yet")
@@ -494,23 +495,23 @@ extension BackupAccess {
         } catch {
             let stderr = await psql.abort()
             if case .restoreFailed(let message) = error.kind, message.hasPrefix("psql stopped reading") {
-                throw Self.psqlFailure(stderr, tenant: tenant)
+                throw Self.psqlFailure(stderr, tenant: tenant, key: parts.last?.part.key ?? "")
             }
             throw error
         }
         let (status, stderr) = await psql.commit()
         guard status == 0 else {
-            throw Self.psqlFailure(stderr, tenant: tenant, status: status)
+            throw Self.psqlFailure(stderr, tenant: tenant, key: parts.last?.part.key ?? "", status: status)
         }
     }
 
     /// psql's failure, told apart: the transaction guard's refusal, or any other error.
-    static func psqlFailure(_ stderr: String, tenant: String, status: Int32? = nil) -> AccessError {
+    static func psqlFailure(_ stderr: String, tenant: String, key: String, status: Int32? = nil) -> AccessError {
         if let range = stderr.range(of: RestoreGuard.errorPrefix) {
             let reason = stderr[range.upperBound...].prefix { $0 != "\n" }.trimmingCharacters(in: .whitespaces)
             return AccessError(
                 tenant: tenant,
-                .restoreRefused("the dump acted outside schema \(BackupSchema.display(tenant)): \(reason); the transaction was rolled back and nothing was restored"))
+                .restoreRefused("\(key): the dump acted outside schema \(BackupSchema.display(tenant)): \(reason); the transaction was rolled back and nothing was restored"))
         }
         return AccessError(
             tenant: tenant,

@@ -82,6 +82,14 @@ extension BackupAccess {
             throw error
         }
         let signature = manifest.map { context.manifestTrust().verdict(for: $0).summary } ?? "no manifest"
+        if let mark = await mark(of: backup, tenant: tenant) {
+            if restore { BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now()) }
+            var marked = Verification(
+                key: key, problem: "marked broken or foreign by \(mark.markedBy) on \(BackupAccess.isoformat(mark.markedAt)): \(mark.reason)", hasManifest: manifest != nil,
+                tables: nil, drillDatabase: nil)
+            marked.signature = signature
+            return marked
+        }
         func result(_ problem: String?, tables: [TableCheck]? = nil, drillDatabase: String? = nil) -> Verification {
             var verification = Verification(key: key, problem: problem, hasManifest: manifest != nil, tables: tables, drillDatabase: drillDatabase)
             verification.signature = signature
@@ -104,6 +112,13 @@ extension BackupAccess {
         }
         let problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: backup.size)
             ?? read.refusal.map { "it would not be restored: \($0)" }
+        // Proved bad, not merely unverifiable: bytes that differ from a manifest a trusted key signed, or a dump
+        // the filter refuses whatever its manifest says. Marked, so it is never served, restored or kept in its
+        // place. (Bytes that differ from an unsigned manifest prove nothing: the manifest may be the forgery.)
+        let signedMismatch = manifest.map { context.manifestTrust().verdict(for: $0).isTrusted } ?? false
+        if let problem, read.refusal != nil || signedMismatch {
+            await writeMark(backup, sha256: read.sha256, reason: problem, by: "verify", tenant: tenant)
+        }
         guard restore, problem == nil else {
             if restore { BackupMetrics.recordDrill(tenant: tenant, succeeded: false, at: now()) }
             logger.log(

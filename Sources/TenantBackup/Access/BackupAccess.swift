@@ -320,6 +320,7 @@ public struct BackupAccess: Sendable {
             throw AccessError(tenant: tenant, .invalidExpiry("\(expiresIn) s is outside 1 ... \(Self.maximumExpiry) (7 days)"))
         }
         let backup = try await locate(reference, tenant: tenant, for: .presign)
+        try await refuseMarked(backup, tenant: tenant, action: .presign)
         let client = try client(tenant)
         let url: String
         do {
@@ -353,6 +354,45 @@ extension AccessError {
         switch kind {
         case .invalidKey, .foreignKey, .noSuchBackup, .noBackups, .unknownTenant, .protectedBackup, .tenantBusy, .invalidExpiry, .restoreRefused: true
         default: false
+        }
+    }
+}
+
+// MARK: - Marks
+
+extension BackupAccess {
+    /// The trusted mark of `backup` (proved broken or foreign by adopt or verify), or `nil`.
+    func mark(of backup: BackupCatalog.ListedBackup, tenant: String) async -> BackupMark? {
+        guard backup.hasMark, let client = try? client(tenant) else { return nil }
+        return await BackupMark.read(for: backup, from: client, trust: context.manifestTrust())
+    }
+
+    /// Refuses `action` on a marked backup: it is never served or restored.
+    func refuseMarked(_ backup: BackupCatalog.ListedBackup, tenant: String, action: AuditRecord.Action) async throws(AccessError) {
+        guard let mark = await mark(of: backup, tenant: tenant) else { return }
+        let reason = "\(backup.key.key) was marked broken or foreign by \(mark.markedBy) on \(BackupAccess.isoformat(mark.markedAt)) (\(mark.reason)); "
+            + "it is never served or restored: delete it, or use another backup"
+        await auditBestEffort(action, tenant: tenant, key: backup.key.key, outcome: .refused, detail: reason)
+        throw AccessError(tenant: tenant, .restoreRefused(reason))
+    }
+
+    /// Marks `backup` as proved bad, signed with this host's key; without a key, only says so in the log
+    /// (an unsigned mark would not count).
+    func writeMark(_ backup: BackupCatalog.ListedBackup, sha256: String, reason: String, by: String, tenant: String) async {
+        guard !backup.hasMark else { return }
+        let key: SigningKey
+        do {
+            key = try context.signingKey()
+        } catch {
+            logger.warning("cannot mark the broken backup: no signing key here", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)", "error": "\(error)"])
+            return
+        }
+        do {
+            let mark = try BackupMark(key: backup.key.key, bytes: backup.size, sha256: sha256, reason: reason, markedBy: by, markedAt: now()).signed(with: key)
+            try await client(tenant).putObject(key: backup.key.markKey, body: ByteBuffer(data: try mark.encoded()), options: S3WriteOptions(contentType: "application/json"))
+            logger.notice("backup marked broken or foreign", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)", "reason": "\(reason)"])
+        } catch {
+            logger.warning("cannot mark the broken backup", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)", "error": "\(error)"])
         }
     }
 }

@@ -438,6 +438,7 @@ public struct BackupCycle: Sendable {
             var runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
             runner.audit = audit
             runner.actor = actor
+            runner.trust = context.manifestTrust()
             do throws(S3Error) {
                 schemaResult.retention = .success(try await runner.run(tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
             } catch {

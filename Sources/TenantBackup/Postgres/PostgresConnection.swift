@@ -57,6 +57,13 @@ public final class PostgresConnection {
             // Only the first dbname is expanded, and what it holds overrides the keywords before it.
             pairs.append(("dbname", connectionString))
         } else {
+            // libpq reads the process's own PGPASSWORD for any keyword left out, and ignores an empty keyword
+            // value: a password withheld from these variables (a restore target on another server) is set to
+            // the empty string inside an expanded dbname (the first one, which later keywords override), which
+            // also keeps a service file's password out.
+            if environment["PGPASSWORD"] == nil, ProcessInfo.processInfo.environment["PGPASSWORD"] != nil {
+                pairs.append(("dbname", "password=''"))
+            }
             for (keyword, variable) in LibpqVariables.all {
                 if let value = environment[variable], !value.isEmpty { pairs.append((keyword, value)) }
             }

@@ -628,6 +628,13 @@ enum StatementPolicy {
         switch first {
         case "CREATE":
             let kind = head.dropFirst().first ?? ""
+            if kind == "SCHEMA" {
+                let name = String(text.dropFirst("CREATE SCHEMA ".count))
+                guard QualifiedName.parseIdentifier(name) == schema else {
+                    return "CREATE SCHEMA \(name): a dump of schema \(BackupSchema.display(schema)) creates that schema alone"
+                }
+                return nil
+            }
             if kind == "EXTENSION" { return policy == .shared ? nil : "CREATE EXTENSION: a clinic's dump never creates extensions (the shared dump does)" }
             if !creatable.contains(kind) { return "CREATE \(kind): pg_dump never writes it in a dump of one schema" }
             return nil

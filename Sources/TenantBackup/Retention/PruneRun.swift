@@ -93,6 +93,7 @@ public struct PruneRun: Sendable {
         var runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
         runner.audit = try context.auditTrail()
         runner.actor = actor
+        runner.trust = context.manifestTrust()
         var results: [TenantResult] = []
         for tenant in tenants {
             do {

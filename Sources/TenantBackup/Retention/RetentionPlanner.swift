@@ -35,13 +35,24 @@ public struct RetentionCandidate: Sendable, Equatable, Hashable {
     public let size: Int64
     /// Whether a manifest was found and the object matches it.
     public let verified: Bool
+    /// Whether a manifest is beside it (the listing shows one): within a period, preferred over one without.
+    public var vouched: Bool
+    /// Whether a trusted mark says `adopt` or `verify` proved it broken or foreign: never kept in place of
+    /// another backup of its period.
+    public var marked: Bool
 
-    public init(key: String, timestamp: Date, size: Int64 = 0, verified: Bool = false) {
+    public init(key: String, timestamp: Date, size: Int64 = 0, verified: Bool = false, vouched: Bool = false, marked: Bool = false) {
         self.key = key
         self.timestamp = timestamp
         self.size = size
         self.verified = verified
+        self.vouched = vouched
+        self.marked = marked
     }
+
+    /// Which backup of a period a rule keeps: the best rank, then the newest. With every rank equal this is
+    /// restic's rule (the newest of each period).
+    var rank: Int { marked ? 0 : vouched ? 2 : 1 }
 
     /// The planner's order: newest first, ties broken by key so the plan never depends on input order.
     public static func newestFirst(_ left: RetentionCandidate, _ right: RetentionCandidate) -> Bool {
@@ -122,14 +133,18 @@ public enum RetentionPlanner {
             ]
             for (reason, count, periods) in rules where count > 0 {
                 var left = count
-                var lastPeriod: Int64?
                 var keptOldest = false
-                for index in 0..<periods.count where periods[index] != lastPeriod {
-                    guard left > 0 else { break }
-                    reasons[index].append(reason)
-                    lastPeriod = periods[index]
+                var start = 0
+                while start < periods.count, left > 0 {
+                    // One period: the contiguous run of backups (newest first) with the same period.
+                    var end = start + 1
+                    while end < periods.count, periods[end] == periods[start] { end += 1 }
+                    var best = start
+                    for index in start..<end where planned[index].rank > planned[best].rank { best = index }
+                    reasons[best].append(reason)
                     left -= 1
-                    keptOldest = index == periods.count - 1
+                    keptOldest = best == periods.count - 1
+                    start = end
                 }
                 // A rule with count left when it reaches the oldest backup keeps the oldest too.
                 if left > 0, !keptOldest {
@@ -145,7 +160,7 @@ public enum RetentionPlanner {
             }
             // The brakes: the newest backup, and the newest verified one, are never deleted.
             reasons[0].append(.newest)
-            if let verified = planned.firstIndex(where: \.verified) {
+            if let verified = planned.firstIndex(where: { $0.verified && !$0.marked }) {
                 reasons[verified].append(.newestVerified)
             }
         }

@@ -108,6 +108,9 @@ public struct RetentionRunner: Sendable {
     /// Where each deletion is recorded before it happens (a record that cannot be stored stops the deletions),
     /// and whose expired records go with the tenant's retention; `nil`: no audit (unit tests of the planner).
     public var audit: AuditTrail?
+    /// The keys whose marks (``BackupMark``) count; `nil`: marks are not read (every backup ranks by its
+    /// manifest alone).
+    public var trust: ManifestTrust?
     /// Who prunes: the daemon, or the operator running `prune`.
     public var actor = "tenant-backup"
 
@@ -131,7 +134,7 @@ public struct RetentionRunner: Sendable {
 
     /// ``candidates(tenant:)``, plus the backups read newest first whose manifest exists but does not vouch
     /// for them (another key or size, or unreadable).
-    func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String]) {
+    func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String], marks: Set<String>) {
         let all = try await BackupCatalog(client: client, prefix: prefix).backups(of: .tenant(tenant))
         // An empty object named like a backup is no backup: it must not take a daily or weekly slot from a
         // real one. It is left out of planning, and kept.
@@ -140,7 +143,13 @@ public struct RetentionRunner: Sendable {
             logger.warning("an empty object named like a backup is not planned (kept)", metadata: ["tenant": "\(tenant)", "s3_key": "\(empty.key.key)"])
         }
         let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
-        var candidates = listed.map { RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: false) }
+        var candidates: [RetentionCandidate] = []
+        for backup in listed {
+            var marked = false
+            if let trust, backup.hasMark { marked = await BackupMark.read(for: backup, from: client, trust: trust) != nil }
+            if marked { logger.info("a backup marked broken or foreign is not kept in place of another", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)"]) }
+            candidates.append(RetentionCandidate(key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size, verified: false, vouched: backup.hasManifest, marked: marked))
+        }
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
@@ -157,17 +166,18 @@ public struct RetentionRunner: Sendable {
                 failedManifests.append(candidate.key)
                 continue
             }
-            candidates[index] = RetentionCandidate(key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: true)
+            if candidate.marked { continue }
+            candidates[index] = RetentionCandidate(key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: true, vouched: true)
             break
         }
-        return (candidates, failedManifests)
+        return (candidates, failedManifests, Set(listed.filter(\.hasMark).map(\.key.markKey)))
     }
 
     /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
     public func run(tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false) async throws(S3Error) -> RetentionOutcome {
         var log = logger
         log[metadataKey: BackupSchema.tenant(tenant).metadataKey] = "\(tenant)"
-        let (candidates, failedManifests) = try await inspect(tenant: tenant)
+        let (candidates, failedManifests, marks) = try await inspect(tenant: tenant)
         let current = now()
         let plan = RetentionPlanner.plan(candidates, policy: settings.policy, now: current)
         var warnings: [String] = []
@@ -227,6 +237,7 @@ public struct RetentionRunner: Sendable {
             precondition(key.hasPrefix(folder), "retention planned a key outside the tenant's folder")
             keys.append(key)
             keys.append(key + BackupKey.manifestSuffix)
+            if marks.contains(key + BackupKey.markSuffix) { keys.append(key + BackupKey.markSuffix) }
         }
         // Every deletion is on the audit trail before it happens; a record that cannot be stored stops them all.
         if let audit {

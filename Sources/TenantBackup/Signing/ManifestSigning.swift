@@ -123,6 +123,11 @@ public struct SigningKey: Sendable {
         return (key, true)
     }
 
+    /// A signature over `text`.
+    public func signature(for text: String) throws -> ManifestSignature {
+        ManifestSignature(algorithm: "ed25519", keyId: publicKey.id, value: try key.signature(for: Data(text.utf8)).base64EncodedString())
+    }
+
     /// Signs `manifest` (its ``BackupManifest/signingText``).
     public func sign(_ manifest: BackupManifest) throws -> BackupManifest {
         // Through its own JSON first: the dates are then whole seconds, as every reader decodes them.
@@ -167,6 +172,14 @@ public struct ManifestTrust: Sendable {
         var unique: [TrustedKey] = []
         for key in keys where !unique.contains(key) { unique.append(key) }
         self.keys = unique
+    }
+
+    /// Whether `signature` over `text` is a trusted key's.
+    public func verifies(_ signature: ManifestSignature, of text: String) -> Bool {
+        guard signature.algorithm == "ed25519", let key = keys.first(where: { $0.id == signature.keyId }),
+              let raw = Data(base64Encoded: signature.value)
+        else { return false }
+        return key.key.isValidSignature(raw, for: Data(text.utf8))
     }
 
     public func verdict(for manifest: BackupManifest) -> SignatureVerdict {

@@ -43,6 +43,8 @@ public struct BackupCatalog: Sendable {
         public let size: Int64
         /// Whether `<key>.manifest.json` is beside it (not yet whether it vouches for it).
         public let hasManifest: Bool
+        /// Whether `<key>.rejected.json` is beside it (not yet whether it counts: ``BackupMark/read(for:from:trust:)``).
+        public var hasMark: Bool = false
         /// When S3 stored it, and in which storage class, as the listing says.
         public var lastModified: Date? = nil
         public var storageClass: String? = nil
@@ -64,10 +66,11 @@ public struct BackupCatalog: Sendable {
     private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
         let objects = try await client.list(prefix: folder, limit: nil)
         let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
+        let marks = Set(objects.filter { $0.key.hasSuffix(BackupKey.markSuffix) }.map { String($0.key.dropLast(BackupKey.markSuffix.count)) })
         return objects.compactMap { object in
             BackupKey.parse(object.key, prefix: prefix).map {
                 ListedBackup(
-                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), lastModified: object.lastModified,
+                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), hasMark: marks.contains($0.key), lastModified: object.lastModified,
                     storageClass: object.storageClass)
             }
         }

@@ -31,6 +31,12 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
         return .none
     }
 
+    /// What follows a backup's key to name its mark (``BackupMark``): proved broken or foreign.
+    public static let markSuffix = ".rejected.json"
+
+    /// `<key>.rejected.json`.
+    public var markKey: String { key + Self.markSuffix }
+
     /// What follows a backup's key to name its manifest.
     public static let manifestSuffix = ".manifest.json"
 
