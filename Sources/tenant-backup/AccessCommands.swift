@@ -106,7 +106,8 @@ struct ListCommand: AsyncParsableCommand {
                 let kept = backup.keptBy.isEmpty ? "expires next prune" : "kept: " + backup.keptBy.map(\.rawValue).joined(separator: ",")
                 print(
                     "  \(backup.key.fileName)  \(mebibytes(backup.size))  \(BackupKey.format(backup.key.timestamp)) UTC  "
-                        + "\(backup.storageClass ?? "STANDARD")  manifest \(backup.manifest == .matches ? "matches (key, size)" : backup.manifest.rawValue)  \(kept)")
+                        + "\(backup.storageClass ?? "STANDARD")  manifest \(backup.manifest == .matches ? "matches (key, size)" : backup.manifest.rawValue)"
+                        + "\(backup.signature.map { ", \($0)" } ?? "")  \(kept)\(backup.mark.map { "  MARKED BAD (\($0))" } ?? "")")
             }
             return
         }

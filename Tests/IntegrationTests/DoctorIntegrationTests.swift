@@ -32,7 +32,7 @@ import TenantBackupTesting
                 let report = await runDoctor(environment(database: database, bucket: bucket))
                 #expect(report.checks.map(\.name) == [
                     Doctor.configurationCheck, Doctor.postgresCheck, Doctor.pgDumpCheck, Doctor.tenantsCheck,
-                    Doctor.bucketCheck, Doctor.roundTripCheck,
+                    Doctor.bucketCheck, Doctor.roundTripCheck, Doctor.signingCheck, Doctor.leftoversCheck,
                 ])
                 for check in report.checks {
                     #expect(check.outcome == .passed, "\(check.name): \(check.detail)")

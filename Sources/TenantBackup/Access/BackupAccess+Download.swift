@@ -227,14 +227,35 @@ enum DownloadOutput: Sendable {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AccessError(tenant: tenant, .output("cannot write \(path): the directory \(directory) does not exist"))
         }
-        // A short name of its own (any target name fits), in the target's directory so the rename is atomic.
-        let temporary = "\(directory)/.tenant-backup-\(AuditRecord.newId()).partial"
+        // A killed download's partial file (patient data) is removed by the next download into its directory.
+        sweepPartials(in: directory)
+        // A short name of its own (any target name fits), in the target's directory so the rename is atomic;
+        // the process id in it tells a live download's file from a killed one's.
+        let temporary = "\(directory)/.tenant-backup-\(getpid())-\(AuditRecord.newId()).partial"
         guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
               let handle = FileHandle(forWritingAtPath: temporary)
         else {
             throw AccessError(tenant: tenant, .output("cannot write in \(directory) (permissions?)"))
         }
         return .file(temporary: temporary, handle: handle)
+    }
+
+    /// Removes `.tenant-backup-<pid>-<id>.partial` files of processes that are gone (and the older
+    /// `.tenant-backup-<id>.partial` names, once a day old).
+    static func sweepPartials(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(".tenant-backup-") && name.hasSuffix(".partial") {
+            let middle = name.dropFirst(".tenant-backup-".count).dropLast(".partial".count)
+            let parts = middle.split(separator: "-")
+            let path = "\(directory)/\(name)"
+            if parts.count == 2, let pid = Int32(parts[0]) {
+                if pid != getpid(), kill(pid, 0) != 0, errno == ESRCH { unlink(path) }
+            } else if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                      Date().timeIntervalSince(modified) > 86400
+            {
+                unlink(path)
+            }
+        }
     }
 
     func write(_ buffer: ByteBuffer) async throws {

@@ -22,6 +22,10 @@ extension BackupAccess {
         public let keptBy: [RetentionReason]
         /// The object's plain URL (no signature).
         public let url: String
+        /// What its manifest's signature says (`signed by key …`, `unsigned`, ...); `nil` without a manifest.
+        public var signature: String? = nil
+        /// Why it was marked broken or foreign (by adopt or verify), when a trusted mark says so.
+        public var mark: String? = nil
     }
 
     /// A tenant's backups, newest first.
@@ -62,16 +66,25 @@ extension BackupAccess {
             throw AccessError(tenant: tenant, .unknownTenant)
         }
         var states: [BackupKey: ListedBackup.ManifestState] = [:]
+        var signatures: [BackupKey: String] = [:]
+        var marks: [BackupKey: String] = [:]
+        let trust = context.manifestTrust()
         for backup in listed {
+            if backup.hasMark, let mark = await BackupMark.read(for: backup, from: client, trust: trust) {
+                marks[backup.key] = "\(mark.markedBy), \(BackupAccess.isoformat(mark.markedAt)): \(mark.reason)"
+            }
             guard backup.hasManifest else {
                 states[backup.key] = .missing
                 continue
             }
             let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
             states[backup.key] = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } == true ? .matches : .mismatch
+            if let manifest { signatures[backup.key] = trust.verdict(for: manifest).summary }
         }
         let candidates = listed.map {
-            RetentionCandidate(key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: states[$0.key] == .matches)
+            RetentionCandidate(
+                key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: states[$0.key] == .matches && marks[$0.key] == nil,
+                vouched: $0.hasManifest, marked: marks[$0.key] != nil)
         }
         let plan = RetentionPlanner.plan(candidates, policy: context.settings.retention.policy, now: now())
         var reasons: [String: [RetentionReason]] = [:]
@@ -82,7 +95,8 @@ extension BackupAccess {
                 ListedBackup(
                     key: backup.key, size: backup.size, lastModified: backup.lastModified, storageClass: backup.storageClass,
                     manifest: states[backup.key] ?? .missing, keptBy: reasons[backup.key.key] ?? [],
-                    url: client.endpoint.url(path: client.endpoint.path(key: backup.key.key), query: []))
+                    url: client.endpoint.url(path: client.endpoint.path(key: backup.key.key), query: []), signature: signatures[backup.key],
+                    mark: marks[backup.key])
             }
         try await audit(.list, tenant: tenant, key: nil, detail: "\(backups.count) backups")
         return TenantListing(tenant: tenant, backups: backups)

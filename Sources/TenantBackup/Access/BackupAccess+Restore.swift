@@ -136,6 +136,11 @@ extension BackupAccess {
             return error
         }
         let (environment, database) = try restoreTarget(request, tenant: tenant)
+        // What killed restores and drills left on this server and in the spool goes first.
+        let swept = (try? await Blocking.run { RestoreLeftovers.sweepDatabases(environment: environment) }) ?? []
+        for line in swept {
+            logger.notice("swept a leftover of a killed restore", metadata: ["tenant": "\(tenant)", "leftover": "\(line)"])
+        }
         let created: Bool
         if request.createDatabase {
             try await createDatabase(database, environment: environment, tenant: tenant, key: key)
@@ -188,6 +193,11 @@ extension BackupAccess {
                     "tenant": "\(tenant)", "s3_key": "\(key)", "database": "\(database)", "actor": "\(actor)", "tables": "\(counts.count)",
                     "mismatched": "\(mismatches.map(\.table).joined(separator: ","))",
                 ])
+            if created {
+                try? await onMaintenanceDatabase(database, environment: environment) { connection, exists in
+                    if exists { _ = try connection.query("COMMENT ON DATABASE \(BackupSchema.quoted(database)) IS NULL", purpose: "releasing database \(database)") }
+                }
+            }
             await auditBestEffort(
                 .restore, tenant: tenant, key: key, outcome: mismatches.isEmpty ? .ok : .failed,
                 detail: mismatches.isEmpty ? "into database \(database)" : "restored into \(database), but row counts differ: \(mismatches.map(\.table).joined(separator: ", "))")
@@ -358,7 +368,9 @@ extension BackupAccess {
     /// The private spool for `plan`'s objects, after checking they fit (``RestoreSettings/spoolLimit``, free space).
     private func makeSpool(for plan: RestorePlan, tenant: String) throws(AccessError) -> RestoreSpool {
         let base = context.settings.restore.resolvedSpoolDirectory(environment: context.environment)
-        RestoreSpool.sweep(base: base)
+        for path in RestoreSpool.sweep(base: base) {
+            logger.notice("removed the spool of a killed restore", metadata: ["tenant": "\(tenant)", "path": "\(path)"])
+        }
         let total = (plan.shared + [plan.tenant]).reduce(Int64(0)) { $0 + $1.size }
         let limit = context.settings.restore.spoolLimit
         if total > limit {
@@ -602,6 +614,10 @@ extension BackupAccess {
                     throw AccessError(tenant: tenant, .restoreRefused("database \(database) already exists; restore into it without --create-database, or name a new one"))
                 }
                 _ = try connection.query("CREATE DATABASE \(BackupSchema.quoted(database))", purpose: "creating database \(database)")
+                // Ours until the restore succeeds: a killed run's database is found and swept by the next one.
+                _ = try connection.query(
+                    "COMMENT ON DATABASE \(BackupSchema.quoted(database)) IS \(RestoreGuard.literal(RestoreLeftovers.comment(tenant: tenant)))",
+                    purpose: "marking database \(database) as a restore in progress")
             }
         } catch let error as AccessError {
             await auditBestEffort(.restore, tenant: tenant, key: key, outcome: .refused, detail: error.message)

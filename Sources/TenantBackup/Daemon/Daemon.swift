@@ -44,6 +44,7 @@ public struct Daemon: Sendable {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         state.setActivity("starting: checking the database and the bucket")
         try await firstChecks(context, state: state, retry: !once)
+        await Self.sweepLeftovers(context, logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: WatchdogService(state: state, logger: logger), serviceName: "watchdog")
@@ -79,6 +80,21 @@ public struct Daemon: Sendable {
 
     /// The database answers and the bucket can be listed. Retried every 10 s (with the reason in systemd's
     /// status line) unless `retry` is false.
+    /// What killed restores and drills left (their databases on the settings' server, their spools) is removed
+    /// at start: only ours, and only once its process is gone.
+    static func sweepLeftovers(_ context: BackupContext, logger: Logger) async {
+        var environment = context.environment
+        if let source = context.settings.postgres.connectionString, !source.isEmpty, let parsed = try? DumpConnection.variables(for: source) {
+            environment = ChildEnvironment.variables(context.environment, overrides: parsed)
+        }
+        let server = environment
+        let swept = (try? await Blocking.run { RestoreLeftovers.sweepDatabases(environment: server) }) ?? []
+        let spools = RestoreSpool.sweep(base: context.settings.restore.resolvedSpoolDirectory(environment: context.environment))
+        for line in swept + spools.map({ "removed spool \($0)" }) {
+            logger.notice("swept a leftover of a killed restore", metadata: ["leftover": "\(line)"])
+        }
+    }
+
     private func firstChecks(_ context: BackupContext, state: DaemonState, retry: Bool) async throws {
         _ = try context.client()  // no bucket: refuse to start
         while true {

@@ -13,6 +13,8 @@ public struct Doctor: Sendable {
     public static let tenantsCheck = "tenants"
     public static let bucketCheck = "S3 bucket"
     public static let roundTripCheck = "S3 write/read/delete"
+    public static let leftoversCheck = "leftovers of killed restores"
+    public static let signingCheck = "manifest signing key"
 
     public var loader: SettingsLoader
     public var configFile: String?
@@ -56,7 +58,46 @@ public struct Doctor: Sendable {
 
         // 5-6. S3
         await checkStorage(settings, record: record, skip: skip)
+
+        // 7-8. what restores need and leave behind
+        record(checkSigningKey(settings))
+        record(await checkLeftovers(settings))
         return report
+    }
+
+    /// The key manifests are signed with: present and private, or creatable by the first backup.
+    func checkSigningKey(_ settings: Settings) -> DoctorCheck {
+        let path = settings.signing.resolvedKeyFile(environment: loader.environment)
+        if FileManager.default.fileExists(atPath: path) {
+            do {
+                let key = try SigningKey.load(path: path)
+                return DoctorCheck(name: Self.signingCheck, outcome: .passed, detail: "\(path): public key \(key.publicKey) (key \(key.publicKey.id))")
+            } catch {
+                return DoctorCheck(name: Self.signingCheck, outcome: .failed, detail: error.description, hint: "manifests written without it are unsigned and need --trust-unsigned to restore")
+            }
+        }
+        let trusted = settings.signing.publicKeys.count
+        return DoctorCheck(
+            name: Self.signingCheck, outcome: .passed,
+            detail: "\(path) does not exist yet: the first backup creates it" + (trusted > 0 ? "; \(trusted) public key(s) trusted (a restore or drill host)" : ""))
+    }
+
+    /// Databases and spools a killed restore or drill left (the next restore or daemon start removes them).
+    func checkLeftovers(_ settings: Settings) async -> DoctorCheck {
+        let environment = loader.environment
+        let connectionString = settings.postgres.connectionString
+        var variables = environment
+        if let connectionString, !connectionString.isEmpty, let parsed = try? DumpConnection.variables(for: connectionString) {
+            variables = ChildEnvironment.variables(environment, overrides: parsed)
+        }
+        let server = variables
+        var found = ((try? await Blocking.run { try RestoreLeftovers.databases(environment: server) }) ?? []).map(\.description)
+        let base = settings.restore.resolvedSpoolDirectory(environment: environment)
+        found += RestoreLeftovers.spools(base: base).map { "spool \($0) (may hold patient data)" }
+        guard !found.isEmpty else { return DoctorCheck(name: Self.leftoversCheck, outcome: .passed, detail: "none") }
+        return DoctorCheck(
+            name: Self.leftoversCheck, outcome: .failed, detail: found.joined(separator: "; "),
+            hint: "the next restore, drill or daemon start removes them (only those whose process is gone); or drop and delete them by hand")
     }
 
     private func checkDatabase(_ settings: Settings, record: (DoctorCheck) -> Void, skip: ([String], String) -> Void) async {
