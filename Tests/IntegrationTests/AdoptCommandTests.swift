@@ -69,16 +69,18 @@ import Testing
                 for key in [truncated, foreign, leaking] {
                     await #expect(throws: S3Error.self) { try await client.headObject(key: key + ".manifest.json") }
                 }
-                // Adopt proved it in a throwaway database after the newest shared dump, and signed the manifest: the
-                // adopted backup now verifies, drills, and restores into the live database like one of ours.
-                #expect(manifest.signature != nil && manifest.sharedBackups.count == 1, "\(manifest)")
-                let (verified, verifyOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good], environment)
+                // Adopt read it; it did not run it, so it did not sign it: restoring or drilling an adopted backup is a
+                // deliberate --trust-unsigned (its manifest names the newest shared dump for a fresh database).
+                #expect(manifest.signature == nil && manifest.sharedBackups.count == 1, "\(manifest)")
+                let (unsigned, unsignedOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good], environment)
+                #expect(unsigned == .exited(1) && unsignedOutput.contains("unsigned"), "\(unsignedOutput)")
+                let (verified, verifyOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--trust-unsigned"], environment)
                 #expect(verified == .exited(0) && verifyOutput.contains("✔ \(good)"), "\(verifyOutput)")
-                let (drilled, drillOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore"], environment)
+                let (drilled, drillOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore", "--trust-unsigned"], environment)
                 #expect(drilled == .exited(0), "\(drillOutput)")
                 _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
                 let (restored, restoreOutput) = try await AccessCommandTests.run(
-                    ["restore", "--tenant", "bienestar", good, "--target-database", "dbname=\(database.name)"], environment)
+                    ["restore", "--tenant", "bienestar", good, "--target-database", "dbname=\(database.name)", "--trust-unsigned"], environment)
                 #expect(restored == .exited(0) && restoreOutput.contains("bienestar.patients: 40 rows"), "\(restoreOutput)")
                 // Adopting again finds only the two it cannot adopt, and never rewrites the manifest.
                 let (_, again) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)

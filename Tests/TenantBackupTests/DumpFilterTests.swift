@@ -157,7 +157,8 @@ import Testing
         ("CREATE ROLE evil SUPERUSER LOGIN;\n", "role"),
         ("ALTER ROLE postgres PASSWORD 'x';\n", "role"),
         ("ALTER USER postgres NOSUPERUSER;\n", "role"),
-        ("GRANT pg_read_server_files TO bienestar_user;\n", "role membership"),
+        ("GRANT pg_monitor TO bienestar_user;\n", "role membership"),
+        ("GRANT pg_read_server_files TO bienestar_user;\n", "server-side file"),
         ("COPY bienestar.patients FROM PROGRAM 'touch /tmp/owned';\n", "COPY"),
         ("COPY bienestar.patients FROM '/etc/passwd';\n", "COPY"),
         ("COPY bienestar.patients TO '/tmp/leak';\n", "COPY"),
@@ -244,5 +245,57 @@ import Testing
         #expect(refusal("COPY public.t FROM PROGRAM 'id';", policy: .afterRestore) != nil)
         #expect(refusal("SELECT pg_read_file('/etc/passwd');", policy: .afterRestore) != nil)
         #expect(refusal("DELETE FROM public.t", policy: .afterRestore)?.contains("incomplete") == true)
+    }
+}
+
+/// Found by the adversarial trial of issue 17: shapes that got past the first filter.
+@Suite struct DumpFilterTrialTests {
+    func refusal(_ text: String, forbidden: Set<String> = [], policy: DumpFilter.Policy = .tenant) -> String? {
+        var filter = DumpFilter(schema: "bienestar", policy: policy)
+        filter.forbiddenSchemas = forbidden
+        do throws(DumpFilter.Refusal) {
+            _ = try filter.filter(ByteBuffer(string: text))
+            try filter.end()
+        } catch {
+            return error.reason
+        }
+        return nil
+    }
+
+    static let body = DumpFilterTests.header
+
+    @Test func turningStandardConformingStringsOffAtRunTimeIsRefused() {
+        // With the setting off, psql reads 'a\'' as an escaped quote and runs the COMMIT after it.
+        let attack = "CREATE TABLE bienestar.zz AS SELECT pg_catalog.set_config('standard_conforming_strings', 'off', false) AS v;\n"
+            + "COMMENT ON SCHEMA bienestar IS 'a\\'' ; COMMIT; CREATE ROLE owned LOGIN; BEGIN; --';\n"
+        #expect(refusal(Self.body + attack + DumpFilterTests.footer) != nil)
+        #expect(refusal("SELECT pg_catalog.set_config('standard_conforming_strings','off',false);\nSELECT 'a\\'' ; COMMIT; --';", policy: .afterRestore) != nil)
+        #expect(refusal("SET standard_conforming_strings TO off;", policy: .afterRestore) != nil)
+    }
+
+    @Test func aNulByteIsRefused() {
+        let attack = "COMMENT ON SCHEMA bienestar IS 'x' /* \u{0} */ '\n*/ ; COMMIT; CREATE ROLE owned; BEGIN; SELECT 1 \u{0}';\n;\n"
+        #expect(refusal(Self.body + attack + DumpFilterTests.footer)?.contains("NUL") == true)
+    }
+
+    @Test func createTableAsAndServerFilesAreRefused() {
+        #expect(refusal(Self.body + "CREATE TABLE bienestar.zz_file AS SELECT pg_catalog.pg_read_file('/etc/hostname') AS f;\n" + DumpFilterTests.footer) != nil)
+        #expect(refusal(Self.body + "CREATE TABLE bienestar.zz_leak AS SELECT 1 AS a;\n" + DumpFilterTests.footer)?.contains("AS") == true)
+        // A function whose body runs a server program (caught by name; built at run time it would not be: the
+        // signature is the boundary for that).
+        let function = "CREATE FUNCTION bienestar.zz_f() RETURNS integer LANGUAGE plpgsql\n    AS $$BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch /tmp/owned'''; RETURN 1; END$$;\n"
+        #expect(refusal(Self.body + function + DumpFilterTests.footer) != nil)
+    }
+
+    @Test func namingAnotherClinicsSchemaIsRefused() {
+        for statement in [
+            "COMMENT ON TABLE mindcare.patients IS 'x';\n",
+            "ALTER TABLE mindcare.patients ALTER COLUMN full_name SET DEFAULT 'pwned';\n",
+            "CREATE VIEW bienestar.v AS SELECT * FROM mindcare.patients;\n",
+        ] {
+            #expect(refusal(Self.body + statement + DumpFilterTests.footer, forbidden: ["mindcare"])?.contains("mindcare") == true, "\(statement)")
+        }
+        // public (shared) and the clinic's own schema are fine.
+        #expect(refusal(Self.body + "ALTER TABLE ONLY bienestar.patients ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES public.users_user(id);\n" + DumpFilterTests.footer, forbidden: ["mindcare"]) == nil)
     }
 }

@@ -68,6 +68,7 @@ extension BackupAccess {
         var states: [BackupKey: ListedBackup.ManifestState] = [:]
         var signatures: [BackupKey: String] = [:]
         var marks: [BackupKey: String] = [:]
+        var signed: Set<BackupKey> = []
         let trust = context.manifestTrust()
         for backup in listed {
             if backup.hasMark, let mark = await BackupMark.read(for: backup, from: client, trust: trust) {
@@ -80,11 +81,13 @@ extension BackupAccess {
             let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
             states[backup.key] = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } == true ? .matches : .mismatch
             if let manifest { signatures[backup.key] = trust.verdict(for: manifest).summary }
+            if let manifest, states[backup.key] == .matches, trust.verdict(for: manifest).isTrusted { signed.insert(backup.key) }
         }
+        // As retention plans it: only a signed manifest vouches for a backup.
         let candidates = listed.map {
             RetentionCandidate(
-                key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: states[$0.key] == .matches && marks[$0.key] == nil,
-                vouched: $0.hasManifest, marked: marks[$0.key] != nil)
+                key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: signed.contains($0.key) && marks[$0.key] == nil,
+                vouched: signed.contains($0.key), marked: marks[$0.key] != nil)
         }
         let plan = RetentionPlanner.plan(candidates, policy: context.settings.retention.policy, now: now())
         var reasons: [String: [RetentionReason]] = [:]

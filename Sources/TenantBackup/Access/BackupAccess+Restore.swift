@@ -164,11 +164,13 @@ extension BackupAccess {
             defer { spool.remove() }
             // Every object is read whole and verified before psql starts.
             var spooled: [(part: RestorePlan.Part, path: String)] = []
+            let forbidden = await forbiddenSchemas(tenant: tenant, target: environment)
             for part in plan.shared + [plan.tenant] {
-                spooled.append((part, try await spoolAndVerify(part, into: spool, tenant: tenant, trustUnsigned: request.trustUnsigned)))
+                spooled.append((part, try await spoolAndVerify(part, into: spool, tenant: tenant, trustUnsigned: request.trustUnsigned, forbidden: forbidden)))
             }
             let guardCheck = RestoreGuard(tenant: tenant, sharedSchemas: context.settings.tenants.sharedSchemas, applied: plan.shared.map(\.backup.schema))
-            try await apply(spooled, guard: guardCheck, tenant: tenant, environment: environment, database: database, afterRestore: request.afterRestoreSQL)
+            try await apply(
+                spooled, guard: guardCheck, tenant: tenant, environment: environment, database: database, afterRestore: request.afterRestoreSQL, forbidden: forbidden)
             let present = try? await Blocking.run { () throws -> Bool in
                 try PostgresConnection(connectionString: nil, environment: environment).schemaExists(tenant)
             }
@@ -193,7 +195,7 @@ extension BackupAccess {
                     "tenant": "\(tenant)", "s3_key": "\(key)", "database": "\(database)", "actor": "\(actor)", "tables": "\(counts.count)",
                     "mismatched": "\(mismatches.map(\.table).joined(separator: ","))",
                 ])
-            if created {
+            if created, !database.hasPrefix(RestoreLeftovers.drillPrefix) {
                 try? await onMaintenanceDatabase(database, environment: environment) { connection, exists in
                     if exists { _ = try connection.query("COMMENT ON DATABASE \(BackupSchema.quoted(database)) IS NULL", purpose: "releasing database \(database)") }
                 }
@@ -365,6 +367,21 @@ extension BackupAccess {
         RestorePlan.Part(key: backup.key.key, backup: backup.key, manifest: manifest, size: backup.size, recreates: nil)
     }
 
+    /// The schemas a dump of `tenant` may not name: the other clinics the bucket holds backups of, and (given a
+    /// target) every schema of the target that is neither the tenant's, a shared one nor PostgreSQL's own.
+    func forbiddenSchemas(tenant: String, target: [String: String]?) async -> Set<String> {
+        var names = Set(((try? await catalog(tenant).allBackups(area: .tenant)) ?? []).map(\.key.schema))
+        if let target {
+            let found = (try? await Blocking.run { () throws -> [String] in
+                try PostgresConnection(connectionString: nil, environment: target).schemaNames()
+            }) ?? []
+            names.formUnion(found.filter { !$0.hasPrefix("pg_") && $0 != "information_schema" })
+        }
+        names.remove(tenant)
+        names.subtract(context.settings.tenants.sharedSchemas)
+        return names
+    }
+
     /// The private spool for `plan`'s objects, after checking they fit (``RestoreSettings/spoolLimit``, free space).
     private func makeSpool(for plan: RestorePlan, tenant: String) throws(AccessError) -> RestoreSpool {
         let base = context.settings.restore.resolvedSpoolDirectory(environment: context.environment)
@@ -400,9 +417,9 @@ extension BackupAccess {
 
     /// The read path every reader of a backup shares: the stored bytes hashed (and spooled, when `spool` is
     /// given), decoded as the key's format says, and read by the ``DumpFilter`` to its end.
-    func readThroughFilter(_ key: BackupKey, tenant: String, spool: FileHandle?) async throws -> ReadOutcome {
+    func readThroughFilter(_ key: BackupKey, tenant: String, spool: FileHandle?, forbidden: Set<String>) async throws -> ReadOutcome {
         var decompressor = try Self.decompressor(for: key, tenant: tenant)
-        let filter = DumpFilter.Checker(schema: key.schema, policy: key.area == .tenant ? .tenant : .shared)
+        let filter = DumpFilter.Checker(schema: key.schema, policy: key.area == .tenant ? .tenant : .shared, forbiddenSchemas: forbidden)
         var codecProblem: String?
         let (bytes, digest) = try await streamObject(key.key, tenant: tenant) { chunk in
             if let spool {
@@ -430,14 +447,16 @@ extension BackupAccess {
     /// Reads one object whole into the spool and verifies it: size and SHA-256 against its manifest (or, for
     /// a manifest-less object restored with `--trust-unsigned`, the listed size), and the dump filter to the
     /// end. Returns the spooled file; nothing of it has reached psql.
-    private func spoolAndVerify(_ part: RestorePlan.Part, into spool: RestoreSpool, tenant: String, trustUnsigned: Bool) async throws(AccessError) -> String {
+    private func spoolAndVerify(
+        _ part: RestorePlan.Part, into spool: RestoreSpool, tenant: String, trustUnsigned: Bool, forbidden: Set<String>
+    ) async throws(AccessError) -> String {
         let outcome: ReadOutcome
         let path: String
         do {
             let (file, handle) = try spool.createFile(named: "\(part.backup.area.rawValue)-\(BackupKey.encode(part.backup.schema))\(part.backup.suffix)")
             path = file
             defer { try? handle.close() }
-            outcome = try await readThroughFilter(part.backup, tenant: tenant, spool: handle)
+            outcome = try await readThroughFilter(part.backup, tenant: tenant, spool: handle, forbidden: forbidden)
         } catch {
             switch error {
             case let error as S3Error: throw AccessError(tenant: tenant, .storage(error))
@@ -460,7 +479,7 @@ extension BackupAccess {
     /// own failure rolls back by itself.
     private func apply(
         _ parts: [(part: RestorePlan.Part, path: String)], guard guardCheck: RestoreGuard, tenant: String, environment: [String: String], database: String,
-        afterRestore: String?
+        afterRestore: String?, forbidden: Set<String>
     ) async throws(AccessError) {
         let major = (try? await Blocking.run { () throws -> Int in
             try PostgresConnection(connectionString: nil, environment: environment).serverMajorVersion
@@ -473,6 +492,7 @@ extension BackupAccess {
         do {
             fingerprint = try await Blocking.run { () throws -> String in
                 let connection = try PostgresConnection(connectionString: nil, applicationName: "tenant-backup restore", environment: environment)
+                _ = try connection.query("SELECT pg_catalog.set_config('search_path', '', false)", purpose: "fingerprinting the catalog before the restore")
                 guard let value = try connection.query(query, purpose: "fingerprinting the catalog before the restore").rows.first?.first ?? nil else {
                     throw PostgresError.queryFailed(purpose: "fingerprinting the catalog before the restore", sqlState: nil, message: "no value")
                 }
@@ -494,7 +514,7 @@ extension BackupAccess {
         }
         do throws(AccessError) {
             for (part, path) in parts {
-                try await feed(part, from: path, into: psql, tenant: tenant)
+                try await feed(part, from: path, into: psql, tenant: tenant, forbidden: forbidden)
             }
             do {
                 if let afterRestore {
@@ -521,6 +541,14 @@ extension BackupAccess {
     static func psqlFailure(_ stderr: String, tenant: String, key: String, status: Int32? = nil) -> AccessError {
         if let range = stderr.range(of: RestoreGuard.errorPrefix) {
             let reason = stderr[range.upperBound...].prefix { $0 != "\n" }.trimmingCharacters(in: .whitespaces)
+            if reason.contains("was ended inside the dump") {
+                // What the dump did after ending our transaction ran on its own: it may be committed.
+                return AccessError(
+                    tenant: tenant,
+                    .restoreFailed(
+                        "\(key): the dump ended the restore's transaction itself (COMMIT or ROLLBACK inside it): whatever it ran before and after that "
+                            + "may be committed in the target, outside the restore's control; check the target database (and roles) now, and treat this object as hostile"))
+            }
             return AccessError(
                 tenant: tenant,
                 .restoreRefused("\(key): the dump acted outside schema \(BackupSchema.display(tenant)): \(reason); the transaction was rolled back and nothing was restored"))
@@ -537,12 +565,13 @@ extension BackupAccess {
 
     /// One verified, spooled object: decoded, passed through the dump filter (which drops pg_dump's own
     /// `\restrict` lines: ours is in force), written to psql.
-    private func feed(_ part: RestorePlan.Part, from path: String, into psql: PsqlProcess, tenant: String) async throws(AccessError) {
+    private func feed(_ part: RestorePlan.Part, from path: String, into psql: PsqlProcess, tenant: String, forbidden: Set<String>) async throws(AccessError) {
         var head = ByteBuffer()
         var headDone = part.recreates == nil
         do {
             var decompressor = try Self.decompressor(for: part.backup, tenant: tenant)
             var filter = DumpFilter(schema: part.backup.schema, policy: part.backup.area == .tenant ? .tenant : .shared)
+            filter.forbiddenSchemas = forbidden
             let reader = try SpoolReader(path: path)
             defer { try? reader.handle.close() }
             func write(_ plain: ByteBuffer) async throws {

@@ -102,7 +102,7 @@ extension BackupAccess {
         }
         let read: ReadOutcome
         do {
-            read = try await readThroughFilter(backup.key, tenant: tenant, spool: nil)
+            read = try await readThroughFilter(backup.key, tenant: tenant, spool: nil, forbidden: await forbiddenSchemas(tenant: tenant, target: nil))
         } catch let error as S3Error {
             throw AccessError(tenant: tenant, .storage(error))
         } catch let error as AccessError {
@@ -138,7 +138,7 @@ extension BackupAccess {
         _ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, trustUnsigned: Bool, proving: Bool = false
     ) async throws(AccessError) -> Verification {
         let key = backup.key.key
-        let database = "tenant_backup_drill_\(AuditRecord.newId())"
+        let database = RestoreLeftovers.drillPrefix + AuditRecord.newId()
         var request = RestoreRequest(target: "dbname=\(database)")
         request.createDatabase = true
         request.withSharedData = true

@@ -76,7 +76,8 @@ public struct SigningSettings: Sendable, Equatable {
     }
 
     /// `$CREDENTIALS_DIRECTORY/signing-key` under systemd's `LoadCredential=`, else
-    /// `$STATE_DIRECTORY/signing.key` (systemd's `StateDirectory=`), else `~/.local/state/tenant-backup/signing.key`.
+    /// `$STATE_DIRECTORY/signing.key` (systemd's `StateDirectory=`), else the shipped unit's
+    /// `/var/lib/tenant-backup/signing.key` when it exists, else `~/.local/state/tenant-backup/signing.key`.
     public static func defaultKeyFile(environment: [String: String]) -> String {
         if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty,
            FileManager.default.fileExists(atPath: directory + "/signing-key")
@@ -85,6 +86,10 @@ public struct SigningSettings: Sendable, Equatable {
         }
         if let directory = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !directory.isEmpty {
             return "\(directory)/signing.key"
+        }
+        // The operator's commands on a host where the unit runs sign with the daemon's key (root can read it).
+        if FileManager.default.fileExists(atPath: "/var/lib/tenant-backup/signing.key") {
+            return "/var/lib/tenant-backup/signing.key"
         }
         let base = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/state")
         return base + "/tenant-backup/signing.key"

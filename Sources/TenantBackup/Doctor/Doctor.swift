@@ -95,9 +95,10 @@ public struct Doctor: Sendable {
         let base = settings.restore.resolvedSpoolDirectory(environment: environment)
         found += RestoreLeftovers.spools(base: base).map { "spool \($0) (may hold patient data)" }
         guard !found.isEmpty else { return DoctorCheck(name: Self.leftoversCheck, outcome: .passed, detail: "none") }
+        // Listed, not failed: they do not stop a backup, and the next restore, drill or daemon start removes them.
         return DoctorCheck(
-            name: Self.leftoversCheck, outcome: .failed, detail: found.joined(separator: "; "),
-            hint: "the next restore, drill or daemon start removes them (only those whose process is gone); or drop and delete them by hand")
+            name: Self.leftoversCheck, outcome: .passed,
+            detail: "\(found.count) found, removed by the next restore, drill or daemon start (only once their process is gone): " + found.joined(separator: "; "))
     }
 
     private func checkDatabase(_ settings: Settings, record: (DoctorCheck) -> Void, skip: ([String], String) -> Void) async {

@@ -41,6 +41,13 @@ public struct DumpFilter: StreamTransform, Sendable {
 
     public let schema: String
     public let policy: Policy
+    /// Schemas no statement may name (`name.` outside COPY data): the target's other clinics. A dump that
+    /// reads or changes another clinic's objects (`CREATE TABLE x AS SELECT * FROM other.t`, `ALTER TABLE
+    /// other.t …`, `COMMENT ON TABLE other.t`) is refused.
+    public var forbiddenSchemas: Set<String> = [] {
+        didSet { forbiddenForms = forbiddenSchemas.sorted().map { ($0, BackupSchema.display($0) + ".") } }
+    }
+    private var forbiddenForms: [(name: String, form: String)] = []
 
     public init(schema: String, policy: Policy) {
         self.schema = schema
@@ -151,11 +158,19 @@ public struct DumpFilter: StreamTransform, Sendable {
                         index += 1
                         continue
                     }
+                    if byte == 0 {
+                        failure = refuse("a NUL byte in COPY data: pg_dump never writes one")
+                        return
+                    }
                     if copyLine.count < 4 { copyLine.append(byte) } else { copyLineTooLong = true }
                     index += 1
                     continue
                 }
                 let byte = bytes[index]
+                if byte == 0 {
+                    failure = refuse("a NUL byte: psql drops what follows it on its line, so the dump would not run as it reads; pg_dump never writes one")
+                    return
+                }
                 let wasMeta = state == .metaLine
                 do throws(Refusal) {
                     try consume(byte)
@@ -528,6 +543,9 @@ public struct DumpFilter: StreamTransform, Sendable {
         if let problem = StatementPolicy.problem(text, overflow: statementOverflow, schema: schema, policy: policy) {
             throw refuse(problem)
         }
+        for (name, form) in forbiddenForms where DumpInspector.names(form, in: text) {
+            throw refuse("a statement that names schema \(BackupSchema.display(name)), another clinic's: a dump of \(BackupSchema.display(schema)) acts in that schema alone")
+        }
         if policy != .afterRestore, StatementPolicy.isCopyFromStdin(text) {
             state = .afterCopy
             resetStatement()
@@ -541,8 +559,9 @@ extension DumpFilter {
         private var filter: DumpFilter
         private(set) var refusal: Refusal?
 
-        init(schema: String, policy: Policy) {
+        init(schema: String, policy: Policy, forbiddenSchemas: Set<String> = []) {
             filter = DumpFilter(schema: schema, policy: policy)
+            filter.forbiddenSchemas = forbiddenSchemas
         }
 
         func feed(_ chunk: ByteBuffer) {
@@ -603,7 +622,25 @@ enum StatementPolicy {
 
     /// Why `text` (one statement, whitespace collapsed, comments out, without its `;`) is not one pg_dump writes
     /// under `policy`, or `nil`.
+    /// What no statement of a dump or an after-restore script may mention at all: settings that change how psql
+    /// reads the rest (`standard_conforming_strings` off hides a COMMIT inside what this filter reads as a
+    /// string), `set_config` other than pg_dump's own, and server-side files and programs.
+    static func forbiddenMention(_ text: String) -> String? {
+        let lower = text.lowercased()
+        if lower.contains("standard_conforming_strings") || lower.contains("client_encoding") || lower.contains("backslash_quote") || lower.contains("escape_string_warning") {
+            if !(lower == "set standard_conforming_strings = on" || lower == "set client_encoding = 'utf8'") {
+                return "a statement that names standard_conforming_strings or client_encoding: changing them changes how psql reads the rest of the dump"
+            }
+        }
+        if lower.contains("set_config"), text != "SELECT pg_catalog.set_config('search_path', '', false)" {
+            return "set_config outside pg_dump's own SELECT pg_catalog.set_config('search_path', '', false)"
+        }
+        if textCallsServerFiles(text) { return "a server-side file or program function (\(text.prefix(40))...)" }
+        return nil
+    }
+
     static func problem(_ text: String, overflow: Bool, schema: String, policy: DumpFilter.Policy) -> String? {
+        if let problem = forbiddenMention(text) { return problem }
         let head = words(text, count: 3)
         guard let first = head.first else {
             return "a statement that does not start with a keyword (\(text.prefix(24))...)"
@@ -637,6 +674,9 @@ enum StatementPolicy {
             }
             if kind == "EXTENSION" { return policy == .shared ? nil : "CREATE EXTENSION: a clinic's dump never creates extensions (the shared dump does)" }
             if !creatable.contains(kind) { return "CREATE \(kind): pg_dump never writes it in a dump of one schema" }
+            if ["TABLE", "UNLOGGED"].contains(kind), Self.hasTopLevelAs(text) {
+                return "CREATE TABLE ... AS: pg_dump never writes it (it runs a query while the dump loads)"
+            }
             return nil
         case "ALTER":
             let kind = head.dropFirst().first ?? ""
@@ -740,9 +780,35 @@ enum StatementPolicy {
         return "SELECT: pg_dump writes only set_config('search_path', '', false) and setval of the dump's own sequences (\(text.prefix(40))...)"
     }
 
+    /// Whether `text` has ` AS ` outside parentheses and quotes (`CREATE TABLE x AS SELECT …`).
+    static func hasTopLevelAs(_ text: String) -> Bool {
+        var depth = 0
+        var quote: Character?
+        var previous: Character = " "
+        var index = text.startIndex
+        while index < text.endIndex {
+            let character = text[index]
+            if let open = quote {
+                if character == open { quote = nil }
+            } else if character == "'" || character == "\"" {
+                quote = character
+            } else if character == "(" {
+                depth += 1
+            } else if character == ")" {
+                depth -= 1
+            } else if depth == 0, previous == " ", text[index...].uppercased().hasPrefix("AS ") || text[index...].uppercased() == "AS" {
+                return true
+            }
+            previous = character
+            index = text.index(after: index)
+        }
+        return false
+    }
+
     static func textCallsServerFiles(_ text: String) -> Bool {
         let lower = text.lowercased()
-        return ["pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_import", "lo_export", "pg_file_write", "dblink", "pg_reload_conf", "pg_terminate_backend", " program "]
+        return ["pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_import", "lo_export", "pg_file_write", "dblink", "pg_reload_conf",
+                "pg_terminate_backend", "pg_cancel_backend", "pg_execute_server_program", "pg_write_server_files", "pg_read_server_files", " program "]
             .contains { lower.contains($0) }
     }
 }

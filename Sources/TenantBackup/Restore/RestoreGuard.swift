@@ -6,7 +6,8 @@ import Foundation
 /// - the transaction is not the one the restore opened (something in the stream ended it),
 /// - a row changed in a table outside the restored schemas (`pg_stat_xact_user_tables`),
 /// - a catalog row outside them is not what it was before the restore started: schemas, relations (a
-///   truncated table gets a new file), columns, functions, triggers, rules, policies, roles and memberships,
+///   truncated table gets a new file), columns, their defaults, constraints and comments, functions, triggers,
+///   rules, policies, roles and memberships,
 ///   databases, event triggers, default privileges, large objects, and (when no shared dump is applied)
 ///   extensions,
 /// - a view or foreign key of the tenant's schema reaches into another clinic's schema.
@@ -45,7 +46,8 @@ public struct RestoreGuard: Sendable {
         "ARRAY[" + names.map(literal).joined(separator: ", ") + "]::pg_catalog.text[]"
     }
 
-    /// One md5 over every catalog row outside the restored schemas that the check compares.
+    /// One md5 over every catalog row outside the restored schemas that the check compares. Run with an empty
+    /// `search_path` (definitions then name every object in full, whatever the session's path).
     public var fingerprintQuery: String {
         let outside = "n.nspname <> ALL (\(Self.array(restored))) AND n.nspname <> 'pg_toast' AND n.nspname !~ '^pg_(toast_)?temp_'"
         var parts = [
@@ -81,6 +83,17 @@ public struct RestoreGuard: Sendable {
             "SELECT pg_catalog.concat_ws(':', 'e', e.oid, e.evtname, e.evtenabled, e.evtfoid) FROM pg_catalog.pg_event_trigger e",
             "SELECT pg_catalog.concat_ws(':', 'q', x.oid, x.defaclrole, x.defaclnamespace, coalesce(x.defaclacl::text, '')) FROM pg_catalog.pg_default_acl x",
             "SELECT pg_catalog.concat_ws(':', 'l', l.oid, l.lomowner) FROM pg_catalog.pg_largeobject_metadata l",
+            // Constraints, column defaults and comments of objects outside: a CHECK or DEFAULT calling the clinic's
+            // function would be a door into another clinic's table.
+            "SELECT pg_catalog.concat_ws(':', 'k', k.oid, k.conname, k.conrelid, k.contype, pg_catalog.md5(pg_catalog.pg_get_constraintdef(k.oid))) "
+                + "FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_namespace n ON n.oid = k.connamespace WHERE \(outside)",
+            "SELECT pg_catalog.concat_ws(':', 'f', d.oid, d.adrelid, d.adnum, pg_catalog.md5(pg_catalog.pg_get_expr(d.adbin, d.adrelid))) "
+                + "FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_class c ON c.oid = d.adrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE \(outside)",
+            "SELECT pg_catalog.concat_ws(':', 'o', o.objoid, o.classoid, o.objsubid, pg_catalog.md5(o.description)) FROM pg_catalog.pg_description o "
+                + "JOIN pg_catalog.pg_class c ON o.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = o.objoid "
+                + "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE \(outside)",
+            "SELECT pg_catalog.concat_ws(':', 'O', o.objoid, pg_catalog.md5(o.description)) FROM pg_catalog.pg_description o "
+                + "JOIN pg_catalog.pg_namespace n ON o.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND n.oid = o.objoid WHERE \(outside)",
         ]
         if !appliesShared {
             parts.append("SELECT pg_catalog.concat_ws(':', 'X', x.oid, x.extname, x.extversion, x.extnamespace) FROM pg_catalog.pg_extension x")
@@ -104,6 +117,8 @@ public struct RestoreGuard: Sendable {
             DECLARE
                 found text;
             BEGIN
+                -- As the fingerprint before the restore was taken: object names qualified in full.
+                PERFORM pg_catalog.set_config('search_path', '', true);
                 IF pg_catalog.current_setting(\(Self.literal(Self.xidSetting)), true) IS DISTINCT FROM pg_catalog.pg_current_xact_id()::text THEN
                     RAISE EXCEPTION '\(Self.errorPrefix) the restore''s transaction was ended inside the dump (COMMIT or ROLLBACK in the stream)';
                 END IF;

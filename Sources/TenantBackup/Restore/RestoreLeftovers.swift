@@ -10,6 +10,8 @@ import Foundation
 /// its `COMMIT`) is kept and its comment cleared; an empty one is dropped.
 public enum RestoreLeftovers {
     static let commentPrefix = "tenant-backup: restoring"
+    /// The names of the throwaway databases of restore drills.
+    public static let drillPrefix = "tenant_backup_drill_"
     /// Another host's database counts as a leftover only after this long.
     static let otherHostAge: TimeInterval = 86400
 
@@ -82,7 +84,9 @@ public enum RestoreLeftovers {
                 inside["PGDATABASE"] = database.name
                 let holdsTenant = (try? PostgresConnection(connectionString: nil, environment: inside).schemaExists(database.tenant)) ?? false
                 let quoted = BackupSchema.quoted(database.name)
-                if holdsTenant {
+                // A drill's database is always thrown away, whatever it holds (a drill killed after its COMMIT
+                // leaves every clinic's shared rows and the clinic's patients in it).
+                if holdsTenant, !database.name.hasPrefix(drillPrefix) {
                     _ = try connection.query("COMMENT ON DATABASE \(quoted) IS NULL", purpose: "releasing database \(database.name)")
                     done.append("kept \(database) (it holds the restored schema)")
                 } else {

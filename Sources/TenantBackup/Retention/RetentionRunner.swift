@@ -144,11 +144,42 @@ public struct RetentionRunner: Sendable {
         }
         let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
         var candidates: [RetentionCandidate] = []
+        var mismatched: Set<String> = []
         for backup in listed {
             var marked = false
             if let trust, backup.hasMark { marked = await BackupMark.read(for: backup, from: client, trust: trust) != nil }
             if marked { logger.info("a backup marked broken or foreign is not kept in place of another", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)"]) }
-            candidates.append(RetentionCandidate(key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size, verified: false, vouched: backup.hasManifest, marked: marked))
+            // With the trusted keys known, only a manifest a trusted key signed (for this key and size) vouches
+            // for a backup: a bucket writer's object with a copied, edited, unsigned manifest must not take a
+            // period's place, or the newest-verified brake, from a genuine backup.
+            var vouched = backup.hasManifest
+            if let trust, backup.hasManifest {
+                let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
+                let matches = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } ?? false
+                if !matches { mismatched.insert(backup.key.key) }
+                vouched = matches && manifest.map { trust.verdict(for: $0).isTrusted } == true
+            }
+            candidates.append(RetentionCandidate(
+                key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size, verified: trust != nil && vouched && !marked, vouched: vouched, marked: marked))
+        }
+        if trust != nil {
+            // Every manifest was read above: keep only the newest vouched one as "verified" (the planner's brake).
+            let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
+            let order = candidates.indices.filter { candidates[$0].timestamp <= horizon }.sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
+            var seen = false
+            var failed: [String] = []
+            for index in order {
+                let candidate = candidates[index]
+                if mismatched.contains(candidate.key) { failed.append(candidate.key) }
+                if candidate.verified {
+                    if seen {
+                        candidates[index] = RetentionCandidate(
+                            key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: false, vouched: true, marked: candidate.marked)
+                    }
+                    seen = true
+                }
+            }
+            return (candidates, failed, Set(listed.filter(\.hasMark).map(\.key.markKey)))
         }
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let newestFirst = candidates.indices
