@@ -10,7 +10,7 @@ import Testing
 /// verifying proxy, with keys of their own) replaces bienestar's newest backup with a crafted object of the
 /// same size. Neither `restore` into the live database, nor into a fresh one, nor a drill applies anything:
 /// no file appears on the host, and no row, schema or role changes anywhere.
-@Suite struct HostileBucketRestoreTests {
+@Suite(.serialized) struct HostileBucketRestoreTests {  // one attack at a time: each runs dozens of restores
     let services: TestServices
 
     init() throws {

@@ -299,3 +299,56 @@ import Testing
         #expect(refusal(Self.body + "ALTER TABLE ONLY bienestar.patients ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES public.users_user(id);\n" + DumpFilterTests.footer, forbidden: ["mindcare"]) == nil)
     }
 }
+
+/// Found by the second review of issue 17's filter against psqlscan.l: each hid a COMMIT from the first
+/// hardened filter while psql ran it.
+@Suite struct DumpFilterLexerReviewTests {
+    func refusal(_ statement: String, forbidden: Set<String> = ["mindcare"]) -> String? {
+        var filter = DumpFilter(schema: "bienestar", policy: .tenant)
+        filter.forbiddenSchemas = forbidden
+        do throws(DumpFilter.Refusal) {
+            _ = try filter.filter(ByteBuffer(string: DumpFilterTests.header + statement + DumpFilterTests.footer))
+            try filter.end()
+        } catch {
+            return error.reason
+        }
+        return nil
+    }
+
+    static let payload = "COMMIT;\nCREATE TABLE public.review_marker(a int);\n"
+
+    @Test func aStringContinuedOnTheNextLineIsRefused() {
+        #expect(refusal("COMMENT ON SCHEMA bienestar IS E'x'\n'\\\\'';\n" + Self.payload + "-- ';\n")?.contains("continued") == true)
+        #expect(refusal("COMMENT ON SCHEMA bienestar IS 'x' -- c\n'y';\n")?.contains("continued") == true)
+        #expect(refusal("COMMENT ON SCHEMA bienestar IS 'x''y';\n") == nil)
+    }
+
+    @Test func aCarriageReturnEndsALineComment() {
+        #expect(refusal("-- note\rCOMMIT;\rCREATE TABLE public.review_marker(a int);\n") != nil)
+    }
+
+    @Test func aLongDollarTagIsRefused() {
+        let tag = String(repeating: "A", count: 65)
+        #expect(refusal("COMMENT ON SCHEMA bienestar IS $\(tag)$ ' $\(tag)$;\n" + Self.payload + "-- ';\n") != nil)
+    }
+
+    @Test func aPsqlVariableIsNotCountedAsCase() {
+        let function = "CREATE FUNCTION bienestar.review_f(a integer[]) RETURNS integer[]\n    LANGUAGE sql\n    BEGIN ATOMIC\n"
+            + "     SELECT a[1:case when true then 1 end] AS begin;\n    END;\n" + Self.payload + "END;\n"
+        #expect(refusal(function) != nil)
+        // Casts are not variables.
+        #expect(refusal("ALTER TABLE ONLY bienestar.patients ALTER COLUMN note SET DEFAULT 'x'::text;\n") == nil)
+    }
+
+    @Test func unicodeEscapedNamesAreRefused() {
+        #expect(refusal("COMMENT ON TABLE U&\"m\\0069ndcare\".patients IS 'x';\n") != nil)
+        #expect(refusal("CREATE TABLE bienestar.z (a integer CHECK (pg_catalog.U&\"set\\005fconfig\"(U&'standard\\005fconforming\\005fstrings', 'off', false) = 'off'));\n") != nil)
+        #expect(refusal("CREATE MATERIALIZED VIEW bienestar.mv AS\n SELECT 1 AS f;\n") != nil)
+        #expect(refusal("CREATE MATERIALIZED VIEW bienestar.mv AS\n SELECT 1 AS f\n  WITH NO DATA;\n") == nil)
+    }
+
+    @Test(arguments: ["\"mindcare\".patients", "MINDCARE.patients", "mindcare . patients", "MindCare.patients"])
+    func anotherClinicsSchemaIsFoundInEveryForm(name: String) {
+        #expect(refusal("COMMENT ON TABLE \(name) IS 'x';\n")?.contains("mindcare") == true, "\(name)")
+    }
+}

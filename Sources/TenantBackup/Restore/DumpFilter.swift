@@ -87,6 +87,13 @@ public struct DumpFilter: StreamTransform, Sendable {
     private var dollarMatch = 0
     private var parenDepth = 0
     private var beginDepth = 0
+    /// Inside psql's `:name` token.
+    private var inVariable = false
+    /// The last `:` ended a `::` cast.
+    private var colonWasCast = false
+    /// A single-quoted string just ended (only whitespace and comments since), and whether a line ended since.
+    private var afterString = false
+    private var newlineAfterString = false
     /// The words of the statement so far (psql's heuristic for `CREATE [OR REPLACE] FUNCTION|PROCEDURE`).
     private var leadingWords: [UInt8] = []
     private var identifierCount = 0
@@ -274,10 +281,12 @@ public struct DumpFilter: StreamTransform, Sendable {
         case .copyData:
             break  // handled by the caller
         case .lineComment:
-            if byte == 0x0A {
+            // psql's comment ends at a carriage return too ({non_newline} is [^\n\r]).
+            if byte == 0x0A || byte == 0x0D {
                 endLineComment()
                 state = .normal
                 previous = 0
+                if afterString { newlineAfterString = true }
                 append(0x20)
             } else if commentText.count < 80 {
                 commentText.append(byte)
@@ -303,6 +312,8 @@ public struct DumpFilter: StreamTransform, Sendable {
                 state = .normal
                 previous = 0x27
                 inIdentifier = false
+                afterString = true
+                newlineAfterString = false
                 try normal(byte, lineStart: lineStart)
                 return
             }
@@ -335,7 +346,8 @@ public struct DumpFilter: StreamTransform, Sendable {
                 dollarOpenTag = tag
                 dollarMatch = 0
                 state = .dollarBody
-            } else if (tag.isEmpty ? Self.isIdentifierStart(byte) : (Self.isIdentifierContinue(byte) && byte != 0x24)) && tag.count < 64 {
+            } else if tag.isEmpty ? Self.isIdentifierStart(byte) : (Self.isIdentifierContinue(byte) && byte != 0x24) {
+                guard tag.count < 64 else { throw refuse("a dollar-quote tag longer than 64 bytes: pg_dump never writes one") }
                 tag.append(byte)
                 state = .dollarTag(tag)
             } else {
@@ -395,6 +407,34 @@ public struct DumpFilter: StreamTransform, Sendable {
     private mutating func normal(_ byte: UInt8, lineStart: Bool) throws(Refusal) {
         let before = previous
         previous = byte
+        // psql's `:name` (a variable reference) is one token, never an identifier: `a[1:case …]` must not count
+        // a CASE that psql does not see.
+        if inVariable {
+            if Self.isIdentifierContinue(byte) && byte != 0x24 {
+                append(byte)
+                return
+            }
+            inVariable = false
+        }
+        if before == 0x3A, byte != 0x3A, !colonWasCast, Self.isIdentifierContinue(byte), byte != 0x24 {
+            inVariable = true
+            if inIdentifier { endIdentifier() }
+            append(byte)
+            return
+        }
+        colonWasCast = byte == 0x3A && before == 0x3A
+        // A string continued on another line ('a'<newline>'b' is one string to psql, and an E'…' one keeps its
+        // escapes): pg_dump never writes one, and the filter would read the second part differently.
+        if afterString {
+            if byte == 0x0A || byte == 0x0D {
+                newlineAfterString = true
+            } else if byte == 0x27 && newlineAfterString {
+                throw refuse("a string continued on another line: pg_dump never writes one")
+            } else if !Self.isSpace(byte) && !(byte == 0x2D) && !(byte == 0x2F) && !(byte == 0x2A && before == 0x2F) {
+                afterString = false
+                newlineAfterString = false
+            }
+        }
         // Identifiers (psql: {ident_start}{ident_cont}*, `$` continues one).
         if inIdentifier && Self.isIdentifierContinue(byte) {
             currentIdentifier.append(byte)
@@ -526,6 +566,10 @@ public struct DumpFilter: StreamTransform, Sendable {
         previous = 0
         inIdentifier = false
         identifierIsE = false
+        inVariable = false
+        colonWasCast = false
+        afterString = false
+        newlineAfterString = false
     }
 
     // MARK: Statements
@@ -543,7 +587,7 @@ public struct DumpFilter: StreamTransform, Sendable {
         if let problem = StatementPolicy.problem(text, overflow: statementOverflow, schema: schema, policy: policy) {
             throw refuse(problem)
         }
-        for (name, form) in forbiddenForms where DumpInspector.names(form, in: text) {
+        if !forbiddenSchemas.isEmpty, let name = StatementPolicy.qualifiers(in: text).first(where: forbiddenSchemas.contains) {
             throw refuse("a statement that names schema \(BackupSchema.display(name)), another clinic's: a dump of \(BackupSchema.display(schema)) acts in that schema alone")
         }
         if policy != .afterRestore, StatementPolicy.isCopyFromStdin(text) {
@@ -636,6 +680,8 @@ enum StatementPolicy {
             return "set_config outside pg_dump's own SELECT pg_catalog.set_config('search_path', '', false)"
         }
         if textCallsServerFiles(text) { return "a server-side file or program function (\(text.prefix(40))...)" }
+        // U&"…" and U&'…' spell any name with escapes (U&"set\005fconfig"): pg_dump never writes them.
+        if lower.contains("u&\"") || lower.contains("u&'") { return "a U&\"…\" or U&'…' name or string: pg_dump never writes one, and it can spell any name" }
         return nil
     }
 
@@ -676,6 +722,9 @@ enum StatementPolicy {
             if !creatable.contains(kind) { return "CREATE \(kind): pg_dump never writes it in a dump of one schema" }
             if ["TABLE", "UNLOGGED"].contains(kind), Self.hasTopLevelAs(text) {
                 return "CREATE TABLE ... AS: pg_dump never writes it (it runs a query while the dump loads)"
+            }
+            if kind == "MATERIALIZED", !text.uppercased().hasSuffix(" WITH NO DATA") {
+                return "CREATE MATERIALIZED VIEW with data: pg_dump writes it WITH NO DATA (its query would run while the dump loads)"
             }
             return nil
         case "ALTER":
@@ -778,6 +827,57 @@ enum StatementPolicy {
             return nil
         }
         return "SELECT: pg_dump writes only set_config('search_path', '', false) and setval of the dump's own sequences (\(text.prefix(40))...)"
+    }
+
+    /// Every identifier of `text` that qualifies another (`x.y`, `"x" . y`), as PostgreSQL reads it: unquoted
+    /// ones folded to lower case, quoted ones with `""` undone. Strings are read as text too (a false match only
+    /// refuses more).
+    static func qualifiers(in text: String) -> [String] {
+        let bytes = Array(text.utf8)
+        var names: [String] = []
+        var index = 0
+        func skipSpaces(_ from: Int) -> Int {
+            var at = from
+            while at < bytes.count, bytes[at] == 0x20 { at += 1 }
+            return at
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            var name: [UInt8]?
+            var end = index
+            if byte == 0x22 {
+                var value: [UInt8] = []
+                var at = index + 1
+                while at < bytes.count {
+                    if bytes[at] == 0x22 {
+                        if at + 1 < bytes.count, bytes[at + 1] == 0x22 { value.append(0x22); at += 2; continue }
+                        break
+                    }
+                    value.append(bytes[at])
+                    at += 1
+                }
+                name = value
+                end = at + 1
+            } else if (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte >= 0x80 {
+                var at = index
+                while at < bytes.count, (bytes[at] >= 0x41 && bytes[at] <= 0x5A) || (bytes[at] >= 0x61 && bytes[at] <= 0x7A) || bytes[at] == 0x5F || bytes[at] >= 0x80
+                    || (bytes[at] >= 0x30 && bytes[at] <= 0x39) || bytes[at] == 0x24
+                {
+                    at += 1
+                }
+                // Only ASCII letters fold, as PostgreSQL's downcase_identifier does for multi-byte encodings.
+                name = bytes[index..<at].map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+                end = at
+            }
+            if let name {
+                let next = skipSpaces(end)
+                if next < bytes.count, bytes[next] == 0x2E { names.append(String(decoding: name, as: UTF8.self)) }
+                index = max(end, index + 1)
+            } else {
+                index += 1
+            }
+        }
+        return names
     }
 
     /// Whether `text` has ` AS ` outside parentheses and quotes (`CREATE TABLE x AS SELECT …`).
