@@ -69,7 +69,8 @@ extension BackupAccess {
                 .restoreRefused("the target database is not a valid connection string: \(Redaction.libpqMessage(error.message, connectionString: request.target))"))
         }
         var base = context.environment
-        if !request.inheritCredentials, Self.namesAnotherServer(variables, than: request.inherited.merging(liveConnectionVariables()) { first, _ in first }, base: base) {
+        let live = request.inherited.merging(context.settings.postgres.connectionVariables) { first, _ in first }
+        if !request.inheritCredentials, Self.namesAnotherServer(variables, than: live, base: base) {
             // The live connection's secrets stay with the live server.
             for name in ["PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE"] where variables[name] == nil { base.removeValue(forKey: name) }
             if variables["PGPASSFILE"] == nil { base["PGPASSFILE"] = "/dev/null" }
@@ -79,12 +80,6 @@ extension BackupAccess {
             throw AccessError(tenant: tenant, .restoreRefused("the target names no database (dbname=...)"))
         }
         return (environment, database)
-    }
-
-    /// The live connection's variables (from `postgres.url`), under the environment's `PG*`.
-    func liveConnectionVariables() -> [String: String] {
-        guard let source = context.settings.postgres.connectionString, !source.isEmpty else { return [:] }
-        return (try? DumpConnection.variables(for: source)) ?? [:]
     }
 
     /// Whether `target` names a host, address or port other than the live connection's.

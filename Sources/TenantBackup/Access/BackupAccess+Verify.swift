@@ -144,9 +144,7 @@ extension BackupAccess {
         request.withSharedData = true
         request.trustUnsigned = trustUnsigned
         // On the tenant's own server: the settings' connection, with the throwaway database's name.
-        if let source = context.settings.postgres.connectionString, !source.isEmpty {
-            request.inherited = ((try? DumpConnection.variables(for: source)) ?? [:]).filter { $0.key != "PGDATABASE" }
-        }
+        request.inherited = context.settings.postgres.connectionVariables.filter { $0.key != "PGDATABASE" }
         let (environment, _) = try restoreTarget(request, tenant: tenant)
         let access = self
         // The restore runs in a task of its own: a stop (SIGTERM) cancels it (psql is killed before it can

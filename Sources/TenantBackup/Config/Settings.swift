@@ -228,6 +228,20 @@ public struct PostgresSettings: Sendable, Equatable {
         self.pgDumpPath = pgDumpPath
     }
 
+    /// The connection string's parameters as `PG*` variables; none when it is unset (or unparsable: loading
+    /// the settings already refused that).
+    public var connectionVariables: [String: String] {
+        guard let connectionString, !connectionString.isEmpty else { return [:] }
+        return (try? DumpConnection.variables(for: connectionString)) ?? [:]
+    }
+
+    /// What a child process or an in-process connection to the configured server sees: `base`, with the
+    /// connection string's parameters over it (only the variables a child keeps, when there are any).
+    public func serverEnvironment(base: [String: String]) -> [String: String] {
+        let variables = connectionVariables
+        return variables.isEmpty ? base : ChildEnvironment.variables(base, overrides: variables)
+    }
+
     /// The connection string with any password replaced by `***`, safe for logs and errors.
     public var redactedConnectionString: String? {
         connectionString.map(Redaction.connectionString)

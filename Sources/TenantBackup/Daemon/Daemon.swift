@@ -83,11 +83,7 @@ public struct Daemon: Sendable {
     /// What killed restores and drills left (their databases on the settings' server, their spools) is removed
     /// at start: only ours, and only once its process is gone.
     static func sweepLeftovers(_ context: BackupContext, logger: Logger) async {
-        var environment = context.environment
-        if let source = context.settings.postgres.connectionString, !source.isEmpty, let parsed = try? DumpConnection.variables(for: source) {
-            environment = ChildEnvironment.variables(context.environment, overrides: parsed)
-        }
-        let server = environment
+        let server = context.settings.postgres.serverEnvironment(base: context.environment)
         let swept = (try? await Blocking.run { RestoreLeftovers.sweepDatabases(environment: server) }) ?? []
         let spools = RestoreSpool.sweep(base: context.settings.restore.resolvedSpoolDirectory(environment: context.environment))
         for line in swept + spools.map({ "removed spool \($0)" }) {

@@ -85,12 +85,7 @@ public struct Doctor: Sendable {
     /// Databases and spools a killed restore or drill left (the next restore or daemon start removes them).
     func checkLeftovers(_ settings: Settings) async -> DoctorCheck {
         let environment = loader.environment
-        let connectionString = settings.postgres.connectionString
-        var variables = environment
-        if let connectionString, !connectionString.isEmpty, let parsed = try? DumpConnection.variables(for: connectionString) {
-            variables = ChildEnvironment.variables(environment, overrides: parsed)
-        }
-        let server = variables
+        let server = settings.postgres.serverEnvironment(base: environment)
         var found = ((try? await Blocking.run { try RestoreLeftovers.databases(environment: server) }) ?? []).map(\.description)
         let base = settings.restore.resolvedSpoolDirectory(environment: environment)
         found += RestoreLeftovers.spools(base: base).map { "spool \($0) (may hold patient data)" }

@@ -162,29 +162,15 @@ public struct RetentionRunner: Sendable {
             candidates.append(RetentionCandidate(
                 key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size, verified: trust != nil && vouched && !marked, vouched: vouched, marked: marked))
         }
-        if trust != nil {
-            // Every manifest was read above: keep only the newest vouched one as "verified" (the planner's brake).
-            let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
-            let order = candidates.indices.filter { candidates[$0].timestamp <= horizon }.sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
-            var seen = false
-            var failed: [String] = []
-            for index in order {
-                let candidate = candidates[index]
-                if mismatched.contains(candidate.key) { failed.append(candidate.key) }
-                if candidate.verified {
-                    if seen {
-                        candidates[index] = RetentionCandidate(
-                            key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: false, vouched: true, marked: candidate.marked)
-                    }
-                    seen = true
-                }
-            }
-            return (candidates, failed, Set(listed.filter(\.hasMark).map(\.key.markKey)))
-        }
+        let marks = Set(listed.filter(\.hasMark).map(\.key.markKey))
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
             .sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
+        if trust != nil {
+            // Every manifest was read above (the planner's newest-verified brake takes the newest signed one).
+            return (candidates, newestFirst.map { candidates[$0].key }.filter(mismatched.contains), marks)
+        }
         var failedManifests: [String] = []
         for index in newestFirst {
             let candidate = candidates[index]
@@ -197,11 +183,10 @@ public struct RetentionRunner: Sendable {
                 failedManifests.append(candidate.key)
                 continue
             }
-            if candidate.marked { continue }
             candidates[index] = RetentionCandidate(key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: true, vouched: true)
             break
         }
-        return (candidates, failedManifests, Set(listed.filter(\.hasMark).map(\.key.markKey)))
+        return (candidates, failedManifests, marks)
     }
 
     /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
