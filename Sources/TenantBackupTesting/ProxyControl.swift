@@ -75,6 +75,8 @@ public struct ProxyControl: Sendable {
         public let fault: String?
         /// Whether its body came aws-chunked.
         public let streaming: Bool?
+        /// Its place in the order requests arrived (they are listed as they ended: a retry may end first).
+        public let arrival: Int?
 
         public enum StatusValue: Decodable, Sendable, Equatable {
             case code(Int)
@@ -94,8 +96,26 @@ public struct ProxyControl: Sendable {
 
     /// Every request whose decoded path matches `pathPattern` (a regular expression).
     public func requests(matching pathPattern: String) async throws -> [SeenRequest] {
+        try await listed("requests", matching: pathPattern)
+    }
+
+    /// Requests that arrived and have not ended yet (``requests(matching:)`` lists a request once it ended: one
+    /// the client gave up on may end later than its retry).
+    public func inFlight(matching pathPattern: String) async throws -> [SeenRequest] {
+        try await listed("inflight", matching: pathPattern)
+    }
+
+    /// Waits (up to `timeout`) until no request matching `pathPattern` is in flight.
+    public func settle(matching pathPattern: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await !inFlight(matching: pathPattern).isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func listed(_ name: String, matching pathPattern: String) async throws -> [SeenRequest] {
         struct Answer: Decodable { let requests: [SeenRequest] }
-        var components = URLComponents(url: baseURL.appendingPathComponent("__proxy/requests"), resolvingAgainstBaseURL: false)!
+        var components = URLComponents(url: baseURL.appendingPathComponent("__proxy/\(name)"), resolvingAgainstBaseURL: false)!
         components.queryItems = [URLQueryItem(name: "path", value: pathPattern)]
         var request = HTTPClientRequest(url: components.url!.absoluteString)
         request.method = .GET

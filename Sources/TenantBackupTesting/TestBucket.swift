@@ -20,7 +20,23 @@ public enum TestBucket {
         }
     }
 
+    /// A request the client gave up on (timed out on a loaded machine, then retried) may still be stored by the
+    /// endpoint after the listing: the bucket is then not empty yet, and emptying it again is the answer.
     private static func empty(_ client: S3Client) async throws {
+        var attempt = 1
+        while true {
+            do {
+                try await emptyOnce(client)
+                return
+            } catch {
+                guard attempt < 5 else { throw error }
+                attempt += 1
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private static func emptyOnce(_ client: S3Client) async throws {
         for upload in try await client.listMultipartUploads(prefix: "") {
             try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId)
         }

@@ -34,6 +34,7 @@ import datetime as dt
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import re
 import socket
@@ -53,6 +54,8 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = dt.timedelta(minutes=15)
 MAX_PRESIGN_EXPIRES = 604800
 STREAMING_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+# Numbers requests as they arrive (next() on a count is atomic under the GIL).
+ARRIVALS = itertools.count(1)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MIN_CHUNK = 8192
 CONTROL_PREFIX = "/__proxy/"
@@ -440,6 +443,7 @@ class FaultBook:
         self.lock = threading.Lock()
         self.rules: list[dict] = []
         self.seen: list[dict] = []
+        self.inflight: dict[int, dict] = {}
 
     def add(self, rules: list[dict]) -> None:
         with self.lock:
@@ -476,6 +480,19 @@ class FaultBook:
                     rule["_left"] -= 1
                     return rule
             return None
+
+    def arrive(self, entry: dict) -> None:
+        with self.lock:
+            self.inflight[entry["arrival"]] = entry
+
+    def leave(self, entry: dict) -> None:
+        with self.lock:
+            self.inflight.pop(entry["arrival"], None)
+
+    def in_flight(self, path_regex: str | None) -> list[dict]:
+        with self.lock:
+            pattern = re.compile(path_regex or "")
+            return [entry for entry in self.inflight.values() if pattern.search(entry["path"])]
 
     def record(self, entry: dict) -> None:
         with self.lock:
@@ -573,6 +590,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
         elif name == "requests" and self.command == "GET":
             payload = json.dumps({"requests": self.faults.requests(params.get("path"))}).encode()
             self._send(200, payload, "application/json")
+        elif name == "inflight" and self.command == "GET":
+            # Requests that arrived and have not ended (they are listed in "requests" only once they end).
+            payload = json.dumps({"requests": self.faults.in_flight(params.get("path"))}).encode()
+            self._send(200, payload, "application/json")
         elif name == "requests" and self.command == "DELETE":
             self.faults.forget()
             self._send(200, b"{}", "application/json")
@@ -590,8 +611,19 @@ class ProxyHandler(BaseHTTPRequestHandler):
         # An aws-chunked body is checked chunk by chunk as it is forwarded, the way S3 takes it in.
         streaming = self.headers.get("x-amz-content-sha256") == STREAMING_PAYLOAD
         body = b"" if streaming else self._read_body()
+        # Requests are recorded as they end; "arrival" orders them as they came in (a retry can end first).
+        entry = {
+            "method": self.command, "path": unquote(raw_path), "query": raw_query, "status": None, "streaming": streaming,
+            "arrival": next(ARRIVALS),
+        }
+        self.faults.arrive(entry)
+        try:
+            self._serve(entry, raw_path, raw_query, streaming, body)
+        finally:
+            self.faults.leave(entry)
+
+    def _serve(self, entry: dict, raw_path: str, raw_query: str, streaming: bool, body) -> None:
         chunks = None
-        entry = {"method": self.command, "path": unquote(raw_path), "query": raw_query, "status": None, "streaming": streaming}
         try:
             if body is None:
                 raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
