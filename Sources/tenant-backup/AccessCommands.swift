@@ -367,6 +367,15 @@ struct RestoreCommand: AsyncParsableCommand {
             Refused, with nothing changed, when the tenant's schema already exists in the target (rename or drop it \
             yourself: tenant-backup never drops anything) or when the target's server is older than the pg_dump that \
             made the backup. The target's connection comes from --target-database over the PG* variables. Audited.
+
+            With --apply-as ROLE, psql logs in as ROLE (a login role that is not a superuser, belongs to no other \
+            role and holds nothing in the target; its password from the passfile, never PGPASSWORD) to apply the \
+            clinic's dump, without the dump's OWNER TO statements: what the dump runs at run time (a function a \
+            DEFAULT calls during COPY, EXECUTE of a built string) then has that role's rights, not a superuser's. \
+            For the restore ROLE gets CONNECT and CREATE on the database and REFERENCES on the shared tables; \
+            afterwards what it created goes to --owner (default: the database's owner, which must not be a \
+            superuser) and every right it was given is taken back. Shared dumps are still applied by the operator's \
+            connection (they must be signed), committed first, so this needs --create-database with them.
             """)
 
     @OptionGroup var options: AccessOptions
@@ -393,12 +402,23 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Let a --target-database on another host or port use the live connection's PGPASSWORD, PGPASSFILE and PGSERVICE.")
     var inheritCredentials = false
 
+    @Option(help: ArgumentHelp("Apply the clinic's dump as this role, not a superuser (see above).", valueName: "role"))
+    var applyAs: String?
+
+    @Option(help: ArgumentHelp("With --apply-as: who owns the restored objects (default: the target database's owner).", valueName: "role"))
+    var owner: String?
+
+    func validate() throws {
+        if owner != nil && applyAs == nil { throw ValidationError("--owner goes with --apply-as (without it, the dump's own OWNER TO statements apply)") }
+    }
+
     func run() async throws {
         var request = BackupAccess.RestoreRequest(target: targetDatabase)
         request.createDatabase = createDatabase
         request.withSharedData = withSharedData
         request.trustUnsigned = trustUnsigned
         request.inheritCredentials = inheritCredentials
+        request.applyAs = applyAs.map { ApplyRole(role: $0, owner: owner) }
         if let afterRestore {
             do {
                 request.afterRestoreSQL = try String(contentsOfFile: afterRestore, encoding: .utf8)

@@ -126,6 +126,67 @@ import Testing
             .replacingOccurrences(of: "\\unrestrict lJk5cao8Vab8VOkepDcj8rEEDMkJJI0PKCKBgLw9tkic8leLWedwjbKCe4yhXeL\n", with: ""))
     }
 
+    /// What a restore applies: the verified copy read again, without a second lexing pass, cut where the
+    /// judging pass (chunked one way) found pg_dump's lines; it must be exactly what the filter lets through
+    /// (chunked another way).
+    @Test(arguments: [1, 2, 5, 64, 1 << 16])
+    func theCutsFoundWhileJudgingGiveWhatTheFilterLetsThrough(chunk: Int) throws {
+        // Also with the last line ended by the end of the stream, not a newline.
+        let unterminated = String(Self.good.reversed().drop { $0 == "\n" }.reversed())
+        #expect(unterminated.hasSuffix("eLWedwjbKCe4yhXeL"))
+        for text in [Self.good, unterminated] {
+            let expected = try run(text).get()
+            var judge = DumpFilter(schema: "bienestar", policy: .tenant)
+            judge.emitsOutput = false
+            let input = Array(text.utf8)
+            var start = 0
+            while start < input.count {
+                #expect(try judge.filter(ByteBuffer(bytes: input[start..<min(input.count, start + 7)])).readableBytes == 0)
+                start += 7
+            }
+            try judge.end()
+            #expect(judge.cuts.count == 2)
+            var cuts = DumpCuts(judge.cuts)
+            var output = ByteBuffer()
+            start = 0
+            while start < input.count {
+                var piece = cuts.apply(ByteBuffer(bytes: input[start..<min(input.count, start + chunk)]))
+                output.writeBuffer(&piece)
+                start += chunk
+            }
+            #expect(String(buffer: output) == expected, "chunks of \(chunk)")
+        }
+    }
+
+    /// A restore applied by a role that is not a superuser leaves pg_dump's `OWNER TO` statements out: exactly
+    /// those, wherever the chunks split them.
+    @Test(arguments: [1, 3, 1 << 16])
+    func ownerStatementsAreFoundWhereverTheChunksSplitThem(chunk: Int) throws {
+        var judge = DumpFilter(schema: "bienestar", policy: .tenant)
+        judge.emitsOutput = false
+        judge.recordsOwnerStatements = true
+        let text = Self.good.replacingOccurrences(of: "ALTER TABLE bienestar.patients OWNER TO postgres;", with: "ALTER TABLE bienestar.patients OWNER TO \"Clinic Owner\";")
+        let input = Array(text.utf8)
+        var start = 0
+        while start < input.count {
+            _ = try judge.filter(ByteBuffer(bytes: input[start..<min(input.count, start + chunk)]))
+            start += chunk
+        }
+        try judge.end()
+        #expect(judge.ownerStatements.count == 2)
+        var cuts = DumpCuts(judge.cuts + judge.ownerStatements)
+        let output = String(buffer: cuts.apply(ByteBuffer(bytes: input)))
+        #expect(!output.contains("OWNER TO"))
+        #expect(!output.contains("\\restrict"))
+        let expected = try run(text).get()
+            .replacingOccurrences(of: "\n\n\nALTER SCHEMA bienestar OWNER TO postgres;", with: "")
+            .replacingOccurrences(of: "\n\nALTER TABLE bienestar.patients OWNER TO \"Clinic Owner\";", with: "")
+        #expect(output == expected)
+        #expect(StatementPolicy.isOwnerStatement("ALTER FUNCTION bienestar.f(integer) OWNER TO app_user"))
+        #expect(!StatementPolicy.isOwnerStatement("ALTER TABLE bienestar.t OWNER TO a, b"))
+        #expect(!StatementPolicy.isOwnerStatement("ALTER TABLE bienestar.t ALTER COLUMN owner TO x"))
+    }
+
     @Test func chunkBoundariesChangeNothing() throws {
         let whole = try run(Self.good).get()
         for size in [1, 2, 3, 7, 64] {

@@ -22,6 +22,9 @@ extension BackupAccess {
         /// Let a target on another host or port use the live connection's password, passfile and service
         /// (`PGPASSWORD`, `PGPASSFILE`, `PGSERVICE`); by default it gets none of them.
         public var inheritCredentials = false
+        /// Apply the tenant's dump as this role (not a superuser), not as the operator's connection: see
+        /// ``ApplyRole``. Shared dumps, applied first, must then be signed; they run as the operator.
+        public var applyAs: ApplyRole?
         /// Connection variables under the target's own (a drill: the settings' server, with another dbname).
         var inherited: [String: String] = [:]
 
@@ -146,6 +149,10 @@ extension BackupAccess {
         var started = false
         do throws(AccessError) {
             let plan = try await planRestore(backup: backup, manifest: manifest, tenant: tenant, environment: environment, database: database, request: request)
+            var owner: String?
+            if let role = request.applyAs {
+                owner = try await checkApplyRole(role, plan: plan, request: request, environment: environment, database: database, tenant: tenant, refused: refused)
+            }
             if request.afterRestoreSQL != nil, plan.shared.isEmpty {
                 throw await refused(
                     "--after-restore runs only with the shared dumps, in a fresh database; database \(database) already has the shared tables "
@@ -158,14 +165,29 @@ extension BackupAccess {
             let spool = try makeSpool(for: plan, tenant: tenant)
             defer { spool.remove() }
             // Every object is read whole and verified before psql starts.
-            var spooled: [(part: RestorePlan.Part, path: String)] = []
+            var spooled: [Spooled] = []
             let forbidden = await forbiddenSchemas(tenant: tenant, target: environment)
             for part in plan.shared + [plan.tenant] {
-                spooled.append((part, try await spoolAndVerify(part, into: spool, tenant: tenant, trustUnsigned: request.trustUnsigned, forbidden: forbidden)))
+                spooled.append(
+                    try await spoolAndVerify(
+                        part, into: spool, tenant: tenant, forbidden: forbidden, ownerStatements: request.applyAs != nil && part.backup.area == .tenant))
             }
-            let guardCheck = RestoreGuard(tenant: tenant, sharedSchemas: context.settings.tenants.sharedSchemas, applied: plan.shared.map(\.backup.schema))
-            try await apply(
-                spooled, guard: guardCheck, tenant: tenant, environment: environment, database: database, afterRestore: request.afterRestoreSQL, forbidden: forbidden)
+            let sharedSchemas = context.settings.tenants.sharedSchemas
+            if let role = request.applyAs, let owner {
+                // The shared dumps (signed) as the operator, committed on their own into the database this
+                // restore created; then the clinic's, as the role.
+                var tenantPart = spooled.removeLast()
+                if !spooled.isEmpty {
+                    let sharedGuard = RestoreGuard(tenant: tenant, sharedSchemas: sharedSchemas, applied: plan.shared.map(\.backup.schema))
+                    try await apply(spooled, guard: sharedGuard, tenant: tenant, environment: environment, database: database, afterRestore: nil)
+                }
+                tenantPart.cuts += tenantPart.ownerStatements
+                try await applyAsRole(tenantPart, role: role, owner: owner, sharedSchemas: sharedSchemas, tenant: tenant, environment: environment, database: database)
+            } else {
+                let guardCheck = RestoreGuard(tenant: tenant, sharedSchemas: sharedSchemas, applied: plan.shared.map(\.backup.schema))
+                try await apply(
+                    spooled, guard: guardCheck, tenant: tenant, environment: environment, database: database, afterRestore: request.afterRestoreSQL)
+            }
             let present = try? await Blocking.run { () throws -> Bool in
                 try PostgresConnection(connectionString: nil, environment: environment).schemaExists(tenant)
             }
@@ -348,7 +370,8 @@ extension BackupAccess {
                 throw await refused("the shared dump \(sharedKey) this backup needs is gone from the bucket; restore into a database that has the shared tables")
             }
             let sharedManifest = try await self.manifest(of: listed, tenant: tenant, action: .restore)
-            if let problem = vouchProblem(listed, manifest: sharedManifest, trustUnsigned: request.trustUnsigned) {
+            // Applied by the operator's connection even with --apply-as: only a signed shared dump.
+            if let problem = vouchProblem(listed, manifest: sharedManifest, trustUnsigned: request.trustUnsigned && request.applyAs == nil) {
                 throw await refused("the shared dump it needs: \(problem)")
             }
             shared.append(RestorePlan.Part(
@@ -408,13 +431,20 @@ extension BackupAccess {
         let sha256: String
         /// Why the decoded dump is refused (the filter, incompleteness), or `nil`.
         let refusal: String?
+        /// pg_dump's `\restrict` lines in the decoded dump, which the apply drops (``DumpCuts``).
+        let cuts: [Range<Int64>]
+        /// Its `ALTER … OWNER TO` statements, when asked for (a restore by a role that is not a superuser).
+        var ownerStatements: [Range<Int64>] = []
     }
 
     /// The read path every reader of a backup shares: the stored bytes hashed (and spooled, when `spool` is
     /// given), decoded as the key's format says, and read by the ``DumpFilter`` to its end.
-    func readThroughFilter(_ key: BackupKey, tenant: String, spool: FileHandle?, forbidden: Set<String>) async throws -> ReadOutcome {
+    func readThroughFilter(
+        _ key: BackupKey, tenant: String, spool: FileHandle?, forbidden: Set<String>, ownerStatements: Bool = false
+    ) async throws -> ReadOutcome {
         var decompressor = try Self.decompressor(for: key, tenant: tenant)
-        let filter = DumpFilter.Checker(schema: key.schema, policy: key.area == .tenant ? .tenant : .shared, forbiddenSchemas: forbidden)
+        let filter = DumpFilter.Checker(
+            schema: key.schema, policy: key.area == .tenant ? .tenant : .shared, forbiddenSchemas: forbidden, ownerStatements: ownerStatements)
         var codecProblem: String?
         let (bytes, digest) = try await streamObject(key.key, tenant: tenant) { chunk in
             if let spool {
@@ -436,22 +466,24 @@ extension BackupAccess {
                 codecProblem = "it cannot be decoded as \(key.suffix): \(error)"
             }
         }
-        return ReadOutcome(bytes: bytes, sha256: digest, refusal: codecProblem ?? filter.refusal.map { "\($0)" })
+        return ReadOutcome(
+            bytes: bytes, sha256: digest, refusal: codecProblem ?? filter.refusal.map { "\($0)" }, cuts: filter.cuts, ownerStatements: filter.ownerStatements)
     }
 
     /// Reads one object whole into the spool and verifies it: size and SHA-256 against its manifest (or, for
     /// a manifest-less object restored with `--trust-unsigned`, the listed size), and the dump filter to the
-    /// end. Returns the spooled file; nothing of it has reached psql.
+    /// end. Returns the spooled file and where pg_dump's `\restrict` lines are in it; nothing of it has reached
+    /// psql.
     private func spoolAndVerify(
-        _ part: RestorePlan.Part, into spool: RestoreSpool, tenant: String, trustUnsigned: Bool, forbidden: Set<String>
-    ) async throws(AccessError) -> String {
+        _ part: RestorePlan.Part, into spool: RestoreSpool, tenant: String, forbidden: Set<String>, ownerStatements: Bool
+    ) async throws(AccessError) -> Spooled {
         let outcome: ReadOutcome
         let path: String
         do {
             let (file, handle) = try spool.createFile(named: "\(part.backup.area.rawValue)-\(BackupKey.encode(part.backup.schema))\(part.backup.suffix)")
             path = file
             defer { try? handle.close() }
-            outcome = try await readThroughFilter(part.backup, tenant: tenant, spool: handle, forbidden: forbidden)
+            outcome = try await readThroughFilter(part.backup, tenant: tenant, spool: handle, forbidden: forbidden, ownerStatements: ownerStatements)
         } catch {
             switch error {
             case let error as S3Error: throw AccessError(tenant: tenant, .storage(error))
@@ -466,15 +498,25 @@ extension BackupAccess {
         if let refusal = outcome.refusal {
             throw AccessError(tenant: tenant, .restoreRefused("\(part.key) is refused before anything was applied: \(refusal)"))
         }
-        return path
+        return Spooled(part: part, path: path, cuts: outcome.cuts, ownerStatements: outcome.ownerStatements)
+    }
+
+    /// One object of a restore, read whole into the private spool and verified.
+    struct Spooled {
+        let part: RestorePlan.Part
+        let path: String
+        /// What the apply leaves out (``DumpCuts``): pg_dump's `\restrict` lines, and its `OWNER TO`
+        /// statements when a role that is not a superuser applies it.
+        var cuts: [Range<Int64>]
+        let ownerStatements: [Range<Int64>]
     }
 
     /// Feeds every verified, spooled part into one psql transaction, under psql's own `\restrict` when it has
     /// it, with the transaction guard before `COMMIT`. Any failure kills psql before its input ends; psql's
     /// own failure rolls back by itself.
-    private func apply(
-        _ parts: [(part: RestorePlan.Part, path: String)], guard guardCheck: RestoreGuard, tenant: String, environment: [String: String], database: String,
-        afterRestore: String?, forbidden: Set<String>
+    func apply(
+        _ parts: [Spooled], guard guardCheck: RestoreGuard, tenant: String, environment: [String: String], database: String,
+        afterRestore: String?, role: ApplyRole? = nil
     ) async throws(AccessError) {
         let major = (try? await Blocking.run { () throws -> Int in
             try PostgresConnection(connectionString: nil, environment: environment).serverMajorVersion
@@ -502,14 +544,21 @@ extension BackupAccess {
         }
         let psql: PsqlProcess
         do {
+            // As the role: its own login (a password from the passfile, never the operator's PGPASSWORD).
+            var psqlEnvironment = environment
+            if let role {
+                psqlEnvironment["PGUSER"] = role.role
+                psqlEnvironment["PGPASSWORD"] = nil
+            }
             psql = try PsqlProcess(
-                executable: executable, environment: environment, preamble: restrictKey.map { "\\restrict \($0)\n" } ?? "", opening: guardCheck.opening)
+                executable: executable, environment: psqlEnvironment, user: role?.role, preamble: restrictKey.map { "\\restrict \($0)\n" } ?? "",
+                opening: (role?.openingCheck() ?? "") + guardCheck.opening)
         } catch {
             throw AccessError(tenant: tenant, .restoreFailed("cannot start \(executable): \(error)"))
         }
         do throws(AccessError) {
-            for (part, path) in parts {
-                try await feed(part, from: path, into: psql, tenant: tenant, forbidden: forbidden)
+            for part in parts {
+                try await feed(part, into: psql, tenant: tenant)
             }
             do {
                 if let afterRestore {
@@ -558,19 +607,19 @@ extension BackupAccess {
         return String((0..<32).map { _ in alphabet.randomElement()! })
     }
 
-    /// One verified, spooled object: decoded, passed through the dump filter (which drops pg_dump's own
-    /// `\restrict` lines: ours is in force), written to psql.
-    private func feed(_ part: RestorePlan.Part, from path: String, into psql: PsqlProcess, tenant: String, forbidden: Set<String>) async throws(AccessError) {
+    /// One verified, spooled object: decoded, without pg_dump's own `\restrict` lines (ours is in force; the
+    /// filter found them while verifying this very file, which is not lexed again), written to psql.
+    private func feed(_ spooled: Spooled, into psql: PsqlProcess, tenant: String) async throws(AccessError) {
+        let part = spooled.part
         var head = ByteBuffer()
         var headDone = part.recreates == nil
         do {
             var decompressor = try Self.decompressor(for: part.backup, tenant: tenant)
-            var filter = DumpFilter(schema: part.backup.schema, policy: part.backup.area == .tenant ? .tenant : .shared)
-            filter.forbiddenSchemas = forbidden
-            let reader = try SpoolReader(path: path)
+            var cuts = DumpCuts(spooled.cuts)
+            let reader = try SpoolReader(path: spooled.path)
             defer { try? reader.handle.close() }
             func write(_ plain: ByteBuffer) async throws {
-                var filtered = try filter.filter(plain)
+                var filtered = cuts.apply(plain)
                 if !headDone {
                     // Hold the start of a dump that may recreate the empty schema until we know whether it does.
                     head.writeBuffer(&filtered)
@@ -586,13 +635,11 @@ extension BackupAccess {
                 try await write(try decompressor?.process(chunk) ?? chunk)
             }
             if let tail = try decompressor?.finish() { try await write(tail) }
-            try filter.end()
             if !headDone { try await writeHead(&head, recreating: part.recreates, into: psql) }
         } catch {
             switch error {
             case let error as AccessError: throw error
             case let error as StreamTransformError: throw AccessError(tenant: tenant, .codec("\(part.key): \(error)"))
-            case let error as DumpFilter.Refusal: throw AccessError(tenant: tenant, .restoreRefused("\(part.key): \(error)"))
             case is CancellationError: throw AccessError(tenant: tenant, .restoreFailed("stopped; psql was killed before its transaction could commit"))
             default: throw AccessError(tenant: tenant, .restoreFailed("psql stopped reading \(part.key)"))
             }

@@ -14,9 +14,10 @@ public final class PsqlProcess: @unchecked Sendable {
 
     /// The connection comes from `environment` (`PG*`), never from argv: no password on a command line.
     /// `preamble` goes first, before `BEGIN` (the restore's own `\restrict`); `opening` right after it.
-    public init(executable: String, environment: [String: String], preamble: String = "", opening: String = "") throws {
+    /// `user`, when given, is passed as `--username` (over a service file's or the environment's).
+    public init(executable: String, environment: [String: String], user: String? = nil, preamble: String = "", opening: String = "") throws {
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]
+        process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"] + (user.map { ["--username", $0] } ?? [])
         process.environment = environment
         process.standardInput = input
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")

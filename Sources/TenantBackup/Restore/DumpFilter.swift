@@ -115,6 +115,24 @@ public struct DumpFilter: StreamTransform, Sendable {
     private var commentText: [UInt8] = []
     /// The first refusal; once set, every later call throws it.
     public private(set) var refusal: Refusal?
+    /// Where pg_dump's `\restrict` and `\unrestrict` lines are in the input (byte offsets, newline included):
+    /// what ``filter(_:)`` drops. A restore finds them while it verifies, and cuts them when it applies the
+    /// verified copy without reading it again (``DumpCuts``).
+    public private(set) var cuts: [Range<Int64>] = []
+    /// Whether ``filter(_:)`` returns what it let through; a filter that only judges returns nothing.
+    public var emitsOutput = true
+    /// pg_dump's `ALTER … OWNER TO …;` statements (byte ranges, from the end of the statement before): what a
+    /// restore applied by a role that is not a superuser leaves out (that role cannot give its objects away;
+    /// the restore hands them over afterwards). Empty unless ``recordsOwnerStatements``.
+    public private(set) var ownerStatements: [Range<Int64>] = []
+    public var recordsOwnerStatements = false
+    /// Bytes fed before the current chunk, and where the open meta line started.
+    private var consumed: Int64 = 0
+    private var metaStart: Int64 = 0
+    /// The offset of the byte being lexed (outside COPY data), and where the current statement began.
+    private var offset: Int64 = 0
+    private var statementStart: Int64 = 0
+    static let ownerStatementLimit = 1_000_000
 
     static let statementLimit = 16 << 10
     static let completeLine = Array("-- PostgreSQL database dump complete".utf8)
@@ -146,8 +164,11 @@ public struct DumpFilter: StreamTransform, Sendable {
     public mutating func filter(_ input: ByteBuffer) throws(Refusal) -> ByteBuffer {
         if let refusal { throw refusal }
         var output = ByteBuffer()
-        output.reserveCapacity(input.readableBytes)
+        let emits = emitsOutput
+        if emits { output.reserveCapacity(input.readableBytes) }
         var failure: Refusal?
+        let base = consumed
+        defer { consumed += Int64(input.readableBytes) }
         input.withUnsafeReadableBytes { bytes in
             var copyFrom = 0
             var index = 0
@@ -157,7 +178,11 @@ public struct DumpFilter: StreamTransform, Sendable {
                     // Fast path: find the end of the line, check only line starts for `\.`.
                     let byte = bytes[index]
                     if byte == 0x0A {
-                        if isEndOfCopy() { state = .normal; resetStatement() }
+                        if isEndOfCopy() {
+                            state = .normal
+                            resetStatement()
+                            statementStart = base + Int64(index) + 1
+                        }
                         copyLine.removeAll(keepingCapacity: true)
                         copyLineTooLong = false
                         lineNumber += 1
@@ -179,6 +204,7 @@ public struct DumpFilter: StreamTransform, Sendable {
                     return
                 }
                 let wasMeta = state == .metaLine
+                offset = base + Int64(index)
                 do throws(Refusal) {
                     try consume(byte)
                 } catch {
@@ -187,15 +213,17 @@ public struct DumpFilter: StreamTransform, Sendable {
                 }
                 if state == .metaLine && !wasMeta {
                     // The meta line starts at this backslash: emit what came before it.
-                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copyFrom..<index]))
+                    if emits { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copyFrom..<index])) }
                     copyFrom = index
+                    metaStart = base + Int64(index)
                 } else if wasMeta && state != .metaLine {
                     // The meta line (pg_dump's \restrict or \unrestrict) ended with this newline: drop it.
                     copyFrom = index + 1
+                    cuts.append(metaStart..<(base + Int64(index) + 1))
                 }
                 index += 1
             }
-            if state != .metaLine {
+            if state != .metaLine, emits {
                 output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copyFrom..<count]))
             }
         }
@@ -220,7 +248,9 @@ public struct DumpFilter: StreamTransform, Sendable {
         case .dollarTag: state = .normal
         case .singleQuote, .doubleQuote, .dollarBody: throw incomplete("inside a quoted string")
         case .blockComment: throw incomplete("inside a comment")
-        case .metaLine: try endMeta()
+        case .metaLine:
+            try endMeta()
+            cuts.append(metaStart..<consumed)
         case .lineComment: endLineComment()
         case .normal, .afterCopy: break
         }
@@ -579,6 +609,8 @@ public struct DumpFilter: StreamTransform, Sendable {
         if inIdentifier { endIdentifier() }
         while statement.last == 0x20 { statement.removeLast() }
         while statement.first == 0x20 { statement.removeFirst() }
+        let start = statementStart
+        statementStart = offset + 1
         guard statementHasContent, !statement.isEmpty else { return }
         statementsSeen += 1
         statementSinceComplete = true
@@ -594,6 +626,12 @@ public struct DumpFilter: StreamTransform, Sendable {
             state = .afterCopy
             resetStatement()
         }
+        if recordsOwnerStatements, StatementPolicy.isOwnerStatement(text) {
+            guard ownerStatements.count < Self.ownerStatementLimit else {
+                throw refuse("more than \(Self.ownerStatementLimit) OWNER TO statements: not a dump of one clinic's schema")
+            }
+            ownerStatements.append(start..<(offset + 1))
+        }
     }
 }
 
@@ -603,9 +641,16 @@ extension DumpFilter {
         private var filter: DumpFilter
         private(set) var refusal: Refusal?
 
-        init(schema: String, policy: Policy, forbiddenSchemas: Set<String> = []) {
+        /// pg_dump's `\restrict` lines found so far (see ``DumpFilter/cuts``).
+        var cuts: [Range<Int64>] { filter.cuts }
+
+        var ownerStatements: [Range<Int64>] { filter.ownerStatements }
+
+        init(schema: String, policy: Policy, forbiddenSchemas: Set<String> = [], ownerStatements: Bool = false) {
             filter = DumpFilter(schema: schema, policy: policy)
             filter.forbiddenSchemas = forbiddenSchemas
+            filter.emitsOutput = false
+            filter.recordsOwnerStatements = ownerStatements
         }
 
         func feed(_ chunk: ByteBuffer) {
@@ -659,6 +704,17 @@ enum StatementPolicy {
     ]
     /// Never in an `--after-restore` script either.
     static let neverInAfterRestore: Set<String> = ["DO", "COPY", "CALL", "CHECKPOINT", "VACUUM", "LOAD", "LISTEN", "NOTIFY", "DISCARD", "RESET", "EXECUTE", "IMPORT", "REINDEX", "CLUSTER"]
+
+    /// `ALTER <object kind> <name> OWNER TO <role>` as pg_dump writes it.
+    static func isOwnerStatement(_ text: String) -> Bool {
+        guard text.hasPrefix("ALTER "), let range = text.range(of: " OWNER TO ", options: .backwards) else { return false }
+        let role = text[range.upperBound...]
+        if role.hasPrefix("\""), role.count >= 2, role.hasSuffix("\"") {
+            return !role.dropFirst().dropLast().replacingOccurrences(of: "\"\"", with: "").contains("\"")
+        }
+        guard let first = role.first, first.isLetter || first == "_" else { return false }
+        return role.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" }
+    }
 
     static func isCopyFromStdin(_ text: String) -> Bool {
         words(text, count: 1) == ["COPY"] && text.hasSuffix(" FROM stdin")
@@ -910,5 +966,39 @@ enum StatementPolicy {
         return ["pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_import", "lo_export", "pg_file_write", "dblink", "pg_reload_conf",
                 "pg_terminate_backend", "pg_cancel_backend", "pg_execute_server_program", "pg_write_server_files", "pg_read_server_files", " program "]
             .contains { lower.contains($0) }
+    }
+}
+
+/// Drops the byte ranges a ``DumpFilter`` found (pg_dump's `\restrict` lines) from the same stream read again:
+/// the verified copy of a dump, applied without lexing it a second time.
+public struct DumpCuts: Sendable {
+    private var ranges: [Range<Int64>]
+    private var offset: Int64 = 0
+
+    public init(_ ranges: [Range<Int64>]) {
+        self.ranges = ranges.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+    }
+
+    /// The chunk without the bytes that fall in a cut range.
+    public mutating func apply(_ input: ByteBuffer) -> ByteBuffer {
+        let start = offset
+        let end = start + Int64(input.readableBytes)
+        offset = end
+        while let first = ranges.first, first.upperBound <= start { ranges.removeFirst() }
+        guard let first = ranges.first, first.lowerBound < end else { return input }
+        var output = ByteBuffer()
+        output.reserveCapacity(input.readableBytes)
+        var position = start
+        for range in ranges {
+            if range.lowerBound >= end { break }
+            if range.lowerBound > position {
+                output.writeImmutableBuffer(input.getSlice(at: input.readerIndex + Int(position - start), length: Int(range.lowerBound - position))!)
+            }
+            position = max(position, min(range.upperBound, end))
+        }
+        if position < end {
+            output.writeImmutableBuffer(input.getSlice(at: input.readerIndex + Int(position - start), length: Int(end - position))!)
+        }
+        return output
     }
 }

@@ -1,0 +1,129 @@
+import Foundation
+
+/// `restore --apply-as ROLE`: the tenant's dump is applied by psql logged in as `ROLE`, a role that is not a
+/// superuser and can write nothing but the schema it creates, instead of the operator's (usually superuser)
+/// connection. What the dump runs at run time (a function a DEFAULT or CHECK calls during COPY, `EXECUTE` of
+/// a string the text filter cannot see, `RESET ROLE`) then runs with that role's rights: no server files or
+/// programs, no other clinic's schema, no roles. Afterwards what it created is handed to `owner` and every
+/// right the role was given is taken back.
+///
+/// The operator's connection, in transactions of its own:
+/// 1. ``checkProblem(_:)`` on ``checkQuery``: the role exists, can log in, is no superuser and has none of
+///    the role attributes that reach past one database, belongs to no other role, owns nothing and holds no
+///    privilege in the target, and cannot use another clinic's schema; the owner exists and is no superuser
+///    (its SECURITY DEFINER functions would run as one).
+/// 2. ``grants(database:shared:)``: CONNECT and CREATE on the database (to create the clinic's schema),
+///    USAGE on the shared schemas and REFERENCES on their tables (the clinic's foreign keys).
+/// 3. After psql (as the role) committed, or failed: ``handOver``: `REASSIGN OWNED BY role TO owner` and
+///    `DROP OWNED BY role` (which takes back every privilege granted to it in this database).
+public struct ApplyRole: Sendable, Equatable {
+    public let role: String
+    /// Who owns what the restore created, once it committed; `nil`: the target database's owner.
+    public let owner: String?
+
+    public init(role: String, owner: String? = nil) {
+        self.role = role
+        self.owner = owner
+    }
+
+    static func quoted(_ name: String) -> String { BackupSchema.quoted(name) }
+
+    /// One row: the role's attributes and what it holds, the owner's, and the database's owner. Parameters:
+    /// `$1` the role, `$2` the owner (or NULL for the database's), `$3` the other clinics' schemas (a text array
+    /// literal).
+    static let checkQuery = """
+        SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolcanlogin,
+            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid),
+            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_shdepend d WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid
+                AND d.dbid IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))),
+            (SELECT pg_catalog.string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_catalog.pg_namespace n
+                WHERE n.nspname = ANY ($3::pg_catalog.text[]) AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE')),
+            o.rolname, o.rolsuper,
+            (SELECT d.rolname FROM pg_catalog.pg_roles d WHERE d.oid = (SELECT datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
+        FROM pg_catalog.pg_roles r
+        LEFT JOIN pg_catalog.pg_roles o ON o.rolname = coalesce($2, (SELECT d.rolname FROM pg_catalog.pg_roles d
+            WHERE d.oid = (SELECT datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())))
+        WHERE r.rolname = $1
+        """
+
+    /// `$3` of ``checkQuery``.
+    static func textArray(_ names: [String]) -> String {
+        "{" + names.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+    }
+
+    /// Why the role may not apply the dump (from ``checkQuery``'s row, `nil` for no row), or `nil` with the owner
+    /// that will receive the objects.
+    enum Checked: Equatable {
+        case owner(String)
+        case refused(String)
+    }
+
+    static func checkProblem(_ row: [String?]?, role: ApplyRole, database: String) -> Checked {
+        let name = BackupSchema.display(role.role)
+        guard let row, row.count == 12 else {
+            return .refused("--apply-as \(name): no such role on the target's server; create one for restores: CREATE ROLE \(quoted(role.role)) LOGIN (not a superuser)")
+        }
+        func flag(_ index: Int) -> Bool { row[index] == "t" }
+        let attributes = [(0, "SUPERUSER"), (1, "CREATEROLE"), (2, "CREATEDB"), (3, "REPLICATION"), (4, "BYPASSRLS")].filter { flag($0.0) }.map(\.1)
+        if !attributes.isEmpty {
+            return .refused(
+                "--apply-as \(name): the role has \(attributes.joined(separator: ", ")), rights past one database's schema: a dump applied by it could still act outside the clinic; "
+                    + "use a role of its own for restores, without them")
+        }
+        if !flag(5) { return .refused("--apply-as \(name): the role cannot log in (ALTER ROLE \(quoted(role.role)) LOGIN); psql connects as it") }
+        if (Int(row[6] ?? "0") ?? 1) > 0 {
+            return .refused("--apply-as \(name): the role is a member of other roles and would act with their rights; use a role that belongs to none")
+        }
+        if let reachable = row[8], !reachable.isEmpty {
+            return .refused("--apply-as \(name): the role can use other clinics' schemas (\(reachable)); revoke that (REVOKE USAGE ON SCHEMA … FROM PUBLIC, …)")
+        }
+        if (Int(row[7] ?? "0") ?? 1) > 0 {
+            return .refused(
+                "--apply-as \(name): the role owns objects or holds privileges in database \(database) (a restore killed before it handed them over?); "
+                    + "hand them to their owner and clear it: REASSIGN OWNED BY \(quoted(role.role)) TO <owner>; DROP OWNED BY \(quoted(role.role));")
+        }
+        guard let owner = row[9] else {
+            return .refused("--owner \(role.owner.map(BackupSchema.display) ?? "(the database's owner)"): no such role on the target's server")
+        }
+        if owner == role.role {
+            return .refused("--owner \(BackupSchema.display(owner)) is the --apply-as role itself: name the role that should own the clinic's objects")
+        }
+        if row[10] == "t" {
+            let which = role.owner == nil ? "database \(database) is owned by superuser \(BackupSchema.display(owner)), who would" : "--owner \(BackupSchema.display(owner)) is a superuser and would"
+            return .refused(
+                "\(which) receive what the dump created: its SECURITY DEFINER functions would run as a superuser; name a role that is not one with --owner (the clinic platform's own role)")
+        }
+        return .owner(owner)
+    }
+
+    /// What the role is given for the restore, in the operator's transaction before psql starts.
+    func grants(database: String, shared: [String]) -> String {
+        var sql = "GRANT CONNECT, CREATE ON DATABASE \(Self.quoted(database)) TO \(Self.quoted(role));\n"
+        for schema in shared {
+            sql += "GRANT USAGE ON SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role));\n"
+            sql += "GRANT REFERENCES ON ALL TABLES IN SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role));\n"
+        }
+        return sql
+    }
+
+    /// What the restore created goes to `owner`; every privilege of the role in this database is taken back.
+    static func handOver(role: String, to owner: String) -> String {
+        "REASSIGN OWNED BY \(quoted(role)) TO \(quoted(owner));\nDROP OWNED BY \(quoted(role));\n"
+    }
+
+    /// Inside psql's transaction, first: that it is logged in as the role (a service file or a connection
+    /// string naming another user would otherwise apply the dump as that user).
+    func openingCheck() -> String {
+        let literal = "'" + role.replacingOccurrences(of: "'", with: "''") + "'"
+        return """
+            DO $tenant_backup_role$
+            BEGIN
+                IF session_user <> \(literal) OR current_user <> \(literal) THEN
+                    RAISE EXCEPTION 'tenant-backup: psql is logged in as %, not as the --apply-as role; check the service file and the target''s user=', session_user;
+                END IF;
+            END
+            $tenant_backup_role$;
+
+            """
+    }
+}

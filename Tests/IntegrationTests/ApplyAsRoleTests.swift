@@ -1,0 +1,169 @@
+import Foundation
+import NIOCore
+import TenantBackup
+import TenantBackupTesting
+import Testing
+
+/// Issue 17: `restore --apply-as ROLE`. What a text filter cannot see (SQL a function builds at run time and a
+/// column DEFAULT runs during COPY) runs with the rights of a role that is not a superuser: no server program,
+/// no other clinic's schema. The same object restored by the operator's superuser connection does run the
+/// program (that is what `--trust-unsigned` without `--apply-as` means, and the README says so). A good
+/// legacy dump restores as the role and ends owned by `--owner`, with nothing left to the role.
+@Suite(.serialized) struct ApplyAsRoleTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    /// A login role for restores and an owner for what they create, both cluster-wide: dropped afterwards.
+    func withRoles(_ database: TestDatabase, _ body: (_ role: String, _ owner: String) async throws -> Void) async throws {
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let role = "tb_apply_\(suffix)"
+        let owner = "tb_owner_\(suffix)"
+        let connection = try database.connect()
+        _ = try connection.query("CREATE ROLE \(role) LOGIN", purpose: "test")
+        _ = try connection.query("CREATE ROLE \(owner) NOLOGIN", purpose: "test")
+        defer {
+            for name in [role, owner] {
+                _ = try? connection.query("DROP OWNED BY \(name)", purpose: "test")
+                _ = try? connection.query("DROP ROLE \(name)", purpose: "test")
+            }
+        }
+        try await body(role, owner)
+    }
+
+    /// bienestar's own dump with a table whose DEFAULT calls a function that builds its SQL at run time.
+    static func withHiddenSQL(_ own: String, building sql: [String]) -> String {
+        let pieces = sql.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: " || ")
+        let block = """
+            SET default_table_access_method = heap;
+
+            CREATE FUNCTION bienestar.zz_hidden() RETURNS integer
+                LANGUAGE plpgsql
+                AS $f$
+            BEGIN
+              EXECUTE \(pieces);
+              RETURN 1;
+            END
+            $f$;
+
+            CREATE TABLE bienestar.zz_hidden (a integer, b integer DEFAULT bienestar.zz_hidden());
+
+            COPY bienestar.zz_hidden (a) FROM stdin;
+            1
+            \\.
+
+            """
+        return own.replacingOccurrences(of: "SET default_table_access_method = heap;\n", with: block)
+    }
+
+    func roleHolds(_ role: String, in database: TestDatabase) throws -> Int {
+        let count = try database.connect().query(
+            "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid WHERE r.rolname = $1", [role], purpose: "test").rows.first?.first ?? nil
+        return Int(count ?? "-1") ?? -1
+    }
+
+    @Test func whatTheFilterCannotSeeRunsWithTheRolesRightsOnly() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await withRoles(database) { role, owner in
+                    let environment = services.commandEnvironment(database: database, bucket: bucket)
+                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                    try #require(status == .exited(0), "\(output)")
+                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
+                    let marker = "/tmp/tenant-backup-apply-as-\(UUID().uuidString)"
+                    defer { try? FileManager.default.removeItem(atPath: marker) }
+                    let program = Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])
+                    let otherClinic = Self.withHiddenSQL(own, building: ["INSERT INTO mind", "care.patients SELECT * FROM mind", "care.patients"])
+                    let attacker = try services.attackerClient(bucket: bucket)
+                    let programKey = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-3 * 86400), suffix: ".sql").key
+                    let otherKey = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-4 * 86400), suffix: ".sql").key
+                    try await attacker.putObject(key: programKey, body: ByteBuffer(string: program))
+                    try await attacker.putObject(key: otherKey, body: ByteBuffer(string: otherClinic))
+                    _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
+                    let before = try HostileBucketRestoreTests().everything(in: database.name)
+                    let target = ["--target-database", "dbname=\(database.name)", "--trust-unsigned"]
+
+                    // As the role: the program is refused by the server, nothing is applied, the role keeps nothing.
+                    for (key, denial) in [(programKey, "pg_execute_server_program"), (otherKey, "permission denied for schema mindcare")] {
+                        let (refused, refusedOutput) = try await AccessCommandTests.run(
+                            ["restore", "--tenant", "bienestar", key] + target + ["--apply-as", role, "--owner", owner], environment)
+                        #expect(refused == .exited(1), "\(refusedOutput)")
+                        #expect(refusedOutput.contains(denial) && refusedOutput.contains("nothing was restored"), "\(refusedOutput)")
+                        #expect(try HostileBucketRestoreTests().everything(in: database.name) == before, "\(key) changed the database")
+                        #expect(try roleHolds(role, in: database) == 0)
+                    }
+                    #expect(!FileManager.default.fileExists(atPath: marker))
+
+                    // A role that can reach another clinic's schema, or a superuser, or a superuser owner: refused
+                    // before anything runs.
+                    _ = try database.connect().query("GRANT USAGE ON SCHEMA mindcare TO \(role)", purpose: "test")
+                    let (reaching, reachingOutput) = try await AccessCommandTests.run(
+                        ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role, "--owner", owner], environment)
+                    #expect(reaching == .exited(1) && reachingOutput.contains("can use other clinics' schemas (mindcare)"), "\(reachingOutput)")
+                    _ = try database.connect().query("REVOKE USAGE ON SCHEMA mindcare FROM \(role)", purpose: "test")
+                    let (superuser, superuserOutput) = try await AccessCommandTests.run(
+                        ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", "postgres", "--owner", owner], environment)
+                    #expect(superuser == .exited(1) && superuserOutput.contains("SUPERUSER"), "\(superuserOutput)")
+                    let (defaultOwner, defaultOwnerOutput) = try await AccessCommandTests.run(
+                        ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role], environment)
+                    #expect(defaultOwner == .exited(1) && defaultOwnerOutput.contains("--owner"), "\(defaultOwnerOutput)")
+                    #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
+
+                    // The operator's superuser connection runs the same program: the layer --apply-as adds is real.
+                    let (applied, appliedOutput) = try await AccessCommandTests.run(["restore", "--tenant", "bienestar", programKey] + target, environment)
+                    #expect(applied == .exited(0), "\(appliedOutput)")
+                    #expect(FileManager.default.fileExists(atPath: marker))
+                }
+            }
+        }
+    }
+
+    @Test func aGoodDumpRestoresAsTheRoleAndEndsWithItsOwner() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await withRoles(database) { role, owner in
+                    let environment = services.commandEnvironment(database: database, bucket: bucket)
+                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                    try #require(status == .exited(0), "\(output)")
+                    let rows = try HostileBucketRestoreTests().everything(in: database.name).filter { $0.key.hasPrefix("bienestar.") }
+                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
+                    let legacyKey = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-86400), suffix: ".sql").key
+                    try await services.s3Client(bucket: bucket).putObject(key: legacyKey, body: ByteBuffer(string: own))
+                    _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
+
+                    // The old system's dump, into the live database.
+                    let (restored, restoredOutput) = try await AccessCommandTests.run(
+                        ["restore", "--tenant", "bienestar", legacyKey, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
+                         "--apply-as", role, "--owner", owner], environment)
+                    #expect(restored == .exited(0), "\(restoredOutput)")
+                    #expect(try HostileBucketRestoreTests().everything(in: database.name).filter { $0.key.hasPrefix("bienestar.") } == rows)
+                    let owners = try database.connect().query(
+                        """
+                        SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bienestar'
+                        UNION SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'bienestar'
+                        """, purpose: "test").rows.compactMap { $0.first ?? nil }
+                    #expect(owners == [owner])
+                    #expect(try roleHolds(role, in: database) == 0)
+
+                    // Our signed backup into a fresh database: the shared dumps by the operator, the clinic's as the role.
+                    let fresh = "tb_apply_fresh_\(UUID().uuidString.prefix(8).lowercased())"
+                    defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
+                    let (created, createdOutput) = try await AccessCommandTests.run(
+                        ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data",
+                         "--apply-as", role, "--owner", owner], environment)
+                    #expect(created == .exited(0), "\(createdOutput)")
+                    #expect(createdOutput.contains("with the shared dump"), "\(createdOutput)")
+                    let freshOwners = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment).query(
+                        "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bienestar'",
+                        purpose: "test").rows.compactMap { $0.first ?? nil }
+                    #expect(freshOwners == [owner])
+                    let left = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment).query(
+                        "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid WHERE r.rolname = $1", [role], purpose: "test").rows.first?.first ?? nil
+                    #expect(left == "0")
+                }
+            }
+        }
+    }
+}
