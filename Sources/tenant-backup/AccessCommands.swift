@@ -472,20 +472,24 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Count a backup whose manifest is unsigned (or signed by an untrusted key), or that has none, as verified when its bytes and dump check out.")
     var trustUnsigned = false
 
+    @Option(help: ArgumentHelp("With --restore: apply the clinic's dump as this role, not a superuser (see restore --apply-as).", valueName: "role"))
+    var applyAs: String?
+
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
     func validate() throws {
         if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
         if [key != nil, latest, all].filter({ $0 }).count > 1 { throw ValidationError("give one of: a key, --latest, --all") }
+        if applyAs != nil && !restore { throw ValidationError("--apply-as goes with --restore (only a drill applies the dump)") }
     }
 
     func run() async throws {
         let selection: BackupAccess.VerifySelection = all ? .all : .one(key.map { .key($0) } ?? .latest)
         let access = try options.access()
-        let (tenant, restore, trustUnsigned) = (self.tenant, self.restore, self.trustUnsigned)
+        let (tenant, restore, trustUnsigned, applyAs) = (self.tenant, self.restore, self.trustUnsigned, self.applyAs)
         let results = try await interruptible(access) { () throws(AccessError) in
-            try await access.verify(tenant: tenant, selection, restore: restore, trustUnsigned: trustUnsigned)
+            try await access.verify(tenant: tenant, selection, restore: restore, trustUnsigned: trustUnsigned, applyAs: applyAs)
         }
         if json {
             try printJSON([
@@ -536,8 +540,15 @@ struct AdoptCommand: AsyncParsableCommand {
             Each backup without a manifest is read whole and checked: a complete pg_dump (it ends with \
             "-- PostgreSQL database dump complete") of this tenant's schema and of no other. Its rows are \
             counted, and a manifest with "adopted": true is written beside it, so download, restore and verify \
-            can check it. A backup that fails the check is reported and left alone. Exits 1 when any was left \
-            alone. Audited.
+            can check it. Such a manifest is unsigned (adopt only read the dump): restores need --trust-unsigned. \
+            A backup that fails the check is reported, left alone and marked (never restored, served or kept \
+            by retention in place of a good one). Exits 1 when any was left alone. Audited.
+
+            With --prove-as ROLE, each dump that passes is also restored into a throwaway database on the \
+            tenant's server (the newest signed shared dumps first, then the dump applied by ROLE, a login role \
+            that is not a superuser: see restore --apply-as), and its row counts compared; only then is its \
+            manifest written, signed with this host's key, so it restores and counts for retention like a backup \
+            of ours. A dump whose proof psql or the transaction guard refused is marked.
             """)
 
     @OptionGroup var options: AccessOptions
@@ -548,21 +559,26 @@ struct AdoptCommand: AsyncParsableCommand {
     @Flag(help: "Check and report; write nothing.")
     var dryRun = false
 
+    @Option(help: ArgumentHelp("Prove each dump by a restore applied by this role (not a superuser) into a throwaway database, then sign its manifest.", valueName: "role"))
+    var proveAs: String?
+
     func validate() throws {
         if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
+        if dryRun && proveAs != nil { throw ValidationError("--dry-run writes nothing and restores nothing: leave out --prove-as") }
     }
 
     func run() async throws {
         let access = try options.access()
-        let (tenant, dryRun) = (self.tenant, self.dryRun)
-        let results = try await interruptible(access) { () throws(AccessError) in try await access.adopt(tenant: tenant, dryRun: dryRun) }
+        let (tenant, dryRun, proveAs) = (self.tenant, self.dryRun, self.proveAs)
+        let results = try await interruptible(access) { () throws(AccessError) in try await access.adopt(tenant: tenant, dryRun: dryRun, proveAs: proveAs) }
         if results.isEmpty { print("\(BackupSchema.tenant(tenant)): every backup has a manifest; nothing to adopt") }
         for result in results {
             if let problem = result.problem {
                 print("✘ \(result.key): left alone: \(problem)")
             } else {
                 let tables = result.manifest?.tableRowCounts?.count ?? 0
-                print("✔ \(result.key): a complete dump of \(tables) table(s)\(result.written ? "; manifest written" : " (dry run: nothing written)")")
+                let written = result.manifest?.signature != nil ? "; proven by a restore, signed manifest written" : "; unsigned manifest written"
+                print("✔ \(result.key): a complete dump of \(tables) table(s)\(result.written ? written : " (dry run: nothing written)")")
             }
         }
         if results.contains(where: { $0.problem != nil }) { throw ExitCode(1) }

@@ -57,7 +57,7 @@ import Testing
 
                 let (status, output) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
                 #expect(status == .exited(1), "\(output)")
-                #expect(output.contains("✔ \(good): a complete dump of 3 table(s); manifest written"), "\(output)")
+                #expect(output.contains("✔ \(good): a complete dump of 3 table(s); unsigned manifest written"), "\(output)")
                 #expect(output.contains("✘ \(truncated): left alone: not a complete pg_dump"), "\(output)")
                 #expect(output.contains("✘ \(foreign): left alone: it holds objects of other schemas (mindcare)"), "\(output)")
                 #expect(output.contains("✘ \(leaking): left alone: its statements name other clinics' schemas (mindcare)"), "\(output)")

@@ -16,19 +16,16 @@ import Testing
         services = try TestServices()
     }
 
-    /// A login role for restores and an owner for what they create, both cluster-wide: dropped afterwards.
+    /// The login role for restores and the owner for what they create, made once by `scripts/dev-services`
+    /// (roles are the cluster's: one made while another suite restores would change what its guard compares).
+    /// Whatever a test left them in its database is cleared afterwards.
     func withRoles(_ database: TestDatabase, _ body: (_ role: String, _ owner: String) async throws -> Void) async throws {
-        let suffix = UUID().uuidString.prefix(8).lowercased()
-        let role = "tb_apply_\(suffix)"
-        let owner = "tb_owner_\(suffix)"
+        let (role, owner) = ("tb_test_role_apply", "tb_test_role_owner")
         let connection = try database.connect()
-        _ = try connection.query("CREATE ROLE \(role) LOGIN", purpose: "test")
-        _ = try connection.query("CREATE ROLE \(owner) NOLOGIN", purpose: "test")
+        let present = try connection.query("SELECT count(*) FROM pg_roles WHERE rolname IN ($1, $2)", [role, owner], purpose: "test").rows.first?.first ?? nil
+        try #require(present == "2", "restart the dev services (scripts/dev-services stop; scripts/dev-services start): they create the test roles")
         defer {
-            for name in [role, owner] {
-                _ = try? connection.query("DROP OWNED BY \(name)", purpose: "test")
-                _ = try? connection.query("DROP ROLE \(name)", purpose: "test")
-            }
+            for name in [role, owner] { _ = try? connection.query("DROP OWNED BY \(name)", purpose: "test") }
         }
         try await body(role, owner)
     }
@@ -162,6 +159,47 @@ import Testing
                     let left = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment).query(
                         "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid WHERE r.rolname = $1", [role], purpose: "test").rows.first?.first ?? nil
                     #expect(left == "0")
+                }
+            }
+        }
+    }
+
+    /// `adopt --prove-as`: a good legacy dump is proven by a restore as the role and gets a signed manifest (it
+    /// then verifies and drills without --trust-unsigned); one whose DEFAULT runs a program at COPY time fails
+    /// its proof, runs nothing, and is marked.
+    @Test func adoptProvesAsTheRoleSignsTheGoodAndMarksTheHidden() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await withRoles(database) { role, _ in
+                    let environment = services.commandEnvironment(database: database, bucket: bucket)
+                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                    try #require(status == .exited(0), "\(output)")
+                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
+                    let marker = "/tmp/tenant-backup-prove-as-\(UUID().uuidString)"
+                    defer { try? FileManager.default.removeItem(atPath: marker) }
+                    let client = services.s3Client(bucket: bucket)
+                    let good = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-2 * 86400), suffix: ".sql").key
+                    let hidden = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-3 * 86400), suffix: ".sql").key
+                    try await client.putObject(key: good, body: ByteBuffer(string: own))
+                    try await client.putObject(
+                        key: hidden, body: ByteBuffer(string: Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])))
+                    let before = try HostileBucketRestoreTests().everything(in: database.name)
+
+                    let (adopted, adoptOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar", "--prove-as", role], environment)
+                    #expect(adopted == .exited(1), "\(adoptOutput)")
+                    #expect(adoptOutput.contains("✔ \(good): a complete dump of 3 table(s); proven by a restore, signed manifest written"), "\(adoptOutput)")
+                    #expect(adoptOutput.contains("✘ \(hidden): left alone: its proof restore"), "\(adoptOutput)")
+                    #expect(adoptOutput.contains("pg_execute_server_program"), "\(adoptOutput)")
+                    #expect(!FileManager.default.fileExists(atPath: marker))
+                    let objects = Set(try await client.listKeys(prefix: "backups/bienestar/"))
+                    #expect(objects.contains(hidden + BackupKey.markSuffix) && !objects.contains(hidden + ".manifest.json"))
+                    let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: good + ".manifest.json")))
+                    #expect(manifest.adopted == true && manifest.signature != nil)
+                    #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
+                    #expect(try roleHolds(role, in: database) == 0)
+
+                    let (verified, verifyOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore"], environment)
+                    #expect(verified == .exited(0) && verifyOutput.contains("✔ \(good)"), "\(verifyOutput)")
                 }
             }
         }

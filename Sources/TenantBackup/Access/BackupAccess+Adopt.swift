@@ -22,7 +22,12 @@ extension BackupAccess {
     /// whole and checked to be a complete pg_dump (its closing line) of this tenant's schema and of no other;
     /// its rows are counted and a manifest with `"adopted": true` is written beside it (never over one). A
     /// backup that fails the check is reported and left alone.
-    public func adopt(tenant: String, dryRun: Bool = false) async throws(AccessError) -> [Adoption] {
+    ///
+    /// With `proveAs` (a role for ``ApplyRole``), each dump that passes is also restored into a throwaway
+    /// database (the newest shared dumps first, by the operator; the dump as that role, under the transaction
+    /// guard), its row counts compared: only then is its manifest written, signed with this host's key. A
+    /// dump whose proof fails is left alone (marked, when psql or the guard refused what it did).
+    public func adopt(tenant: String, dryRun: Bool = false, proveAs: String? = nil) async throws(AccessError) -> [Adoption] {
         let catalog = try catalog(tenant)
         let listed: [BackupCatalog.ListedBackup]
         do {
@@ -37,7 +42,7 @@ extension BackupAccess {
         others.remove(tenant)
         var results: [Adoption] = []
         for backup in listed.filter({ !$0.hasManifest && !$0.hasMark }).sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
-            let adoption = try await adoptOne(backup, tenant: tenant, others: others, dryRun: dryRun)
+            let adoption = try await adoptOne(backup, tenant: tenant, others: others, dryRun: dryRun, proveAs: proveAs)
             if let problem = adoption.problem, !dryRun {
                 await auditBestEffort(.adopt, tenant: tenant, key: adoption.key, outcome: .failed, detail: problem)
                 if adoption.proven { await writeMark(backup, sha256: adoption.sha256, reason: problem, by: "adopt", tenant: tenant) }
@@ -47,7 +52,9 @@ extension BackupAccess {
         return results
     }
 
-    private func adoptOne(_ backup: BackupCatalog.ListedBackup, tenant: String, others: Set<String>, dryRun: Bool) async throws(AccessError) -> Adoption {
+    private func adoptOne(
+        _ backup: BackupCatalog.ListedBackup, tenant: String, others: Set<String>, dryRun: Bool, proveAs: String?
+    ) async throws(AccessError) -> Adoption {
         let key = backup.key.key
         var readDigest = ""
         func leftAlone(_ problem: String, proven: Bool = true) -> Adoption {
@@ -122,13 +129,32 @@ extension BackupAccess {
             if let newest = try? await catalog.newest(of: .shared(schema)) { shared.append(newest.key) }
         }
         manifest.sharedBackups = shared
-        // Unsigned, on purpose: a signature says "this host's pg_dump wrote it", and adopt only read it. Proving
-        // it by restoring it would run its SQL (a function a DEFAULT calls during COPY runs anything the
-        // connection may, as a superuser a shell on the database server), so that is left to an operator's
-        // deliberate `restore --trust-unsigned` into a database of their choosing.
-        try await audit(.adopt, tenant: tenant, key: key, detail: "\(counter.rowCounts.count) tables, \(read.bytes) bytes")
+        // Without a proof, unsigned: adopt only read it. The proof runs its SQL, so only as a role that is not
+        // a superuser (a function a DEFAULT calls during COPY runs with that role's rights), in a throwaway
+        // database; the restore checks the object against this manifest (size, SHA-256) before applying it.
+        var signed: BackupManifest?
+        if let proveAs {
+            let proof = try await drill(
+                backup, manifest: manifest, tenant: tenant, trustUnsigned: true, proving: true, applyAs: ApplyRole(role: proveAs, throwaway: true))
+            if let problem = proof.problem {
+                let dumpFault = ["psql exited 3", "acted outside schema", "ended the restore's transaction", "is refused before anything was applied"]
+                    .contains { problem.contains($0) }
+                return leftAlone("its proof restore (as role \(proveAs), into a throwaway database) failed: \(problem)", proven: dumpFault)
+            }
+            if let differing = proof.tables?.filter({ !$0.matches }), !differing.isEmpty {
+                return leftAlone("its proof restore holds other row counts than its COPY data (\(differing.map(\.table).joined(separator: ", ")))")
+            }
+            do {
+                signed = try context.signingKey().sign(manifest)
+            } catch {
+                return leftAlone("it passed its proof, but this host cannot sign its manifest (\(error)); fix the signing key and adopt again", proven: false)
+            }
+        }
+        try await audit(
+            .adopt, tenant: tenant, key: key,
+            detail: "\(counter.rowCounts.count) tables, \(read.bytes) bytes" + (proveAs.map { ", proven by a restore as role \($0), manifest signed" } ?? ", unsigned"))
         do {
-            let body = try manifest.encoded()
+            let body = try (signed ?? manifest).encoded()
             try await client(tenant).putObject(key: backup.key.manifestKey, body: ByteBuffer(data: body), options: S3WriteOptions(contentType: "application/json"))
         } catch let error as S3Error where error.status == 412 {
             return leftAlone("a manifest appeared beside it meanwhile; it was not replaced", proven: false)
@@ -138,6 +164,6 @@ extension BackupAccess {
             throw AccessError(tenant: tenant, .output("cannot encode the manifest: \(error)"))
         }
         logger.notice("backup adopted", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "tables": "\(counter.rowCounts.count)"])
-        return Adoption(key: key, problem: nil, manifest: manifest, written: true)
+        return Adoption(key: key, problem: nil, manifest: signed ?? manifest, written: true)
     }
 }

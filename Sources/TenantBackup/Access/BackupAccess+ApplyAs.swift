@@ -75,6 +75,7 @@ extension BackupAccess {
             }
             throw error
         }
+        if role.throwaway { return }
         do throws(AccessError) {
             try await run("handing the restored objects from role \(role.role) to \(owner)", handOver)
         } catch {

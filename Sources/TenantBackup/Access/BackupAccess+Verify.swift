@@ -40,7 +40,11 @@ extension BackupAccess {
     /// A backup passes only when a manifest with a trusted signature vouches for it (with `trustUnsigned`, an
     /// unsigned manifest or none, then the listed size) and its dump reads complete through the dump filter:
     /// what could not be verified is not reported as verified.
-    public func verify(tenant: String, _ selection: VerifySelection, restore: Bool = false, trustUnsigned: Bool = false) async throws(AccessError) -> [Verification] {
+    /// With `applyAs`, a drill applies the tenant's dump as that role (see ``ApplyRole``; the database is
+    /// dropped afterwards, so nothing is handed over).
+    public func verify(
+        tenant: String, _ selection: VerifySelection, restore: Bool = false, trustUnsigned: Bool = false, applyAs: String? = nil
+    ) async throws(AccessError) -> [Verification] {
         let backups: [BackupCatalog.ListedBackup]
         switch selection {
         case .one(let reference):
@@ -57,7 +61,7 @@ extension BackupAccess {
         var results: [Verification] = []
         for backup in backups {
             try await audit(.verify, tenant: tenant, key: backup.key.key, detail: restore ? "with a restore drill" : nil)
-            let result = try await verifyOne(backup, tenant: tenant, restore: restore, trustUnsigned: trustUnsigned)
+            let result = try await verifyOne(backup, tenant: tenant, restore: restore, trustUnsigned: trustUnsigned, applyAs: applyAs)
             if !result.passed {
                 // The access was allowed and recorded; a check that fails is recorded too.
                 let mismatched = (result.tables ?? []).filter { !$0.matches }.map(\.table)
@@ -70,7 +74,9 @@ extension BackupAccess {
         return results
     }
 
-    private func verifyOne(_ backup: BackupCatalog.ListedBackup, tenant: String, restore: Bool, trustUnsigned: Bool) async throws(AccessError) -> Verification {
+    private func verifyOne(
+        _ backup: BackupCatalog.ListedBackup, tenant: String, restore: Bool, trustUnsigned: Bool, applyAs: String?
+    ) async throws(AccessError) -> Verification {
         let key = backup.key.key
         let manifest: BackupManifest?
         do {
@@ -126,7 +132,8 @@ extension BackupAccess {
                 metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "ok": "\(problem == nil)", "problem": "\(problem ?? "")"])
             return result(problem)
         }
-        var drilled = try await drill(backup, manifest: manifest, tenant: tenant, trustUnsigned: trustUnsigned)
+        var drilled = try await drill(
+            backup, manifest: manifest, tenant: tenant, trustUnsigned: trustUnsigned, applyAs: applyAs.map { ApplyRole(role: $0, throwaway: true) })
         drilled.signature = signature
         return drilled
     }
@@ -135,7 +142,7 @@ extension BackupAccess {
     /// With `proving`, `manifest` is the one `adopt` is about to write (not read from the bucket): the drill
     /// restores against it.
     func drill(
-        _ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, trustUnsigned: Bool, proving: Bool = false
+        _ backup: BackupCatalog.ListedBackup, manifest: BackupManifest?, tenant: String, trustUnsigned: Bool, proving: Bool = false, applyAs: ApplyRole? = nil
     ) async throws(AccessError) -> Verification {
         let key = backup.key.key
         let database = RestoreLeftovers.drillPrefix + AuditRecord.newId()
@@ -143,6 +150,7 @@ extension BackupAccess {
         request.createDatabase = true
         request.withSharedData = true
         request.trustUnsigned = trustUnsigned
+        request.applyAs = applyAs
         // On the tenant's own server: the settings' connection, with the throwaway database's name.
         request.inherited = context.settings.postgres.connectionVariables.filter { $0.key != "PGDATABASE" }
         let (environment, _) = try restoreTarget(request, tenant: tenant)

@@ -30,6 +30,11 @@ public final class PsqlProcess: @unchecked Sendable {
             if !data.isEmpty { tail.append(data) }
         }
         try process.run()
+        #if os(Linux)
+        // A pipe of 1 MiB (Linux's default maximum for users) instead of 64 KiB: the next chunk is decoded
+        // while psql still reads the last one.
+        _ = fcntl(input.fileHandleForWriting.fileDescriptor, 1031 /* F_SETPIPE_SZ */, Int32(1 << 20))
+        #endif
         try input.fileHandleForWriting.write(contentsOf: Data((preamble + "BEGIN;\n" + opening).utf8))
     }
 

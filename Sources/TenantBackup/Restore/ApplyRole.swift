@@ -20,10 +20,13 @@ public struct ApplyRole: Sendable, Equatable {
     public let role: String
     /// Who owns what the restore created, once it committed; `nil`: the target database's owner.
     public let owner: String?
+    /// Into a database that is dropped afterwards (adopt's proof): nothing is handed over, so no owner is needed.
+    public var throwaway = false
 
-    public init(role: String, owner: String? = nil) {
+    public init(role: String, owner: String? = nil, throwaway: Bool = false) {
         self.role = role
         self.owner = owner
+        self.throwaway = throwaway
     }
 
     static func quoted(_ name: String) -> String { BackupSchema.quoted(name) }
@@ -82,6 +85,7 @@ public struct ApplyRole: Sendable, Equatable {
                 "--apply-as \(name): the role owns objects or holds privileges in database \(database) (a restore killed before it handed them over?); "
                     + "hand them to their owner and clear it: REASSIGN OWNED BY \(quoted(role.role)) TO <owner>; DROP OWNED BY \(quoted(role.role));")
         }
+        if role.throwaway { return .owner(row[9] ?? "") }
         guard let owner = row[9] else {
             return .refused("--owner \(role.owner.map(BackupSchema.display) ?? "(the database's owner)"): no such role on the target's server")
         }

@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads a plain-format dump the way psql will, before psql sees it, and refuses it whole when it holds
 /// anything pg_dump never writes for one schema: a psql meta-command other than pg_dump's own
 /// `\restrict`/`\unrestrict` pair, transaction control, `DO`, roles, `COPY … PROGRAM` or a server file, a
@@ -175,26 +181,30 @@ public struct DumpFilter: StreamTransform, Sendable {
             let count = bytes.count
             while index < count {
                 if state == .copyData {
-                    // Fast path: find the end of the line, check only line starts for `\.`.
-                    let byte = bytes[index]
-                    if byte == 0x0A {
-                        if isEndOfCopy() {
-                            state = .normal
-                            resetStatement()
-                            statementStart = base + Int64(index) + 1
-                        }
-                        copyLine.removeAll(keepingCapacity: true)
-                        copyLineTooLong = false
-                        lineNumber += 1
-                        atLineStart = true
-                        index += 1
-                        continue
-                    }
-                    if byte == 0 {
+                    // Fast path, a line at a time: memchr finds its end and any NUL in it; only a line's first
+                    // bytes are kept, to find the `\.` that ends the data.
+                    let start = bytes.baseAddress! + index
+                    let remaining = count - index
+                    let newline = memchr(start, 0x0A, remaining)
+                    let length = newline.map { UnsafeRawPointer($0) - start } ?? remaining
+                    if length > 0, memchr(start, 0, length) != nil {
                         failure = refuse("a NUL byte in COPY data: pg_dump never writes one")
                         return
                     }
-                    if copyLine.count < 4 { copyLine.append(byte) } else { copyLineTooLong = true }
+                    let kept = min(max(0, 4 - copyLine.count), length)
+                    if kept > 0 { copyLine.append(contentsOf: UnsafeRawBufferPointer(start: start, count: kept)) }
+                    if length > kept { copyLineTooLong = true }
+                    index += length
+                    guard newline != nil else { continue }
+                    if isEndOfCopy() {
+                        state = .normal
+                        resetStatement()
+                        statementStart = base + Int64(index) + 1
+                    }
+                    copyLine.removeAll(keepingCapacity: true)
+                    copyLineTooLong = false
+                    lineNumber += 1
+                    atLineStart = true
                     index += 1
                     continue
                 }
