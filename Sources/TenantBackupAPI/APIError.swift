@@ -5,16 +5,30 @@ import Logging
 import NIOCore
 import TenantBackup
 
-/// An answer other than success: a status and a message for the platform, sent as `{"error": "..."}`.
+/// An answer other than success: a status and a message for the platform, sent as `{"error": "..."}`, or
+/// as Django REST framework words its authentication and throttling answers, `{"detail": "..."}`.
 struct APIError: Error {
     let status: HTTPResponse.Status
     let message: String
     var headers: HTTPFields = [:]
+    /// Sent as `{"detail": ...}`, DRF's shape.
+    var drf = false
 
-    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:], drf: Bool = false) {
         self.status = status
         self.message = message
         self.headers = headers
+        self.drf = drf
+    }
+
+    /// DRF's `NotAuthenticated` / `AuthenticationFailed` with `TokenAuthentication`: 401 and `WWW-Authenticate: Token`.
+    static func notAuthenticated(_ detail: String) -> APIError {
+        APIError(.unauthorized, detail, headers: [.wwwAuthenticate: "Token"], drf: true)
+    }
+
+    /// DRF's `Throttled`.
+    static func throttled(seconds: Int) -> APIError {
+        APIError(.tooManyRequests, "Request was throttled. Expected available in \(seconds) seconds.", headers: [.retryAfter: "\(seconds)"], drf: true)
     }
 
     /// An access that did not happen, worded for the API: the key the client sent is never repeated (it may
@@ -31,6 +45,8 @@ struct APIError: Error {
         case .tenantBusy: self.init(.conflict, "a backup of this clinic is already running; try again when it is done")
         case .invalidExpiry: self.init(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
         case .verificationFailed: self.init(.badGateway, "the stored backup does not match its manifest")
+        case .notServed:
+            self.init(.forbidden, "this backup is not verified (no trusted signature, or found broken): it is not served; the operator can check it with tenant-backup verify")
         case .auditFailed, .storage, .database, .configuration, .codec, .output, .restoreRefused, .restoreFailed, .backupFailed:
             self.init(.serviceUnavailable, "the backup service cannot do this now; try again later")
         }
@@ -46,7 +62,7 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            var answer = json(["error": error.message], status: error.status)
+            var answer = json([error.drf ? "detail" : "error": error.message], status: error.status)
             for field in error.headers { answer.headers.append(field) }
             return answer
         } catch let error as any HTTPResponseError {

@@ -61,7 +61,7 @@ public struct BackupAPI: Sendable {
         } }
         router.post("api/backups/cloud/download") { request, context in try await authenticated(request, context) { access, tenant in
             let key = try await Self.key(from: request, context: context)
-            return try await download(access: access, tenant: tenant, key: key)
+            return try await download(access: access, tenant: tenant, key: key, format: try Self.format(request))
         } }
         router.delete("api/backups/cloud/delete") { request, context in try await authenticated(request, context) { access, tenant in
             let key = try await Self.key(from: request, context: context)
@@ -72,7 +72,9 @@ public struct BackupAPI: Sendable {
             let body = try await Self.object(from: request, context: context)
             let key = try Self.wellFormedKey(try Self.string(body, "s3_key"))
             let expiration = try Self.expiration(body["expiration"])
-            let presigned = try await Self.calling { () throws(AccessError) in try await access.presign(tenant: tenant, .key(key), expiresIn: expiration) }
+            let presigned = try await Self.calling { () throws(AccessError) in
+                try await access.presign(tenant: tenant, .key(key), expiresIn: expiration, vouchedOnly: true)
+            }
             return json(presigned.oldAPIShape)
         } }
         router.get("api/auditlog") { request, context in try await authenticated(request, context) { access, tenant in
@@ -83,24 +85,34 @@ public struct BackupAPI: Sendable {
 
     // MARK: - Authentication
 
-    /// Runs `body` for the token's tenant, as that token; 401 without a known token, 429 after repeated
-    /// failures from one address.
+    /// Runs `body` for the token's tenant, as that token; 401 without a known token (DRF's words), 429 once
+    /// failures pile up.
+    ///
+    /// A valid token always works, from any source: behind the reverse proxy every clinic comes from one
+    /// address, and a guesser must not lock the others out. So failures are counted three ways: requests
+    /// without a token per address (apart), bad tokens per address, and bad tokens per token prefix (its first
+    /// 8 characters). An address over its limit still has its tokens checked (a valid one passes; a bad one
+    /// gets 429, not 401); only a prefix over its limit, someone retrying one bad token, skips the platform's
+    /// token query (a database round trip), and our own tokens are still checked.
     func authenticated(
         _ request: Request, _ context: APIRequestContext, _ body: (BackupAccess, String) async throws -> Response
     ) async throws -> Response {
         let address = context.remoteAddress
-        // A good token always works: behind the reverse proxy every clinic comes from one address, and a
-        // guesser must not lock the others out. Failures are counted; past the limit they get 429 (and the
-        // platform's token query, a database round trip, is not run for them).
-        let limited = throttle.isLimited(address)
-        guard let presented = TokenAuthenticator.token(fromHeader: request.headers[.authorization]),
-              let who = await authenticator.authenticate(presented, queryingDatabase: !limited)
-        else {
+        guard let presented = TokenAuthenticator.token(fromHeader: request.headers[.authorization]) else {
+            let anonymous = "anonymous " + address
+            let limited = throttle.isLimited(anonymous)
+            throttle.recordFailure(anonymous)
+            if limited { throw APIError.throttled(seconds: Int(throttle.window)) }
+            throw APIError.notAuthenticated(request.headers[.authorization] == nil ? "Authentication credentials were not provided." : "Invalid token header.")
+        }
+        let prefix = "prefix " + presented.prefix(8)
+        let prefixLimited = throttle.isLimited(prefix)
+        guard let who = await authenticator.authenticate(presented, queryingDatabase: !prefixLimited) else {
+            let addressLimited = throttle.isLimited(address)
             throttle.recordFailure(address)
-            if limited { throw APIError(.tooManyRequests, "too many failed authentications from this address; wait a minute", headers: [.retryAfter: "60"]) }
-            throw APIError(
-                .unauthorized, request.headers[.authorization] == nil ? "authentication credentials were not provided" : "invalid token",
-                headers: [.wwwAuthenticate: "Token"])
+            throttle.recordFailure(prefix)
+            if addressLimited || prefixLimited { throw APIError.throttled(seconds: Int(throttle.window)) }
+            throw APIError.notAuthenticated("Invalid token.")
         }
         let access = BackupAccess(context: self.context(), actor: who.actor)
         return try await body(access, who.tenant)
@@ -111,9 +123,10 @@ public struct BackupAPI: Sendable {
     func create(_ request: Request, access: BackupAccess, tenant: String) async throws -> Response {
         let download = try Self.flag(request.uri.queryParameters.get("download"), name: "download") ?? false
         let cloudOnly = try Self.flag(request.uri.queryParameters.get("cloud_only"), name: "cloud_only") ?? true
+        let format = try Self.format(request)
         let stored = try await Self.calling { () throws(AccessError) in try await access.backupNow(tenant: tenant) }
         if download || !cloudOnly {
-            return try await self.download(access: access, tenant: tenant, key: stored.key)
+            return try await self.download(access: access, tenant: tenant, key: stored.key, format: format)
         }
         return json([
             "message": "Backup created",
@@ -126,13 +139,15 @@ public struct BackupAPI: Sendable {
         return json(listing.oldAPIShape)
     }
 
-    /// The stored object as the body, streamed (bounded memory), with its length, name and SHA-256.
-    func download(access: BackupAccess, tenant: String, key: String) async throws -> Response {
-        let prepared = try await Self.calling { () throws(AccessError) in try await access.prepareDownload(tenant: tenant, .key(key)) }
+    /// The backup as the body, streamed (bounded memory), with its length and name: the plain SQL dump, as the
+    /// old system served it, or with `?format=stored` the stored object and its SHA-256. The end of the body
+    /// is held back until the object verified.
+    func download(access: BackupAccess, tenant: String, key: String, format: BackupAccess.DownloadFormat) async throws -> Response {
+        let prepared = try await Self.calling { () throws(AccessError) in try await access.prepareDownload(tenant: tenant, .key(key), format: format) }
         var headers: HTTPFields = [
-            .contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(prepared.fileName)\"",
+            .contentType: prepared.plain ? "application/sql" : "application/octet-stream", .contentDisposition: "attachment; filename=\"\(prepared.fileName)\"",
         ]
-        if let sha256 = prepared.sha256 { headers[Self.checksumHeader] = sha256 }
+        if !prepared.plain { headers[Self.checksumHeader] = prepared.sha256 }
         let logger = self.logger
         let body = ResponseBody(contentLength: Int(prepared.size)) { writer in
             do {
@@ -228,6 +243,15 @@ public struct BackupAPI: Sendable {
             throw APIError(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
         }
         return Int(seconds)
+    }
+
+    /// `?format=`: `sql` (the default: the plain dump) or `stored` (the object as stored, compressed).
+    static func format(_ request: Request) throws -> BackupAccess.DownloadFormat {
+        switch request.uri.queryParameters.get("format") {
+        case nil, "sql": return .plain
+        case "stored": return .stored
+        default: throw APIError(.badRequest, "format must be sql or stored")
+        }
     }
 
     static func flag(_ text: String?, name: String) throws -> Bool? {

@@ -37,16 +37,16 @@ struct RunCommand: AsyncParsableCommand {
             try loader.load(configFile: configFile)
         }
         if let listen = settings.api.listen {
-            // The API reads the running settings' context at each request; its address and token sources are
-            // those of the start (a change of api.* needs a restart).
-            let authenticator = TokenAuthenticator(settings: settings, environment: environment, logger: logger)
+            // The API reads the running settings at each request (a reload changes its token sources and its
+            // throttle); only its address is the start's (a change is reported as needing a restart).
             daemon.extraServices = [
                 (
                     "api",
                     { state in
-                        BackupAPI(
-                            context: { state.currentContext.context }, authenticator: authenticator,
-                            throttle: AuthenticationThrottle(limit: settings.api.failedAuthenticationsPerMinute, window: 60), logger: logger)
+                        let running: @Sendable () -> Settings = { state.currentContext.context.settings }
+                        return BackupAPI(
+                            context: { state.currentContext.context }, authenticator: TokenAuthenticator(settings: running, environment: environment, logger: logger),
+                            throttle: AuthenticationThrottle(limit: { running().api.failedAuthenticationsPerMinute }, window: 60), logger: logger)
                             .application(host: listen.host, port: listen.port)
                     }
                 )

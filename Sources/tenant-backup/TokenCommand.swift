@@ -24,6 +24,9 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Who or what it is for.", valueName: "text"))
         var note: String?
 
+        @Flag(help: "Create it even though the database has no such clinic (yet).")
+        var force = false
+
         func validate() throws {
             if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
         }
@@ -32,6 +35,21 @@ struct TokenCommand: AsyncParsableCommand {
             let environment = try global.environment()
             let settings = try global.settings(environment: environment)
             let file = TokenFile(path: settings.api.tokensFile)
+            if !force {
+                let context = BackupContext(settings: settings, environment: environment, logger: global.logger(settings: settings))
+                let tenants: [String]
+                do {
+                    tenants = try await context.inspectDatabase().discovered.tenants
+                } catch {
+                    FileHandle.standardError.write(Data("error: cannot check that \(BackupSchema.tenant(tenant)) exists: \(error); --force creates the token anyway\n".utf8))
+                    throw ExitCode(1)
+                }
+                guard tenants.contains(tenant) else {
+                    FileHandle.standardError.write(Data(
+                        "error: the database has no clinic \(BackupSchema.display(tenant)) (names are exact); check the name, or pass --force to create a token for a clinic that does not exist yet\n".utf8))
+                    throw ExitCode(1)
+                }
+            }
             do {
                 let (token, record) = try file.create(tenant: tenant, note: note)
                 print(token)

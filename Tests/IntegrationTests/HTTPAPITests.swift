@@ -102,20 +102,31 @@ import Testing
             let backups = try #require(listing["backups"] as? [[String: Any]])
             #expect(backups.compactMap { $0["s3_key"] as? String } == server.keys.reversed())
             for entry in backups {
-                #expect(Set(entry.keys) == ["filename", "s3_key", "size", "last_modified", "storage_class", "url"])
-                #expect(entry["size"] is Int && entry["filename"] is String && entry["last_modified"] is String && entry["storage_class"] as? String == "STANDARD")
+                // The old fields as they were, and the added state.
+                #expect(Set(entry.keys) == ["filename", "s3_key", "size", "last_modified", "storage_class", "url", "state"])
+                #expect(entry["size"] is Int && entry["filename"] is String && entry["storage_class"] as? String == "STANDARD")
+                let modified = try #require(entry["last_modified"] as? String)
+                #expect(modified.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression) != nil, "\(modified)")
                 #expect((entry["url"] as? String)?.contains("Signature") == false)
+                #expect(entry["state"] as? String == "verified")
             }
-            // download: the stored bytes, byte for byte, with length, name and the manifest's SHA-256
+            // download: the plain SQL dump by default, as the old system served it, byte-identical to zstd -dc of
+            // the stored object; ?format=stored: the stored bytes with the manifest's SHA-256
             let newest = server.keys[1]
+            let stored = try await client.getObject(key: newest)
+            let plain = try HostileBucketRestoreTests().plainDump(stored)
             let download = try await request("POST", server.base + "/api/backups/cloud/download/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
             #expect(download.status == 200)
-            let stored = try await client.getObject(key: newest)
-            #expect(download.body == stored)
-            #expect(download.header("Content-Length") == String(stored.readableBytes))
-            #expect(download.header("Content-Disposition") == "attachment; filename=\"\(newest.split(separator: "/").last!)\"")
+            #expect(String(buffer: download.body) == plain)
+            #expect(download.header("Content-Length") == String(plain.utf8.count))
+            #expect(download.header("Content-Disposition") == "attachment; filename=\"\(newest.split(separator: "/").last!.replacingOccurrences(of: ".sql.zst", with: ".sql"))\"")
+            let storedDownload = try await request(
+                "POST", server.base + "/api/backups/cloud/download/?format=stored", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
+            #expect(storedDownload.status == 200 && storedDownload.body == stored)
+            #expect(storedDownload.header("Content-Length") == String(stored.readableBytes))
+            #expect(storedDownload.header("Content-Disposition") == "attachment; filename=\"\(newest.split(separator: "/").last!)\"")
             let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: newest + ".manifest.json")))
-            #expect(download.header("X-Backup-SHA256") == manifest.sha256)
+            #expect(storedDownload.header("X-Backup-SHA256") == manifest.sha256)
             // get-url
             let url = try await request("POST", server.base + "/api/backups/cloud/get-url/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\", \"expiration\": 120}")
             let presigned = try #require(url.json)
@@ -137,8 +148,8 @@ import Testing
             let createdKey = try #require(info["s3_key"] as? String)
             let createdSize = try await client.headObject(key: createdKey).size
             #expect(createdKey.hasPrefix("backups/mindcare/") && createdSize == Int64(info["size"] as? Int ?? -1))
-            // create with ?download=true: the new backup's stored bytes as the body
-            let fresh = try await request("POST", server.base + "/api/backups/create/?download=true", token: server.mindcare)
+            // create with ?download=true: the new backup's stored bytes as the body (format=stored)
+            let fresh = try await request("POST", server.base + "/api/backups/create/?download=true&format=stored", token: server.mindcare)
             #expect(fresh.status == 200, "\(String(buffer: fresh.body.getSlice(at: 0, length: min(200, fresh.body.readableBytes)) ?? ByteBuffer()))")
             let disposition = try #require(fresh.header("Content-Disposition"))
             let freshKey = "backups/mindcare/" + disposition.replacingOccurrences(of: "attachment; filename=\"", with: "").replacingOccurrences(of: "\"", with: "")
@@ -147,7 +158,7 @@ import Testing
             // audit log: this token's accesses, newest first, with the token's id as the actor
             let audit = try #require(try await get(server.base + "/api/auditlog/?page=1", token: server.bienestar).json)
             let results = try #require(audit["results"] as? [[String: Any]])
-            #expect(results.prefix(5).compactMap { $0["action"] as? String } == ["audit-log", "delete", "delete", "presign", "download"])
+            #expect(results.prefix(6).compactMap { $0["action"] as? String } == ["audit-log", "delete", "delete", "presign", "download", "download"])
             #expect(results.prefix(5).allSatisfy { ($0["actor"] as? String)?.hasPrefix("token:") == true })
             #expect((audit["count"] as? Int ?? 0) >= 5)
             #expect(try await get(server.base + "/healthz").json?["status"] as? String == "ok")
@@ -182,8 +193,11 @@ import Testing
             }
             // Tokens: none, unknown, revoked (without a restart).
             let anonymous = try await get(server.base + "/api/backups/cloud/list/")
+            // As Django REST framework's TokenAuthentication answers.
             #expect(anonymous.status == 401 && anonymous.header("WWW-Authenticate") == "Token")
-            #expect(try await get(server.base + "/api/backups/cloud/list/", token: "tbk_unknown").status == 401)
+            #expect(anonymous.json?["detail"] as? String == "Authentication credentials were not provided.")
+            let unknown = try await get(server.base + "/api/backups/cloud/list/", token: "tbk_unknown")
+            #expect(unknown.status == 401 && unknown.json?["detail"] as? String == "Invalid token." && unknown.header("WWW-Authenticate") == "Token")
             let tokens = try TokenFile(path: server.tokensFile).load()
             try TokenFile(path: server.tokensFile).revoke(id: try #require(tokens.first { $0.tenant == "mindcare" }).id)
             #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.mindcare).status == 401)
@@ -198,14 +212,17 @@ import Testing
             }
             #expect(outside.isEmpty, "\(outside.map { "\($0.method) \($0.path)?\($0.query)" })")
             #expect(!seen.contains { $0.method == "DELETE" || ($0.method == "POST" && $0.query.contains("delete")) })
-            // Guessing tokens: after ten failures in a minute this address gets 429, even with a good token.
+            // Guessing tokens: after ten failures in a minute this address's bad tokens get 429.
             var statuses: [Int] = []
-            for guess in 0..<12 { statuses.append(try await get(server.base + "/api/backups/cloud/list/", token: "tbk_guess\(guess)").status) }
+            for guess in 0..<12 { statuses.append(try await get(server.base + "/api/backups/cloud/list/", token: "guess\(guess)-\(UUID().uuidString)").status) }
             #expect(statuses.last == 429, "\(statuses)")
-            let limited = try await get(server.base + "/api/backups/cloud/list/", token: "tbk_guess-again")
-            #expect(limited.status == 429 && limited.json?["error"] is String && limited.header("Retry-After") == "60")
-            // A good token still works from the same address: behind the reverse proxy, every clinic shares it.
+            let limited = try await get(server.base + "/api/backups/cloud/list/", token: "guess-again-\(UUID().uuidString)")
+            #expect(limited.status == 429 && limited.header("Retry-After") == "60")
+            #expect(limited.json?["detail"] as? String == "Request was throttled. Expected available in 60 seconds.")
+            // A good token still works from the same address: behind the reverse proxy, every clinic shares it;
+            // and so do requests without a token, counted apart.
             #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar).status == 200)
+            #expect(try await get(server.base + "/api/backups/cloud/list/").status == 401)
         }
     }
 
@@ -237,7 +254,7 @@ import Testing
                 #expect(try await get(server.base + "/api/backups/cloud/list/", token: token).status == 401, "\(token)")
             }
             let audit = try #require(try await get(server.base + "/api/auditlog/", token: "drf-bienestar").json?["results"] as? [[String: Any]])
-            #expect(audit.prefix(2).allSatisfy { $0["actor"] as? String == "platform-token" })
+            #expect(audit.prefix(2).allSatisfy { ($0["actor"] as? String)?.hasPrefix("platform-token:") == true })
             #expect(audit.prefix(2).compactMap { $0["action"] as? String } == ["audit-log", "list"])
             // Our own tokens record their last use for `token list`.
             let deadline = ContinuousClock.now + .seconds(10)
@@ -292,6 +309,122 @@ import Testing
             }
             #expect(count >= 50)
             #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar).status == 200, "the server stayed up")
+        }
+    }
+
+    /// Issue 18, acceptance 4 and 5: what no trusted signature vouches for (a manifest-less object, an unsigned
+    /// manifest, a marked object) is listed as unverified and never served; a same-size tampered object's
+    /// download ends short of its length (the client cannot take it for the backup) and is audited as failed;
+    /// with the audit trail unwritable the answer is 503 before any header of the body.
+    @Test func onlyVouchedBackupsAreServedAndATamperedOneNeverArrivesWhole() async throws {
+        try await withServer { server in
+            let client = services.s3Client(bucket: server.bucket)
+            let attacker = try services.attackerClient(bucket: server.bucket)
+            let newest = server.keys[1]
+            let stored = try await client.getObject(key: newest)
+            // A manifest-less object, and a copy of the newest with its manifest minus the signature.
+            let legacy = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-5 * 86400), suffix: ".sql").key
+            try await attacker.putObject(key: legacy, body: ByteBuffer(string: "-- a dump of someone else\n"))
+            let copy = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-4 * 86400), suffix: ".sql.zst").key
+            var unsigned = try BackupManifest.decode(Data(buffer: try await client.getObject(key: newest + ".manifest.json")))
+            unsigned = BackupManifest(
+                area: unsigned.area, schema: unsigned.schema, key: copy, bytes: unsigned.bytes, sha256: unsigned.sha256, dumpBytes: unsigned.dumpBytes,
+                compression: unsigned.compression, encryption: nil, format: unsigned.format, pgDumpVersion: unsigned.pgDumpVersion,
+                serverVersion: unsigned.serverVersion, toolVersion: unsigned.toolVersion, startedAt: unsigned.startedAt, finishedAt: unsigned.finishedAt,
+                sharedBackups: unsigned.sharedBackups, tableRowCounts: unsigned.tableRowCounts)
+            try await attacker.putObject(key: copy, body: stored)
+            try await attacker.putObject(key: copy + ".manifest.json", body: ByteBuffer(data: try unsigned.encoded()))
+            let listing = try #require(try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar).json?["backups"] as? [[String: Any]])
+            let states = Dictionary(uniqueKeysWithValues: listing.compactMap { entry in (entry["s3_key"] as? String).map { ($0, entry["state"] as? String ?? "") } })
+            #expect(states[legacy] == "unverified" && states[copy] == "unverified" && states[newest] == "verified", "\(states)")
+            for key in [legacy, copy] {
+                for path in ["/api/backups/cloud/download/", "/api/backups/cloud/get-url/"] {
+                    let answer = try await request("POST", server.base + path, token: server.bienestar, body: "{\"s3_key\": \"\(key)\"}")
+                    #expect(answer.status == 403 && (answer.json?["error"] as? String)?.contains("not verified") == true, "\(path) \(key): \(answer.status)")
+                    #expect(answer.json?["download_url"] == nil)
+                }
+            }
+
+            // The newest replaced by the attacker with the same number of bytes, one bit flipped near the end.
+            var tampered = stored
+            let at = stored.readableBytes - 100
+            tampered.setInteger(tampered.getInteger(at: at, as: UInt8.self)! ^ 0x01, at: at)
+            try await attacker.deleteObject(key: newest)
+            try await attacker.putObject(key: newest, body: tampered)
+            for format in ["sql", "stored"] {
+                var request = HTTPClientRequest(url: server.base + "/api/backups/cloud/download/?format=\(format)")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Token \(server.bienestar)")
+                request.body = .bytes(ByteBuffer(string: "{\"s3_key\": \"\(newest)\"}"))
+                var received = 0
+                var declared = -1
+                var completed = false
+                do {
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                    declared = Int(response.headers.first(name: "Content-Length") ?? "") ?? -1
+                    for try await piece in response.body { received += piece.readableBytes }
+                    completed = true
+                } catch {
+                    completed = false
+                }
+                #expect(!completed && received < declared, "\(format): \(received) of \(declared) bytes, completed \(completed)")
+            }
+            let audit = try #require(try await get(server.base + "/api/auditlog/?page=1", token: server.bienestar).json?["results"] as? [[String: Any]])
+            #expect(audit.contains { $0["action"] as? String == "download" && $0["outcome"] as? String == "failed" && $0["key"] as? String == newest })
+
+            // The audit trail refused (for this test's bucket alone, from now on): 503, and no body of the backup.
+            try await attacker.deleteObject(key: newest)
+            try await attacker.putObject(key: newest, body: stored)
+            try await services.proxy.inject([.init(method: "PUT", path: "^/\(server.bucket)/audit/", action: .error, times: 0, status: 403, code: "AccessDenied")])
+            let refused = try await request("POST", server.base + "/api/backups/cloud/download/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
+            #expect(refused.status == 503 && refused.json?["error"] is String, "\(refused.status)")
+            #expect(refused.header("Content-Disposition") == nil)
+        }
+    }
+
+    /// Issue 18, acceptance 8: a SIGHUP with a changed `api.token_query` is in effect for the next request; a
+    /// changed `api.listen` is reported as needing a restart (log and status line), and the API stays where it was.
+    @Test func aReloadAppliesTheTokenQueryAndSaysWhatNeedsARestart() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let notify = try NotifySocket()
+                defer { notify.close() }
+                let (apiPort, metricsPort, otherPort) = (try DaemonIntegrationTests.freePort(), try DaemonIntegrationTests.freePort(), try DaemonIntegrationTests.freePort())
+                let config = DaemonIntegrationTests.temporaryFile("config.yaml")
+                let tokensFile = DaemonIntegrationTests.temporaryFile("tokens.json")
+                defer { for path in [config, tokensFile, tokensFile + ".lock"] { try? FileManager.default.removeItem(atPath: path) } }
+                func write(token: String, apiPort: Int) throws {
+                    try DaemonIntegrationTests.writeConfig(
+                        config, port: metricsPort, prefix: "reload",
+                        extra: """
+                            api:
+                              listen: 127.0.0.1:\(apiPort)
+                              tokens_file: \(tokensFile)
+                              token_query: "SELECT 'bienestar' WHERE $1::text = '\(token)'"
+                            """)
+                }
+                try write(token: "first-token", apiPort: apiPort)
+                let daemon = try DaemonProcess(
+                    ["run", "--config", config], environment: try DaemonIntegrationTests().environment(database: database, bucket: bucket, notify: notify))
+                defer { daemon.signal(SIGTERM) }
+                let base = "http://127.0.0.1:\(apiPort)"
+                let ready = try await notify.waitFor("READY=1") { $0.contains("READY=1") }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline, (try? await get(base + "/healthz").status) != 200 { try await Task.sleep(for: .milliseconds(200)) }
+                #expect(try await get(base + "/api/backups/cloud/list/", token: "first-token").status == 200)
+                #expect(try await get(base + "/api/backups/cloud/list/", token: "second-token").status == 401)
+
+                try write(token: "second-token", apiPort: otherPort)
+                let before = notify.messages.count - 1
+                daemon.signal(SIGHUP)
+                let reloaded = try await notify.waitFor(after: max(before, ready.index), "READY=1 after the reload") { $0.contains("READY=1") && $0.contains("STATUS=") }
+                #expect(reloaded.message.contains("restart needed: api.listen changed"), "\(reloaded.message)")
+                try await daemon.waitForOutput(containing: "restart_needed=api.listen")
+                #expect(try await get(base + "/api/backups/cloud/list/", token: "second-token").status == 200)
+                #expect(try await get(base + "/api/backups/cloud/list/", token: "first-token").status == 401)
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: .seconds(30)) == 0, "\(daemon.output.suffix(2000))")
+            }
         }
     }
 }

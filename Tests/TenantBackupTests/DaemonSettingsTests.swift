@@ -193,3 +193,18 @@ import Testing
         #expect(ListenAddress("host:70000") == nil)
     }
 }
+
+/// Issue 18: what a reload takes in but cannot apply until a restart, reported instead of ignored.
+@Suite struct RestartOnlySettingsTests {
+    @Test func listenAddressesAndLoggingNeedARestartTheRestDoesNot() {
+        let started = Settings()
+        var new = started
+        #expect(ReloadService.restartOnly(started: started, new: new).isEmpty)
+        new.api.tokenQuery = "SELECT 1"
+        new.api.tokensFile = "/elsewhere/tokens.json"
+        #expect(ReloadService.restartOnly(started: started, new: new).isEmpty)
+        new.api.listen = ListenAddress(host: "127.0.0.1", port: 8081)
+        new.metrics.listen = nil
+        #expect(ReloadService.restartOnly(started: started, new: new) == ["api.listen", "metrics.listen"])
+    }
+}

@@ -52,10 +52,38 @@ import Testing
         #expect(try TokenFile(path: path).load().count == 40)
     }
 
+    @Test func aFileOthersMayReadOrWriteIsRefusedAsSshRefusesAKey() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try TokenFile(path: path).create(tenant: "bienestar", note: nil)
+        #expect(try TokenFile(path: path).load().count == 1)
+        for mode in [0o644, 0o640, 0o602] {
+            chmod(path, mode_t(mode))
+            #expect {
+                try TokenFile(path: path).load()
+            } throws: { error in
+                "\(error)".contains(path) && "\(error)".contains("chmod 600") && "\(error)".contains(String(mode, radix: 8))
+            }
+        }
+    }
+
+    @Test func aLookupByHashFindsExactlyTheToken() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = TokenFile(path: path)
+        let (token, _) = try file.create(tenant: "bienestar", note: nil)
+        _ = try file.create(tenant: "mindcare", note: nil)
+        let index = TokenFile.index(try file.load())
+        #expect(index[TokenFile.hash(token)]?.tenant == "bienestar")
+        #expect(index[TokenFile.hash(token + "x")] == nil && index[TokenFile.hash("")] == nil)
+        #expect(index.count == 2)
+    }
+
     @Test func aCorruptFileIsAnErrorThatSaysWhatToDo() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         try "not json".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
         #expect {
             try TokenFile(path: path).load()
         } throws: { error in

@@ -5,7 +5,8 @@ import Synchronization
 /// Who a presented API token is: the one tenant it opens, and the actor its accesses are audited as.
 public struct Authenticated: Sendable, Equatable {
     public let tenant: String
-    /// `token:<id>` for our own tokens, `platform-token` for the platform's.
+    /// `token:<id>` for our own tokens; for the platform's, `platform-token:<first 12 hex of its SHA-256>`, or
+    /// `platform:<user> (token <hash>)` when the token query names the user in a second column.
     public let actor: String
 
     public init(tenant: String, actor: String) {
@@ -22,19 +23,22 @@ public struct Authenticated: Sendable, Equatable {
 ///
 /// The tenant always comes from the token, never from the request.
 public final class TokenAuthenticator: Sendable {
-    let file: TokenFile
-    let tokenQuery: String?
-    let connectionString: String?
+    /// The running settings (a reload swaps them): the tokens file, the token query and the database are
+    /// read from them at each request.
+    let settings: @Sendable () -> Settings
+    var file: TokenFile { TokenFile(path: settings().api.tokensFile) }
     let environment: [String: String]
     let logger: Logger
-    private let cache = Mutex<(modified: Date?, size: Int, tokens: [APIToken])>((nil, -1, []))
+    private let cache = Mutex<(path: String, modified: Date?, size: Int, tokens: [String: APIToken])>(("", nil, -1, [:]))
     /// When each token's last use was last written to the file.
     private let lastWritten = Mutex<[String: Date]>([:])
 
-    public init(settings: Settings, environment: [String: String], logger: Logger) {
-        self.file = TokenFile(path: settings.api.tokensFile)
-        self.tokenQuery = settings.api.tokenQuery
-        self.connectionString = settings.postgres.connectionString
+    public convenience init(settings: Settings, environment: [String: String], logger: Logger) {
+        self.init(settings: { settings }, environment: environment, logger: logger)
+    }
+
+    public init(settings: @escaping @Sendable () -> Settings, environment: [String: String], logger: Logger) {
+        self.settings = settings
         self.environment = environment
         self.logger = logger
     }
@@ -47,20 +51,20 @@ public final class TokenAuthenticator: Sendable {
         return String(parts[1])
     }
 
-    /// Our tokens, reread when the file changed (by its modification time and size).
-    func currentTokens() -> [APIToken] {
+    /// Our tokens by their SHA-256, reread when the file changed (by its modification time and size).
+    func currentTokens() -> [String: APIToken] {
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let modified = attributes?[.modificationDate] as? Date
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
-        if let cached = cache.withLock({ $0.modified == modified && $0.size == size ? $0.tokens : nil }) { return cached }
-        let tokens: [APIToken]
+        if let cached = cache.withLock({ $0.path == file.path && $0.modified == modified && $0.size == size ? $0.tokens : nil }) { return cached }
+        let tokens: [String: APIToken]
         do {
-            tokens = try file.load()
+            tokens = TokenFile.index(try file.load())
         } catch {
-            logger.error("the API tokens file cannot be read; its tokens are refused until it is fixed", metadata: ["error": "\(error)"])
-            tokens = []
+            logger.error("the API tokens file cannot be used; its tokens are refused until it is fixed", metadata: ["error": "\(error)"])
+            tokens = [:]
         }
-        cache.withLock { $0 = (modified, size, tokens) }
+        cache.withLock { $0 = (file.path, modified, size, tokens) }
         return tokens
     }
 
@@ -88,19 +92,26 @@ public final class TokenAuthenticator: Sendable {
 
     /// The tenant `presented` opens, or `nil` (unknown, revoked, or the platform's query found no single row).
     public func authenticate(_ presented: String, queryingDatabase: Bool = true) async -> Authenticated? {
-        if let token = TokenFile.match(presented, in: currentTokens()) {
+        let digest = TokenFile.hash(presented)
+        if let token = currentTokens()[digest] {
             recordUse(of: token.id)
             return Authenticated(tenant: token.tenant, actor: "token:\(token.id)")
         }
-        guard let tokenQuery, queryingDatabase else { return nil }
-        let (connectionString, environment) = (self.connectionString, self.environment)
+        let running = settings()
+        guard let tokenQuery = running.api.tokenQuery, queryingDatabase else { return nil }
+        let (connectionString, environment) = (running.postgres.connectionString, self.environment)
         do {
             let rows = try await Blocking.run { () throws -> [[String?]] in
                 try PostgresConnection(connectionString: connectionString, applicationName: "tenant-backup api", environment: environment)
                     .query(tokenQuery, [presented], purpose: "api.token_query").rows
             }
             guard rows.count == 1, let schema = rows[0].first ?? nil, !schema.isEmpty else { return nil }
-            return Authenticated(tenant: schema, actor: "platform-token")
+            // A stable, non-secret name for the token: two people's accesses can be told apart.
+            let id = String(digest.prefix(12))
+            if rows[0].count > 1, let user = rows[0][1], !user.isEmpty {
+                return Authenticated(tenant: schema, actor: "platform:\(user) (token \(id))")
+            }
+            return Authenticated(tenant: schema, actor: "platform-token:\(id)")
         } catch {
             logger.error("api.token_query failed; the token is refused", metadata: ["error": "\(error)"])
             return nil
@@ -111,18 +122,25 @@ public final class TokenAuthenticator: Sendable {
 /// Failed authentications per client address: after `limit` failures within `window`, that address gets 429
 /// until the window has passed. A success does not clear it (no oracle for guessing).
 public final class AuthenticationThrottle: Sendable {
-    public let limit: Int
+    /// The running limit (`api.failed_authentications_per_minute`; a reload may change it).
+    public var limit: Int { currentLimit() }
     public let window: TimeInterval
+    private let currentLimit: @Sendable () -> Int
     private let failures = Mutex<[String: [Date]]>([:])
 
-    public init(limit: Int = 10, window: TimeInterval = 60) {
-        self.limit = limit
+    public convenience init(limit: Int = 10, window: TimeInterval = 60) {
+        self.init(limit: { limit }, window: window)
+    }
+
+    public init(limit: @escaping @Sendable () -> Int, window: TimeInterval = 60) {
+        self.currentLimit = limit
         self.window = window
     }
 
     /// Whether `address` is locked out now.
     public func isLimited(_ address: String, now: Date = Date()) -> Bool {
-        failures.withLock { table in
+        let limit = self.limit
+        return failures.withLock { table in
             let recent = (table[address] ?? []).filter { now.timeIntervalSince($0) < window }
             table[address] = recent.isEmpty ? nil : recent
             return recent.count >= limit
@@ -131,6 +149,7 @@ public final class AuthenticationThrottle: Sendable {
 
     /// Records a failed authentication from `address`.
     public func recordFailure(_ address: String, now: Date = Date()) {
+        let limit = self.limit
         failures.withLock { table in
             var recent = (table[address] ?? []).filter { now.timeIntervalSince($0) < window }
             recent.append(now)

@@ -40,9 +40,16 @@ public struct TokenFile: Sendable {
         var tokens: [APIToken]
     }
 
-    /// Every token; none when the file does not exist yet.
+    /// Every token; none when the file does not exist yet. A file others may read or write is refused, as
+    /// ssh refuses such a key: whoever can write it can add a token of their own.
     public func load() throws(TokenFileError) -> [APIToken] {
-        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        if info.st_mode & 0o077 != 0 {
+            throw TokenFileError(
+                path: path,
+                reason: "others may read or write it (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it; its tokens are refused until then")
+        }
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             let decoder = JSONDecoder()
@@ -75,6 +82,11 @@ public struct TokenFile: Sendable {
             if let index = tokens.firstIndex(where: { $0.id == id }) { removed = tokens.remove(at: index) }
         }
         return removed
+    }
+
+    /// The tokens by their SHA-256 (hex), for a lookup that costs the same with one token or a hundred thousand.
+    public static func index(_ tokens: [APIToken]) -> [String: APIToken] {
+        Dictionary(tokens.map { ($0.sha256.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The token `presented` is, compared by hash in constant time; `nil` for an unknown one.

@@ -39,6 +39,8 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case restoreFailed(String)
         /// A backup asked for now failed (nothing was stored).
         case backupFailed(String)
+        /// The API serves only backups a trusted signature vouches for and no mark condemns; this one is not.
+        case notServed(key: String, reason: String)
     }
 
     public let tenant: String
@@ -82,6 +84,7 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case .codec(let message): return "cannot decompress: \(message)"
         case .configuration(let message), .restoreRefused(let message), .restoreFailed(let message): return message
         case .backupFailed(let message): return "the backup failed, nothing was stored: \(message)"
+        case .notServed(let key, let reason): return "\(key) is not served through the API: \(reason)"
         }
     }
 

@@ -82,47 +82,96 @@ extension BackupAccess {
     }
 
     /// A download whose size, name and checksum are known before its first byte: what an HTTP answer needs
-    /// for its headers. Refusals (another tenant's key, no such backup) and a manifest that does not vouch
-    /// for the object happen here, before anything is sent.
+    /// for its headers. Refusals (another tenant's key, no such backup, one not vouched for) and the audit
+    /// record happen here, before anything is sent.
     public struct PreparedDownload: Sendable {
         public let key: String
         public let fileName: String
+        /// What ``stream(_:)`` sends: the plain dump's size, or the stored object's.
         public let size: Int64
-        /// The manifest's SHA-256 of the stored bytes, when there is a manifest.
-        public let sha256: String?
+        /// The manifest's SHA-256 of the stored bytes.
+        public let sha256: String
+        /// Whether the plain dump is sent (decoded), not the stored bytes.
+        public let plain: Bool
         let access: BackupAccess
         let tenant: String
         let backup: BackupCatalog.ListedBackup
-        let manifest: BackupManifest?
+        let manifest: BackupManifest
 
-        /// Records the access, then streams the stored bytes (an encrypted backup stays encrypted), checking
-        /// them on the way; a mismatch found at the end throws, and the receiver must discard what it got.
+        /// Streams the backup, checking the stored bytes on the way. The last piece is held back until the
+        /// whole object matched its manifest (and the bytes sent are exactly ``size``): a mismatch throws
+        /// before it, so the receiver never holds what looks like a complete backup.
         public func stream(_ write: (ByteBuffer) async throws -> Void) async throws(AccessError) {
-            try await access.audit(.download, tenant: tenant, key: key, detail: manifest == nil ? "streamed; no manifest to verify against" : "streamed")
+            let (tenant, key, size) = (self.tenant, self.key, self.size)
+            var held: ByteBuffer?
+            var sent: Int64 = 0
+            func send(_ buffer: ByteBuffer) async throws {
+                guard buffer.readableBytes > 0 else { return }
+                if let previous = held {
+                    sent += Int64(previous.readableBytes)
+                    guard sent <= size else { throw AccessError(tenant: tenant, .verificationFailed(key: key, problem: "it decodes to more than its manifest's \(size) bytes")) }
+                    try await write(previous)
+                }
+                held = buffer
+            }
             let read: (bytes: Int64, sha256: String)
             do {
-                read = try await access.streamObject(key, tenant: tenant, write)
+                var decompressor = plain ? try BackupAccess.decompressor(for: backup.key, tenant: tenant) : nil
+                read = try await access.streamObject(key, tenant: tenant) { chunk in try await send(try decompressor?.process(chunk) ?? chunk) }
+                if let tail = try decompressor?.finish() { try await send(tail) }
             } catch {
-                let failure = (error as? S3Error).map { AccessError(tenant: tenant, .storage($0)) }
-                    ?? AccessError(tenant: tenant, .output("the receiver stopped taking the download of \(key): \(describe(error))"))
+                let failure: AccessError
+                switch error {
+                case let error as AccessError: failure = error
+                case let error as S3Error: failure = AccessError(tenant: tenant, .storage(error))
+                case let error as StreamTransformError: failure = AccessError(tenant: tenant, .codec("\(key): \(error)"))
+                default: failure = AccessError(tenant: tenant, .output("the receiver stopped taking the download of \(key): \(describe(error))"))
+                }
                 await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
                 throw failure
             }
-            if let problem = BackupAccess.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: size) {
-                let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem + "; the bytes sent are not this backup"))
+            var problem = BackupAccess.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: backup.size)
+            let total = sent + Int64(held?.readableBytes ?? 0)
+            if problem == nil, total != size { problem = "it is \(total) bytes where its manifest says \(size)" }
+            if let problem {
+                let failure = AccessError(tenant: tenant, .verificationFailed(key: key, problem: problem + "; the end of the body was withheld"))
                 await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
                 throw failure
+            }
+            if let held {
+                do {
+                    try await write(held)
+                } catch {
+                    let failure = AccessError(tenant: tenant, .output("the receiver stopped taking the download of \(key): \(describe(error))"))
+                    await access.auditBestEffort(.download, tenant: tenant, key: key, outcome: .failed, detail: failure.message)
+                    throw failure
+                }
             }
         }
     }
 
-    public func prepareDownload(tenant: String, _ reference: BackupReference) async throws(AccessError) -> PreparedDownload {
+    /// For the API: only a backup a trusted signature vouches for and no mark condemns
+    /// (``vouchedForServing(_:tenant:action:)``), audited before anything is sent (an unwritable trail is a
+    /// refusal, not a cut body). `format`: the plain dump, decoded on the fly (what the old system served), or
+    /// the stored bytes.
+    public func prepareDownload(tenant: String, _ reference: BackupReference, format: DownloadFormat = .plain) async throws(AccessError) -> PreparedDownload {
         let backup = try await locate(reference, tenant: tenant, for: .download)
-        try await refuseMarked(backup, tenant: tenant, action: .download)
-        let manifest = try await manifest(of: backup, tenant: tenant, action: .download)
+        let manifest = try await vouchedForServing(backup, tenant: tenant, action: .download)
+        let plain = format == .plain && backup.key.compression != .none && !backup.key.suffix.hasSuffix(".age")
+        var fileName = backup.key.fileName
+        if plain, let dot = fileName.range(of: ".", options: .backwards) { fileName = String(fileName[..<dot.lowerBound]) }
+        try await audit(.download, tenant: tenant, key: backup.key.key, detail: plain ? "served as plain SQL" : "served as stored")
         return PreparedDownload(
-            key: backup.key.key, fileName: backup.key.fileName, size: backup.size, sha256: manifest?.sha256, access: self, tenant: tenant,
-            backup: backup, manifest: manifest)
+            key: backup.key.key, fileName: fileName, size: plain ? manifest.dumpBytes : backup.size, sha256: manifest.sha256, plain: plain, access: self,
+            tenant: tenant, backup: backup, manifest: manifest)
+    }
+
+    /// What the API sends of a backup.
+    public enum DownloadFormat: String, Sendable, Equatable {
+        /// The plain SQL dump, decoded as it is read (verified against the stored bytes' SHA-256).
+        case plain
+        /// The object's bytes as stored (compressed).
+        case stored
     }
 
     /// The second half of a download: the backup is located and its manifest read.

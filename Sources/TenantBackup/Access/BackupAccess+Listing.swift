@@ -26,6 +26,8 @@ extension BackupAccess {
         public var signature: String? = nil
         /// Why it was marked broken or foreign (by adopt or verify), when a trusted mark says so.
         public var mark: String? = nil
+        /// A trusted signature vouches for it and no mark condemns it: what the API serves.
+        public var vouched = false
     }
 
     /// A tenant's backups, newest first.
@@ -34,15 +36,17 @@ extension BackupAccess {
         public let backups: [ListedBackup]
 
         /// The old API's list answer: `count`, `schema`, `backups[filename, s3_key, size, last_modified,
-        /// storage_class, url]` (the `url` unsigned; the storage class `STANDARD` when S3 does not say).
+        /// storage_class, url]` (the `url` unsigned; the storage class `STANDARD` when S3 does not say;
+        /// `last_modified` as `2025-10-20T16:20:00.000Z`), and an added `state`: `verified` (the API serves it)
+        /// or `unverified`.
         public var oldAPIShape: [String: Any] {
             [
                 "count": backups.count, "schema": tenant,
                 "backups": backups.map { backup in
                     [
                         "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
-                        "last_modified": backup.lastModified.map(BackupAccess.isoformat) ?? NSNull(),
-                        "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url,
+                        "last_modified": backup.lastModified.map(BackupAccess.oldAPITime) ?? NSNull(),
+                        "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url, "state": backup.vouched ? "verified" : "unverified",
                     ] as [String: Any]
                 },
             ]
@@ -99,7 +103,7 @@ extension BackupAccess {
                     key: backup.key, size: backup.size, lastModified: backup.lastModified, storageClass: backup.storageClass,
                     manifest: states[backup.key] ?? .missing, keptBy: reasons[backup.key.key] ?? [],
                     url: client.endpoint.url(path: client.endpoint.path(key: backup.key.key), query: []), signature: signatures[backup.key],
-                    mark: marks[backup.key])
+                    mark: marks[backup.key], vouched: signed.contains(backup.key) && marks[backup.key] == nil)
             }
         try await audit(.list, tenant: tenant, key: nil, detail: "\(backups.count) backups")
         return TenantListing(tenant: tenant, backups: backups)

@@ -272,6 +272,15 @@ public struct BackupAccess: Sendable {
 
     // MARK: - The old API's JSON
 
+    /// `2025-10-20T16:20:00.000Z`, as the old backup API's `last_modified` reads (milliseconds, UTC, `Z`).
+    public static func oldAPITime(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+        return formatter.string(from: date)
+    }
+
     /// `2026-11-30T02:00:00+00:00`, as the system tenant-backup replaces wrote times (Python's `isoformat()`).
     public static func isoformat(_ date: Date) -> String {
         let formatter = DateFormatter()
@@ -315,12 +324,17 @@ public struct BackupAccess: Sendable {
     }
 
     /// A SigV4 presigned GET for the backup, valid `expiresIn` seconds. The URL is a secret: never logged.
-    public func presign(tenant: String, _ reference: BackupReference, expiresIn: Int) async throws(AccessError) -> PresignedBackup {
+    /// With `vouchedOnly` (the API), only a backup a trusted signature vouches for is presigned.
+    public func presign(tenant: String, _ reference: BackupReference, expiresIn: Int, vouchedOnly: Bool = false) async throws(AccessError) -> PresignedBackup {
         guard (1...Self.maximumExpiry).contains(expiresIn) else {
             throw AccessError(tenant: tenant, .invalidExpiry("\(expiresIn) s is outside 1 ... \(Self.maximumExpiry) (7 days)"))
         }
         let backup = try await locate(reference, tenant: tenant, for: .presign)
-        try await refuseMarked(backup, tenant: tenant, action: .presign)
+        if vouchedOnly {
+            _ = try await vouchedForServing(backup, tenant: tenant, action: .presign)
+        } else {
+            try await refuseMarked(backup, tenant: tenant, action: .presign)
+        }
         let client = try client(tenant)
         let url: String
         do {
@@ -374,6 +388,25 @@ extension BackupAccess {
             + "it is never served or restored: delete it, or use another backup"
         await auditBestEffort(action, tenant: tenant, key: backup.key.key, outcome: .refused, detail: reason)
         throw AccessError(tenant: tenant, .restoreRefused(reason))
+    }
+
+    /// What the API may serve: a backup no trusted mark condemns, whose manifest a trusted key signed and
+    /// matches it. Returns that manifest; otherwise audits the refusal and throws ``AccessError/Kind/notServed(key:reason:)``.
+    func vouchedForServing(_ backup: BackupCatalog.ListedBackup, tenant: String, action: AuditRecord.Action) async throws(AccessError) -> BackupManifest {
+        let key = backup.key.key
+        func refused(_ reason: String) async -> AccessError {
+            await auditBestEffort(action, tenant: tenant, key: key, outcome: .refused, detail: "not served: \(reason)")
+            return AccessError(tenant: tenant, .notServed(key: key, reason: reason))
+        }
+        if let mark = await mark(of: backup, tenant: tenant) {
+            throw await refused("marked broken or foreign by \(mark.markedBy) on \(BackupAccess.isoformat(mark.markedAt)) (\(mark.reason))")
+        }
+        let manifest = try await self.manifest(of: backup, tenant: tenant, action: action)
+        if let problem = vouchProblem(backup, manifest: manifest, trustUnsigned: false) { throw await refused(problem) }
+        guard let manifest, manifest.key == key, manifest.bytes == backup.size else {
+            throw await refused("its manifest does not describe this object (key or size)")
+        }
+        return manifest
     }
 
     /// Marks `backup` as proved bad, signed with this host's key; without a key, only says so in the log

@@ -15,11 +15,21 @@ public final class DaemonState: @unchecked Sendable {
     private var _lastCycle: String?
     private var _reloadProblem: String?
     private var _stopRequested = false
+    private var _restartNeeded: String?
     public let notifier: SystemdNotifier
+    /// The settings the daemon started with: what its listening sockets were opened from.
+    public let started: Settings
 
     public init(context: BackupContext, notifier: SystemdNotifier) {
         _context = context
+        started = context.settings
         self.notifier = notifier
+    }
+
+    /// Settings a reload took in but that apply only at the next start (listen addresses, logging); `nil`
+    /// when the running ones match what the daemon started with. Shown in the status line.
+    public func restartNeeded(_ reason: String?) {
+        locked { _restartNeeded = reason }
     }
 
     private func locked<T>(_ body: () -> T) -> T {
@@ -100,6 +110,7 @@ public final class DaemonState: @unchecked Sendable {
             var line = _activity
             if let last = _lastCycle { line += ", last: \(last)" }
             if let problem = _reloadProblem { line += "; reload failed, running with the previous configuration: \(problem)" }
+            if let restart = _restartNeeded { line += "; restart needed: \(restart)" }
             return line
         }
     }

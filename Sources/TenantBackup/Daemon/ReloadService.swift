@@ -28,17 +28,30 @@ public struct ReloadService: Service {
         }
     }
 
+    /// The settings that differ from those the daemon started with and apply only at a restart: the sockets
+    /// it listens on, and the logging backend.
+    static func restartOnly(started: Settings, new: Settings) -> [String] {
+        var names: [String] = []
+        if new.api.listen != started.api.listen { names.append("api.listen") }
+        if new.metrics.listen != started.metrics.listen { names.append("metrics.listen") }
+        if new.logging != started.logging { names.append("logging") }
+        return names
+    }
+
     /// One reload, as on SIGHUP.
     public func reload() {
         state.notifier.reloading()
         logger.notice("reloading the configuration (SIGHUP)")
-        let old = state.current.settings
         do throws(ConfigError) {
             let new = try load()
             state.replace(settings: new)
             BackupMetrics.recordReload(succeeded: true)
-            if new.metrics.listen != old.metrics.listen || new.logging != old.logging {
-                logger.warning("metrics.listen and logging settings take effect at the next restart; the rest is in effect now")
+            let pending = Self.restartOnly(started: state.started, new: new)
+            state.restartNeeded(pending.isEmpty ? nil : pending.joined(separator: ", ") + " changed")
+            if !pending.isEmpty {
+                logger.warning(
+                    "some settings take effect only at the next restart; the rest is in effect now",
+                    metadata: ["restart_needed": "\(pending.joined(separator: ","))"])
             }
             logger.notice("configuration reloaded", metadata: ["schedule": "\(new.daemon.schedule)"])
         } catch {

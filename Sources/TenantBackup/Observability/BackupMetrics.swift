@@ -38,7 +38,10 @@ public enum BackupMetrics {
             Gauge(label: lastAttempt, dimensions: tenant).record(date.timeIntervalSince1970)
             Gauge(label: lastBytes, dimensions: tenant).record(outcome.storedBytes)
             Gauge(label: lastDuration, dimensions: tenant).record(Double(outcome.duration.milliseconds) / 1000)
-        case .failure:
+        case .failure(let error):
+            // Another process holds the tenant's lock (a backup already running, a double-clicked `create`
+            // answered 409): nothing failed; that process's backup counts.
+            if case .lockBusy = error.cause { return }
             Counter(label: failures, dimensions: [("area", areaLabel)]).increment()
             guard schema.area == .tenant else { return }
             let tenant = [("tenant", schema.name)]
