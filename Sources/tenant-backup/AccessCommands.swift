@@ -547,8 +547,9 @@ struct AdoptCommand: AsyncParsableCommand {
             With --prove-as ROLE, each dump that passes is also restored into a throwaway database on the \
             tenant's server (the newest signed shared dumps first, then the dump applied by ROLE, a login role \
             that is not a superuser: see restore --apply-as), and its row counts compared; only then is its \
-            manifest written, signed with this host's key, so it restores and counts for retention like a backup \
-            of ours. A dump whose proof psql or the transaction guard refused is marked.
+            manifest written. A dump whose proof psql or the transaction guard refused is marked. An adopted \
+            manifest is never signed: what a dump did as a small role does not vouch for what it would do as \
+            yours, nor for whose rows it holds. Restore adopted backups with --trust-unsigned --apply-as ROLE.
             """)
 
     @OptionGroup var options: AccessOptions
@@ -577,7 +578,7 @@ struct AdoptCommand: AsyncParsableCommand {
                 print("✘ \(result.key): left alone: \(problem)")
             } else {
                 let tables = result.manifest?.tableRowCounts?.count ?? 0
-                let written = result.manifest?.signature != nil ? "; proven by a restore, signed manifest written" : "; unsigned manifest written"
+                let written = result.provenByRestore ? "; proven by a restore, unsigned manifest written" : "; unsigned manifest written"
                 print("✔ \(result.key): a complete dump of \(tables) table(s)\(result.written ? written : " (dry run: nothing written)")")
             }
         }

@@ -5,7 +5,7 @@ import Testing
 /// `--apply-as`: which roles may apply a dump, from the row the target's catalog answers.
 @Suite struct ApplyRoleTests {
     /// rolsuper, createrole, createdb, replication, bypassrls, canlogin, memberships, held, reachable, owner, owner is superuser, database owner
-    static let good: [String?] = ["f", "f", "f", "f", "f", "t", "0", "0", nil, "clinic_app", "f", "postgres"]
+    static let good: [String?] = ["f", "f", "f", "f", "f", "t", "0", "0", nil, "clinic_app", "f", "postgres", ""]
 
     func problem(_ change: (inout [String?]) -> Void, owner: String? = "clinic_app") -> String? {
         var row = Self.good
@@ -31,11 +31,15 @@ import Testing
         #expect(problem { $0[9] = "tb_apply" }?.contains("the --apply-as role itself") == true)
         #expect(problem({ $0[10] = "t" }, owner: nil)?.contains("owned by superuser") == true)
         #expect(problem { $0[10] = "t" }?.contains("is a superuser") == true)
+        #expect(problem { $0[12] = "pg_execute_server_program" }?.contains("--owner clinic_app has pg_execute_server_program") == true)
+        #expect(problem { $0[12] = "CREATEROLE" }?.contains("CREATEROLE") == true)
     }
 
     @Test func theGrantsAndTheHandOverQuoteEveryName() {
-        let sql = ApplyRole(role: "tb \"apply\"").grants(database: "my db", shared: ["public"])
-        #expect(sql.contains("GRANT CONNECT, CREATE ON DATABASE \"my db\" TO \"tb \"\"apply\"\"\""))
+        let sql = ApplyRole(role: "tb \"apply\"").grants(database: "my db", tenant: "bienestar", shared: ["public"])
+        #expect(sql.contains("GRANT CONNECT ON DATABASE \"my db\" TO \"tb \"\"apply\"\"\""))
+        #expect(sql.contains("CREATE SCHEMA \"bienestar\" AUTHORIZATION \"tb \"\"apply\"\"\""))
+        #expect(sql.contains("CONNECTION LIMIT 1") && !sql.contains("CREATE ON DATABASE"))
         #expect(sql.contains("GRANT REFERENCES ON ALL TABLES IN SCHEMA \"public\" TO"))
         #expect(ApplyRole.handOver(role: "tb_apply", to: "Clinic") == "REASSIGN OWNED BY \"tb_apply\" TO \"Clinic\";\nDROP OWNED BY \"tb_apply\";\n")
         #expect(ApplyRole.textArray(["a\"b", "c"]) == "{\"a\\\"b\",\"c\"}")

@@ -16,6 +16,8 @@ extension BackupAccess {
         public var proven: Bool = false
         /// The SHA-256 of what was read, for its mark.
         public var sha256: String = ""
+        /// Adopted after a proof restore (`--prove-as`).
+        public var provenByRestore = false
     }
 
     /// Gives the tenant's backups that have no manifest (the old system's plain dumps) one: each is read
@@ -25,8 +27,14 @@ extension BackupAccess {
     ///
     /// With `proveAs` (a role for ``ApplyRole``), each dump that passes is also restored into a throwaway
     /// database (the newest shared dumps first, by the operator; the dump as that role, under the transaction
-    /// guard), its row counts compared: only then is its manifest written, signed with this host's key. A
-    /// dump whose proof fails is left alone (marked, when psql or the guard refused what it did).
+    /// guard), its row counts compared: only then is its manifest written. A dump whose proof fails is left
+    /// alone (marked, when psql or the guard refused what it did).
+    ///
+    /// An adopted manifest is never signed, proof or not. A proof shows what the dump did as a role that could
+    /// do little; a signature would let every later restore and drill apply it as the operator's connection,
+    /// where the same dump may act otherwise (a function that checks `rolsuper` first), and would make it a
+    /// retention keeper that can push a real backup out, though nothing proves whose rows it holds (another
+    /// clinic's dump with the names replaced passes every check).
     public func adopt(tenant: String, dryRun: Bool = false, proveAs: String? = nil) async throws(AccessError) -> [Adoption] {
         let catalog = try catalog(tenant)
         let listed: [BackupCatalog.ListedBackup]
@@ -69,6 +77,10 @@ extension BackupAccess {
         }
         var decompressor = try Self.decompressor(for: backup.key, tenant: tenant)
         guard backup.size > 0 else { return leftAlone("it is empty (0 bytes)") }
+        let horizon = now().addingTimeInterval(try catalog(tenant).clockSkewAllowance)
+        guard backup.key.timestamp <= horizon else {
+            return leftAlone("its name dates it in the future (\(BackupAccess.isoformat(backup.key.timestamp))): no backup of ours is named so")
+        }
         var inspector = DumpInspector()
         inspector.watching = others
         var counter = CopyRowCounter()
@@ -129,10 +141,9 @@ extension BackupAccess {
             if let newest = try? await catalog.newest(of: .shared(schema)) { shared.append(newest.key) }
         }
         manifest.sharedBackups = shared
-        // Without a proof, unsigned: adopt only read it. The proof runs its SQL, so only as a role that is not
-        // a superuser (a function a DEFAULT calls during COPY runs with that role's rights), in a throwaway
-        // database; the restore checks the object against this manifest (size, SHA-256) before applying it.
-        var signed: BackupManifest?
+        // Unsigned (see above). The proof runs its SQL, so only as a role that is not a superuser (a function a
+        // DEFAULT calls during COPY runs with that role's rights), in a throwaway database; the restore checks
+        // the object against this manifest (size, SHA-256) before applying it.
         if let proveAs {
             let proof = try await drill(
                 backup, manifest: manifest, tenant: tenant, trustUnsigned: true, proving: true, applyAs: ApplyRole(role: proveAs, throwaway: true))
@@ -144,17 +155,12 @@ extension BackupAccess {
             if let differing = proof.tables?.filter({ !$0.matches }), !differing.isEmpty {
                 return leftAlone("its proof restore holds other row counts than its COPY data (\(differing.map(\.table).joined(separator: ", ")))")
             }
-            do {
-                signed = try context.signingKey().sign(manifest)
-            } catch {
-                return leftAlone("it passed its proof, but this host cannot sign its manifest (\(error)); fix the signing key and adopt again", proven: false)
-            }
         }
         try await audit(
             .adopt, tenant: tenant, key: key,
-            detail: "\(counter.rowCounts.count) tables, \(read.bytes) bytes" + (proveAs.map { ", proven by a restore as role \($0), manifest signed" } ?? ", unsigned"))
+            detail: "\(counter.rowCounts.count) tables, \(read.bytes) bytes, unsigned" + (proveAs.map { ", proven by a restore as role \($0)" } ?? ""))
         do {
-            let body = try (signed ?? manifest).encoded()
+            let body = try manifest.encoded()
             try await client(tenant).putObject(key: backup.key.manifestKey, body: ByteBuffer(data: body), options: S3WriteOptions(contentType: "application/json"))
         } catch let error as S3Error where error.status == 412 {
             return leftAlone("a manifest appeared beside it meanwhile; it was not replaced", proven: false)
@@ -164,6 +170,8 @@ extension BackupAccess {
             throw AccessError(tenant: tenant, .output("cannot encode the manifest: \(error)"))
         }
         logger.notice("backup adopted", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "tables": "\(counter.rowCounts.count)"])
-        return Adoption(key: key, problem: nil, manifest: signed ?? manifest, written: true)
+        var adoption = Adoption(key: key, problem: nil, manifest: manifest, written: true)
+        adoption.provenByRestore = proveAs != nil
+        return adoption
     }
 }

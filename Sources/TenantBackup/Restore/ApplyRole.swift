@@ -12,10 +12,14 @@ import Foundation
 ///    the role attributes that reach past one database, belongs to no other role, owns nothing and holds no
 ///    privilege in the target, and cannot use another clinic's schema; the owner exists and is no superuser
 ///    (its SECURITY DEFINER functions would run as one).
-/// 2. ``grants(database:shared:)``: CONNECT and CREATE on the database (to create the clinic's schema),
-///    USAGE on the shared schemas and REFERENCES on their tables (the clinic's foreign keys).
+/// 2. ``grants(database:tenant:shared:)``: a connection limit of one (checked inside psql's session: no other
+///    session of the role may act beside it), CONNECT on the database, the clinic's schema created empty and
+///    owned by the role (the dump's own `CREATE SCHEMA` is left out: the role gets no CREATE on the database,
+///    so no other schema, publication or extension), USAGE on the shared schemas and REFERENCES on their
+///    tables (the clinic's foreign keys).
 /// 3. After psql (as the role) committed, or failed: ``handOver``: `REASSIGN OWNED BY role TO owner` and
-///    `DROP OWNED BY role` (which takes back every privilege granted to it in this database).
+///    `DROP OWNED BY role` (which takes back every privilege granted to it in this database), its connection
+///    limit back; a password the dump gave the role is put back and the restore undone.
 public struct ApplyRole: Sendable, Equatable {
     public let role: String
     /// Who owns what the restore created, once it committed; `nil`: the target database's owner.
@@ -42,7 +46,11 @@ public struct ApplyRole: Sendable, Equatable {
             (SELECT pg_catalog.string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_catalog.pg_namespace n
                 WHERE n.nspname = ANY ($3::pg_catalog.text[]) AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE')),
             o.rolname, o.rolsuper,
-            (SELECT d.rolname FROM pg_catalog.pg_roles d WHERE d.oid = (SELECT datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
+            (SELECT d.rolname FROM pg_catalog.pg_roles d WHERE d.oid = (SELECT datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())),
+            pg_catalog.concat_ws(', ', CASE WHEN o.rolcreaterole THEN 'CREATEROLE' END,
+                (SELECT pg_catalog.string_agg(s.rolname, ', ' ORDER BY s.rolname) FROM pg_catalog.pg_roles s
+                 WHERE s.oid <> o.oid AND (s.rolsuper OR s.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'))
+                   AND pg_catalog.pg_has_role(o.oid, s.oid, 'MEMBER')))
         FROM pg_catalog.pg_roles r
         LEFT JOIN pg_catalog.pg_roles o ON o.rolname = coalesce($2, (SELECT d.rolname FROM pg_catalog.pg_roles d
             WHERE d.oid = (SELECT datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())))
@@ -63,7 +71,7 @@ public struct ApplyRole: Sendable, Equatable {
 
     static func checkProblem(_ row: [String?]?, role: ApplyRole, database: String) -> Checked {
         let name = BackupSchema.display(role.role)
-        guard let row, row.count == 12 else {
+        guard let row, row.count == 13 else {
             return .refused("--apply-as \(name): no such role on the target's server; create one for restores: CREATE ROLE \(quoted(role.role)) LOGIN (not a superuser)")
         }
         func flag(_ index: Int) -> Bool { row[index] == "t" }
@@ -97,12 +105,19 @@ public struct ApplyRole: Sendable, Equatable {
             return .refused(
                 "\(which) receive what the dump created: its SECURITY DEFINER functions would run as a superuser; name a role that is not one with --owner (the clinic platform's own role)")
         }
+        if let powers = row[12], !powers.isEmpty {
+            return .refused(
+                "--owner \(BackupSchema.display(owner)) has \(powers) (or their rights): what the dump created would run with them (its SECURITY DEFINER functions run as their owner); "
+                    + "name a role without them with --owner (the clinic platform's own role)")
+        }
         return .owner(owner)
     }
 
     /// What the role is given for the restore, in the operator's transaction before psql starts.
-    func grants(database: String, shared: [String]) -> String {
-        var sql = "GRANT CONNECT, CREATE ON DATABASE \(Self.quoted(database)) TO \(Self.quoted(role));\n"
+    func grants(database: String, tenant: String, shared: [String]) -> String {
+        var sql = "ALTER ROLE \(Self.quoted(role)) CONNECTION LIMIT 1;\n"
+        sql += "GRANT CONNECT ON DATABASE \(Self.quoted(database)) TO \(Self.quoted(role));\n"
+        sql += "CREATE SCHEMA \(Self.quoted(tenant)) AUTHORIZATION \(Self.quoted(role));\n"
         for schema in shared {
             sql += "GRANT USAGE ON SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role));\n"
             sql += "GRANT REFERENCES ON ALL TABLES IN SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role));\n"
@@ -124,6 +139,9 @@ public struct ApplyRole: Sendable, Equatable {
             BEGIN
                 IF session_user <> \(literal) OR current_user <> \(literal) THEN
                     RAISE EXCEPTION 'tenant-backup: psql is logged in as %, not as the --apply-as role; check the service file and the target''s user=', session_user;
+                END IF;
+                IF EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.usename = \(literal) AND a.pid <> pg_catalog.pg_backend_pid()) THEN
+                    RAISE EXCEPTION 'tenant-backup: another session is logged in as the --apply-as role; a restore as it needs it alone';
                 END IF;
             END
             $tenant_backup_role$;

@@ -95,6 +95,9 @@ public struct DumpFilter: StreamTransform, Sendable {
     private var beginDepth = 0
     /// Inside psql's `:name` token.
     private var inVariable = false
+    /// Inside a number: 1 digits (and a point), 2 just after its `e`, 3 after the exponent's sign, 4 in the
+    /// exponent's digits; 0 outside one.
+    private var numberPhase: UInt8 = 0
     /// The last `:` ended a `::` cast.
     private var colonWasCast = false
     /// A single-quoted string just ended (only whitespace and comments since), and whether a line ended since.
@@ -127,9 +130,10 @@ public struct DumpFilter: StreamTransform, Sendable {
     public private(set) var cuts: [Range<Int64>] = []
     /// Whether ``filter(_:)`` returns what it let through; a filter that only judges returns nothing.
     public var emitsOutput = true
-    /// pg_dump's `ALTER … OWNER TO …;` statements (byte ranges, from the end of the statement before): what a
-    /// restore applied by a role that is not a superuser leaves out (that role cannot give its objects away;
-    /// the restore hands them over afterwards). Empty unless ``recordsOwnerStatements``.
+    /// pg_dump's `ALTER … OWNER TO …;` statements and its `CREATE SCHEMA <schema>;` (byte ranges, from the end
+    /// of the statement before): what a restore applied by a role that is not a superuser leaves out (that role
+    /// cannot give its objects away, and its schema is made for it beforehand; the restore hands them over
+    /// afterwards). Empty unless ``recordsOwnerStatements``.
     public private(set) var ownerStatements: [Range<Int64>] = []
     public var recordsOwnerStatements = false
     /// Bytes fed before the current chunk, and where the open meta line started.
@@ -483,6 +487,40 @@ public struct DumpFilter: StreamTransform, Sendable {
             return
         }
         if inIdentifier { endIdentifier() }
+        // Numbers as psql 15 reads them: a word run into a number (`1E'…'`, `1begin`) is one "junk" token to
+        // psql, where a lexer that knows no numbers would see an E'…' string or a BEGIN. pg_dump writes
+        // numbers (`1`, `2.5`, `1e+30`) followed by a space or punctuation only.
+        if numberPhase != 0 {
+            switch (numberPhase, byte) {
+            case (1, 0x30...0x39), (1, 0x2E):
+                append(byte)
+                return
+            case (1, 0x45), (1, 0x65):
+                numberPhase = 2
+                append(byte)
+                return
+            case (2, 0x2B), (2, 0x2D):
+                numberPhase = 3
+                append(byte)
+                return
+            case (2, 0x30...0x39), (3, 0x30...0x39), (4, 0x30...0x39):
+                numberPhase = 4
+                append(byte)
+                return
+            case (2, _), (3, _):
+                throw refuse("a number with an unfinished exponent: psql reads it differently; pg_dump never writes one")
+            default:
+                numberPhase = 0
+                if Self.isIdentifierStart(byte) {
+                    throw refuse("a number run into a word or a string's prefix (as 1E'…' or 1begin): psql reads it as one token; pg_dump never writes one")
+                }
+            }
+        } else if byte >= 0x30 && byte <= 0x39 {
+            numberPhase = 1
+            identifierIsE = false
+            append(byte)
+            return
+        }
         if Self.isIdentifierStart(byte) {
             inIdentifier = true
             identifierIsE = byte == 0x45 || byte == 0x65
@@ -636,7 +674,7 @@ public struct DumpFilter: StreamTransform, Sendable {
             state = .afterCopy
             resetStatement()
         }
-        if recordsOwnerStatements, StatementPolicy.isOwnerStatement(text) {
+        if recordsOwnerStatements, StatementPolicy.isOwnerStatement(text) || text == "CREATE SCHEMA " + BackupSchema.display(schema) {
             guard ownerStatements.count < Self.ownerStatementLimit else {
                 throw refuse("more than \(Self.ownerStatementLimit) OWNER TO statements: not a dump of one clinic's schema")
             }

@@ -51,16 +51,16 @@ public struct RestoreGuard: Sendable {
     public var fingerprintQuery: String {
         let outside = "n.nspname <> ALL (\(Self.array(restored))) AND n.nspname <> 'pg_toast' AND n.nspname !~ '^pg_(toast_)?temp_'"
         var parts = [
-            "SELECT pg_catalog.concat_ws(':', 'n', n.oid, n.nspname, n.nspowner, coalesce(n.nspacl::text, '')) FROM pg_catalog.pg_namespace n WHERE \(outside)",
+            "SELECT pg_catalog.concat_ws(':', 'n', n.oid, n.nspname, n.nspowner, coalesce(n.nspacl::pg_catalog.text, '')) FROM pg_catalog.pg_namespace n WHERE \(outside)",
             """
-            SELECT pg_catalog.concat_ws(':', 'c', c.oid, c.relname, c.relnamespace, c.relfilenode, c.relkind, c.relowner, coalesce(c.relacl::text, ''), c.relnatts, c.relhasrules, c.relrowsecurity, c.relpersistence) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE \(outside)
+            SELECT pg_catalog.concat_ws(':', 'c', c.oid, c.relname, c.relnamespace, c.relfilenode, c.relkind, c.relowner, coalesce(c.relacl::pg_catalog.text, ''), c.relnatts, c.relhasrules, c.relrowsecurity, c.relpersistence) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE \(outside)
             """,
             """
             SELECT pg_catalog.concat_ws(':', 'a', a.attrelid, a.attnum, a.attname, a.atttypid, a.attnotnull, a.attisdropped) FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
             WHERE \(outside) AND a.attnum > 0
             """,
             """
-            SELECT pg_catalog.concat_ws(':', 'p', p.oid, p.proname, p.pronamespace, p.proowner, p.prosecdef, pg_catalog.md5(coalesce(p.prosrc, '')), coalesce(p.proconfig::text, ''), coalesce(p.proacl::text, '')) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE \(outside)
+            SELECT pg_catalog.concat_ws(':', 'p', p.oid, p.proname, p.pronamespace, p.proowner, p.prosecdef, pg_catalog.md5(coalesce(p.prosrc, '')), coalesce(p.proconfig::pg_catalog.text, ''), coalesce(p.proacl::pg_catalog.text, '')) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE \(outside)
             """,
             """
             SELECT pg_catalog.concat_ws(':', 't', t.oid, t.tgrelid, t.tgname, t.tgenabled, t.tgfoid) FROM pg_catalog.pg_trigger t \
@@ -75,13 +75,17 @@ public struct RestoreGuard: Sendable {
             JOIN pg_catalog.pg_class c ON c.oid = y.polrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE \(outside)
             """,
             """
-            SELECT pg_catalog.concat_ws(':', 'r', r.oid, r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, r.rolconnlimit, coalesce(r.rolvaliduntil::text, '')) FROM pg_catalog.pg_roles r
+            SELECT pg_catalog.concat_ws(':', 'r', r.oid, r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, coalesce(r.rolvaliduntil::pg_catalog.text, '')) FROM pg_catalog.pg_roles r
             """,
             "SELECT pg_catalog.concat_ws(':', 'm', m.roleid, m.member, m.admin_option) FROM pg_catalog.pg_auth_members m",
-            "SELECT pg_catalog.concat_ws(':', 's', s.setdatabase, s.setrole, coalesce(s.setconfig::text, '')) FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))",
-            "SELECT pg_catalog.concat_ws(':', 'd', d.oid, d.datname, coalesce(d.datacl::text, ''), d.datallowconn) FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
+            // A role's defaults in every database (a role may set its own in another database too); a database's
+            // own, of this one.
+            "SELECT pg_catalog.concat_ws(':', 's', s.setdatabase, s.setrole, coalesce(s.setconfig::pg_catalog.text, '')) FROM pg_catalog.pg_db_role_setting s "
+                + "WHERE s.setrole <> 0 OR s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))",
+            "SELECT pg_catalog.concat_ws(':', 'P', p.oid, p.pubname, p.pubowner, p.puballtables) FROM pg_catalog.pg_publication p",
+            "SELECT pg_catalog.concat_ws(':', 'd', d.oid, d.datname, coalesce(d.datacl::pg_catalog.text, ''), d.datallowconn) FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
             "SELECT pg_catalog.concat_ws(':', 'e', e.oid, e.evtname, e.evtenabled, e.evtfoid) FROM pg_catalog.pg_event_trigger e",
-            "SELECT pg_catalog.concat_ws(':', 'q', x.oid, x.defaclrole, x.defaclnamespace, coalesce(x.defaclacl::text, '')) FROM pg_catalog.pg_default_acl x",
+            "SELECT pg_catalog.concat_ws(':', 'q', x.oid, x.defaclrole, x.defaclnamespace, coalesce(x.defaclacl::pg_catalog.text, '')) FROM pg_catalog.pg_default_acl x",
             "SELECT pg_catalog.concat_ws(':', 'l', l.oid, l.lomowner) FROM pg_catalog.pg_largeobject_metadata l",
             // Constraints, column defaults and comments of objects outside: a CHECK or DEFAULT calling the clinic's
             // function would be a door into another clinic's table.
@@ -104,7 +108,7 @@ public struct RestoreGuard: Sendable {
 
     /// The statement that opens the check inside the restore's transaction (right after `BEGIN`).
     public var opening: String {
-        "SELECT pg_catalog.set_config(\(Self.literal(Self.xidSetting)), pg_catalog.pg_current_xact_id()::text, true);\n"
+        "SELECT pg_catalog.set_config(\(Self.literal(Self.xidSetting)), pg_catalog.pg_current_xact_id()::pg_catalog.text, true);\n"
     }
 
     /// The check itself, run just before `COMMIT`, given the fingerprint taken before the restore started.
@@ -115,11 +119,11 @@ public struct RestoreGuard: Sendable {
 
             DO \(tag)
             DECLARE
-                found text;
+                found pg_catalog.text;
             BEGIN
                 -- As the fingerprint before the restore was taken: object names qualified in full.
                 PERFORM pg_catalog.set_config('search_path', '', true);
-                IF pg_catalog.current_setting(\(Self.literal(Self.xidSetting)), true) IS DISTINCT FROM pg_catalog.pg_current_xact_id()::text THEN
+                IF pg_catalog.current_setting(\(Self.literal(Self.xidSetting)), true) IS DISTINCT FROM pg_catalog.pg_current_xact_id()::pg_catalog.text THEN
                     RAISE EXCEPTION '\(Self.errorPrefix) the restore''s transaction was ended inside the dump (COMMIT or ROLLBACK in the stream)';
                 END IF;
                 SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s.schemaname) || '.' || pg_catalog.quote_ident(s.relname), ', ') INTO found
