@@ -36,12 +36,12 @@ import Testing
     }
 
     @Test func theGrantsAndTheHandOverQuoteEveryName() {
-        let sql = ApplyRole(role: "tb \"apply\"").grants(database: "my db", tenant: "bienestar", shared: ["public"])
+        let sql = ApplyRole(role: "tb \"apply\"").grants(database: "my db", tenant: "bienestar", shared: ["public"]).joined(separator: ";\n")
         #expect(sql.contains("GRANT CONNECT ON DATABASE \"my db\" TO \"tb \"\"apply\"\"\""))
         #expect(sql.contains("CREATE SCHEMA \"bienestar\" AUTHORIZATION \"tb \"\"apply\"\"\""))
         #expect(sql.contains("CONNECTION LIMIT 1") && !sql.contains("CREATE ON DATABASE"))
         #expect(sql.contains("GRANT REFERENCES ON ALL TABLES IN SCHEMA \"public\" TO"))
-        #expect(ApplyRole.handOver(role: "tb_apply", to: "Clinic") == "REASSIGN OWNED BY \"tb_apply\" TO \"Clinic\";\nDROP OWNED BY \"tb_apply\";\n")
+        #expect(ApplyRole.handOver(role: "tb_apply", to: "Clinic") == ["REASSIGN OWNED BY \"tb_apply\" TO \"Clinic\"", "DROP OWNED BY \"tb_apply\""])
         #expect(ApplyRole.textArray(["a\"b", "c"]) == "{\"a\\\"b\",\"c\"}")
     }
 }

@@ -2,10 +2,11 @@ import Foundation
 
 extension BackupAccess {
     /// Refuses `--apply-as` where it cannot keep its promise, and checks the role and the owner on the target
-    /// (``ApplyRole/checkProblem(_:role:database:)``). Returns the role that will own the restored objects.
+    /// (``ApplyRole/checkProblem(_:role:database:)``); `others`: the other clinics' schemas
+    /// (``forbiddenSchemas(tenant:target:)``). Returns the role that will own the restored objects.
     func checkApplyRole(
         _ role: ApplyRole, plan: RestorePlan, request: RestoreRequest, environment: [String: String], database: String, tenant: String,
-        refused: (String) async -> AccessError
+        others: Set<String>, refused: (String) async -> AccessError
     ) async throws(AccessError) -> String {
         if !plan.shared.isEmpty, !request.createDatabase {
             throw await refused(
@@ -15,7 +16,7 @@ extension BackupAccess {
         if request.afterRestoreSQL != nil {
             throw await refused("--after-restore does not run with --apply-as; restore first, then run the script in a transaction of your own")
         }
-        let others = await forbiddenSchemas(tenant: tenant, target: environment).sorted()
+        let others = others.sorted()
         let row: [String?]?
         do {
             row = try await Blocking.run { () throws -> [String?]? in
@@ -53,7 +54,7 @@ extension BackupAccess {
         }
         struct Before: Sendable {
             let shared: [String]
-            let connectionLimit: String
+            let connectionLimit: Int
             let password: String?
             let sessions: Int
         }
@@ -67,7 +68,8 @@ extension BackupAccess {
                         + "FROM pg_catalog.pg_authid a WHERE a.rolname = $1", [name], purpose: "reading the --apply-as role"
                 ).rows.first
                 return Before(
-                    shared: try sharedSchemas.filter { try connection.schemaExists($0) }, connectionLimit: (row?[0] ?? nil) ?? "-1", password: row?[1] ?? nil,
+                    shared: try sharedSchemas.filter { try connection.schemaExists($0) }, connectionLimit: Int((row?[0] ?? nil) ?? "") ?? -1,
+                    password: row?[1] ?? nil,
                     sessions: Int((row?[2] ?? nil) ?? "0") ?? 0)
             }
         } catch {
@@ -80,9 +82,9 @@ extension BackupAccess {
                     "--apply-as \(BackupSchema.display(name)): \(before.sessions) session(s) are logged in as the role; a restore as it needs it alone "
                         + "(whoever else is logged in could add objects that the restore would hand over); nothing was changed"))
         }
-        let limit = "ALTER ROLE \(ApplyRole.quoted(name)) CONNECTION LIMIT \(Int(before.connectionLimit) ?? -1)"
-        let dropOwned = "DROP OWNED BY \(ApplyRole.quoted(name))"
-        try await run("giving role \(name) what the restore needs", role.grants(database: database, tenant: tenant, shared: before.shared).split(separator: "\n").map(String.init))
+        let limit = "ALTER ROLE \(ApplyRole.quoted(name)) CONNECTION LIMIT \(before.connectionLimit)"
+        let dropOwned = ApplyRole.dropOwned(role: name)
+        try await run("giving role \(name) what the restore needs", role.grants(database: database, tenant: tenant, shared: before.shared))
         do throws(AccessError) {
             let guardCheck = RestoreGuard(tenant: tenant, sharedSchemas: sharedSchemas, applied: [])
             try await apply([part], guard: guardCheck, tenant: tenant, environment: environment, database: database, afterRestore: nil, role: role)
@@ -93,7 +95,7 @@ extension BackupAccess {
             } catch let revokeError {
                 throw error.adding(
                     "; and role \(name) keeps what it was given for the restore (\(revokeError.message)): in database \(database) run "
-                        + "DROP SCHEMA \(ApplyRole.quoted(tenant)); DROP OWNED BY \(ApplyRole.quoted(name)); \(limit);")
+                        + "DROP SCHEMA \(ApplyRole.quoted(tenant)); \(dropOwned); \(limit);")
             }
             throw error
         }
@@ -117,13 +119,13 @@ extension BackupAccess {
             return
         }
         do throws(AccessError) {
-            try await run("handing the restored objects from role \(name) to \(owner)", ApplyRole.handOver(role: name, to: owner).split(separator: "\n").map(String.init) + [limit])
+            try await run("handing the restored objects from role \(name) to \(owner)", ApplyRole.handOver(role: name, to: owner) + [limit])
         } catch {
             throw AccessError(
                 tenant: tenant,
                 .restoreFailed(
                     "schema \(BackupSchema.display(tenant)) was restored into database \(database), but its objects are still owned by role \(name) (\(error.message)); "
-                        + "run: \(ApplyRole.handOver(role: name, to: owner).replacingOccurrences(of: "\n", with: " ")) \(limit);"))
+                        + "run: \((ApplyRole.handOver(role: name, to: owner) + [limit]).joined(separator: "; "));"))
         }
         logger.notice(
             "restored as a role that is not a superuser; its objects handed over",

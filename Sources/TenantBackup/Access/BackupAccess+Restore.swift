@@ -149,9 +149,11 @@ extension BackupAccess {
         var started = false
         do throws(AccessError) {
             let plan = try await planRestore(backup: backup, manifest: manifest, tenant: tenant, environment: environment, database: database, request: request)
+            let forbidden = await forbiddenSchemas(tenant: tenant, target: environment)
             var owner: String?
             if let role = request.applyAs {
-                owner = try await checkApplyRole(role, plan: plan, request: request, environment: environment, database: database, tenant: tenant, refused: refused)
+                owner = try await checkApplyRole(
+                    role, plan: plan, request: request, environment: environment, database: database, tenant: tenant, others: forbidden, refused: refused)
             }
             if request.afterRestoreSQL != nil, plan.shared.isEmpty {
                 throw await refused(
@@ -166,7 +168,6 @@ extension BackupAccess {
             defer { spool.remove() }
             // Every object is read whole and verified before psql starts.
             var spooled: [Spooled] = []
-            let forbidden = await forbiddenSchemas(tenant: tenant, target: environment)
             for part in plan.shared + [plan.tenant] {
                 spooled.append(
                     try await spoolAndVerify(
@@ -176,12 +177,11 @@ extension BackupAccess {
             if let role = request.applyAs, let owner {
                 // The shared dumps (signed) as the operator, committed on their own into the database this
                 // restore created; then the clinic's, as the role.
-                var tenantPart = spooled.removeLast()
+                let tenantPart = spooled.removeLast()
                 if !spooled.isEmpty {
                     let sharedGuard = RestoreGuard(tenant: tenant, sharedSchemas: sharedSchemas, applied: plan.shared.map(\.backup.schema))
                     try await apply(spooled, guard: sharedGuard, tenant: tenant, environment: environment, database: database, afterRestore: nil)
                 }
-                tenantPart.cuts += tenantPart.ownerStatements
                 try await applyAsRole(tenantPart, role: role, owner: owner, sharedSchemas: sharedSchemas, tenant: tenant, environment: environment, database: database)
             } else {
                 let guardCheck = RestoreGuard(tenant: tenant, sharedSchemas: sharedSchemas, applied: plan.shared.map(\.backup.schema))
@@ -434,7 +434,7 @@ extension BackupAccess {
         /// pg_dump's `\restrict` lines in the decoded dump, which the apply drops (``DumpCuts``).
         let cuts: [Range<Int64>]
         /// Its `ALTER … OWNER TO` statements, when asked for (a restore by a role that is not a superuser).
-        var ownerStatements: [Range<Int64>] = []
+        let ownerStatements: [Range<Int64>]
     }
 
     /// The read path every reader of a backup shares: the stored bytes hashed (and spooled, when `spool` is
@@ -507,17 +507,17 @@ extension BackupAccess {
         if let refusal = outcome.refusal {
             throw AccessError(tenant: tenant, .restoreRefused("\(part.key) is refused before anything was applied: \(refusal)"))
         }
-        return Spooled(part: part, path: path, cuts: outcome.cuts, ownerStatements: outcome.ownerStatements)
+        // The owner statements were recorded only when asked for: a role that is not a superuser applies it.
+        return Spooled(part: part, path: path, cuts: outcome.cuts + outcome.ownerStatements)
     }
 
     /// One object of a restore, read whole into the private spool and verified.
     struct Spooled {
         let part: RestorePlan.Part
         let path: String
-        /// What the apply leaves out (``DumpCuts``): pg_dump's `\restrict` lines, and its `OWNER TO`
-        /// statements when a role that is not a superuser applies it.
-        var cuts: [Range<Int64>]
-        let ownerStatements: [Range<Int64>]
+        /// What the apply leaves out (``DumpCuts``): pg_dump's `\restrict` lines, and its `OWNER TO` and
+        /// `CREATE SCHEMA` statements when a role that is not a superuser applies it.
+        let cuts: [Range<Int64>]
     }
 
     /// Feeds every verified, spooled part into one psql transaction, under psql's own `\restrict` when it has

@@ -113,21 +113,27 @@ public struct ApplyRole: Sendable, Equatable {
         return .owner(owner)
     }
 
-    /// What the role is given for the restore, in the operator's transaction before psql starts.
-    func grants(database: String, tenant: String, shared: [String]) -> String {
-        var sql = "ALTER ROLE \(Self.quoted(role)) CONNECTION LIMIT 1;\n"
-        sql += "GRANT CONNECT ON DATABASE \(Self.quoted(database)) TO \(Self.quoted(role));\n"
-        sql += "CREATE SCHEMA \(Self.quoted(tenant)) AUTHORIZATION \(Self.quoted(role));\n"
+    /// What the role is given for the restore, in the operator's transaction before psql starts: one
+    /// statement each.
+    func grants(database: String, tenant: String, shared: [String]) -> [String] {
+        var statements = [
+            "ALTER ROLE \(Self.quoted(role)) CONNECTION LIMIT 1",
+            "GRANT CONNECT ON DATABASE \(Self.quoted(database)) TO \(Self.quoted(role))",
+            "CREATE SCHEMA \(Self.quoted(tenant)) AUTHORIZATION \(Self.quoted(role))",
+        ]
         for schema in shared {
-            sql += "GRANT USAGE ON SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role));\n"
-            sql += "GRANT REFERENCES ON ALL TABLES IN SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role));\n"
+            statements.append("GRANT USAGE ON SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role))")
+            statements.append("GRANT REFERENCES ON ALL TABLES IN SCHEMA \(Self.quoted(schema)) TO \(Self.quoted(role))")
         }
-        return sql
+        return statements
     }
 
+    /// Every privilege of the role in this database taken back, and whatever it still owns dropped.
+    static func dropOwned(role: String) -> String { "DROP OWNED BY \(quoted(role))" }
+
     /// What the restore created goes to `owner`; every privilege of the role in this database is taken back.
-    static func handOver(role: String, to owner: String) -> String {
-        "REASSIGN OWNED BY \(quoted(role)) TO \(quoted(owner));\nDROP OWNED BY \(quoted(role));\n"
+    static func handOver(role: String, to owner: String) -> [String] {
+        ["REASSIGN OWNED BY \(quoted(role)) TO \(quoted(owner))", dropOwned(role: role)]
     }
 
     /// Inside psql's transaction, first: that it is logged in as the role (a service file or a connection
