@@ -50,7 +50,7 @@ extension BackupAccess {
         others.remove(tenant)
         var results: [Adoption] = []
         for backup in listed.filter({ !$0.hasManifest && !$0.hasMark }).sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
-            let adoption = try await adoptOne(backup, tenant: tenant, others: others, dryRun: dryRun, proveAs: proveAs)
+            let adoption = try await adoptOne(backup, tenant: tenant, catalog: catalog, others: others, dryRun: dryRun, proveAs: proveAs)
             if let problem = adoption.problem, !dryRun {
                 await auditBestEffort(.adopt, tenant: tenant, key: adoption.key, outcome: .failed, detail: problem)
                 if adoption.proven { await writeMark(backup, sha256: adoption.sha256, reason: problem, by: "adopt", tenant: tenant) }
@@ -61,7 +61,7 @@ extension BackupAccess {
     }
 
     private func adoptOne(
-        _ backup: BackupCatalog.ListedBackup, tenant: String, others: Set<String>, dryRun: Bool, proveAs: String?
+        _ backup: BackupCatalog.ListedBackup, tenant: String, catalog: BackupCatalog, others: Set<String>, dryRun: Bool, proveAs: String?
     ) async throws(AccessError) -> Adoption {
         let key = backup.key.key
         var readDigest = ""
@@ -77,8 +77,7 @@ extension BackupAccess {
         }
         var decompressor = try Self.decompressor(for: backup.key, tenant: tenant)
         guard backup.size > 0 else { return leftAlone("it is empty (0 bytes)") }
-        let horizon = now().addingTimeInterval(try catalog(tenant).clockSkewAllowance)
-        guard backup.key.timestamp <= horizon else {
+        guard backup.key.timestamp <= catalog.futureHorizon else {
             return leftAlone("its name dates it in the future (\(BackupAccess.isoformat(backup.key.timestamp))): no backup of ours is named so")
         }
         var inspector = DumpInspector()
@@ -135,7 +134,6 @@ extension BackupAccess {
         manifest.adopted = true
         guard !dryRun else { return Adoption(key: key, problem: nil, manifest: manifest, written: false) }
         // The shared dumps a restore into a fresh database would apply first (the newest of each).
-        let catalog = try catalog(tenant)
         var shared: [String] = []
         for schema in context.settings.tenants.sharedSchemas {
             if let newest = try? await catalog.newest(of: .shared(schema)) { shared.append(newest.key) }

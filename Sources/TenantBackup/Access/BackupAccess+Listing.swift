@@ -140,7 +140,7 @@ extension BackupAccess {
         } catch {
             throw AccessError(tenant: "", .database(error.description))
         }
-        let horizon = now().addingTimeInterval(catalog.clockSkewAllowance)
+        let horizon = catalog.futureHorizon
         let bySchema = Dictionary(grouping: all, by: \.key.schema)
         let staleBefore = now().addingTimeInterval(-Double(context.settings.metrics.staleAfter.components.seconds))
         return Set(discovered).union(bySchema.keys).sorted().map { tenant in

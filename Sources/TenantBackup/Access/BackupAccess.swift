@@ -274,19 +274,19 @@ public struct BackupAccess: Sendable {
 
     /// `2025-10-20T16:20:00.000Z`, as the old backup API's `last_modified` reads (milliseconds, UTC, `Z`).
     public static func oldAPITime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-        return formatter.string(from: date)
+        utc(date, format: "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
     }
 
     /// `2026-11-30T02:00:00+00:00`, as the system tenant-backup replaces wrote times (Python's `isoformat()`).
     public static func isoformat(_ date: Date) -> String {
+        utc(date, format: "yyyy-MM-dd'T'HH:mm:ss'+00:00'")
+    }
+
+    private static func utc(_ date: Date, format: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'+00:00'"
+        formatter.dateFormat = format
         return formatter.string(from: date)
     }
 

@@ -76,9 +76,13 @@ public struct BackupCatalog: Sendable {
         }
     }
 
+    /// A backup named later than this is dated in the future (a host with a wrong clock, or a planted name):
+    /// it never counts as the newest, and `adopt` leaves it alone.
+    public var futureHorizon: Date { now().addingTimeInterval(clockSkewAllowance) }
+
     /// The newest backup of one schema that is not dated in the future, or `nil` when it has none.
     public func newest(of schema: BackupSchema) async throws(S3Error) -> BackupKey? {
-        let horizon = now().addingTimeInterval(clockSkewAllowance)
+        let horizon = futureHorizon
         var newest: BackupKey?
         var future: [BackupKey] = []
         for backup in try await backups(of: schema) {
@@ -96,7 +100,7 @@ public struct BackupCatalog: Sendable {
     /// The newest backup of every tenant that has one (future-dated keys left out), from one listing of
     /// `<prefix>backups/`. Also sets `tenant_backup_future_dated_backups` for every tenant found.
     public func newestOfEveryTenant() async throws(S3Error) -> [String: BackupKey] {
-        let horizon = now().addingTimeInterval(clockSkewAllowance)
+        let horizon = futureHorizon
         var newest: [String: BackupKey] = [:]
         var future: [String: [BackupKey]] = [:]
         for backup in try await allBackups(area: .tenant) {
