@@ -17,7 +17,7 @@ public struct Authenticated: Sendable, Equatable {
 
 /// Turns an `Authorization: Token <token>` into a tenant, from either source:
 /// - our tokens file (``TokenFile``): reread whenever its modification time changes, so `token revoke` takes
-///   effect with the next request, without a restart; compared by hash in constant time;
+///   effect with the next request, without a restart; looked up by the token's SHA-256;
 /// - the platform's own tokens: `api.token_query` (`$1` = the presented token) run against the clinic
 ///   database, which must return exactly one row, the tenant's schema name. Zero or several rows: unknown.
 ///
@@ -53,6 +53,7 @@ public final class TokenAuthenticator: Sendable {
 
     /// Our tokens by their SHA-256, reread when the file changed (by its modification time and size).
     func currentTokens() -> [String: APIToken] {
+        let file = self.file
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let modified = attributes?[.modificationDate] as? Date
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
@@ -92,8 +93,7 @@ public final class TokenAuthenticator: Sendable {
 
     /// The tenant `presented` opens, or `nil` (unknown, revoked, or the platform's query found no single row).
     public func authenticate(_ presented: String, queryingDatabase: Bool = true) async -> Authenticated? {
-        let digest = TokenFile.hash(presented)
-        if let token = currentTokens()[digest] {
+        if let token = TokenFile.match(presented, in: currentTokens()) {
             recordUse(of: token.id)
             return Authenticated(tenant: token.tenant, actor: "token:\(token.id)")
         }
@@ -107,7 +107,7 @@ public final class TokenAuthenticator: Sendable {
             }
             guard rows.count == 1, let schema = rows[0].first ?? nil, !schema.isEmpty else { return nil }
             // A stable, non-secret name for the token: two people's accesses can be told apart.
-            let id = String(digest.prefix(12))
+            let id = String(TokenFile.hash(presented).prefix(12))
             if rows[0].count > 1, let user = rows[0][1], !user.isEmpty {
                 return Authenticated(tenant: schema, actor: "platform:\(user) (token \(id))")
             }

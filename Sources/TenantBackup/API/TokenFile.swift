@@ -89,35 +89,15 @@ public struct TokenFile: Sendable {
         Dictionary(tokens.map { ($0.sha256.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The token `presented` is, compared by hash in constant time; `nil` for an unknown one.
-    public static func match(_ presented: String, in tokens: [APIToken]) -> APIToken? {
-        let digest = Array(SHA256.hash(data: Data(presented.utf8)))
-        var found: APIToken?
-        for token in tokens {
-            guard let stored = Self.bytes(hex: token.sha256), stored.count == digest.count else { continue }
-            var difference: UInt8 = 0
-            for index in stored.indices { difference |= stored[index] ^ digest[index] }
-            if difference == 0 { found = token }  // no early exit: every token costs the same
-        }
-        return found
+    /// The token `presented` is, looked up by its SHA-256 in ``index(_:)``; `nil` for an unknown one. (A hash
+    /// lookup tells a guesser nothing: what it compares is a digest nobody can choose.)
+    public static func match(_ presented: String, in index: [String: APIToken]) -> APIToken? {
+        index[hash(presented)]
     }
 
     /// Hex SHA-256 of a token.
     public static func hash(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        guard hex.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            result.append(byte)
-            index = next
-        }
-        return result
     }
 
     /// Reads, changes and writes the file whole under `<path>.lock`, as 0600.

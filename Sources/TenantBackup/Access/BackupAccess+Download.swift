@@ -159,7 +159,8 @@ extension BackupAccess {
         let manifest = try await vouchedForServing(backup, tenant: tenant, action: .download)
         let plain = format == .plain && backup.key.compression != .none && !backup.key.suffix.hasSuffix(".age")
         var fileName = backup.key.fileName
-        if plain, let dot = fileName.range(of: ".", options: .backwards) { fileName = String(fileName[..<dot.lowerBound]) }
+        let compressed = backup.key.compression.fileSuffix
+        if plain, fileName.hasSuffix(compressed) { fileName.removeLast(compressed.count) }
         try await audit(.download, tenant: tenant, key: backup.key.key, detail: plain ? "served as plain SQL" : "served as stored")
         return PreparedDownload(
             key: backup.key.key, fileName: fileName, size: plain ? manifest.dumpBytes : backup.size, sha256: manifest.sha256, plain: plain, access: self,
