@@ -30,6 +30,36 @@ import Testing
         try await body(role, owner)
     }
 
+    struct Scenario {
+        let database: TestDatabase
+        let bucket: String
+        let environment: [String: String]
+        let role: String
+        let owner: String
+        /// bienestar's own plain dump, as the old system made it (`pg_dump -n bienestar`).
+        let own: String
+    }
+
+    /// A database with every clinic backed up (signed), the test roles, and bienestar's own plain dump.
+    func withScenario(_ body: (Scenario) async throws -> Void) async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await withRoles(database) { role, owner in
+                    let environment = services.commandEnvironment(database: database, bucket: bucket)
+                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                    try #require(status == .exited(0), "\(output)")
+                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
+                    try await body(Scenario(database: database, bucket: bucket, environment: environment, role: role, owner: owner, own: own))
+                }
+            }
+        }
+    }
+
+    /// An old-system key in bienestar's folder, `days` days ago (negative: in the future).
+    static func legacyKey(daysAgo days: Double) -> String {
+        BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-days * 86400), suffix: ".sql").key
+    }
+
     /// bienestar's own dump with a table whose DEFAULT calls a function that builds its SQL at run time.
     static func withHiddenSQL(_ own: String, building sql: [String]) -> String {
         let pieces = sql.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: " || ")
@@ -55,112 +85,101 @@ import Testing
         return own.replacingOccurrences(of: "SET default_table_access_method = heap;\n", with: block)
     }
 
-    func roleHolds(_ role: String, in database: TestDatabase) throws -> Int {
-        let count = try database.connect().query(
+    /// What the role owns or holds (pg_shdepend rows) seen from database `name`.
+    func roleHolds(_ role: String, inDatabase name: String) throws -> Int {
+        let count = try PostgresConnection(connectionString: "dbname=\(name)", environment: services.environment).query(
             "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid WHERE r.rolname = $1", [role], purpose: "test").rows.first?.first ?? nil
         return Int(count ?? "-1") ?? -1
     }
 
+    func roleHolds(_ role: String, in database: TestDatabase) throws -> Int {
+        try roleHolds(role, inDatabase: database.name)
+    }
+
     @Test func whatTheFilterCannotSeeRunsWithTheRolesRightsOnly() async throws {
-        try await TestDatabase.with(services) { database in
-            try await TestBucket.with(services) { bucket in
-                try await withRoles(database) { role, owner in
-                    let environment = services.commandEnvironment(database: database, bucket: bucket)
-                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
-                    try #require(status == .exited(0), "\(output)")
-                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
-                    let marker = "/tmp/tenant-backup-apply-as-\(UUID().uuidString)"
-                    defer { try? FileManager.default.removeItem(atPath: marker) }
-                    let program = Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])
-                    let otherClinic = Self.withHiddenSQL(own, building: ["INSERT INTO mind", "care.patients SELECT * FROM mind", "care.patients"])
-                    let attacker = try services.attackerClient(bucket: bucket)
-                    let programKey = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-3 * 86400), suffix: ".sql").key
-                    let otherKey = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-4 * 86400), suffix: ".sql").key
-                    try await attacker.putObject(key: programKey, body: ByteBuffer(string: program))
-                    try await attacker.putObject(key: otherKey, body: ByteBuffer(string: otherClinic))
-                    _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
-                    let before = try HostileBucketRestoreTests().everything(in: database.name)
-                    let target = ["--target-database", "dbname=\(database.name)", "--trust-unsigned"]
+        try await withScenario { scenario in
+            let (database, bucket, environment, role, own, owner) = (scenario.database, scenario.bucket, scenario.environment, scenario.role, scenario.own, scenario.owner)
+            let marker = "/tmp/tenant-backup-apply-as-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: marker) }
+            let program = Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])
+            let otherClinic = Self.withHiddenSQL(own, building: ["INSERT INTO mind", "care.patients SELECT * FROM mind", "care.patients"])
+            let attacker = try services.attackerClient(bucket: bucket)
+            let programKey = Self.legacyKey(daysAgo: 3)
+            let otherKey = Self.legacyKey(daysAgo: 4)
+            try await attacker.putObject(key: programKey, body: ByteBuffer(string: program))
+            try await attacker.putObject(key: otherKey, body: ByteBuffer(string: otherClinic))
+            _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
+            let before = try HostileBucketRestoreTests().everything(in: database.name)
+            let target = ["--target-database", "dbname=\(database.name)", "--trust-unsigned"]
 
-                    // As the role: the program is refused by the server, nothing is applied, the role keeps nothing.
-                    for (key, denial) in [(programKey, "pg_execute_server_program"), (otherKey, "permission denied for schema mindcare")] {
-                        let (refused, refusedOutput) = try await AccessCommandTests.run(
-                            ["restore", "--tenant", "bienestar", key] + target + ["--apply-as", role, "--owner", owner], environment)
-                        #expect(refused == .exited(1), "\(refusedOutput)")
-                        #expect(refusedOutput.contains(denial) && refusedOutput.contains("nothing was restored"), "\(refusedOutput)")
-                        #expect(try HostileBucketRestoreTests().everything(in: database.name) == before, "\(key) changed the database")
-                        #expect(try roleHolds(role, in: database) == 0)
-                    }
-                    #expect(!FileManager.default.fileExists(atPath: marker))
-
-                    // A role that can reach another clinic's schema, or a superuser, or a superuser owner: refused
-                    // before anything runs.
-                    _ = try database.connect().query("GRANT USAGE ON SCHEMA mindcare TO \(role)", purpose: "test")
-                    let (reaching, reachingOutput) = try await AccessCommandTests.run(
-                        ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role, "--owner", owner], environment)
-                    #expect(reaching == .exited(1) && reachingOutput.contains("can use other clinics' schemas (mindcare)"), "\(reachingOutput)")
-                    _ = try database.connect().query("REVOKE USAGE ON SCHEMA mindcare FROM \(role)", purpose: "test")
-                    let (superuser, superuserOutput) = try await AccessCommandTests.run(
-                        ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", "postgres", "--owner", owner], environment)
-                    #expect(superuser == .exited(1) && superuserOutput.contains("SUPERUSER"), "\(superuserOutput)")
-                    let (defaultOwner, defaultOwnerOutput) = try await AccessCommandTests.run(
-                        ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role], environment)
-                    #expect(defaultOwner == .exited(1) && defaultOwnerOutput.contains("--owner"), "\(defaultOwnerOutput)")
-                    #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
-
-                    // The operator's superuser connection runs the same program: the layer --apply-as adds is real.
-                    let (applied, appliedOutput) = try await AccessCommandTests.run(["restore", "--tenant", "bienestar", programKey] + target, environment)
-                    #expect(applied == .exited(0), "\(appliedOutput)")
-                    #expect(FileManager.default.fileExists(atPath: marker))
-                }
+            // As the role: the program is refused by the server, nothing is applied, the role keeps nothing.
+            for (key, denial) in [(programKey, "pg_execute_server_program"), (otherKey, "permission denied for schema mindcare")] {
+                let (refused, refusedOutput) = try await AccessCommandTests.run(
+                    ["restore", "--tenant", "bienestar", key] + target + ["--apply-as", role, "--owner", owner], environment)
+                #expect(refused == .exited(1), "\(refusedOutput)")
+                #expect(refusedOutput.contains(denial) && refusedOutput.contains("nothing was restored"), "\(refusedOutput)")
+                #expect(try HostileBucketRestoreTests().everything(in: database.name) == before, "\(key) changed the database")
+                #expect(try roleHolds(role, in: database) == 0)
             }
+            #expect(!FileManager.default.fileExists(atPath: marker))
+
+            // A role that can reach another clinic's schema, or a superuser, or a superuser owner: refused
+            // before anything runs.
+            _ = try database.connect().query("GRANT USAGE ON SCHEMA mindcare TO \(role)", purpose: "test")
+            let (reaching, reachingOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role, "--owner", owner], environment)
+            #expect(reaching == .exited(1) && reachingOutput.contains("can use other clinics' schemas (mindcare)"), "\(reachingOutput)")
+            _ = try database.connect().query("REVOKE USAGE ON SCHEMA mindcare FROM \(role)", purpose: "test")
+            let (superuser, superuserOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", "postgres", "--owner", owner], environment)
+            #expect(superuser == .exited(1) && superuserOutput.contains("SUPERUSER"), "\(superuserOutput)")
+            let (defaultOwner, defaultOwnerOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role], environment)
+            #expect(defaultOwner == .exited(1) && defaultOwnerOutput.contains("--owner"), "\(defaultOwnerOutput)")
+            #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
+
+            // The operator's superuser connection runs the same program: the layer --apply-as adds is real.
+            let (applied, appliedOutput) = try await AccessCommandTests.run(["restore", "--tenant", "bienestar", programKey] + target, environment)
+            #expect(applied == .exited(0), "\(appliedOutput)")
+            #expect(FileManager.default.fileExists(atPath: marker))
         }
     }
 
     @Test func aGoodDumpRestoresAsTheRoleAndEndsWithItsOwner() async throws {
-        try await TestDatabase.with(services) { database in
-            try await TestBucket.with(services) { bucket in
-                try await withRoles(database) { role, owner in
-                    let environment = services.commandEnvironment(database: database, bucket: bucket)
-                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
-                    try #require(status == .exited(0), "\(output)")
-                    let rows = try HostileBucketRestoreTests().everything(in: database.name).filter { $0.key.hasPrefix("bienestar.") }
-                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
-                    let legacyKey = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-86400), suffix: ".sql").key
-                    try await services.s3Client(bucket: bucket).putObject(key: legacyKey, body: ByteBuffer(string: own))
-                    _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
+        try await withScenario { scenario in
+            let (database, bucket, environment, role, own, owner) = (scenario.database, scenario.bucket, scenario.environment, scenario.role, scenario.own, scenario.owner)
+            let rows = try HostileBucketRestoreTests().everything(in: database.name).filter { $0.key.hasPrefix("bienestar.") }
+            let legacyKey = Self.legacyKey(daysAgo: 1)
+            try await services.s3Client(bucket: bucket).putObject(key: legacyKey, body: ByteBuffer(string: own))
+            _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
 
-                    // The old system's dump, into the live database.
-                    let (restored, restoredOutput) = try await AccessCommandTests.run(
-                        ["restore", "--tenant", "bienestar", legacyKey, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
-                         "--apply-as", role, "--owner", owner], environment)
-                    #expect(restored == .exited(0), "\(restoredOutput)")
-                    #expect(try HostileBucketRestoreTests().everything(in: database.name).filter { $0.key.hasPrefix("bienestar.") } == rows)
-                    let owners = try database.connect().query(
-                        """
-                        SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bienestar'
-                        UNION SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'bienestar'
-                        """, purpose: "test").rows.compactMap { $0.first ?? nil }
-                    #expect(owners == [owner])
-                    #expect(try roleHolds(role, in: database) == 0)
+            // The old system's dump, into the live database.
+            let (restored, restoredOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", legacyKey, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
+                 "--apply-as", role, "--owner", owner], environment)
+            #expect(restored == .exited(0), "\(restoredOutput)")
+            #expect(try HostileBucketRestoreTests().everything(in: database.name).filter { $0.key.hasPrefix("bienestar.") } == rows)
+            let owners = try database.connect().query(
+                """
+                SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bienestar'
+                UNION SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'bienestar'
+                """, purpose: "test").rows.compactMap { $0.first ?? nil }
+            #expect(owners == [owner])
+            #expect(try roleHolds(role, in: database) == 0)
 
-                    // Our signed backup into a fresh database: the shared dumps by the operator, the clinic's as the role.
-                    let fresh = "tb_apply_fresh_\(UUID().uuidString.prefix(8).lowercased())"
-                    defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
-                    let (created, createdOutput) = try await AccessCommandTests.run(
-                        ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data",
-                         "--apply-as", role, "--owner", owner], environment)
-                    #expect(created == .exited(0), "\(createdOutput)")
-                    #expect(createdOutput.contains("with the shared dump"), "\(createdOutput)")
-                    let freshOwners = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment).query(
-                        "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bienestar'",
-                        purpose: "test").rows.compactMap { $0.first ?? nil }
-                    #expect(freshOwners == [owner])
-                    let left = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment).query(
-                        "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid WHERE r.rolname = $1", [role], purpose: "test").rows.first?.first ?? nil
-                    #expect(left == "0")
-                }
-            }
+            // Our signed backup into a fresh database: the shared dumps by the operator, the clinic's as the role.
+            let fresh = "tb_apply_fresh_\(UUID().uuidString.prefix(8).lowercased())"
+            defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
+            let (created, createdOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data",
+                 "--apply-as", role, "--owner", owner], environment)
+            #expect(created == .exited(0), "\(createdOutput)")
+            #expect(createdOutput.contains("with the shared dump"), "\(createdOutput)")
+            let freshOwners = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment).query(
+                "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bienestar'",
+                purpose: "test").rows.compactMap { $0.first ?? nil }
+            #expect(freshOwners == [owner])
+            #expect(try roleHolds(role, inDatabase: fresh) == 0)
         }
     }
 
@@ -168,51 +187,44 @@ import Testing
     /// (a proof as a small role does not vouch for what the dump does as the operator's: a trial showed a
     /// proven, signed dump running a program in a later drill); one whose DEFAULT runs a program at COPY time
     /// fails its proof, runs nothing, and is marked.
-    @Test func adoptProvesAsTheRoleSignsTheGoodAndMarksTheHidden() async throws {
-        try await TestDatabase.with(services) { database in
-            try await TestBucket.with(services) { bucket in
-                try await withRoles(database) { role, _ in
-                    let environment = services.commandEnvironment(database: database, bucket: bucket)
-                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
-                    try #require(status == .exited(0), "\(output)")
-                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
-                    let marker = "/tmp/tenant-backup-prove-as-\(UUID().uuidString)"
-                    defer { try? FileManager.default.removeItem(atPath: marker) }
-                    let client = services.s3Client(bucket: bucket)
-                    let good = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-2 * 86400), suffix: ".sql").key
-                    let hidden = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-3 * 86400), suffix: ".sql").key
-                    try await client.putObject(key: good, body: ByteBuffer(string: own))
-                    try await client.putObject(
-                        key: hidden, body: ByteBuffer(string: Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])))
-                    let before = try HostileBucketRestoreTests().everything(in: database.name)
+    @Test func adoptProvesAsTheRoleWritesTheGoodUnsignedAndMarksTheHidden() async throws {
+        try await withScenario { scenario in
+            let (database, bucket, environment, role, own) = (scenario.database, scenario.bucket, scenario.environment, scenario.role, scenario.own)
+            let marker = "/tmp/tenant-backup-prove-as-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: marker) }
+            let client = services.s3Client(bucket: bucket)
+            let good = Self.legacyKey(daysAgo: 2)
+            let hidden = Self.legacyKey(daysAgo: 3)
+            try await client.putObject(key: good, body: ByteBuffer(string: own))
+            try await client.putObject(
+                key: hidden, body: ByteBuffer(string: Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])))
+            let before = try HostileBucketRestoreTests().everything(in: database.name)
 
-                    let (adopted, adoptOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar", "--prove-as", role], environment)
-                    #expect(adopted == .exited(1), "\(adoptOutput)")
-                    #expect(adoptOutput.contains("✔ \(good): a complete dump of 3 table(s); proven by a restore, unsigned manifest written"), "\(adoptOutput)")
-                    #expect(adoptOutput.contains("✘ \(hidden): left alone: its proof restore"), "\(adoptOutput)")
-                    #expect(adoptOutput.contains("pg_execute_server_program"), "\(adoptOutput)")
-                    #expect(!FileManager.default.fileExists(atPath: marker))
-                    let objects = Set(try await client.listKeys(prefix: "backups/bienestar/"))
-                    #expect(objects.contains(hidden + BackupKey.markSuffix) && !objects.contains(hidden + ".manifest.json"))
-                    let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: good + ".manifest.json")))
-                    #expect(manifest.adopted == true && manifest.signature == nil)
-                    #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
-                    #expect(try roleHolds(role, in: database) == 0)
+            let (adopted, adoptOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar", "--prove-as", role], environment)
+            #expect(adopted == .exited(1), "\(adoptOutput)")
+            #expect(adoptOutput.contains("✔ \(good): a complete dump of 3 table(s); proven by a restore, unsigned manifest written"), "\(adoptOutput)")
+            #expect(adoptOutput.contains("✘ \(hidden): left alone: its proof restore"), "\(adoptOutput)")
+            #expect(adoptOutput.contains("pg_execute_server_program"), "\(adoptOutput)")
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            let objects = Set(try await client.listKeys(prefix: "backups/bienestar/"))
+            #expect(objects.contains(hidden + BackupKey.markSuffix) && !objects.contains(hidden + ".manifest.json"))
+            let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: good + ".manifest.json")))
+            #expect(manifest.adopted == true && manifest.signature == nil)
+            #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
+            #expect(try roleHolds(role, in: database) == 0)
 
-                    // Still unsigned: a drill needs --trust-unsigned, and then as the role.
-                    let (unsigned, unsignedOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore"], environment)
-                    #expect(unsigned == .exited(1) && unsignedOutput.contains("unsigned"), "\(unsignedOutput)")
-                    let (verified, verifyOutput) = try await AccessCommandTests.run(
-                        ["verify", "--tenant", "bienestar", good, "--restore", "--trust-unsigned", "--apply-as", role], environment)
-                    #expect(verified == .exited(0) && verifyOutput.contains("✔ \(good)"), "\(verifyOutput)")
+            // Still unsigned: a drill needs --trust-unsigned, and then as the role.
+            let (unsigned, unsignedOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore"], environment)
+            #expect(unsigned == .exited(1) && unsignedOutput.contains("unsigned"), "\(unsignedOutput)")
+            let (verified, verifyOutput) = try await AccessCommandTests.run(
+                ["verify", "--tenant", "bienestar", good, "--restore", "--trust-unsigned", "--apply-as", role], environment)
+            #expect(verified == .exited(0) && verifyOutput.contains("✔ \(good)"), "\(verifyOutput)")
 
-                    // A key dated in the future is no backup of ours: left alone.
-                    let future = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(3 * 86400), suffix: ".sql").key
-                    try await client.putObject(key: future, body: ByteBuffer(string: own))
-                    let (again, againOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
-                    #expect(again == .exited(1) && againOutput.contains("✘ \(future): left alone: its name dates it in the future"), "\(againOutput)")
-                }
-            }
+            // A key dated in the future is no backup of ours: left alone.
+            let future = Self.legacyKey(daysAgo: -3)
+            try await client.putObject(key: future, body: ByteBuffer(string: own))
+            let (again, againOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
+            #expect(again == .exited(1) && againOutput.contains("✘ \(future): left alone: its name dates it in the future"), "\(againOutput)")
         }
     }
 
@@ -220,50 +232,43 @@ import Testing
     /// defaults in another database), what CREATE on the database allowed (a publication), and a second
     /// session of the role planting objects for the hand-over. Each is refused or undone; nothing stays.
     @Test func whatTheRoleMayDoToItselfIsUndoneAndASecondSessionIsRefused() async throws {
-        try await TestDatabase.with(services) { database in
-            try await TestBucket.with(services) { bucket in
-                try await withRoles(database) { role, owner in
-                    let environment = services.commandEnvironment(database: database, bucket: bucket)
-                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
-                    try #require(status == .exited(0), "\(output)")
-                    let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
-                    let attacker = try services.attackerClient(bucket: bucket)
-                    let attacks: [(String, [String], String)] = [
-                        ("its password", ["ALTER ROLE ", "\(role) PASSWORD 'pwned-by-dump'"], "changed the password of role \(role)"),
-                        ("its defaults in another database", ["ALTER ROLE ", "\(role) IN DATABASE postgres SET work_mem = '77kB'"], "acted outside schema"),
-                        ("a publication", ["CREATE PUBLI", "CATION tb_test_pub FOR TABLE bienestar.zz_hidden"], "permission denied"),
-                    ]
-                    _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
-                    let before = try HostileBucketRestoreTests().everything(in: database.name)
-                    let connection = try database.connect()
-                    for (index, (name, sql, refusal)) in attacks.enumerated() {
-                        let key = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-Double(index + 3) * 86400), suffix: ".sql").key
-                        try await attacker.putObject(key: key, body: ByteBuffer(string: Self.withHiddenSQL(own, building: sql)))
-                        let (refused, refusedOutput) = try await AccessCommandTests.run(
-                            ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
-                             "--apply-as", role, "--owner", owner], environment)
-                        #expect(refused == .exited(1) && refusedOutput.contains(refusal), "\(name): \(refusedOutput)")
-                        #expect(try HostileBucketRestoreTests().everything(in: database.name) == before, "\(name) left something")
-                        #expect(try roleHolds(role, in: database) == 0, "\(name)")
-                        let state = try connection.query(
-                            "SELECT rolpassword IS NULL, rolconnlimit, (SELECT count(*) FROM pg_db_role_setting s WHERE s.setrole = a.oid), (SELECT count(*) FROM pg_publication) "
-                                + "FROM pg_authid a WHERE rolname = $1", [role], purpose: "test").rows.first
-                        #expect(state == ["t", "-1", "0", "0"], "\(name): \(String(describing: state))")
-                    }
-
-                    // Another session logged in as the role: refused before anything, and nothing given to the role.
-                    let good = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-10 * 86400), suffix: ".sql").key
-                    try await attacker.putObject(key: good, body: ByteBuffer(string: own))
-                    let second = try PostgresConnection(connectionString: "dbname=\(database.name) user=\(role)", environment: services.environment)
-                    #expect(try second.query("SELECT current_user", purpose: "test").rows.first?.first == role)
-                    let (busy, busyOutput) = try await AccessCommandTests.run(
-                        ["restore", "--tenant", "bienestar", good, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
-                         "--apply-as", role, "--owner", owner], environment)
-                    #expect(busy == .exited(1) && busyOutput.contains("session(s) are logged in as the role"), "\(busyOutput)")
-                    #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
-                    #expect(try roleHolds(role, in: database) == 0)
-                }
+        try await withScenario { scenario in
+            let (database, bucket, environment, role, own, owner) = (scenario.database, scenario.bucket, scenario.environment, scenario.role, scenario.own, scenario.owner)
+            let attacker = try services.attackerClient(bucket: bucket)
+            let attacks: [(String, [String], String)] = [
+                ("its password", ["ALTER ROLE ", "\(role) PASSWORD 'pwned-by-dump'"], "changed the password of role \(role)"),
+                ("its defaults in another database", ["ALTER ROLE ", "\(role) IN DATABASE postgres SET work_mem = '77kB'"], "acted outside schema"),
+                ("a publication", ["CREATE PUBLI", "CATION tb_test_pub FOR TABLE bienestar.zz_hidden"], "permission denied"),
+            ]
+            _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
+            let before = try HostileBucketRestoreTests().everything(in: database.name)
+            let connection = try database.connect()
+            for (index, (name, sql, refusal)) in attacks.enumerated() {
+                let key = Self.legacyKey(daysAgo: Double(index + 3))
+                try await attacker.putObject(key: key, body: ByteBuffer(string: Self.withHiddenSQL(own, building: sql)))
+                let (refused, refusedOutput) = try await AccessCommandTests.run(
+                    ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
+                     "--apply-as", role, "--owner", owner], environment)
+                #expect(refused == .exited(1) && refusedOutput.contains(refusal), "\(name): \(refusedOutput)")
+                #expect(try HostileBucketRestoreTests().everything(in: database.name) == before, "\(name) left something")
+                #expect(try roleHolds(role, in: database) == 0, "\(name)")
+                let state = try connection.query(
+                    "SELECT rolpassword IS NULL, rolconnlimit, (SELECT count(*) FROM pg_db_role_setting s WHERE s.setrole = a.oid), (SELECT count(*) FROM pg_publication) "
+                        + "FROM pg_authid a WHERE rolname = $1", [role], purpose: "test").rows.first
+                #expect(state == ["t", "-1", "0", "0"], "\(name): \(String(describing: state))")
             }
+
+            // Another session logged in as the role: refused before anything, and nothing given to the role.
+            let good = Self.legacyKey(daysAgo: 10)
+            try await attacker.putObject(key: good, body: ByteBuffer(string: own))
+            let second = try PostgresConnection(connectionString: "dbname=\(database.name) user=\(role)", environment: services.environment)
+            #expect(try second.query("SELECT current_user", purpose: "test").rows.first?.first == role)
+            let (busy, busyOutput) = try await AccessCommandTests.run(
+                ["restore", "--tenant", "bienestar", good, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
+                 "--apply-as", role, "--owner", owner], environment)
+            #expect(busy == .exited(1) && busyOutput.contains("session(s) are logged in as the role"), "\(busyOutput)")
+            #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
+            #expect(try roleHolds(role, in: database) == 0)
         }
     }
 }
