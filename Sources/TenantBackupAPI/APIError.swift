@@ -45,6 +45,12 @@ struct APIError: Error {
         case .tenantBusy: self.init(.conflict, "a backup of this clinic is already running; try again when it is done")
         case .invalidExpiry: self.init(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
         case .verificationFailed: self.init(.badGateway, "the stored backup does not match its manifest")
+        case .keptByFloor(_, let rules):
+            self.init(
+                .conflict,
+                "this backup is kept by the retention policy (\(rules.map(\.rawValue).joined(separator: ", "))): the clinic cannot delete it; ask the operator")
+        case .deletesNotAllowed: self.init(.forbidden, "backups are not deleted through the API here; ask the operator")
+        case .notDeleted: self.init(.notFound, "no such backup")
         case .notServed:
             self.init(.forbidden, "this backup is not verified (no trusted signature, or found broken): it is not served; the operator can check it with tenant-backup verify")
         case .auditFailed, .storage, .database, .configuration, .codec, .output, .restoreRefused, .restoreFailed, .backupFailed:

@@ -60,17 +60,20 @@ public struct BackupAPI: Sendable {
             try await list(access: access, tenant: tenant)
         } }
         router.post("api/backups/cloud/download") { request, context in try await authenticated(request, context) { access, tenant in
-            let key = try await Self.key(from: request, context: context)
+            let key = try await Self.key(from: request, context: context, access: access)
             return try await download(access: access, tenant: tenant, key: key, format: try Self.format(request))
         } }
         router.delete("api/backups/cloud/delete") { request, context in try await authenticated(request, context) { access, tenant in
-            let key = try await Self.key(from: request, context: context)
-            let deletion = try await Self.calling { () throws(AccessError) in try await access.delete(tenant: tenant, key: key) }
-            return json(["message": "Backup deleted", "s3_key": deletion.key])
+            let key = try await Self.key(from: request, context: context, access: access)
+            let api = access.context.settings.api
+            let deletion = try await Self.calling { () throws(AccessError) in
+                try await access.softDelete(tenant: tenant, key: key, policy: api.deletePolicy, grace: api.deleteGrace)
+            }
+            return json(["message": "Backup deleted", "s3_key": deletion.key, "purge_after": BackupAccess.oldAPITime(deletion.purgeAfter)])
         } }
         router.post("api/backups/cloud/get-url") { request, context in try await authenticated(request, context) { access, tenant in
             let body = try await Self.object(from: request, context: context)
-            let key = try Self.wellFormedKey(try Self.string(body, "s3_key"))
+            let key = try Self.wellFormedKey(try Self.string(body, "s3_key"), prefix: access.context.settings.s3.prefix)
             let expiration = try Self.expiration(body["expiration"])
             let presigned = try await Self.calling { () throws(AccessError) in
                 try await access.presign(tenant: tenant, .key(key), expiresIn: expiration, vouchedOnly: true)
@@ -114,7 +117,8 @@ public struct BackupAPI: Sendable {
             if addressLimited || prefixLimited { throw APIError.throttled(seconds: Int(throttle.window)) }
             throw APIError.notAuthenticated("Invalid token.")
         }
-        let access = BackupAccess(context: self.context(), actor: who.actor)
+        var access = BackupAccess(context: self.context(), actor: who.actor)
+        access.audience = .clinic
         return try await body(access, who.tenant)
     }
 
@@ -202,23 +206,19 @@ public struct BackupAPI: Sendable {
         return object
     }
 
-    static func key(from request: Request, context: APIRequestContext) async throws -> String {
-        try wellFormedKey(try string(try await object(from: request, context: context), "s3_key"))
+    static func key(from request: Request, context: APIRequestContext, access: BackupAccess) async throws -> String {
+        try wellFormedKey(try string(try await object(from: request, context: context), "s3_key"), prefix: access.context.settings.s3.prefix)
     }
 
-    /// The shape of a backup key, as the OpenAPI document states it: `backups/<tenant>/backup-sql-<tenant>-
-    /// YYYY-MM-DD-HHMMSS.<suffix>`, names percent-encoded. Anything else is 400; a key of this shape that is
-    /// not one of the clinic's backups is 403 or 404.
-    static let keyPattern = try! NSRegularExpression(
-        pattern: "^backups/(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+/backup-sql-(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+-[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{6}\\.(?:sql|dump)(?:\\.zst|\\.gz)?(?:\\.age)?$")
-
-    static func wellFormedKey(_ key: String) throws -> String {
-        let range = NSRange(key.startIndex..., in: key)
-        // (`$` of the pattern would also match before a final newline: control characters are refused first.)
+    /// A backup key as tenant-backup writes them under `s3.prefix` (the library's own parser decides, as for
+    /// every other reader): `<prefix>backups/<tenant>/backup-sql-<tenant>-YYYY-MM-DD-HHMMSS.<suffix>`, names
+    /// percent-encoded. Anything else is 400; a key of this shape that is not one of the clinic's backups
+    /// is 403 (another clinic's, or a shared dump) or 404.
+    static func wellFormedKey(_ key: String, prefix: String) throws -> String {
         guard key.utf8.count <= 1024, !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
-              keyPattern.firstMatch(in: key, range: range) != nil
+              let parsed = BackupKey.parse(key, prefix: prefix), parsed.key == key
         else {
-            throw APIError(.badRequest, "s3_key is not a backup key (backups/<clinic>/backup-sql-<clinic>-YYYY-MM-DD-HHMMSS.sql.zst)")
+            throw APIError(.badRequest, "s3_key is not a backup key (\(prefix)backups/<clinic>/backup-sql-<clinic>-YYYY-MM-DD-HHMMSS.sql.zst)")
         }
         return key
     }

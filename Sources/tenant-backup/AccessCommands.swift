@@ -103,7 +103,11 @@ struct ListCommand: AsyncParsableCommand {
             }
             print("\(BackupSchema.tenant(tenant)): \(listing.backups.count) backup(s), newest first")
             for backup in listing.backups {
-                let kept = backup.keptBy.isEmpty ? "expires next prune" : "kept: " + backup.keptBy.map(\.rawValue).joined(separator: ",")
+                var kept = backup.keptBy.isEmpty ? "expires next prune" : "kept: " + backup.keptBy.map(\.rawValue).joined(separator: ",")
+                if let deletion = backup.deletion {
+                    kept = "DELETED through the API by \(deletion.deletedBy) on \(BackupAccess.isoformat(deletion.deletedAt)), "
+                        + "purged after \(BackupAccess.isoformat(deletion.purgeAfter)) (tenant-backup undelete brings it back)"
+                }
                 print(
                     "  \(backup.key.fileName)  \(mebibytes(backup.size))  \(BackupKey.format(backup.key.timestamp)) UTC  "
                         + "\(backup.storageClass ?? "STANDARD")  manifest \(backup.manifest == .matches ? "matches (key, size)" : backup.manifest.rawValue)"
@@ -234,6 +238,36 @@ struct DeleteCommand: AsyncParsableCommand {
         let access = try options.access()
         let deletion = try await accessing { () throws(AccessError) in try await access.delete(tenant: tenant, key: key, force: force) }
         print("deleted \(deletion.deletedKeys.joined(separator: " and "))\(deletion.forced ? " (forced)" : "")")
+    }
+}
+
+struct UndeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "undelete",
+        abstract: "Bring back a backup a clinic deleted through the API.",
+        discussion: """
+            A delete through the API is soft: the backup is hidden from the clinic and purged by retention once \
+            api.delete_grace has passed. Until then, this removes its deletion mark: the clinic sees it again and \
+            retention plans it like any other. list --tenant shows which backups are deleted and when each is \
+            purged. Under the tenant's advisory lock. Audited.
+            """)
+
+    @OptionGroup var options: AccessOptions
+
+    @Option(help: ArgumentHelp("The tenant (exact schema name).", valueName: "name"))
+    var tenant: String
+
+    @Argument(help: ArgumentHelp("The backup: its key or file name.", valueName: "key"))
+    var key: String
+
+    func validate() throws {
+        if tenant.isEmpty { throw ValidationError("--tenant must name a tenant") }
+    }
+
+    func run() async throws {
+        let access = try options.access()
+        let mark = try await accessing { () throws(AccessError) in try await access.undelete(tenant: tenant, key: key) }
+        print("brought back \(mark.key) (deleted through the API by \(mark.deletedBy) on \(BackupAccess.isoformat(mark.deletedAt)))")
     }
 }
 

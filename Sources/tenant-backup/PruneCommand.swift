@@ -73,6 +73,9 @@ struct PruneCommand: AsyncParsableCommand {
             let reasons = decision.reasons.map(\.rawValue).joined(separator: ",")
             lines.append("  \(verdict) \(decision.candidate.key)\(reasons.isEmpty ? "" : "  (\(reasons))")")
         }
+        let refused = if case .refused = outcome.status { true } else { false }
+        for key in outcome.purged { lines.append("  \(outcome.dryRun || refused ? "would purge" : "purge") \(key)  (deleted through the API, grace over)") }
+        for key in outcome.softDeleted { lines.append("  hold   \(key)  (deleted through the API, in its grace: tenant-backup undelete brings it back)") }
         for warning in outcome.warnings { lines.append("  ⚠ \(warning)") }
         switch outcome.status {
         case .applied:
@@ -105,6 +108,8 @@ struct PruneCommand: AsyncParsableCommand {
             "failed_keys": outcome.failedKeys,
             "aborted_uploads": outcome.abortedUploads,
             "warnings": outcome.warnings,
+            "purged": outcome.purged,
+            "soft_deleted": outcome.softDeleted,
         ]
     }
 }

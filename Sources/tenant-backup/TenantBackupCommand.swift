@@ -38,7 +38,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
             """,
         version: TenantBackupVersion.current,
         subcommands: [
-            RunCommand.self, BackupCommand.self, PruneCommand.self, ListCommand.self, DownloadCommand.self, DeleteCommand.self, PresignCommand.self,
+            RunCommand.self, BackupCommand.self, PruneCommand.self, ListCommand.self, DownloadCommand.self, DeleteCommand.self, UndeleteCommand.self, PresignCommand.self,
             RestoreCommand.self, VerifyCommand.self, AdoptCommand.self, AuditCommand.self, TokenCommand.self, SigningKeyCommand.self, DoctorCommand.self, ConfigCommand.self,
         ])
 }

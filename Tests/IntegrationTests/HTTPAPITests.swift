@@ -25,6 +25,8 @@ import Testing
         let mindcare: String
         let keys: [String]
         let tokensFile: String
+        /// `s3.prefix` (`TENANT_BACKUP_S3_PREFIX` in `extra`), or empty.
+        var prefix = ""
     }
 
     /// A daemon with the API on, two backups of bienestar, one of mindcare, and a backup of bienestar2 (a
@@ -37,11 +39,13 @@ import Testing
                 defer { for suffix in ["", ".lock"] { try? FileManager.default.removeItem(atPath: tokensFile + suffix) } }
                 var environment = services.commandEnvironment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_API_TOKENS_FILE"] = tokensFile
+                let prefix = extra["TENANT_BACKUP_S3_PREFIX"] ?? ""
+                if !prefix.isEmpty { environment["TENANT_BACKUP_S3_PREFIX"] = prefix }
                 for arguments in [["backup"], ["backup", "--tenant", "bienestar", "--no-shared"]] {
                     let (status, output) = try await AccessCommandTests.run(arguments, environment)
                     try #require(status == .exited(0), "\(output)")
                 }
-                let twin = BackupKey(prefix: "", schema: .tenant("bienestar2"), timestamp: Date().addingTimeInterval(-3600), suffix: ".sql.zst").key
+                let twin = BackupKey(prefix: prefix, schema: .tenant("bienestar2"), timestamp: Date().addingTimeInterval(-3600), suffix: ".sql.zst").key
                 try await services.s3Client(bucket: bucket).putObject(key: twin, body: ByteBuffer(string: "bienestar2's rows"))
                 let file = TokenFile(path: tokensFile)
                 let bienestar = try file.create(tenant: "bienestar", note: "test").token
@@ -57,10 +61,10 @@ import Testing
                 let base = "http://127.0.0.1:\(port)"
                 let deadline = ContinuousClock.now + .seconds(30)
                 while ContinuousClock.now < deadline, (try? await get(base + "/healthz").status) != 200 { try await Task.sleep(for: .milliseconds(200)) }
-                let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".json") }.sorted()
+                let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: prefix + "backups/bienestar/").filter { !$0.hasSuffix(".json") }.sorted()
                 try await body(Server(
                     base: base, bucket: bucket, database: database, environment: environment, bienestar: bienestar, mindcare: mindcare, keys: keys,
-                    tokensFile: tokensFile))
+                    tokensFile: tokensFile, prefix: prefix))
                 daemon.signal(SIGTERM)
                 #expect(await daemon.waitForExit(timeout: .seconds(30)) == 0, "\(daemon.output.suffix(2000))")
             }
@@ -134,12 +138,14 @@ import Testing
             #expect(presigned["expires_in_seconds"] as? Int == 120 && presigned["s3_key"] as? String == newest)
             let fetched = try await get(try #require(presigned["download_url"] as? String))
             #expect(fetched.status == 200 && fetched.body == stored)
-            // delete: the newest is kept (409), an older one goes
-            let refused = try await request("DELETE", server.base + "/api/backups/cloud/delete/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
-            #expect(refused.status == 409 && refused.json?["error"] is String)
-            let deleted = try await request("DELETE", server.base + "/api/backups/cloud/delete/", token: server.bienestar, body: "{\"s3_key\": \"\(server.keys[0])\"}")
-            #expect(deleted.status == 200 && deleted.json?["s3_key"] as? String == server.keys[0] && deleted.json?["message"] is String)
-            await #expect(throws: S3Error.self) { try await client.headObject(key: server.keys[0]) }
+            // delete: both are kept by retention's floor (the newest; the oldest as a monthly one): 409, nothing touched
+            // (acceptance 2 deletes through the floor: aClinicTokenDeletingEverythingInALoopLeavesItsHistoryRecoverable)
+            for key in server.keys.reversed() {
+                let refused = try await request("DELETE", server.base + "/api/backups/cloud/delete/", token: server.bienestar, body: "{\"s3_key\": \"\(key)\"}")
+                #expect(refused.status == 409 && (refused.json?["error"] as? String)?.contains("kept by the retention policy") == true, "\(String(buffer: refused.body))")
+                #expect(try await client.headObject(key: key).size > 0)
+            }
+            #expect(try await client.listKeys(prefix: "backups/bienestar/").filter { $0.hasSuffix(".deleted.json") }.isEmpty)
             // create
             let created = try await request("POST", server.base + "/api/backups/create/?cloud_only=true", token: server.mindcare)
             #expect(created.status == 200, "\(String(buffer: created.body))")
@@ -177,8 +183,9 @@ import Testing
                 ("backups/bienestar%2F..%2Fbienestar2/\(file)", [400, 403]), ("backups/bienestar%252F/\(file)", [400, 403]), ("/\(server.keys[1])", [400]),
                 // Not of a backup key's shape (the OpenAPI pattern): 400 before anything is looked up.
                 ("shared/public/x.sql.zst", [400]), ("audit/bienestar/2026/x.json", [400]), (server.keys[1] + ".manifest.json", [400]),
-                // Of the shape, but no backup of this clinic: another's (403) or none (404).
-                ("backups/bienestar/backup-sql-bienestar2-2026-01-01-000000.sql.zst", [403, 404]),
+                // No backup key at all (the library's parser says: a file name of another clinic in this folder).
+                ("backups/bienestar/backup-sql-bienestar2-2026-01-01-000000.sql.zst", [400]),
+                // Of the shape, but no backup of this clinic: none (404).
                 ("backups/bienestar/backup-sql-bienestar-2001-01-01-000000.sql.zst", [404]),
             ]
             for (key, statuses) in cases {

@@ -41,6 +41,13 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case backupFailed(String)
         /// The API serves only backups a trusted signature vouches for and no mark condemns; this one is not.
         case notServed(key: String, reason: String)
+        /// A delete through the API of a backup retention keeps as the newest, newest verified, a monthly or a
+        /// yearly one, under `api.delete_policy: floor`.
+        case keptByFloor(key: String, rules: [RetentionReason])
+        /// `api.delete_policy: none`: the API deletes nothing.
+        case deletesNotAllowed
+        /// An undelete of a backup that no trusted deletion mark hides.
+        case notDeleted(key: String)
     }
 
     public let tenant: String
@@ -85,6 +92,11 @@ public struct AccessError: Error, Equatable, CustomStringConvertible {
         case .configuration(let message), .restoreRefused(let message), .restoreFailed(let message): return message
         case .backupFailed(let message): return "the backup failed, nothing was stored: \(message)"
         case .notServed(let key, let reason): return "\(key) is not served through the API: \(reason)"
+        case .keptByFloor(let key, let rules):
+            return "\(key) is kept by retention (\(rules.map(\.rawValue).joined(separator: ", "))) and api.delete_policy is floor: "
+                + "the API never deletes it (an operator can, with tenant-backup delete)"
+        case .deletesNotAllowed: return "api.delete_policy is none: backups are not deleted through the API (an operator can, with tenant-backup delete)"
+        case .notDeleted(let key): return "\(key) is not deleted (no deletion mark a trusted key signed is beside it); nothing to bring back"
         }
     }
 

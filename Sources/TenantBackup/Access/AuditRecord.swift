@@ -10,6 +10,10 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         case auditLog = "audit-log"
         /// A backup deleted by the retention policy.
         case retentionDelete = "retention-delete"
+        /// A backup deleted through the API brought back by an operator.
+        case undelete
+        /// A backup deleted through the API removed for good by retention once its grace passed.
+        case purge
     }
 
     public enum Outcome: String, Codable, Sendable {

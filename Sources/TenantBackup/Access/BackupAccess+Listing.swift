@@ -28,6 +28,9 @@ extension BackupAccess {
         public var mark: String? = nil
         /// A trusted signature vouches for it and no mark condemns it: what the API serves.
         public var vouched = false
+        /// Deleted through the API (a trusted ``DeletionMark``): who deleted it, and when it is purged. The
+        /// clinic no longer sees it; only an operator's listing shows it.
+        public var deletion: DeletionMark? = nil
     }
 
     /// A tenant's backups, newest first.
@@ -46,7 +49,7 @@ extension BackupAccess {
                     [
                         "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
                         "last_modified": backup.lastModified.map(BackupAccess.oldAPITime) ?? NSNull(),
-                        "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url, "state": backup.vouched ? "verified" : "unverified",
+                        "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url, "state": backup.deletion != nil ? "deleted" : backup.vouched ? "verified" : "unverified",
                     ] as [String: Any]
                 },
             ]
@@ -54,7 +57,8 @@ extension BackupAccess {
     }
 
     /// The tenant's backups, newest first, each with its manifest's verdict and the retention rule that keeps
-    /// it. Audited as one `list` access.
+    /// it. Audited as one `list` access. A clinic (``Audience/clinic``) does not see the backups it deleted;
+    /// an operator sees them with their ``ListedBackup/deletion``, kept by no rule (retention plans without them).
     public func list(tenant: String) async throws(AccessError) -> TenantListing {
         let catalog = try catalog(tenant)
         let client = try client(tenant)
@@ -73,8 +77,10 @@ extension BackupAccess {
         var signatures: [BackupKey: String] = [:]
         var marks: [BackupKey: String] = [:]
         var signed: Set<BackupKey> = []
+        var deletions: [BackupKey: DeletionMark] = [:]
         let trust = context.manifestTrust()
         for backup in listed {
+            if backup.hasDeletion, let deletion = await DeletionMark.read(for: backup, from: client, trust: trust) { deletions[backup.key] = deletion }
             if backup.hasMark, let mark = await BackupMark.read(for: backup, from: client, trust: trust) {
                 marks[backup.key] = "\(mark.markedBy), \(BackupAccess.isoformat(mark.markedAt)): \(mark.reason)"
             }
@@ -88,7 +94,7 @@ extension BackupAccess {
             if let manifest, states[backup.key] == .matches, trust.verdict(for: manifest).isTrusted { signed.insert(backup.key) }
         }
         // As retention plans it: only a signed manifest vouches for a backup.
-        let candidates = listed.map {
+        let candidates = listed.filter { deletions[$0.key] == nil }.map {
             RetentionCandidate(
                 key: $0.key.key, timestamp: $0.key.timestamp, size: $0.size, verified: signed.contains($0.key) && marks[$0.key] == nil,
                 vouched: signed.contains($0.key), marked: marks[$0.key] != nil)
@@ -97,13 +103,14 @@ extension BackupAccess {
         var reasons: [String: [RetentionReason]] = [:]
         for decision in plan.decisions { reasons[decision.candidate.key] = decision.keep ? decision.reasons : [] }
         let backups = listed
+            .filter { audience == .operator || deletions[$0.key] == nil }
             .sorted { $0.key.timestamp != $1.key.timestamp ? $0.key.timestamp > $1.key.timestamp : $0.key.key > $1.key.key }
             .map { backup in
                 ListedBackup(
                     key: backup.key, size: backup.size, lastModified: backup.lastModified, storageClass: backup.storageClass,
                     manifest: states[backup.key] ?? .missing, keptBy: reasons[backup.key.key] ?? [],
                     url: client.endpoint.url(path: client.endpoint.path(key: backup.key.key), query: []), signature: signatures[backup.key],
-                    mark: marks[backup.key], vouched: signed.contains(backup.key) && marks[backup.key] == nil)
+                    mark: marks[backup.key], vouched: signed.contains(backup.key) && marks[backup.key] == nil, deletion: deletions[backup.key])
             }
         try await audit(.list, tenant: tenant, key: nil, detail: "\(backups.count) backups")
         return TenantListing(tenant: tenant, backups: backups)

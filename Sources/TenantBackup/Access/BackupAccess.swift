@@ -22,6 +22,15 @@ public struct BackupAccess: Sendable {
     /// Who is asking: the local user for the CLI, a token's id for the API.
     public let actor: String
     public var now: @Sendable () -> Date = { Date() }
+    /// Whom the answers are for: a clinic (through the API) no longer sees a backup it deleted.
+    public var audience = Audience.operator
+
+    public enum Audience: Sendable, Equatable {
+        /// The operator's CLI: sees every backup, deleted through the API or not.
+        case `operator`
+        /// A clinic through the API: a backup it deleted (``DeletionMark``) is gone for it.
+        case clinic
+    }
 
     public init(context: BackupContext, actor: String) {
         self.context = context
@@ -98,6 +107,7 @@ public struct BackupAccess: Sendable {
                 guard let found = listed.first(where: { $0.key == key }) else {
                     throw AccessError(tenant: tenant, listed.isEmpty ? try await emptyTenant(tenant, missing: key.key) : .noSuchBackup(key: key.key))
                 }
+                if audience == .clinic, await deletion(of: found, tenant: tenant) != nil { throw AccessError(tenant: tenant, .noSuchBackup(key: key.key)) }
                 return found
             }
             let newest: BackupKey?
@@ -215,15 +225,18 @@ public struct BackupAccess: Sendable {
         public let url: String
     }
 
-    /// Backs the tenant up now, as the old API's "create" did: the tenant's schema alone (no shared dump, so
-    /// it restores into a database that has the shared tables), under its advisory lock — a backup already
-    /// running for it is `tenantBusy`. Audited as a backup by this actor.
+    /// Backs the tenant up now, as the old API's "create" did, but as a full backup: the shared schemas are
+    /// dumped too, from the same snapshot, and the tenant's manifest names them, so it restores into a fresh
+    /// database like a nightly backup, and a drill of it passes. When a shared dump fails, nothing of the
+    /// tenant is stored. Under the tenant's advisory lock — a backup already running for it is `tenantBusy`.
+    /// Audited as a backup by this actor.
     public func backupNow(tenant: String) async throws(AccessError) -> StoredBackup {
         var cycle = BackupCycle(context: context)
         cycle.actor = actor
+        cycle.requireShared = true
         let report: BackupReport
         do throws(BackupCycleError) {
-            report = try await cycle.run(tenants: [tenant], includeShared: false)
+            report = try await cycle.run(tenants: [tenant], includeShared: true)
         } catch {
             if case .unknownTenants = error { throw AccessError(tenant: tenant, .unknownTenant) }
             throw AccessError(tenant: tenant, .backupFailed(error.description))
@@ -366,7 +379,9 @@ extension AccessError {
     /// A refusal (the access was not allowed), as opposed to a failure while carrying it out.
     public var isRefusal: Bool {
         switch kind {
-        case .invalidKey, .foreignKey, .noSuchBackup, .noBackups, .unknownTenant, .protectedBackup, .tenantBusy, .invalidExpiry, .restoreRefused: true
+        case .invalidKey, .foreignKey, .noSuchBackup, .noBackups, .unknownTenant, .protectedBackup, .tenantBusy, .invalidExpiry, .restoreRefused, .keptByFloor,
+            .deletesNotAllowed, .notDeleted:
+            true
         default: false
         }
     }
@@ -375,6 +390,12 @@ extension AccessError {
 // MARK: - Marks
 
 extension BackupAccess {
+    /// The trusted deletion mark of `backup` (deleted through the API, in its grace), or `nil`.
+    func deletion(of backup: BackupCatalog.ListedBackup, tenant: String) async -> DeletionMark? {
+        guard backup.hasDeletion, let client = try? client(tenant) else { return nil }
+        return await DeletionMark.read(for: backup, from: client, trust: context.manifestTrust())
+    }
+
     /// The trusted mark of `backup` (proved broken or foreign by adopt or verify), or `nil`.
     func mark(of backup: BackupCatalog.ListedBackup, tenant: String) async -> BackupMark? {
         guard backup.hasMark, let client = try? client(tenant) else { return nil }

@@ -122,6 +122,10 @@ public struct BackupCycle: Sendable {
     public var lockCheckInterval: Duration = .seconds(5)
     /// Asked before each tenant starts; `false` (the daemon is stopping) leaves the remaining tenants out.
     public var shouldStartTenant: (@Sendable () -> Bool)?
+    /// Back the tenants up only when every shared schema's dump of this cycle succeeded (or was reused):
+    /// otherwise each tenant fails and nothing of theirs is stored. The API's `create` sets it, so what it
+    /// stores always restores into a fresh database and never reads "names no shared dump" in a drill.
+    public var requireShared = false
     /// Who backs up, for the audit trail: the daemon, or the operator running `backup`.
     public var actor = "tenant-backup daemon"
     /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
@@ -266,6 +270,18 @@ public struct BackupCycle: Sendable {
             logger.warning(
                 "a shared schema's dump failed: this cycle's tenant backups do not name it and need an earlier shared dump to restore into a fresh database",
                 metadata: ["shared": "\(existingShared.count)", "dumped": "\(sharedKeys.count)"])
+        }
+        if requireShared, sharedKeys.count < existingShared.count {
+            let missing = existingShared.count - sharedKeys.count
+            for schema in tenants {
+                let error = BackupError(
+                    schema: .tenant(schema), stage: .preparation,
+                    cause: .other("\(missing) shared schema dump(s) of this backup failed, and a backup without them would not restore into a fresh database; nothing was stored"))
+                BackupMetrics.record(schema: .tenant(schema), result: .failure(error))
+                report.tenants.append(SchemaResult(schema: .tenant(schema), result: .failure(error)))
+            }
+            logger.error("backup cycle finished: a shared dump failed, so no tenant was backed up", metadata: ["tenants": "\(tenants.count)"])
+            return report
         }
         let limit = max(1, settings.backup.tenantConcurrency)
         let sharedBackups = sharedKeys

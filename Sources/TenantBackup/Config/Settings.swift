@@ -51,6 +51,22 @@ public struct APISettings: Sendable, Equatable {
     public var tokenQuery: String?
     /// `api.failed_authentications_per_minute`: from one address, more get 429 (10).
     public var failedAuthenticationsPerMinute = 10
+    /// `api.delete_policy`: what a clinic may delete through the API.
+    public var deletePolicy = DeletePolicy.floor
+    /// `api.delete_grace`: how long a backup deleted through the API stays in the bucket, hidden from the
+    /// clinic, before retention purges it (30 days); an operator can bring it back meanwhile.
+    public var deleteGrace: Duration = .seconds(30 * 86400)
+
+    /// What a clinic may delete through the API. Every API delete is soft (hidden at once, purged after
+    /// `api.delete_grace`); the policy says which backups it may touch at all.
+    public enum DeletePolicy: String, Sendable, Equatable, CaseIterable {
+        /// Never a backup retention keeps as the newest, the newest verified, a monthly or a yearly one (409).
+        case floor
+        /// Any backup (still soft: the operator can bring it back until the grace passes).
+        case any
+        /// None: the delete endpoint answers 403.
+        case none
+    }
 
     public static let defaultTokensFile = "/var/lib/tenant-backup/api-tokens.json"
 

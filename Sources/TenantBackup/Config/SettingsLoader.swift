@@ -22,7 +22,8 @@ import Foundation
 /// | `TENANT_BACKUP_SCHEDULE`, `TENANT_BACKUP_TIME_ZONE` | `schedule.cron`, `schedule.time_zone` |
 /// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
 /// | `TENANT_BACKUP_AUDIT_RETENTION_DAYS`, `TENANT_BACKUP_DRILL_CRON` | `audit.retention_days`, `drill.cron` |
-/// | `TENANT_BACKUP_API_LISTEN`, `TENANT_BACKUP_API_TOKENS_FILE` | `api.listen`, `api.tokens_file` |
+/// | `TENANT_BACKUP_API_LISTEN`, `TENANT_BACKUP_API_TOKENS_FILE`, `TENANT_BACKUP_API_TOKEN_QUERY` | `api.listen`, `api.tokens_file`, `api.token_query` |
+/// | `TENANT_BACKUP_API_DELETE_POLICY`, `TENANT_BACKUP_API_DELETE_GRACE` | `api.delete_policy`, `api.delete_grace` |
 /// | `TENANT_BACKUP_SIGNING_KEY_FILE`, `TENANT_BACKUP_SIGNING_PUBLIC_KEYS` | `signing.key_file`, `signing.public_keys` |
 /// | `TENANT_BACKUP_SPOOL_DIRECTORY`, `TENANT_BACKUP_SPOOL_LIMIT` | `restore.spool_directory`, `restore.spool_limit` |
 /// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
@@ -166,6 +167,19 @@ public struct SettingsLoader: Sendable {
             guard query.contains("$1") else { throw .environment(variable: name, message: "the query must use $1 for the presented token") }
             settings.api.tokenQuery = query
         }
+        if let (name, policy) = value("TENANT_BACKUP_API_DELETE_POLICY") {
+            guard let parsed = APISettings.DeletePolicy(rawValue: policy) else {
+                throw .environment(variable: name, message: SettingsValidation.deletePolicyMessage(policy))
+            }
+            settings.api.deletePolicy = parsed
+        }
+        if let (name, grace) = value("TENANT_BACKUP_API_DELETE_GRACE") {
+            switch SettingsValidation.parseDuration(grace, example: "30d") {
+            case .success(let duration) where duration >= .zero: settings.api.deleteGrace = duration
+            case .success: throw .environment(variable: name, message: "'\(grace)' must not be negative")
+            case .failure(let problem): throw .environment(variable: name, message: problem.message)
+            }
+        }
         if let (name, path) = value("TENANT_BACKUP_API_TOKENS_FILE") {
             guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
             settings.api.tokensFile = path
@@ -294,6 +308,10 @@ enum SettingsValidation {
     /// Why a duration setting cannot be used.
     struct DurationProblem: Error {
         let message: String
+    }
+
+    static func deletePolicyMessage(_ value: String) -> String {
+        "'\(value)' is not a delete policy: floor (the default: never the newest, newest verified, monthly or yearly backup), any, or none"
     }
 
     /// `500ms`, `30s`, `10m`, `6h` or `1d`. A bare number is refused: `30` could mean seconds or minutes,

@@ -125,7 +125,12 @@ struct YAMLSettingsReader {
         }
         if let node = top["api"] {
             let api = try section(node, name: "api")
-            try api.only(["listen", "tokens_file", "token_query", "failed_authentications_per_minute"])
+            try api.only(["listen", "tokens_file", "token_query", "failed_authentications_per_minute", "delete_policy", "delete_grace"])
+            if let value = try api.string("delete_policy") {
+                guard let policy = APISettings.DeletePolicy(rawValue: value) else { throw api.error(at: "delete_policy", SettingsValidation.deletePolicyMessage(value)) }
+                settings.api.deletePolicy = policy
+            }
+            if let value = try api.duration("delete_grace", example: "30d", positive: false) { settings.api.deleteGrace = value }
             if let value = try api.string("failed_authentications_per_minute") {
                 guard let count = Int(value), (1...1_000_000).contains(count) else {
                     throw api.error(at: "failed_authentications_per_minute", "'\(value)' must be a number from 1 to 1000000")

@@ -91,6 +91,10 @@ public struct RetentionOutcome: Sendable, Equatable {
     /// What the operator should look at, though nothing stopped the plan (a newest backup whose manifest
     /// does not vouch for it).
     public var warnings: [String] = []
+    /// Backups deleted through the API (``DeletionMark``) whose grace passed: purged (or, in a dry run, to be).
+    public var purged: [String] = []
+    /// Backups deleted through the API still in their grace: left out of the plan, kept in the bucket.
+    public var softDeleted: [String] = []
 
     /// The schema's name.
     public var tenant: String { schema.name }
@@ -132,9 +136,23 @@ public struct RetentionRunner: Sendable {
         try await inspect(tenant: tenant).candidates
     }
 
-    /// ``candidates(tenant:)``, plus the backups read newest first whose manifest exists but does not vouch
-    /// for them (another key or size, or unreadable).
-    func inspect(tenant: String) async throws(S3Error) -> (candidates: [RetentionCandidate], failedManifests: [String], marks: Set<String>) {
+    /// What ``inspect(tenant:)`` found.
+    struct Inspection {
+        /// What the planner plans: every backup but the soft-deleted ones.
+        var candidates: [RetentionCandidate]
+        /// The backups read newest first whose manifest exists but does not vouch for them (another key or
+        /// size, or unreadable).
+        var failedManifests: [String]
+        /// The keys of the marks (``BackupMark``) beside backups.
+        var marks: Set<String>
+        /// The backups a trusted ``DeletionMark`` says were deleted through the API, with that mark.
+        var softDeleted: [(backup: BackupCatalog.ListedBackup, deletion: DeletionMark)]
+    }
+
+    /// ``candidates(tenant:)``, and what else retention needs to know about the tenant's folder. With the
+    /// trusted keys known, a backup deleted through the API (a trusted ``DeletionMark``) is no candidate: it
+    /// never holds a period's place, nor the newest or newest-verified brake.
+    func inspect(tenant: String) async throws(S3Error) -> Inspection {
         let all = try await BackupCatalog(client: client, prefix: prefix).backups(of: .tenant(tenant))
         // An empty object named like a backup is no backup: it must not take a daily or weekly slot from a
         // real one. It is left out of planning, and kept.
@@ -145,7 +163,12 @@ public struct RetentionRunner: Sendable {
         let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
         var candidates: [RetentionCandidate] = []
         var mismatched: Set<String> = []
+        var softDeleted: [(backup: BackupCatalog.ListedBackup, deletion: DeletionMark)] = []
         for backup in listed {
+            if let trust, backup.hasDeletion, let deletion = await DeletionMark.read(for: backup, from: client, trust: trust) {
+                softDeleted.append((backup, deletion))
+                continue
+            }
             var marked = false
             if let trust, backup.hasMark { marked = await BackupMark.read(for: backup, from: client, trust: trust) != nil }
             if marked { logger.info("a backup marked broken or foreign is not kept in place of another", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)"]) }
@@ -163,13 +186,16 @@ public struct RetentionRunner: Sendable {
                 key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size, verified: trust != nil && vouched && !marked, vouched: vouched, marked: marked))
         }
         let marks = Set(listed.filter(\.hasMark).map(\.key.markKey))
+        func inspection(_ failed: [String]) -> Inspection {
+            Inspection(candidates: candidates, failedManifests: failed, marks: marks, softDeleted: softDeleted)
+        }
         let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
             .sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
         if trust != nil {
             // Every manifest was read above (the planner's newest-verified brake takes the newest signed one).
-            return (candidates, newestFirst.map { candidates[$0].key }.filter(mismatched.contains), marks)
+            return inspection(newestFirst.map { candidates[$0].key }.filter(mismatched.contains))
         }
         var failedManifests: [String] = []
         for index in newestFirst {
@@ -186,17 +212,38 @@ public struct RetentionRunner: Sendable {
             candidates[index] = RetentionCandidate(key: candidate.key, timestamp: candidate.timestamp, size: candidate.size, verified: true, vouched: true)
             break
         }
-        return (candidates, failedManifests, marks)
+        return inspection(failedManifests)
     }
 
     /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
     public func run(tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false) async throws(S3Error) -> RetentionOutcome {
         var log = logger
         log[metadataKey: BackupSchema.tenant(tenant).metadataKey] = "\(tenant)"
-        let (candidates, failedManifests, marks) = try await inspect(tenant: tenant)
+        let inspection = try await inspect(tenant: tenant)
+        let (candidates, failedManifests, marks) = (inspection.candidates, inspection.failedManifests, inspection.marks)
         let current = now()
         let plan = RetentionPlanner.plan(candidates, policy: settings.policy, now: current)
         var warnings: [String] = []
+        // Soft deletes whose grace passed are purged; never while no backup the tenant keeps is verified
+        // (then the deleted ones may be all that is left of it).
+        let due = inspection.softDeleted.filter { $0.deletion.isDue(at: current) }
+        let purges = trust == nil || plan.kept.contains(where: \.candidate.verified) ? due : []
+        if purges.isEmpty, !due.isEmpty {
+            warnings.append(
+                "\(due.count) backup(s) deleted through the API are past their grace but kept: no other backup of the tenant is verified; "
+                    + "back the tenant up, or undelete one")
+            log.warning("soft-deleted backups kept: no verified backup is kept", metadata: ["due": "\(due.count)"])
+        }
+        let softDeleted = inspection.softDeleted.map(\.backup.key.key).filter { key in !purges.contains { $0.backup.key.key == key } }
+        func outcome(_ status: RetentionOutcome.Status, deleted: [String] = [], failed: [String] = [], aborted: [String] = [], dryRun: Bool, purged: [String] = [])
+            -> RetentionOutcome
+        {
+            var result = RetentionOutcome(
+                schema: .tenant(tenant), status: status, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: dryRun, warnings: warnings)
+            result.purged = purged
+            result.softDeleted = softDeleted
+            return result
+        }
         if let newest = plan.decisions.first(where: { !$0.reasons.contains(.future) }), failedManifests.contains(newest.candidate.key) {
             let warning = "the newest backup (\(newest.candidate.key)) does not match its manifest (another key or size, or unreadable); "
                 + "it is kept, but check it before relying on it"
@@ -210,8 +257,7 @@ public struct RetentionRunner: Sendable {
         }
         func refused(_ refusal: RetentionRefusal) -> RetentionOutcome {
             log.warning("retention refused", metadata: ["reason": "\(refusal)"])
-            return RetentionOutcome(
-                schema: .tenant(tenant), status: .refused(refusal), plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: [], dryRun: dryRun, warnings: warnings)
+            return outcome(.refused(refusal), dryRun: dryRun)
         }
         switch trigger {
         case .afterBackup(let succeeded):
@@ -243,8 +289,7 @@ public struct RetentionRunner: Sendable {
         }
 
         guard !dryRun else {
-            return RetentionOutcome(
-                schema: .tenant(tenant), status: .applied, plan: plan, deletedKeys: [], failedKeys: [], abortedUploads: aborted, dryRun: true, warnings: warnings)
+            return outcome(.applied, aborted: aborted, dryRun: true, purged: purges.map(\.backup.key.key))
         }
         // Each backup goes with its manifest; every key is re-checked to lie in the tenant's folder.
         var keys: [String] = []
@@ -255,12 +300,27 @@ public struct RetentionRunner: Sendable {
             keys.append(key + BackupKey.manifestSuffix)
             if marks.contains(key + BackupKey.markSuffix) { keys.append(key + BackupKey.markSuffix) }
         }
+        for purge in purges {
+            let backup = purge.backup
+            precondition(backup.key.key.hasPrefix(folder), "a purge named a key outside the tenant's folder")
+            keys.append(backup.key.key)
+            if backup.hasManifest { keys.append(backup.key.manifestKey) }
+            if backup.hasMark { keys.append(backup.key.markKey) }
+            keys.append(backup.key.deletionKey)
+        }
         // Every deletion is on the audit trail before it happens; a record that cannot be stored stops them all.
         if let audit {
             for decision in toDelete {
                 try await audit.write(AuditRecord(
                     action: .retentionDelete, tenant: tenant, key: decision.candidate.key, outcome: .ok, actor: actor,
                     detail: "expired by the retention policy", time: current))
+            }
+            for purge in purges {
+                try await audit.write(AuditRecord(
+                    action: .purge, tenant: tenant, key: purge.backup.key.key, outcome: .ok, actor: actor,
+                    detail: "deleted through the API by \(purge.deletion.deletedBy) on \(BackupAccess.isoformat(purge.deletion.deletedAt)); "
+                        + "the grace ended \(BackupAccess.isoformat(purge.deletion.purgeAfter))",
+                    time: current))
             }
         }
         var deleted: [String] = []
@@ -276,7 +336,10 @@ public struct RetentionRunner: Sendable {
         for decision in toDelete {
             log.info("backup deleted by retention", metadata: ["s3_key": "\(decision.candidate.key)", "bytes": "\(decision.candidate.size)"])
         }
-        BackupMetrics.recordDeletions(toDelete.count)
+        for purge in purges {
+            log.notice("backup deleted through the API purged after its grace", metadata: ["s3_key": "\(purge.backup.key.key)", "deleted_by": "\(purge.deletion.deletedBy)"])
+        }
+        BackupMetrics.recordDeletions(toDelete.count + purges.count)
         if let audit {
             // The trail's own expiry: best effort, it never stops retention.
             do throws(S3Error) {
@@ -286,10 +349,10 @@ public struct RetentionRunner: Sendable {
                 log.warning("expired audit records could not be deleted", metadata: ["error": "\(error)"])
             }
         }
-        log.info("retention applied", metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "aborted_uploads": "\(aborted.count)"])
-        return RetentionOutcome(
-            schema: .tenant(tenant), status: .applied, plan: plan, deletedKeys: deleted, failedKeys: failed, abortedUploads: aborted, dryRun: false,
-            warnings: warnings)
+        log.info(
+            "retention applied",
+            metadata: ["kept": "\(plan.kept.count)", "deleted": "\(toDelete.count)", "purged": "\(purges.count)", "aborted_uploads": "\(aborted.count)"])
+        return outcome(.applied, deleted: deleted, failed: failed, aborted: aborted, dryRun: false, purged: purges.map(\.backup.key.key))
     }
 }
 

@@ -45,6 +45,8 @@ public struct BackupCatalog: Sendable {
         public let hasManifest: Bool
         /// Whether `<key>.rejected.json` is beside it (not yet whether it counts: ``BackupMark/read(for:from:trust:)``).
         public var hasMark: Bool = false
+        /// Whether `<key>.deleted.json` is beside it (not yet whether it counts: ``DeletionMark/read(for:from:trust:)``).
+        public var hasDeletion: Bool = false
         /// When S3 stored it, and in which storage class, as the listing says.
         public var lastModified: Date? = nil
         public var storageClass: String? = nil
@@ -66,11 +68,14 @@ public struct BackupCatalog: Sendable {
     private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
         let objects = try await client.list(prefix: folder, limit: nil)
         let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
-        let marks = Set(objects.filter { $0.key.hasSuffix(BackupKey.markSuffix) }.map { String($0.key.dropLast(BackupKey.markSuffix.count)) })
+        func sidecars(_ suffix: String) -> Set<String> { Set(objects.filter { $0.key.hasSuffix(suffix) }.map { String($0.key.dropLast(suffix.count)) }) }
+        let marks = sidecars(BackupKey.markSuffix)
+        let deletions = sidecars(BackupKey.deletionSuffix)
         return objects.compactMap { object in
             BackupKey.parse(object.key, prefix: prefix).map {
                 ListedBackup(
-                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), hasMark: marks.contains($0.key), lastModified: object.lastModified,
+                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), hasMark: marks.contains($0.key), hasDeletion: deletions.contains($0.key),
+                    lastModified: object.lastModified,
                     storageClass: object.storageClass)
             }
         }

@@ -37,6 +37,13 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     /// `<key>.rejected.json`.
     public var markKey: String { key + Self.markSuffix }
 
+    /// What follows a backup's key to name its soft delete (``DeletionMark``): deleted through the API, purged
+    /// after the grace.
+    public static let deletionSuffix = ".deleted.json"
+
+    /// `<key>.deleted.json`.
+    public var deletionKey: String { key + Self.deletionSuffix }
+
     /// What follows a backup's key to name its manifest.
     public static let manifestSuffix = ".manifest.json"
 

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// A mark counts only when a trusted key signed it (``ManifestTrust``): a bucket writer's mark on a good
 /// backup is ignored, so marks cannot be used to steer retention into deleting good backups.
-public struct BackupMark: Codable, Sendable, Equatable {
+public struct BackupMark: SignedSidecar, Equatable {
     public var markVersion = 1
     /// The object marked, with the size and SHA-256 it had when it was proved bad (a mark does not carry over
     /// to another object put at the same key).
@@ -37,51 +37,20 @@ public struct BackupMark: Codable, Sendable, Equatable {
         case signature
     }
 
+    public static let suffix = BackupKey.markSuffix
+
     /// The text the signature covers.
     public var signingText: String {
-        func escaped(_ text: String) -> String {
-            text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\n", with: "%0A").replacingOccurrences(of: "\r", with: "%0D")
-        }
-        return [
-            "tenant-backup mark signature v1", "mark_version=\(markVersion)", "key=\(escaped(key))", "bytes=\(bytes)", "sha256=\(escaped(sha256))",
-            "reason=\(escaped(reason))", "marked_by=\(escaped(markedBy))", "marked_at=\(Int64(markedAt.timeIntervalSince1970))",
+        [
+            "tenant-backup mark signature v1", "mark_version=\(markVersion)", "key=\(Self.escaped(key))", "bytes=\(bytes)",
+            "sha256=\(Self.escaped(sha256))", "reason=\(Self.escaped(reason))", "marked_by=\(Self.escaped(markedBy))",
+            "marked_at=\(Int64(markedAt.timeIntervalSince1970))",
         ].joined(separator: "\n") + "\n"
-    }
-
-    public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return try encoder.encode(self)
-    }
-
-    public static func decode(_ data: Data) throws -> BackupMark {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(BackupMark.self, from: data)
-    }
-
-    /// This mark, signed.
-    public func signed(with key: SigningKey) throws -> BackupMark {
-        var mark = self
-        mark.signature = nil
-        mark.signature = try key.signature(for: mark.signingText)
-        return mark
-    }
-
-    /// Whether a trusted key signed it and it names `key` of `size` bytes.
-    public func counts(for key: String, size: Int64, trust: ManifestTrust) -> Bool {
-        guard self.key == key, bytes == size, let signature else { return false }
-        var unsigned = self
-        unsigned.signature = nil
-        return trust.verifies(signature, of: unsigned.signingText)
     }
 
     /// The mark of `backup` that counts, or `nil` (none, unreadable, unsigned, or not this object's).
     public static func read(for backup: BackupCatalog.ListedBackup, from store: any ObjectStore, trust: ManifestTrust) async -> BackupMark? {
-        guard backup.hasMark, let data = try? await store.get(key: backup.key.markKey, limit: 1 << 20),
-              let mark = try? decode(Data(buffer: data)), mark.counts(for: backup.key.key, size: backup.size, trust: trust)
-        else { return nil }
-        return mark
+        guard backup.hasMark else { return nil }
+        return await read(backup.key, size: backup.size, from: store, trust: trust)
     }
 }
