@@ -26,6 +26,9 @@ struct APIError: Error {
         APIError(.unauthorized, detail, headers: [.wwwAuthenticate: "Token"], drf: true)
     }
 
+    /// DRF's `PermissionDenied`: authenticated, but not allowed here.
+    static let permissionDenied = APIError(.forbidden, "You do not have permission to perform this action.", drf: true)
+
     /// DRF's `Throttled`.
     static func throttled(seconds: Int) -> APIError {
         APIError(.tooManyRequests, "Request was throttled. Expected available in \(seconds) seconds.", headers: [.retryAfter: "\(seconds)"], drf: true)
@@ -35,7 +38,7 @@ struct APIError: Error {
     /// name another clinic), nor is anything of the bucket's layout beyond the client's own folder.
     init(_ error: AccessError) {
         switch error.kind {
-        // The shape was checked before (400); a key of that shape that names no backup of this clinic is not found.
+        // Any string that names no backup of this clinic (another shape, `..`, a manifest, outside s3.prefix) is not found.
         case .invalidKey: self.init(.notFound, "no such backup")
         case .foreignKey: self.init(.forbidden, "s3_key is not one of this clinic's backups")
         case .noSuchBackup, .noBackups: self.init(.notFound, "no such backup")

@@ -110,14 +110,37 @@ public struct BackupAPI: Sendable {
         }
         let prefix = "prefix " + presented.prefix(8)
         let prefixLimited = throttle.isLimited(prefix)
-        guard let who = await authenticator.authenticate(presented, queryingDatabase: !prefixLimited) else {
+        func invalid() -> APIError {
             let addressLimited = throttle.isLimited(address)
             throttle.recordFailure(address)
             throttle.recordFailure(prefix)
-            if addressLimited || prefixLimited { throw APIError.throttled(seconds: Int(throttle.window)) }
-            throw APIError.notAuthenticated("Invalid token.")
+            if addressLimited || prefixLimited { return APIError.throttled(seconds: Int(throttle.window)) }
+            return APIError.notAuthenticated("Invalid token.")
         }
-        var access = BackupAccess(context: self.context(), actor: who.actor)
+        let running = self.context()
+        let who: Authenticated
+        if running.settings.api.tenantFromHost {
+            // As django-tenants: the clinic is the host's; the token must be valid for that clinic.
+            let api = running.settings.api
+            let forwarded = HTTPField.Name(api.forwardedHostHeader).flatMap { request.headers[$0] }
+            guard let host = TokenAuthenticator.requestHost(
+                host: request.head.authority, forwarded: forwarded, remoteAddress: address, trustedProxies: api.trustedProxies),
+                let clinic = await authenticator.clinic(forHost: host)
+            else {
+                throw APIError(.notFound, "no clinic at this host name")
+            }
+            switch await authenticator.authenticate(presented, for: clinic, queryingDatabase: !prefixLimited) {
+            case .authenticated(let authenticated): who = authenticated
+            case .unknown: throw invalid()
+            case .notForThisClinic(let actor):
+                logger.notice("API token refused: valid, but not for the clinic of this host", metadata: ["tenant": "\(clinic)", "actor": "\(actor)"])
+                throw APIError.permissionDenied
+            }
+        } else {
+            guard let authenticated = await authenticator.authenticate(presented, queryingDatabase: !prefixLimited) else { throw invalid() }
+            who = authenticated
+        }
+        var access = BackupAccess(context: running, actor: who.actor)
         access.audience = .clinic
         return try await body(access, who.tenant)
     }
@@ -177,7 +200,7 @@ public struct BackupAPI: Sendable {
         if page > 1, (page - 1) * size >= count { throw APIError(.notFound, "invalid page") }
         return json([
             "count": count, "page": page, "page_size": size, "next": page * size < count ? page + 1 : NSNull(), "previous": page > 1 ? page - 1 : NSNull(),
-            "results": records.map { record in
+            "results": records.map { $0.clinicView(prefix: access.context.settings.s3.prefix) }.map { record in
                 [
                     "id": record.id, "time": AuditRecord.iso8601(record.time), "action": record.action.rawValue, "key": record.key ?? NSNull(),
                     "outcome": record.outcome.rawValue, "actor": record.actor, "detail": record.detail ?? NSNull(),
@@ -210,14 +233,13 @@ public struct BackupAPI: Sendable {
         try wellFormedKey(try string(try await object(from: request, context: context), "s3_key"), prefix: access.context.settings.s3.prefix)
     }
 
-    /// A backup key as tenant-backup writes them under `s3.prefix` (the library's own parser decides, as for
-    /// every other reader): `<prefix>backups/<tenant>/backup-sql-<tenant>-YYYY-MM-DD-HHMMSS.<suffix>`, names
-    /// percent-encoded. Anything else is 400; a key of this shape that is not one of the clinic's backups
-    /// is 403 (another clinic's, or a shared dump) or 404.
+    /// What the API takes as `s3_key` before the library's resolver (``BackupAccess/resolve(_:tenant:prefix:)``)
+    /// judges it: a string of at most 1024 characters without control characters (the OpenAPI document's
+    /// `Key`), else 400. The resolver alone decides the rest, as for every other reader: a key of another
+    /// clinic, a shared dump or an audit record is 403; anything that names no backup of this clinic (another
+    /// shape, `..`, a manifest, a key outside `s3.prefix`) is 404. `prefix` is only for the message.
     static func wellFormedKey(_ key: String, prefix: String) throws -> String {
-        guard key.utf8.count <= 1024, !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
-              let parsed = BackupKey.parse(key, prefix: prefix), parsed.key == key
-        else {
+        guard key.unicodeScalars.count <= 1024, !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw APIError(.badRequest, "s3_key is not a backup key (\(prefix)backups/<clinic>/backup-sql-<clinic>-YYYY-MM-DD-HHMMSS.sql.zst)")
         }
         return key

@@ -74,7 +74,7 @@ struct TokenCommand: AsyncParsableCommand {
             let settings = try global.settings(environment: environment)
             let tokens: [APIToken]
             do {
-                tokens = try TokenFile(path: settings.api.tokensFile).load()
+                tokens = try TokenFile(path: settings.api.tokensFile).loadWithLastUse()
             } catch {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
                 throw ExitCode(1)

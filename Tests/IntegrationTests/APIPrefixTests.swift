@@ -30,11 +30,11 @@ extension HTTPAPITests {
             #expect(url.status == 200, "\(String(buffer: url.body))")
             let fetched = try await get(try #require(url.json?["download_url"] as? String))
             #expect(fetched.status == 200 && fetched.body == stored.body)
-            // another clinic's key under the same prefix: 403; the same key without the prefix: 400
+            // another clinic's key under the same prefix: 403; the same key without the prefix names no backup: 404
             let foreign = try await request("POST", server.base + "/api/backups/cloud/download/", token: server.mindcare, body: body(newest))
             #expect(foreign.status == 403)
             let unprefixed = String(newest.dropFirst(prefix.count))
-            #expect(try await request("POST", server.base + "/api/backups/cloud/download/", token: server.bienestar, body: body(unprefixed)).status == 400)
+            #expect(try await request("POST", server.base + "/api/backups/cloud/download/", token: server.bienestar, body: body(unprefixed)).status == 404)
             // create: its key is under the prefix and downloads
             let created = try await request("POST", server.base + "/api/backups/create/", token: server.mindcare)
             let createdKey = try #require((created.json?["backup_info"] as? [String: Any])?["s3_key"] as? String, "\(String(buffer: created.body))")

@@ -36,7 +36,7 @@ import Testing
             try await TestBucket.with(services) { bucket in
                 let port = try DaemonIntegrationTests.freePort()
                 let tokensFile = DaemonIntegrationTests.temporaryFile("tokens.json")
-                defer { for suffix in ["", ".lock"] { try? FileManager.default.removeItem(atPath: tokensFile + suffix) } }
+                defer { for suffix in ["", ".lock", ".last-used"] { try? FileManager.default.removeItem(atPath: tokensFile + suffix) } }
                 var environment = services.commandEnvironment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_API_TOKENS_FILE"] = tokensFile
                 let prefix = extra["TENANT_BACKUP_S3_PREFIX"] ?? ""
@@ -179,13 +179,12 @@ import Testing
             let twinKey = try #require(before.first { $0.hasPrefix("backups/bienestar2/") })
             let file = String(server.keys[1].split(separator: "/").last!)
             let cases: [(String, Set<Int>)] = [
-                (mindcareKey, [403]), (twinKey, [403]), ("backups/bienestar/../bienestar2/\(file)", [400]),
-                ("backups/bienestar%2F..%2Fbienestar2/\(file)", [400, 403]), ("backups/bienestar%252F/\(file)", [400, 403]), ("/\(server.keys[1])", [400]),
-                // Not of a backup key's shape (the OpenAPI pattern): 400 before anything is looked up.
-                ("shared/public/x.sql.zst", [400]), ("audit/bienestar/2026/x.json", [400]), (server.keys[1] + ".manifest.json", [400]),
-                // No backup key at all (the library's parser says: a file name of another clinic in this folder).
-                ("backups/bienestar/backup-sql-bienestar2-2026-01-01-000000.sql.zst", [400]),
-                // Of the shape, but no backup of this clinic: none (404).
+                (mindcareKey, [403]), (twinKey, [403]), ("backups/bienestar/../bienestar2/\(file)", [404]),
+                ("backups/bienestar%2F..%2Fbienestar2/\(file)", [403, 404]), ("backups/bienestar%252F/\(file)", [403, 404]), ("/\(server.keys[1])", [404]),
+                // The library's resolver judges every key: a shared dump or an audit record is outside the clinic's
+                // folder (403); a manifest, or a file name of another shape, names no backup of this clinic (404).
+                ("shared/public/x.sql.zst", [403]), ("audit/bienestar/2026/x.json", [403]), (server.keys[1] + ".manifest.json", [404]),
+                ("backups/bienestar/backup-sql-bienestar2-2026-01-01-000000.sql.zst", [403, 404]),
                 ("backups/bienestar/backup-sql-bienestar-2001-01-01-000000.sql.zst", [404]),
             ]
             for (key, statuses) in cases {
@@ -219,6 +218,17 @@ import Testing
             }
             #expect(outside.isEmpty, "\(outside.map { "\($0.method) \($0.path)?\($0.query)" })")
             #expect(!seen.contains { $0.method == "DELETE" || ($0.method == "POST" && $0.query.contains("delete")) })
+            // The clinic's own audit log shows the refusals, but never the foreign keys (they name other clinics),
+            // nor an operator's user name; the operator's audit keeps them whole.
+            let operatorRefusal = try await AccessCommandTests.run(["download", "--tenant", "bienestar", mindcareKey, "-o", "-"], server.environment)
+            #expect(operatorRefusal.status != .exited(0))
+            let clinicLog = try await get(server.base + "/api/auditlog/", token: server.bienestar)
+            let shown = String(buffer: clinicLog.body)
+            #expect(clinicLog.status == 200 && shown.contains("refused") && !shown.contains("mindcare") && !shown.contains("bienestar2"), "\(shown.prefix(2000))")
+            let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
+            #expect(!shown.contains("\"actor\":\"\(user)\"") && shown.contains("\"actor\":\"operator\""), "\(shown.prefix(2000))")
+            let (_, operatorLog) = try await AccessCommandTests.run(["audit", "--tenant", "bienestar", "--limit", "200"], server.environment)
+            #expect(operatorLog.contains("mindcare"))
             // Guessing tokens: after ten failures in a minute this address's bad tokens get 429.
             var statuses: [Int] = []
             for guess in 0..<12 { statuses.append(try await get(server.base + "/api/backups/cloud/list/", token: "guess\(guess)-\(UUID().uuidString)").status) }
@@ -263,17 +273,30 @@ import Testing
             let audit = try #require(try await get(server.base + "/api/auditlog/", token: "drf-bienestar").json?["results"] as? [[String: Any]])
             #expect(audit.prefix(2).allSatisfy { ($0["actor"] as? String)?.hasPrefix("platform-token:") == true })
             #expect(audit.prefix(2).compactMap { $0["action"] as? String } == ["audit-log", "list"])
+
+            // Issue 18, acceptance 6: eleven bad tokens from this address (and anonymous requests), then a valid
+            // platform token and a valid file token: both pass; the guesser gets 429.
+            var statuses: [Int] = []
+            for guess in 0..<11 { statuses.append(try await get(server.base + "/api/backups/cloud/list/", token: "drf-guess-\(guess)-\(UUID().uuidString)").status) }
+            for _ in 0..<3 { _ = try await get(server.base + "/api/backups/cloud/list/") }
+            #expect(statuses.last == 429, "\(statuses)")
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: "drf-bienestar").status == 200)
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: server.mindcare).status == 200)
+            #expect(try await get(server.base + "/api/backups/cloud/list/", token: "drf-guess-again").status == 429)
             // Our own tokens record their last use for `token list`.
             let deadline = ContinuousClock.now + .seconds(10)
             var used: Date?
             while used == nil, ContinuousClock.now < deadline {
-                used = try TokenFile(path: server.tokensFile).load().first { $0.tenant == "bienestar" }?.lastUsedAt
+                used = try TokenFile(path: server.tokensFile).loadWithLastUse().first { $0.tenant == "bienestar" }?.lastUsedAt
                 if used == nil {
                     _ = try await get(server.base + "/api/backups/cloud/list/", token: server.bienestar)
                     try await Task.sleep(for: .milliseconds(300))
                 }
             }
             #expect(used != nil)
+            // ... beside the tokens file, which the daemon never rewrites (a use costs the same with 100,000 tokens).
+            #expect(!TokenFile(path: server.tokensFile).lastUses().isEmpty)
+            #expect(try TokenFile(path: server.tokensFile).load().allSatisfy { $0.lastUsedAt == nil })
         }
     }
 

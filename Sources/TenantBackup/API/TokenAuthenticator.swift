@@ -69,8 +69,9 @@ public final class TokenAuthenticator: Sendable {
         return tokens
     }
 
-    /// Writes a token's last use to the file, at most once a minute per token (`token list` shows it). A file
-    /// the daemon may not write (no StateDirectory) costs one warning, never a request.
+    /// Writes a token's last use beside the file (``TokenFile/lastUsedPath``), at most once a minute per token
+    /// (`token list` shows it). A place the daemon may not write (no StateDirectory) costs a warning, never a
+    /// request.
     func recordUse(of id: String, now: Date = Date()) {
         let due = lastWritten.withLock { written -> Bool in
             if let last = written[id], now.timeIntervalSince(last) < 60 { return false }
@@ -82,9 +83,7 @@ public final class TokenAuthenticator: Sendable {
         let logger = self.logger
         Task.detached {
             do {
-                try file.update { tokens in
-                    if let index = tokens.firstIndex(where: { $0.id == id }) { tokens[index].lastUsedAt = now }
-                }
+                try file.recordLastUse(of: id, at: now)
             } catch {
                 logger.warning("a token's last use could not be written", metadata: ["token_id": "\(id)", "error": "\(error)"])
             }
@@ -97,25 +96,95 @@ public final class TokenAuthenticator: Sendable {
             recordUse(of: token.id)
             return Authenticated(tenant: token.tenant, actor: "token:\(token.id)")
         }
+        guard let tokenQuery = settings().api.tokenQuery, queryingDatabase,
+              let rows = await query(tokenQuery, [presented], purpose: "api.token_query"), rows.count == 1,
+              let schema = rows[0].first ?? nil, !schema.isEmpty
+        else { return nil }
+        return Self.platform(presented, tenant: schema, row: rows[0])
+    }
+
+    /// How a token stands with the clinic a request's host name maps to (`api.tenant_from_host`).
+    public enum ClinicAuthentication: Sendable, Equatable {
+        /// Valid for this clinic.
+        case authenticated(Authenticated)
+        /// No such token (or revoked, or its user inactive): 401.
+        case unknown
+        /// A valid token, but not for this clinic (another clinic's, or not an admin here): 403.
+        case notForThisClinic(actor: String)
+    }
+
+    /// ``authenticate(_:queryingDatabase:)`` for the clinic `schema` the request's host maps to: one of our
+    /// tokens must be that clinic's; the platform's token query runs with `$1` = the token and `$2` = the
+    /// schema and must return exactly one row (the token's active user): its first column the schema when the
+    /// user may manage this clinic's backups, `NULL` when not (403); no row is an unknown token (401).
+    public func authenticate(_ presented: String, for schema: String, queryingDatabase: Bool = true) async -> ClinicAuthentication {
+        if let token = TokenFile.match(presented, in: currentTokens()) {
+            recordUse(of: token.id)
+            let actor = "token:\(token.id)"
+            return token.tenant == schema ? .authenticated(Authenticated(tenant: schema, actor: actor)) : .notForThisClinic(actor: actor)
+        }
+        guard let tokenQuery = settings().api.tokenQuery, queryingDatabase,
+              let rows = await query(tokenQuery, [presented, schema], purpose: "api.token_query"), rows.count == 1
+        else { return .unknown }
+        let who = Self.platform(presented, tenant: schema, row: rows[0])
+        return rows[0].first == schema ? .authenticated(who) : .notForThisClinic(actor: who.actor)
+    }
+
+    /// The clinic (schema) the host name maps to through `api.domain_query`, or `nil` (none, several, or the
+    /// query failed).
+    public func clinic(forHost host: String) async -> String? {
+        guard let rows = await query(settings().api.domainQuery, [host], purpose: "api.domain_query"), rows.count == 1,
+              let schema = rows[0].first ?? nil, !schema.isEmpty
+        else { return nil }
+        return schema
+    }
+
+    /// A platform token's actor: a stable, non-secret name for the token (two people's accesses can be told
+    /// apart), with the user's name when the query's second column gives it.
+    static func platform(_ presented: String, tenant: String, row: [String?]) -> Authenticated {
+        let id = String(TokenFile.hash(presented).prefix(12))
+        if row.count > 1, let user = row[1], !user.isEmpty {
+            return Authenticated(tenant: tenant, actor: "platform:\(user) (token \(id))")
+        }
+        return Authenticated(tenant: tenant, actor: "platform-token:\(id)")
+    }
+
+    /// Runs one of the API's queries against the clinic database; `nil` when it fails (logged: the request is
+    /// refused).
+    func query(_ sql: String, _ parameters: [String], purpose: String) async -> [[String?]]? {
         let running = settings()
-        guard let tokenQuery = running.api.tokenQuery, queryingDatabase else { return nil }
         let (connectionString, environment) = (running.postgres.connectionString, self.environment)
         do {
-            let rows = try await Blocking.run { () throws -> [[String?]] in
+            return try await Blocking.run { () throws -> [[String?]] in
                 try PostgresConnection(connectionString: connectionString, applicationName: "tenant-backup api", environment: environment)
-                    .query(tokenQuery, [presented], purpose: "api.token_query").rows
+                    .query(sql, parameters, purpose: purpose).rows
             }
-            guard rows.count == 1, let schema = rows[0].first ?? nil, !schema.isEmpty else { return nil }
-            // A stable, non-secret name for the token: two people's accesses can be told apart.
-            let id = String(TokenFile.hash(presented).prefix(12))
-            if rows[0].count > 1, let user = rows[0][1], !user.isEmpty {
-                return Authenticated(tenant: schema, actor: "platform:\(user) (token \(id))")
-            }
-            return Authenticated(tenant: schema, actor: "platform-token:\(id)")
         } catch {
-            logger.error("api.token_query failed; the token is refused", metadata: ["error": "\(error)"])
+            logger.error("\(purpose) failed; the request is refused", metadata: ["error": "\(error)"])
             return nil
         }
+    }
+
+    /// The host name a request asked for: from `forwarded` (the first of its comma-separated values) when the
+    /// request comes from a trusted proxy, else from the `Host` header; lower case, without port or final dot.
+    /// `nil` when there is none, or it is not a host name.
+    public static func requestHost(host: String?, forwarded: String?, remoteAddress: String, trustedProxies: [String]) -> String? {
+        let fromProxy = trustedProxies.contains(remoteAddress)
+        let forwardedHost = fromProxy ? forwarded?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) } : nil
+        guard var name = (forwardedHost?.isEmpty == false ? forwardedHost : host)?.lowercased() else { return nil }
+        if name.hasPrefix("[") {
+            // An IPv6 literal, [::1]:8080: no clinic has one as its domain, but it is a host.
+            guard let end = name.firstIndex(of: "]") else { return nil }
+            name = String(name[...end])
+        } else if let colon = name.lastIndex(of: ":") {
+            guard name[name.index(after: colon)...].allSatisfy(\.isNumber) else { return nil }
+            name = String(name[..<colon])
+        }
+        while name.hasSuffix(".") { name.removeLast() }
+        guard !name.isEmpty, name.utf8.count <= 253,
+              name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-.[]:_".unicodeScalars.contains($0)) })
+        else { return nil }
+        return name
     }
 }
 

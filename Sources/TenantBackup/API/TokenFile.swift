@@ -27,8 +27,10 @@ public struct TokenFileError: Error, Equatable, CustomStringConvertible {
 }
 
 /// `api.tokens_file`: the API's own tokens, one tenant each, as a JSON document readable by its owner only
-/// (0600). Written whole to a temporary file and renamed, under an advisory lock, so the daemon (last use)
-/// and `token create`/`revoke` never lose each other's changes.
+/// (0600). Written whole to a temporary file and renamed, under an advisory lock, so the daemon and
+/// `token create`/`revoke` never lose each other's changes. The daemon never rewrites it: each token's last
+/// use goes to a small file beside it (`<tokens_file>.last-used`), so a use costs the same with one token or
+/// a hundred thousand, and the daemon never has to read the tokens again because it wrote them.
 public struct TokenFile: Sendable {
     public let path: String
 
@@ -100,33 +102,74 @@ public struct TokenFile: Sendable {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// `<path>.last-used`: each token's last use, by id.
+    public var lastUsedPath: String { path + ".last-used" }
+
+    /// Every token with its last use (from ``lastUsedPath``, or as older files kept it inside the tokens file).
+    public func loadWithLastUse() throws(TokenFileError) -> [APIToken] {
+        let uses = lastUses()
+        return try load().map { token in
+            var token = token
+            if let used = uses[token.id], used > (token.lastUsedAt ?? .distantPast) { token.lastUsedAt = used }
+            return token
+        }
+    }
+
+    /// The last uses recorded beside the file; none when there is no such file or it cannot be read.
+    public func lastUses() -> [String: Date] {
+        guard let data = FileManager.default.contents(atPath: lastUsedPath) else { return [:] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? decoder.decode([String: Date].self, from: data)) ?? [:]
+    }
+
+    /// Records that the token `id` was used at `time`, in ``lastUsedPath`` (under the file's lock, as 0600).
+    public func recordLastUse(of id: String, at time: Date) throws(TokenFileError) {
+        try locked { () throws(TokenFileError) in
+            var uses = lastUses()
+            uses[id] = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
+            try write(uses, to: lastUsedPath)
+        }
+    }
+
     /// Reads, changes and writes the file whole under `<path>.lock`, as 0600.
     public func update(_ change: (inout [APIToken]) -> Void) throws(TokenFileError) {
+        try locked { () throws(TokenFileError) in
+            var tokens = try load()
+            change(&tokens)
+            try write(Document(tokens: tokens), to: path)
+        }
+    }
+
+    private func locked(_ body: () throws(TokenFileError) -> Void) throws(TokenFileError) {
         let lockPath = path + ".lock"
         let descriptor = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw TokenFileError(path: path, reason: "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         guard flock(descriptor, LOCK_EX) == 0 else { throw TokenFileError(path: path, reason: "cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
         defer { flock(descriptor, LOCK_UN) }
-        var tokens = try load()
-        change(&tokens)
+        try body()
+    }
+
+    /// Writes `value` as JSON to a temporary file (0600) and renames it over `target`.
+    private func write(_ value: some Encodable, to target: String) throws(TokenFileError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let data: Data
         do {
-            data = try encoder.encode(Document(tokens: tokens))
+            data = try encoder.encode(value)
         } catch {
             throw TokenFileError(path: path, reason: "cannot encode: \(error)")
         }
-        let temporary = path + ".tmp-\(AuditRecord.newId())"
+        let temporary = target + ".tmp-\(AuditRecord.newId())"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw TokenFileError(path: path, reason: "cannot write \(temporary): \(String(cString: strerror(errno)))")
         }
-        guard rename(temporary, path) == 0 else {
+        guard rename(temporary, target) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporary)
-            throw TokenFileError(path: path, reason: "cannot replace it: \(reason)")
+            throw TokenFileError(path: path, reason: "cannot replace \(target): \(reason)")
         }
     }
 }

@@ -75,6 +75,28 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         "\(StorageLayout(prefix: prefix).auditRoot)\(BackupKey.encode(tenant))/"
     }
 
+    /// The record as the clinic's own audit log (the API) shows it: what the clinic's tokens and tenant-backup
+    /// itself did, in full; of the operator's accesses, the action, the time and the outcome, by `operator`,
+    /// without the local user's name or the details (a restore's target database, a refusal's reasons); and
+    /// never a key that is not one of the clinic's backup keys (as the resolver judges it under `prefix`: another
+    /// clinic's, `../`, a shared dump), which may name another clinic. The whole record stays in the journal
+    /// and in the operator's `tenant-backup audit`.
+    public func clinicView(prefix: String) -> AuditRecord {
+        var view = self
+        let byClinic = actor.hasPrefix("token:") || actor.hasPrefix("platform-token:") || actor.hasPrefix("platform:")
+        let byTenantBackup = actor == "tenant-backup" || actor == "tenant-backup daemon"
+        let ownKey = key.map { (try? BackupAccess.resolve($0, tenant: tenant, prefix: prefix)) != nil } ?? true
+        if !byClinic, !byTenantBackup {
+            view.actor = "operator"
+            view.detail = nil
+        }
+        if !ownKey {
+            view.key = nil
+            view.detail = "a key outside this clinic's backups"
+        }
+        return view
+    }
+
     /// When the record of `key` was written, from its key alone (for `--since` without reading it).
     public static func time(ofKey key: String) -> Date? {
         guard let file = key.split(separator: "/").last, file.count >= 20 else { return nil }

@@ -51,6 +51,17 @@ public struct APISettings: Sendable, Equatable {
     public var tokenQuery: String?
     /// `api.failed_authentications_per_minute`: from one address, more get 429 (10).
     public var failedAuthenticationsPerMinute = 10
+    /// `api.tenant_from_host`: the clinic of a request is the one its host name maps to (``domainQuery``), as
+    /// django-tenants decides it; the token must then be valid for that clinic. Off: the token's clinic.
+    public var tenantFromHost = false
+    /// `api.domain_query`: SQL, `$1` = the request's host name (lower case, no port), returning exactly one row:
+    /// the clinic's schema. The default reads django-tenants' domain table.
+    public var domainQuery = APISettings.defaultDomainQuery
+    /// `api.trusted_proxies`: the addresses whose ``forwardedHostHeader`` is believed (the reverse proxy's).
+    /// From any other address the `Host` header decides.
+    public var trustedProxies = ["127.0.0.1", "::1"]
+    /// `api.forwarded_host_header`: where a trusted proxy puts the host name the client asked for.
+    public var forwardedHostHeader = "X-Forwarded-Host"
     /// `api.delete_policy`: what a clinic may delete through the API.
     public var deletePolicy = DeletePolicy.floor
     /// `api.delete_grace`: how long a backup deleted through the API stays in the bucket, hidden from the
@@ -69,6 +80,8 @@ public struct APISettings: Sendable, Equatable {
     }
 
     public static let defaultTokensFile = "/var/lib/tenant-backup/api-tokens.json"
+    public static let defaultDomainQuery =
+        "SELECT c.schema_name FROM public.customers_domain d JOIN public.customers_client c ON c.id = d.tenant_id WHERE d.domain = $1"
 
     public init(listen: ListenAddress? = nil, tokensFile: String = APISettings.defaultTokensFile, tokenQuery: String? = nil) {
         self.listen = listen

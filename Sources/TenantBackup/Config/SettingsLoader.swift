@@ -24,6 +24,8 @@ import Foundation
 /// | `TENANT_BACKUP_AUDIT_RETENTION_DAYS`, `TENANT_BACKUP_DRILL_CRON` | `audit.retention_days`, `drill.cron` |
 /// | `TENANT_BACKUP_API_LISTEN`, `TENANT_BACKUP_API_TOKENS_FILE`, `TENANT_BACKUP_API_TOKEN_QUERY` | `api.listen`, `api.tokens_file`, `api.token_query` |
 /// | `TENANT_BACKUP_API_DELETE_POLICY`, `TENANT_BACKUP_API_DELETE_GRACE` | `api.delete_policy`, `api.delete_grace` |
+/// | `TENANT_BACKUP_API_TENANT_FROM_HOST`, `TENANT_BACKUP_API_DOMAIN_QUERY` | `api.tenant_from_host`, `api.domain_query` |
+/// | `TENANT_BACKUP_API_TRUSTED_PROXIES`, `TENANT_BACKUP_API_FORWARDED_HOST_HEADER` | `api.trusted_proxies` (comma-separated), `api.forwarded_host_header` |
 /// | `TENANT_BACKUP_SIGNING_KEY_FILE`, `TENANT_BACKUP_SIGNING_PUBLIC_KEYS` | `signing.key_file`, `signing.public_keys` |
 /// | `TENANT_BACKUP_SPOOL_DIRECTORY`, `TENANT_BACKUP_SPOOL_LIMIT` | `restore.spool_directory`, `restore.spool_limit` |
 /// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
@@ -166,6 +168,21 @@ public struct SettingsLoader: Sendable {
         if let (name, query) = value("TENANT_BACKUP_API_TOKEN_QUERY") {
             guard query.contains("$1") else { throw .environment(variable: name, message: "the query must use $1 for the presented token") }
             settings.api.tokenQuery = query
+        }
+        if let (name, flag) = value("TENANT_BACKUP_API_TENANT_FROM_HOST") {
+            guard let parsed = SettingsValidation.boolean(flag) else { throw .environment(variable: name, message: "'\(flag)' is not true or false") }
+            settings.api.tenantFromHost = parsed
+        }
+        if let (name, query) = value("TENANT_BACKUP_API_DOMAIN_QUERY") {
+            guard query.contains("$1") else { throw .environment(variable: name, message: "the query must use $1 for the request's host name") }
+            settings.api.domainQuery = query
+        }
+        if let (_, proxies) = value("TENANT_BACKUP_API_TRUSTED_PROXIES") {
+            settings.api.trustedProxies = proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let (name, header) = value("TENANT_BACKUP_API_FORWARDED_HOST_HEADER") {
+            guard SettingsValidation.isHeaderName(header) else { throw .environment(variable: name, message: "'\(header)' is not an HTTP header name") }
+            settings.api.forwardedHostHeader = header
         }
         if let (name, policy) = value("TENANT_BACKUP_API_DELETE_POLICY") {
             guard let parsed = APISettings.DeletePolicy(rawValue: policy) else {
@@ -310,6 +327,13 @@ enum SettingsValidation {
         let message: String
     }
 
+    /// An HTTP field name (RFC 9110 token characters).
+    static func isHeaderName(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        }
+    }
+
     static func deletePolicyMessage(_ value: String) -> String {
         "'\(value)' is not a delete policy: floor (the default: never the newest, newest verified, monthly or yearly backup), any, or none"
     }
@@ -413,6 +437,11 @@ enum SettingsValidation {
             throw .invalid(setting: "s3.prefix", message: "'\(settings.s3.prefix)' contains an empty path segment ('//')")
         }
         settings.s3.prefix = prefix
+        if settings.api.tenantFromHost, let query = settings.api.tokenQuery, !query.contains("$2") {
+            throw .invalid(
+                setting: "api.token_query",
+                message: "with api.tenant_from_host the query gets $2, the clinic the host name maps to, and must use it (a token is valid for one clinic at a time)")
+        }
         let region = settings.s3.region
         guard !region.isEmpty, region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             throw .invalid(setting: "s3.region", message: "'\(region)' is not a region name such as eu-west-1")

@@ -125,7 +125,23 @@ struct YAMLSettingsReader {
         }
         if let node = top["api"] {
             let api = try section(node, name: "api")
-            try api.only(["listen", "tokens_file", "token_query", "failed_authentications_per_minute", "delete_policy", "delete_grace"])
+            try api.only([
+                "listen", "tokens_file", "token_query", "failed_authentications_per_minute", "delete_policy", "delete_grace", "tenant_from_host", "domain_query",
+                "trusted_proxies", "forwarded_host_header",
+            ])
+            if let value = try api.string("tenant_from_host") {
+                guard let flag = SettingsValidation.boolean(value) else { throw api.error(at: "tenant_from_host", "'\(value)' is not true or false") }
+                settings.api.tenantFromHost = flag
+            }
+            if let value = try api.string("domain_query") {
+                guard value.contains("$1") else { throw api.error(at: "domain_query", "the query must use $1 for the request's host name") }
+                settings.api.domainQuery = value
+            }
+            if let value = try api.strings("trusted_proxies") { settings.api.trustedProxies = value }
+            if let value = try api.string("forwarded_host_header") {
+                guard SettingsValidation.isHeaderName(value) else { throw api.error(at: "forwarded_host_header", "'\(value)' is not an HTTP header name") }
+                settings.api.forwardedHostHeader = value
+            }
             if let value = try api.string("delete_policy") {
                 guard let policy = APISettings.DeletePolicy(rawValue: value) else { throw api.error(at: "delete_policy", SettingsValidation.deletePolicyMessage(value)) }
                 settings.api.deletePolicy = policy
