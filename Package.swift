@@ -120,6 +120,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "TenantBackupAPITests",
+            dependencies: ["TenantBackupAPI", "TenantBackup", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "TenantBackup", "TenantBackupTesting",

@@ -71,14 +71,14 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            var answer = json([error.drf ? "detail" : "error": error.message], status: error.status)
+            var answer = error.drf ? json(OldAPI.DetailAnswer(detail: error.message), status: error.status) : json(OldAPI.ErrorAnswer(error: error.message), status: error.status)
             for field in error.headers { answer.headers.append(field) }
             return answer
         } catch let error as any HTTPResponseError {
             var path = request.uri.path
             while path.count > 1, path.hasSuffix("/") { path.removeLast() }
             if error.status == .notFound, let allowed = BackupAPI.routes[path] {
-                var answer = json(["error": "method not allowed; use \(allowed)"], status: .methodNotAllowed)
+                var answer = json(OldAPI.ErrorAnswer(error: "method not allowed; use \(allowed)"), status: .methodNotAllowed)
                 answer.headers[.allow] = allowed
                 return answer
             }
@@ -90,10 +90,10 @@ struct JSONErrorMiddleware: RouterMiddleware {
             case .contentTooLarge: message = "the body is larger than \(BackupAPI.maximumBody / 1024) KiB"
             default: message = status.reasonPhrase.isEmpty ? "request refused" : status.reasonPhrase.lowercased()
             }
-            return json(["error": message], status: status.code >= 500 ? .internalServerError : status)
+            return json(OldAPI.ErrorAnswer(error: message), status: status.code >= 500 ? .internalServerError : status)
         } catch {
             logger.error("API request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return json(["error": "internal error"], status: .internalServerError)
+            return json(OldAPI.ErrorAnswer(error: "internal error"), status: .internalServerError)
         }
     }
 }

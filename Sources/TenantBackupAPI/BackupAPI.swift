@@ -51,7 +51,7 @@ public struct BackupAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.middlewares.add(JSONErrorMiddleware(logger: logger))
         router.get("healthz") { _, _ -> Response in
-            ready() ? json(["status": "ok"]) : json(["status": "starting"], status: .serviceUnavailable)
+            ready() ? json(OldAPI.HealthAnswer(status: "ok")) : json(OldAPI.HealthAnswer(status: "starting"), status: .serviceUnavailable)
         }
         router.post("api/backups/create") { request, context in try await authenticated(request, context) { access, tenant in
             try await create(request, access: access, tenant: tenant)
@@ -69,7 +69,7 @@ public struct BackupAPI: Sendable {
             let deletion = try await Self.calling { () throws(AccessError) in
                 try await access.softDelete(tenant: tenant, key: key, policy: api.deletePolicy, grace: api.deleteGrace)
             }
-            return json(["message": "Backup deleted", "s3_key": deletion.key, "purge_after": BackupAccess.oldAPITime(deletion.purgeAfter)])
+            return json(OldAPI.DeleteAnswer(message: "Backup deleted", s3Key: deletion.key, purgeAfter: BackupAccess.oldAPITime(deletion.purgeAfter)))
         } }
         router.post("api/backups/cloud/get-url") { request, context in try await authenticated(request, context) { access, tenant in
             let body = try await Self.object(from: request, context: context)
@@ -78,7 +78,7 @@ public struct BackupAPI: Sendable {
             let presigned = try await Self.calling { () throws(AccessError) in
                 try await access.presign(tenant: tenant, .key(key), expiresIn: expiration, vouchedOnly: true)
             }
-            return json(presigned.oldAPIShape)
+            return json(presigned.oldAPIAnswer)
         } }
         router.get("api/auditlog") { request, context in try await authenticated(request, context) { access, tenant in
             try await auditLog(request, access: access, tenant: tenant)
@@ -155,15 +155,14 @@ public struct BackupAPI: Sendable {
         if download || !cloudOnly {
             return try await self.download(access: access, tenant: tenant, key: stored.key, format: format)
         }
-        return json([
-            "message": "Backup created",
-            "backup_info": ["filename": stored.fileName, "s3_key": stored.key, "size": stored.size, "bucket": stored.bucket, "url": stored.url] as [String: Any],
-        ])
+        return json(OldAPI.CreateAnswer(
+            message: "Backup created",
+            backupInfo: .init(filename: stored.fileName, s3Key: stored.key, size: stored.size, bucket: stored.bucket, url: stored.url)))
     }
 
     func list(access: BackupAccess, tenant: String) async throws -> Response {
         let listing = try await Self.calling { () throws(AccessError) in try await access.list(tenant: tenant) }
-        return json(listing.oldAPIShape)
+        return json(listing.oldAPIAnswer)
     }
 
     /// The backup as the body, streamed (bounded memory), with its length and name: the plain SQL dump, as the
@@ -198,15 +197,10 @@ public struct BackupAPI: Sendable {
         let size = 50
         let (count, records) = try await Self.calling { () throws(AccessError) in try await access.auditPage(tenant: tenant, page: page, size: size) }
         if page > 1, (page - 1) * size >= count { throw APIError(.notFound, "invalid page") }
-        return json([
-            "count": count, "page": page, "page_size": size, "next": page * size < count ? page + 1 : NSNull(), "previous": page > 1 ? page - 1 : NSNull(),
-            "results": records.map { $0.clinicView(prefix: access.context.settings.s3.prefix) }.map { record in
-                [
-                    "id": record.id, "time": AuditRecord.iso8601(record.time), "action": record.action.rawValue, "key": record.key ?? NSNull(),
-                    "outcome": record.outcome.rawValue, "actor": record.actor, "detail": record.detail ?? NSNull(),
-                ] as [String: Any]
-            },
-        ])
+        let prefix = access.context.settings.s3.prefix
+        return json(OldAPI.AuditLogAnswer(
+            count: count, page: page, pageSize: size, next: page * size < count ? page + 1 : nil, previous: page > 1 ? page - 1 : nil,
+            results: records.map { OldAPI.AuditLogAnswer.Entry($0.clinicView(prefix: prefix)) }))
     }
 
     // MARK: - Request parsing
@@ -297,7 +291,8 @@ public struct BackupAPI: Sendable {
 }
 
 /// A JSON answer.
-func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+/// A JSON answer: one of the old API's types (``OldAPI``), as the CLI's `--json` prints it too.
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? OldAPI.encoded(value)) ?? Data("{}".utf8)
     return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
 }

@@ -45,6 +45,11 @@ func printJSON(_ object: Any) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
+/// Prints one of the old API's answers (the same type the HTTP API sends), pretty-printed.
+func printJSON(_ value: some Encodable) throws {
+    print(String(decoding: try OldAPI.encoded(value, pretty: true), as: UTF8.self))
+}
+
 func mebibytes(_ bytes: Int64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
 
 /// `--tenant NAME (KEY | --latest)`: which backup a command is about.
@@ -98,7 +103,7 @@ struct ListCommand: AsyncParsableCommand {
         if let tenant {
             let listing = try await accessing { () throws(AccessError) in try await access.list(tenant: tenant) }
             if json {
-                try printJSON(listing.oldAPIShape)
+                try printJSON(listing.oldAPIAnswer)
                 return
             }
             print("\(BackupSchema.tenant(tenant)): \(listing.backups.count) backup(s), newest first")
@@ -299,7 +304,7 @@ struct PresignCommand: AsyncParsableCommand {
         let access = try options.access()
         let presigned = try await accessing { () throws(AccessError) in try await access.presign(tenant: tenant, reference, expiresIn: seconds) }
         if json {
-            try printJSON(presigned.oldAPIShape)
+            try printJSON(presigned.oldAPIAnswer)
         } else {
             print(presigned.url)
         }

@@ -36,11 +36,13 @@ extension HTTPAPITests {
         let migrate = try await Subprocess.run(
             .name("python3"), arguments: [Self.platform + "/manage.py", "migrate_schemas", "--shared"], environment: custom,
             output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
-        try #require(migrate.terminationStatus == .exited(0), "manage.py migrate_schemas: \(migrate.standardError ?? "")")
+        try #require(migrate.terminationStatus == .exited(0), "manage.py migrate_schemas: \(migrate.standardError)")
         let seed = try await Subprocess.run(
             .name("python3"), arguments: [Self.platform + "/seed.py"], environment: custom, output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
-        try #require(seed.terminationStatus == .exited(0), "seed.py: \(seed.standardError ?? "")")
-        return try #require(try JSONSerialization.jsonObject(with: Data((seed.standardOutput ?? "").utf8)) as? [String: String])
+        try #require(seed.terminationStatus == .exited(0), "seed.py: \(seed.standardError)")
+        let tokens = try #require(try JSONSerialization.jsonObject(with: Data(seed.standardOutput.utf8)) as? [String: String])
+        try #require(Set(tokens.keys) == ["dual", "other", "inactive", "member"], "\(tokens.keys)")
+        return tokens
     }
 
     func list(_ server: Server, token: String, host: String) async throws -> Answer {
@@ -55,9 +57,9 @@ extension HTTPAPITests {
             let tokens = try await migratePlatform(into: server.database)
             let (bienestar, mindcare) = ("bienestar.clinic.test", "mindcare.clinic.test:443")
             // A user who administers two clinics reaches each on its own domain.
-            let dualHere = try await list(server, token: try #require(tokens["dual"]), host: bienestar)
+            let dualHere = try await list(server, token: tokens["dual"]!, host: bienestar)
             #expect(dualHere.status == 200 && dualHere.json?["schema"] as? String == "bienestar", "\(String(buffer: dualHere.body))")
-            let dualThere = try await list(server, token: try #require(tokens["dual"]), host: mindcare)
+            let dualThere = try await list(server, token: tokens["dual"]!, host: mindcare)
             #expect(dualThere.status == 200 && dualThere.json?["schema"] as? String == "mindcare", "\(String(buffer: dualThere.body))")
             // A deactivated user and an unknown token: 401 as DRF answers; a user of another clinic and a member who
             // is no admin: 403 as DRF's permission check answers.
@@ -65,7 +67,7 @@ extension HTTPAPITests {
                 ("inactive", 401, "Invalid token."), ("other", 403, "You do not have permission to perform this action."),
                 ("member", 403, "You do not have permission to perform this action."),
             ] {
-                let answer = try await list(server, token: try #require(tokens[name]), host: bienestar)
+                let answer = try await list(server, token: tokens[name]!, host: bienestar)
                 #expect(answer.status == status && answer.json?["detail"] as? String == detail, "\(name): \(answer.status) \(String(buffer: answer.body))")
             }
             #expect(try await list(server, token: "0123456789abcdef0123456789abcdef01234567", host: bienestar).status == 401)
@@ -74,20 +76,20 @@ extension HTTPAPITests {
             let wrongHost = try await list(server, token: server.bienestar, host: mindcare)
             #expect(wrongHost.status == 403 && wrongHost.json?["detail"] as? String == "You do not have permission to perform this action.")
             // A host no clinic has: 404 (django-tenants' answer), whatever the token.
-            #expect(try await list(server, token: try #require(tokens["dual"]), host: "nobody.clinic.test").status == 404)
+            #expect(try await list(server, token: tokens["dual"]!, host: "nobody.clinic.test").status == 404)
             // The other endpoints take the clinic from the host too: the dual admin downloads mindcare's backup
             // on mindcare's domain, and bienestar's key there is another clinic's (403).
             let mindcareKey = try #require((dualThere.json?["backups"] as? [[String: Any]])?.first?["s3_key"] as? String)
             let download = try await request(
-                "POST", server.base + "/api/backups/cloud/download/", token: try #require(tokens["dual"]), body: "{\"s3_key\": \"\(mindcareKey)\"}",
+                "POST", server.base + "/api/backups/cloud/download/", token: tokens["dual"]!, body: "{\"s3_key\": \"\(mindcareKey)\"}",
                 headers: [("X-Forwarded-Host", mindcare)])
             #expect(download.status == 200)
             let crossed = try await request(
-                "POST", server.base + "/api/backups/cloud/download/", token: try #require(tokens["dual"]), body: "{\"s3_key\": \"\(server.keys[1])\"}",
+                "POST", server.base + "/api/backups/cloud/download/", token: tokens["dual"]!, body: "{\"s3_key\": \"\(server.keys[1])\"}",
                 headers: [("X-Forwarded-Host", mindcare)])
             #expect(crossed.status == 403)
             // Audited with the user's name.
-            let audit = try #require(try await request("GET", server.base + "/api/auditlog/", token: try #require(tokens["dual"]), headers: [("X-Forwarded-Host", mindcare)]).json)
+            let audit = try #require(try await request("GET", server.base + "/api/auditlog/", token: tokens["dual"]!, headers: [("X-Forwarded-Host", mindcare)]).json)
             #expect(((audit["results"] as? [[String: Any]])?.first?["actor"] as? String)?.hasPrefix("platform:dual (token ") == true, "\(audit)")
 
             // Without the host mapping, the README's one-clinic-per-token query: an inactive user, a member and a
@@ -95,7 +97,7 @@ extension HTTPAPITests {
             let single = try Self.readmeQuery("token_query: \"SELECT c.schema_name, u.username")
             let connection = try server.database.connect()
             for (name, expected) in [("inactive", [String]()), ("member", []), ("other", ["mindcare"]), ("dual", ["bienestar", "mindcare"])] {
-                let rows = try connection.query(single, [try #require(tokens[name])], purpose: "test").rows.compactMap { $0.first ?? nil }
+                let rows = try connection.query(single, [tokens[name]!], purpose: "test").rows.compactMap { $0.first ?? nil }
                 #expect(rows.sorted() == expected, "\(name): \(rows)")
             }
         }
@@ -115,5 +117,51 @@ extension HTTPAPITests {
             #expect(TokenAuthenticator.requestHost(host: bad, forwarded: nil, remoteAddress: "127.0.0.1", trustedProxies: proxies) == nil, "\(bad)")
         }
         #expect(TokenAuthenticator.requestHost(host: nil, forwarded: nil, remoteAddress: "127.0.0.1", trustedProxies: proxies) == nil)
+    }
+}
+
+extension HTTPAPITests {
+    /// The README's django-tenants `--after-restore` file.
+    static func readmeAfterRestore() throws -> String {
+        let text = try String(contentsOfFile: readme, encoding: .utf8)
+        let start = try #require(text.range(of: "  ```sql\n  -- after-restore.sql: keep bienestar"))
+        let end = try #require(text.range(of: "  ```\n", range: start.upperBound..<text.endIndex))
+        return text[text.index(start.lowerBound, offsetBy: "  ```sql\n".count)..<end.lowerBound]
+            .components(separatedBy: "\n").map { $0.hasPrefix("  ") ? String($0.dropFirst(2)) : $0 }.joined(separator: "\n")
+    }
+
+    /// Issue 18: the README's django-tenants snippet, run by a restore into a fresh database of a real
+    /// django-tenants schema: this clinic and the public tenant stay, the other clinic goes with the rows that
+    /// reference it (domains, memberships), and no foreign key stops the commit.
+    @Test func theREADMEsAfterRestoreKeepsThisClinicAndThePublicTenant() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                _ = try await migratePlatform(into: database)
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
+                let (backupStatus, backupOutput) = try await AccessCommandTests.run(["backup"], environment)
+                try #require(backupStatus == .exited(0), "\(backupOutput)")
+                let file = DaemonIntegrationTests.temporaryFile("after-restore.sql")
+                defer { try? FileManager.default.removeItem(atPath: file) }
+                try Self.readmeAfterRestore().write(toFile: file, atomically: true, encoding: .utf8)
+                let fresh = "\(database.name)_django"
+                defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
+                let (status, output) = try await AccessCommandTests.run(
+                    ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data", "--after-restore", file],
+                    environment)
+                try #require(status == .exited(0), "\(output)")
+                let restored = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment)
+                func column(_ sql: String) throws -> [String] { try restored.query(sql, purpose: "test").rows.compactMap { $0.first ?? nil }.sorted() }
+                #expect(try column("SELECT schema_name FROM public.customers_client") == ["bienestar", "public"])
+                #expect(try column("SELECT domain FROM public.customers_domain") == ["bienestar.clinic.test", "clinic.test"])
+                #expect(try column("SELECT DISTINCT c.schema_name FROM public.customers_clinicadmin m JOIN public.customers_client c ON c.id = m.client_id") == ["bienestar"])
+                #expect(try column("SELECT count(*) FROM bienestar.patients").first.flatMap { Int($0) } ?? 0 > 0)
+                #expect(try column("SELECT nspname FROM pg_namespace WHERE nspname = 'mindcare'").isEmpty)
+                // The snippet names every table that references the tenant table (the README's own query finds them).
+                let snippet = try Self.readmeAfterRestore()
+                for table in try column("SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' AND confrelid = 'public.customers_client'::regclass") {
+                    #expect(snippet.contains("DELETE FROM \(table.hasPrefix("public.") ? table : "public." + table)"), "\(table) is not cleaned by the README's snippet")
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Seeds the platform's tables (after `manage.py migrate_schemas --shared`) with the two clinics the test
-database has, their domains, and one DRF token per kind of user; prints the tokens as JSON:
+"""Seeds the platform's tables (after `manage.py migrate_schemas --shared`) with django-tenants' public
+tenant, the two clinics the test database has, their domains, and one DRF token per kind of user; prints the tokens as JSON:
 dual (admin of both clinics), other (admin of mindcare only), inactive (admin of bienestar, deactivated),
 member (of bienestar, not an admin)."""
 import json
@@ -17,6 +17,10 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 
 from customers.models import ClinicAdmin, Client, Domain  # noqa: E402
 
+# django-tenants' own tenant for the public site: never a clinic, and a restore keeps it.
+public = Client(schema_name="public", name="Platform")
+public.save()
+Domain.objects.create(domain="clinic.test", tenant=public, is_primary=True)
 clinics = {}
 for schema in ["bienestar", "mindcare"]:
     client = Client(schema_name=schema, name=schema.title())

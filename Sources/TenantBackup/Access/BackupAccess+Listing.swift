@@ -42,17 +42,15 @@ extension BackupAccess {
         /// storage_class, url]` (the `url` unsigned; the storage class `STANDARD` when S3 does not say;
         /// `last_modified` as `2025-10-20T16:20:00.000Z`), and an added `state`: `verified` (the API serves it)
         /// or `unverified`.
-        public var oldAPIShape: [String: Any] {
-            [
-                "count": backups.count, "schema": tenant,
-                "backups": backups.map { backup in
-                    [
-                        "filename": backup.key.fileName, "s3_key": backup.key.key, "size": backup.size,
-                        "last_modified": backup.lastModified.map(BackupAccess.oldAPITime) ?? NSNull(),
-                        "storage_class": backup.storageClass ?? "STANDARD", "url": backup.url, "state": backup.deletion != nil ? "deleted" : backup.vouched ? "verified" : "unverified",
-                    ] as [String: Any]
-                },
-            ]
+        public var oldAPIAnswer: OldAPI.ListAnswer {
+            OldAPI.ListAnswer(
+                count: backups.count, schema: tenant,
+                backups: backups.map { backup in
+                    OldAPI.Backup(
+                        filename: backup.key.fileName, s3Key: backup.key.key, size: backup.size, lastModified: backup.lastModified.map(BackupAccess.oldAPITime),
+                        storageClass: backup.storageClass ?? "STANDARD", url: backup.url,
+                        state: backup.deletion != nil ? "deleted" : backup.vouched ? "verified" : "unverified")
+                })
         }
     }
 

@@ -331,8 +331,8 @@ public struct BackupAccess: Sendable {
         public let expiresIn: Int
 
         /// The old API's `get-url` answer: `download_url`, `s3_key`, `expires_in_seconds`, `filename`.
-        public var oldAPIShape: [String: Any] {
-            ["download_url": url, "s3_key": key, "expires_in_seconds": expiresIn, "filename": fileName]
+        public var oldAPIAnswer: OldAPI.PresignAnswer {
+            OldAPI.PresignAnswer(downloadURL: url, s3Key: key, expiresInSeconds: expiresIn, filename: fileName)
         }
     }
 
