@@ -45,7 +45,7 @@ struct APIError: Error {
         case .unknownTenant: self.init(.notFound, "this clinic has no backups")
         case .protectedBackup(_, let newestVerified):
             self.init(.conflict, newestVerified ? "the newest verified backup is kept" : "the newest backup is kept")
-        case .tenantBusy: self.init(.conflict, "a backup of this clinic is already running; try again when it is done")
+        case .tenantBusy: self.init(.conflict, "a backup, prune or delete of this clinic is already running; try again when it is done")
         case .invalidExpiry: self.init(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
         case .verificationFailed: self.init(.badGateway, "the stored backup does not match its manifest")
         case .keptByFloor(_, let rules):

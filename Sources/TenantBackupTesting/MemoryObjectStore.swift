@@ -9,6 +9,7 @@ import TenantBackup
 public final class MemoryObjectStore: ObjectStore {
     private struct State {
         var objects: [String: ByteBuffer] = [:]
+        var modified: [String: Date] = [:]
         var uploads: [S3MultipartUpload] = []
         var deletedKeys: [String] = []
         var reads: [String] = []
@@ -23,9 +24,13 @@ public final class MemoryObjectStore: ObjectStore {
         state.withLock { $0.objects[key] = ByteBuffer(string: text) }
     }
 
-    /// Stores an object with these bytes.
-    public func put(_ key: String, bytes: ByteBuffer) {
-        state.withLock { $0.objects[key] = bytes }
+    /// Stores an object with these bytes; `lastModified` is what listings say of it (`nil`: they say nothing,
+    /// as some stores do).
+    public func put(_ key: String, bytes: ByteBuffer, lastModified: Date? = nil) {
+        state.withLock {
+            $0.objects[key] = bytes
+            $0.modified[key] = lastModified
+        }
     }
 
     /// An incomplete multipart upload started at `initiated`.
@@ -45,7 +50,7 @@ public final class MemoryObjectStore: ObjectStore {
     public func list(prefix: String, limit: Int?) async throws(S3Error) -> [S3ObjectSummary] {
         let matching = state.withLock { state in
             state.objects.filter { $0.key.hasPrefix(prefix) }
-                .map { S3ObjectSummary(key: $0.key, size: Int64($0.value.readableBytes), eTag: "", lastModified: nil) }
+                .map { S3ObjectSummary(key: $0.key, size: Int64($0.value.readableBytes), eTag: "", lastModified: state.modified[$0.key]) }
         }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
         return limit.map { Array(matching.prefix($0)) } ?? matching
     }

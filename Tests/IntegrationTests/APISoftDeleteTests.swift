@@ -46,6 +46,7 @@ extension HTTPAPITests {
 
             // The hostile token holder: delete whatever the list shows, again and again, until nothing more goes.
             var deleted: [String] = []
+            var deletedAt: [String: Date] = [:]
             var refused: Set<String> = []
             let started = Date()
             while true {
@@ -57,6 +58,7 @@ extension HTTPAPITests {
                         let purgeAfter = try #require(answer.json?["purge_after"] as? String)
                         #expect(purgeAfter.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression) != nil)
                         deleted.append(key)
+                        deletedAt[key] = Date()
                         progress = true
                     } else {
                         #expect(answer.status == 409, "\(key): \(answer.status) \(String(buffer: answer.body))")
@@ -113,6 +115,7 @@ extension HTTPAPITests {
 
             // The operator brings back yesterday's (a daily one: retention keeps it).
             let back = deleted.filter { !server.keys.contains($0) }.sorted().last!
+            let savedMark = try await client.getObject(key: back + BackupKey.deletionSuffix)
             let (undeleteStatus, undeleteOutput) = try await AccessCommandTests.run(["undelete", "--tenant", "bienestar", back], server.environment)
             #expect(undeleteStatus == .exited(0) && undeleteOutput.contains("brought back"), "\(undeleteOutput)")
             #expect(Set(try await listedKeys(server: server)) == floor.union([back]))
@@ -133,6 +136,17 @@ extension HTTPAPITests {
             }
             #expect(floor.union([back]).isSubset(of: left), "\(left.sorted())")
             #expect(left.contains(target + BackupKey.deletionSuffix), "the forged mark is no mark of ours: retention neither honours nor removes it")
+
+            // The bucket writer puts the saved, genuinely signed mark of the backup brought back in place again (a
+            // replay, after its grace): the store's time of the object is not the mark's, so it counts no more: the
+            // backup stays visible, and retention does not purge it.
+            let replayAfter = deletedAt[back]!.addingTimeInterval(DeletionMark.writeWindow + 5)
+            if replayAfter > Date() { try await Task.sleep(for: .seconds(replayAfter.timeIntervalSinceNow)) }
+            _ = try await client.putObject(key: back + BackupKey.deletionSuffix, body: savedMark)
+            #expect(Set(try await listedKeys(server: server)).contains(back))
+            let (replayStatus, replayOutput) = try await AccessCommandTests.run(["prune", "--tenant", "bienestar"], server.environment)
+            #expect(replayStatus == .exited(0) && !replayOutput.contains("purge "), "\(replayOutput)")
+            #expect(try await client.headObject(key: back).size > 0)
 
             // Both steps are on the clinic's audit trail.
             let audit = try #require(try await get(server.base + "/api/auditlog/?page=1", token: server.bienestar).json)

@@ -298,7 +298,8 @@ public struct BackupCycle: Sendable {
         // Shared dumps live as long as a kept tenant backup names them: pruned once the tenants' retention ran,
         // and only when this cycle's shared dumps all succeeded (the tenants' brake, for the shared schemas).
         if applyRetention, !existingShared.isEmpty, report.shared.allSatisfy(\.succeeded), !report.shared.isEmpty {
-            let runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
+            var runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
+            runner.trust = context.manifestTrust()
             do {
                 report.sharedRetention = .success(try await runner.runSharedSchemas())
             } catch {

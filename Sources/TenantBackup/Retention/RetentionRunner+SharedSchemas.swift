@@ -11,8 +11,10 @@ import NIOFoundationCompat
 /// - the newest dump of each schema, and dumps dated in the future;
 /// - dumps younger than `incompleteUploadGrace`: a cycle in flight, here or on another host, may be about
 ///   to write tenant manifests that name them.
-/// A manifest that cannot be read stops the schema's pruning (it might name any dump). The runner's
-/// settings, store, prefix, logger and clock are the tenants' own.
+/// A manifest that cannot be read stops the schema's pruning (it might name any dump), and so does, with the
+/// trusted keys known, one no trusted key signed: a bucket writer (or a lying store) must not un-name the dump a
+/// signed backup restores on by serving an edited manifest while the prune runs. The runner's settings, store,
+/// prefix, logger and clock are the tenants' own.
 extension RetentionRunner {
     /// A tenant manifest that could not be read: nothing shared is pruned, since it might name any dump.
     public struct UnreadableManifest: Error, Equatable, CustomStringConvertible {
@@ -30,6 +32,7 @@ extension RetentionRunner {
             .filter { $0.hasManifest && !ignoring.contains($0.key.key) }
             .map(\.key.manifestKey)
         let client = self.client
+        let trust = self.trust
         return try await withThrowingTaskGroup(of: [String].self) { group in
             var named: Set<String> = []
             var next = 0
@@ -43,11 +46,19 @@ extension RetentionRunner {
                     } catch {
                         throw UnreadableManifest(key: key, reason: "\(error)")
                     }
+                    let manifest: BackupManifest
                     do {
-                        return try BackupManifest.decode(data).sharedBackups
+                        manifest = try BackupManifest.decode(data)
                     } catch {
                         throw UnreadableManifest(key: key, reason: "not a manifest: \(error)")
                     }
+                    if let trust, !trust.verdict(for: manifest).isTrusted {
+                        throw UnreadableManifest(
+                            key: key,
+                            reason: "no trusted key signed it (\(trust.verdict(for: manifest).summary)): what it names cannot be believed; check the backup with "
+                                + "tenant-backup verify, and delete it or its manifest if it is not ours")
+                    }
+                    return manifest.sharedBackups
                 }
             }
             while next < min(16, manifests.count) { start() }

@@ -46,7 +46,9 @@ public struct BackupCatalog: Sendable {
         /// Whether `<key>.rejected.json` is beside it (not yet whether it counts: ``BackupMark/read(for:from:trust:)``).
         public var hasMark: Bool = false
         /// Whether `<key>.deleted.json` is beside it (not yet whether it counts: ``DeletionMark/read(for:from:trust:)``).
-        public var hasDeletion: Bool = false
+        public var hasDeletion: Bool { deletionStored != nil }
+        /// When the store says `<key>.deleted.json` was written (`.distantPast` when it does not say).
+        public var deletionStored: Date? = nil
         /// When S3 stored it, and in which storage class, as the listing says.
         public var lastModified: Date? = nil
         public var storageClass: String? = nil
@@ -70,11 +72,13 @@ public struct BackupCatalog: Sendable {
         let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
         func sidecars(_ suffix: String) -> Set<String> { Set(objects.filter { $0.key.hasSuffix(suffix) }.map { String($0.key.dropLast(suffix.count)) }) }
         let marks = sidecars(BackupKey.markSuffix)
-        let deletions = sidecars(BackupKey.deletionSuffix)
+        let deletions = Dictionary(
+            objects.filter { $0.key.hasSuffix(BackupKey.deletionSuffix) }.map { (String($0.key.dropLast(BackupKey.deletionSuffix.count)), $0.lastModified ?? .distantPast) },
+            uniquingKeysWith: { first, _ in first })
         return objects.compactMap { object in
             BackupKey.parse(object.key, prefix: prefix).map {
                 ListedBackup(
-                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), hasMark: marks.contains($0.key), hasDeletion: deletions.contains($0.key),
+                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), hasMark: marks.contains($0.key), deletionStored: deletions[$0.key],
                     lastModified: object.lastModified,
                     storageClass: object.storageClass)
             }

@@ -7,7 +7,11 @@ import Foundation
 /// undelete`), which removes the mark.
 ///
 /// Signed like every sidecar: a bucket writer's mark is ignored (the backup stays visible and planned), so
-/// a forged mark can never make tenant-backup purge a good backup.
+/// a forged mark can never make tenant-backup purge a good backup. And bound to when it was written: a mark
+/// counts only while the store's own time of the mark object is within ``writeWindow`` of ``deletedAt``, so a
+/// signed mark saved by a bucket writer and put back after an operator's undelete (a replay) counts no more:
+/// S3 sets an object's time, no writer can. A store that gives no time makes no mark count (the backups
+/// stay visible and kept: the safe side).
 public struct DeletionMark: SignedSidecar, Equatable {
     public var markVersion = 1
     /// The backup deleted, and its size when it was.
@@ -47,10 +51,15 @@ public struct DeletionMark: SignedSidecar, Equatable {
         ].joined(separator: "\n") + "\n"
     }
 
-    /// The deletion of `backup` that counts, or `nil` (none, unreadable, unsigned, or not this object's).
+    /// How far the store's time of the mark object may be from ``deletedAt`` (clocks and a slow write).
+    public static let writeWindow: TimeInterval = 120
+
+    /// The deletion of `backup` that counts, or `nil` (none, unreadable, unsigned, not this object's, or not
+    /// written when it says: a replay).
     public static func read(for backup: BackupCatalog.ListedBackup, from store: any ObjectStore, trust: ManifestTrust) async -> DeletionMark? {
-        guard backup.hasDeletion else { return nil }
-        return await read(backup.key, size: backup.size, from: store, trust: trust)
+        guard let stored = backup.deletionStored, let mark = await read(backup.key, size: backup.size, from: store, trust: trust) else { return nil }
+        guard abs(stored.timeIntervalSince(mark.deletedAt)) <= writeWindow else { return nil }
+        return mark
     }
 
     /// Whether the grace has passed at `now`.
