@@ -23,6 +23,8 @@ public struct ProxyControl: Sendable {
             case delay
             /// Forward, then send the answer at `bytesPerSecond`.
             case bandwidth
+            /// Answer `status` (200) with `body`, without forwarding: a store that answers with something else.
+            case respond
         }
 
         public var method: String?
@@ -39,13 +41,16 @@ public struct ProxyControl: Sendable {
         public var bytesPerSecond: Int?
         /// Only aws-chunked requests (true) or only the others (false); nil for both.
         public var streaming: Bool?
+        /// For ``Action/respond``: the body sent.
+        public var body: String?
 
         public init(
             method: String? = nil, path: String, query: String? = nil, action: Action, times: Int = 1,
             status: Int? = nil, code: String? = nil, delayMilliseconds: Int? = nil, bytesPerSecond: Int? = nil,
-            streaming: Bool? = nil
+            streaming: Bool? = nil, body: String? = nil
         ) {
             self.streaming = streaming
+            self.body = body
             self.method = method
             self.path = path
             self.query = query
@@ -58,7 +63,7 @@ public struct ProxyControl: Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case method, path, query, action, times, status, code, streaming
+            case method, path, query, action, times, status, code, streaming, body
             case delayMilliseconds = "delay_ms"
             case bytesPerSecond = "bytes_per_second"
         }

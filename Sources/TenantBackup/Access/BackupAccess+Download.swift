@@ -186,6 +186,14 @@ extension BackupAccess {
         switch destination {
         case .file(let path, let overwrite):
             output = try DownloadOutput.file(beside: path, overwrite: overwrite, tenant: tenant)
+            // Recorded before the first byte of the object is asked for (the file appears only once verified,
+            // with a record of its own): an unwritable trail means no GET at all.
+            do throws(AccessError) {
+                try await audit(.download, tenant: tenant, key: key, outcome: .started, detail: "to a file, kept only once verified")
+            } catch {
+                output.discard()
+                throw error
+            }
         case .stream(let write):
             // The bytes leave as they arrive: the record must be stored first.
             try await audit(.download, tenant: tenant, key: key, detail: manifest == nil ? "streamed; no manifest to verify against" : "streamed")

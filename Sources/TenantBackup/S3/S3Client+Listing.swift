@@ -46,6 +46,7 @@ extension S3Client {
         } catch {
             throw S3Error(operation: "ListObjectsV2", bucket: bucket, key: prefix, cause: .invalidResponse(error.description))
         }
+        try checkListing(document, root: "ListBucketResult", operation: "ListObjectsV2", prefix: prefix)
         let urlEncoded = document["EncodingType"] == "url"
         var objects: [S3ObjectSummary] = []
         for content in document.children("Contents") {
@@ -69,6 +70,23 @@ extension S3Client {
             throw S3Error(operation: "ListObjectsV2", bucket: bucket, key: prefix, cause: .invalidResponse("a truncated page without NextContinuationToken"))
         }
         return (objects, next)
+    }
+}
+
+extension S3Client {
+    /// A 200 answer to a listing that is not that listing of this bucket — another root element (RGW without
+    /// `rgw dns name`, asked in virtual-hosted style, answers a bucket listing with its ListAllMyBucketsResult),
+    /// or another bucket's name — is an error, never an empty listing: "no objects" would hide every backup.
+    func checkListing(_ document: S3XMLElement, root: String, operation: String, prefix: String) throws(S3Error) {
+        let hint = endpoint.usesPathStyle
+            ? "the endpoint did not answer as an S3 bucket; check s3.endpoint and s3.bucket"
+            : "the endpoint probably took the bucket name for a host name: set s3.addressing_style: path (TENANT_BACKUP_S3_ADDRESSING_STYLE=path)"
+        guard document.name == root else {
+            throw S3Error(operation: operation, bucket: bucket, key: prefix, cause: .invalidResponse("the answer is a \(document.name), not a \(root); \(hint)"))
+        }
+        if let name = document["Bucket"] ?? document["Name"], name != bucket {
+            throw S3Error(operation: operation, bucket: bucket, key: prefix, cause: .invalidResponse("the answer lists bucket \(name), not \(bucket); \(hint)"))
+        }
     }
 }
 

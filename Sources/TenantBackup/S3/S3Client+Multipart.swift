@@ -164,6 +164,7 @@ extension S3Client {
             } catch {
                 throw S3Error(operation: "ListMultipartUploads", bucket: bucket, key: prefix, cause: .invalidResponse(error.description))
             }
+            try checkListing(document, root: "ListMultipartUploadsResult", operation: "ListMultipartUploads", prefix: prefix)
             for upload in document.children("Upload") {
                 guard let key = upload["Key"], let id = upload["UploadId"] else { continue }
                 uploads.append(S3MultipartUpload(key: key, uploadId: id, initiated: upload["Initiated"].flatMap(S3ObjectListing.parseDate)))

@@ -17,7 +17,9 @@ never collides with S3 paths):
   A rule: ``{"method": "PUT", "path": "regex", "query": "substring", "action": ..., "times": 1}``
   where action is ``error`` (``status``, ``code``), ``reset`` (connection closed before any answer),
   ``reset_after_forward`` (the request reaches S3, then the connection is closed), ``delay`` (``delay_ms``),
-  ``bandwidth`` (``bytes_per_second`` for the response body). ``times: 0`` means every matching request.
+  ``bandwidth`` (``bytes_per_second`` for the response body), ``respond`` (answered here, never forwarded:
+  ``status`` (200), ``body``, ``content_type`` (application/xml): a store that answers with something else,
+  such as a ListAllMyBucketsResult to a bucket listing). ``times: 0`` means every matching request.
   ``"streaming": true`` (or false) selects aws-chunked requests only (or the others only).
 - ``GET /__proxy/requests?path=regex`` lists the requests seen (method, path, query, status);
   ``DELETE /__proxy/requests`` forgets them.
@@ -666,6 +668,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 entry["status"] = status
                 self.faults.record(entry)
                 self._send(status, S3Error(status, code, message).xml(unquote(raw_path)))
+                return
+            if action == "respond":
+                status = int(rule.get("status", 200))
+                entry["status"] = status
+                self.faults.record(entry)
+                self._send(status, rule.get("body", "").encode(), rule.get("content_type", "application/xml"))
                 return
             if action == "delay":
                 time.sleep(float(rule.get("delay_ms", 1000)) / 1000.0)

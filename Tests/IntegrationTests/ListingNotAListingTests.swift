@@ -1,0 +1,84 @@
+import Foundation
+import TenantBackup
+import TenantBackupTesting
+import Testing
+
+/// Issue 19, acceptance 4 (the moto half): a store that answers a bucket listing with 200 and something that
+/// is not that listing — RGW without `rgw dns name`, asked in virtual-hosted style, sends its
+/// ListAllMyBucketsResult — must never read as "no backups": `list`, `prune` and `doctor` fail, naming the
+/// answer and the path-style setting, and nothing is deleted.
+@Suite struct ListingNotAListingTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    @Test func aListAllMyBucketsAnswerIsAnErrorNeverAnEmptyListing() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
+                let (backupStatus, backupOutput) = try await AccessCommandTests.run(["backup"], environment)
+                try #require(backupStatus == .exited(0), "\(backupOutput)")
+                let before = try await services.s3Client(bucket: bucket).list(prefix: "", limit: nil).map(\.key)
+                let buckets = """
+                    <?xml version="1.0" encoding="UTF-8"?>
+                    <ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>rgw</ID></Owner>\
+                    <Buckets><Bucket><Name>\(bucket)</Name><CreationDate>2026-12-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>
+                    """
+                try await services.proxy.inject([
+                    .init(method: "GET", path: "^/\(bucket)/?$", query: "list-type=2", action: .respond, times: 40, status: 200, body: buckets),
+                    .init(method: "GET", path: "^/\(bucket)/?$", query: "uploads", action: .respond, times: 40, status: 200, body: buckets),
+                ])
+                for arguments in [["list", "--tenant", "bienestar"], ["list"], ["prune", "--tenant", "bienestar", "--force"], ["prune", "--force"], ["doctor"]] {
+                    let (status, output) = try await AccessCommandTests.run(arguments, environment)
+                    #expect(status != .exited(0), "\(arguments.joined(separator: " ")) read the answer as a listing: \(output)")
+                    #expect(output.contains("ListAllMyBucketsResult") && output.contains("ListBucketResult"), "\(arguments.joined(separator: " ")): \(output)")
+                    #expect(!output.contains("0 backup(s)"), "\(output)")
+                }
+                let after = try await services.attackerClient(bucket: bucket).list(prefix: "", limit: nil).map(\.key)
+                #expect(Set(before).isSubset(of: Set(after)))
+                // Use up what is left of the rules (they hit this bucket only), so the bucket can be emptied.
+                let client = services.s3Client(bucket: bucket)
+                var left = 80
+                while left > 0, (try? await client.listKeys(prefix: "")) == nil { left -= 1 }
+                left = 80
+                while left > 0, (try? await client.incompleteUploads(prefix: "")) == nil { left -= 1 }
+            }
+        }
+    }
+}
+
+/// Issue 19, acceptance 7: a download's audit record is stored before the first byte of the object is asked
+/// for: with the trail refused, the store never sees a GET of the object.
+@Suite struct AuditBeforeReadTests {
+    let services: TestServices
+
+    init() throws {
+        services = try TestServices()
+    }
+
+    @Test func withTheAuditTrailRefusedNoDownloadReadsTheObject() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
+                let (backupStatus, backupOutput) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar"], environment)
+                try #require(backupStatus == .exited(0), "\(backupOutput)")
+                let key = try #require(try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").first { !$0.hasSuffix(".json") })
+                try await services.proxy.inject([
+                    .init(method: "PUT", path: "^/\(bucket)/audit/", action: .error, times: 0, status: 403, code: "AccessDenied")
+                ])
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tb-audit-\(UUID().uuidString.prefix(8))").path
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                for arguments in [["download", "--tenant", "bienestar", key, "-o", directory + "/b.sql.zst"], ["download", "--tenant", "bienestar", key, "-o", "-"]] {
+                    let (status, output) = try await AccessCommandTests.run(arguments, environment)
+                    #expect(status != .exited(0) && output.contains("audit record could not be stored"), "\(arguments): \(output)")
+                }
+                let reads = try await services.proxy.requests(matching: "^/\(bucket)/\(key)$").filter { $0.method == "GET" }
+                #expect(reads.isEmpty, "the object was read though its download could not be audited: \(reads.count) GETs")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+            }
+        }
+    }
+}
