@@ -9,21 +9,12 @@ import Testing
 /// is soft (a signed mark beside the backup hides it from the clinic; retention purges it after the grace),
 /// and a floor (retention's newest, newest verified, monthly and yearly backups) is never deleted at all.
 extension HTTPAPITests {
-    /// Twenty earlier days of bienestar's history: its newest real backup copied to one key per day, each
-    /// manifest re-signed for its key, as the backup host would have written it. Oldest last.
+    /// Earlier days of bienestar's history: its newest real backup copied to one key per day (``copyBackup(_:to:client:)``,
+    /// each manifest re-signed for its key, as the backup host would have written it). Oldest last.
     func history(days: Int, server: Server) async throws -> [String] {
         let client = services.s3Client(bucket: server.bucket)
-        let newest = server.keys[1]
-        let body = try await client.getObject(key: newest)
-        var manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: newest + BackupKey.manifestSuffix)))
         var keys: [String] = []
-        for day in 1...days {
-            let key = BackupKey(prefix: "", schema: .tenant("bienestar"), timestamp: Date().addingTimeInterval(-Double(day) * 86400), suffix: ".sql.zst").key
-            manifest.key = key
-            _ = try await client.putObject(key: key, body: body)
-            _ = try await client.putObject(key: key + BackupKey.manifestSuffix, body: ByteBuffer(data: try TestSigning.resign(manifest).encoded()))
-            keys.append(key)
-        }
+        for day in 1...days { keys.append(try await copyBackup(server.keys[1], to: Date().addingTimeInterval(-Double(day) * 86400), client: client)) }
         return keys
     }
 

@@ -92,13 +92,9 @@ public final class TokenAuthenticator: Sendable {
 
     /// The tenant `presented` opens, or `nil` (unknown, revoked, or the platform's query found no single row).
     public func authenticate(_ presented: String, queryingDatabase: Bool = true) async -> Authenticated? {
-        if let token = TokenFile.match(presented, in: currentTokens()) {
-            recordUse(of: token.id)
-            return Authenticated(tenant: token.tenant, actor: "token:\(token.id)")
-        }
+        if let token = fileToken(presented) { return Authenticated(tenant: token.tenant, actor: "token:\(token.id)") }
         guard let tokenQuery = settings().api.tokenQuery, queryingDatabase,
-              let rows = await query(tokenQuery, [presented], purpose: "api.token_query"), rows.count == 1,
-              let schema = rows[0].first ?? nil, !schema.isEmpty
+              let rows = await query(tokenQuery, [presented], purpose: "api.token_query"), let schema = Self.single(rows)
         else { return nil }
         return Self.platform(presented, tenant: schema, row: rows[0])
     }
@@ -118,8 +114,7 @@ public final class TokenAuthenticator: Sendable {
     /// schema and must return exactly one row (the token's active user): its first column the schema when the
     /// user may manage this clinic's backups, `NULL` when not (403); no row is an unknown token (401).
     public func authenticate(_ presented: String, for schema: String, queryingDatabase: Bool = true) async -> ClinicAuthentication {
-        if let token = TokenFile.match(presented, in: currentTokens()) {
-            recordUse(of: token.id)
+        if let token = fileToken(presented) {
             let actor = "token:\(token.id)"
             return token.tenant == schema ? .authenticated(Authenticated(tenant: schema, actor: actor)) : .notForThisClinic(actor: actor)
         }
@@ -133,10 +128,21 @@ public final class TokenAuthenticator: Sendable {
     /// The clinic (schema) the host name maps to through `api.domain_query`, or `nil` (none, several, or the
     /// query failed).
     public func clinic(forHost host: String) async -> String? {
-        guard let rows = await query(settings().api.domainQuery, [host], purpose: "api.domain_query"), rows.count == 1,
-              let schema = rows[0].first ?? nil, !schema.isEmpty
-        else { return nil }
-        return schema
+        guard let rows = await query(settings().api.domainQuery, [host], purpose: "api.domain_query") else { return nil }
+        return Self.single(rows)
+    }
+
+    /// One of our tokens, its use recorded; `nil` for a token the file does not hold.
+    func fileToken(_ presented: String) -> APIToken? {
+        guard let token = TokenFile.match(presented, in: currentTokens()) else { return nil }
+        recordUse(of: token.id)
+        return token
+    }
+
+    /// The first column of a query's only row, when there is exactly one row and that value is not empty.
+    static func single(_ rows: [[String?]]) -> String? {
+        guard rows.count == 1, let value = rows[0].first ?? nil, !value.isEmpty else { return nil }
+        return value
     }
 
     /// A platform token's actor: a stable, non-secret name for the token (two people's accesses can be told
