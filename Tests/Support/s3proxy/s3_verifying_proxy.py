@@ -19,7 +19,9 @@ never collides with S3 paths):
   ``reset_after_forward`` (the request reaches S3, then the connection is closed), ``delay`` (``delay_ms``),
   ``bandwidth`` (``bytes_per_second`` for the response body), ``respond`` (answered here, never forwarded:
   ``status`` (200), ``body``, ``content_type`` (application/xml): a store that answers with something else,
-  such as a ListAllMyBucketsResult to a bucket listing). ``times: 0`` means every matching request.
+  such as a ListAllMyBucketsResult to a bucket listing), ``mangle`` (one byte of the body flipped after the
+  checks, then forwarded without its Content-MD5: a store that keeps something other than what it was sent).
+  ``times: 0`` means every matching request.
   ``"streaming": true`` (or false) selects aws-chunked requests only (or the others only).
 - ``GET /__proxy/requests?path=regex`` lists the requests seen (method, path, query, status);
   ``DELETE /__proxy/requests`` forgets them.
@@ -40,6 +42,7 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -605,6 +608,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send(404, b'{"error":"unknown control path"}', "application/json")
 
     def _handle(self) -> None:
+        self.drop_content_md5 = False
         split = urlsplit(self.path)
         raw_path, raw_query = split.path, split.query
         if raw_path.startswith(CONTROL_PREFIX):
@@ -677,6 +681,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 return
             if action == "delay":
                 time.sleep(float(rule.get("delay_ms", 1000)) / 1000.0)
+            if action == "mangle" and isinstance(body, (bytes, bytearray)) and body:
+                # A store that keeps something other than what it was sent (after checking what it was sent,
+                # so Content-MD5 passed): one byte in the middle flipped.
+                mangled = bytearray(body)
+                mangled[len(mangled) // 2] ^= 0xFF
+                body = bytes(mangled)
+                self.drop_content_md5 = True
 
         try:
             status, headers, payload = self._forward(raw_path, raw_query, body if chunks is None else chunks, streaming)
@@ -728,6 +739,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 if name.lower() in HOP_BY_HOP or name.lower() == "host":
                     continue
                 if streaming and name.lower() in ("content-encoding", "x-amz-decoded-content-length", "x-amz-content-sha256"):
+                    continue
+                if name.lower() == "content-md5" and getattr(self, "drop_content_md5", False):
                     continue
                 headers[name] = value
             headers["Host"] = self.headers.get("host", f"{self.upstream[0]}:{self.upstream[1]}")
@@ -784,6 +797,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", required=True, help="host:port of the S3 endpoint to forward to")
     parser.add_argument("--credentials", required=True, help="JSON file of accepted credentials")
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--tls-listen", help="host:port to serve the same proxy over HTTPS as well (loopback only)")
+    parser.add_argument("--tls-cert", help="PEM certificate chain for --tls-listen")
+    parser.add_argument("--tls-key", help="PEM private key for --tls-listen")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -791,6 +807,20 @@ def main(argv: list[str] | None = None) -> int:
     up_host, _, up_port = args.upstream.rpartition(":")
     server = make_server(host, int(port), (up_host, int(up_port)), load_credentials(args.credentials), args.region)
     print(f"s3 verifying proxy on {host}:{port} -> {args.upstream}", file=sys.stderr, flush=True)
+    if args.tls_listen:
+        tls_host, _, tls_port = args.tls_listen.rpartition(":")
+        if tls_host not in ("127.0.0.1", "localhost", "::1"):
+            parser.error("the proxy listens on loopback only")
+        if not (args.tls_cert and args.tls_key):
+            parser.error("--tls-listen needs --tls-cert and --tls-key")
+        # The same handler class, so both listeners share one fault book and one request log.
+        tls_server = ProxyServer((tls_host, int(tls_port)), server.RequestHandlerClass)
+        tls_server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_server.socket = context.wrap_socket(tls_server.socket, server_side=True)
+        threading.Thread(target=tls_server.serve_forever, daemon=True).start()
+        print(f"s3 verifying proxy on https://{tls_host}:{tls_port} -> {args.upstream}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
