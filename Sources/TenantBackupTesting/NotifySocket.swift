@@ -65,7 +65,7 @@ public final class NotifySocket: @unchecked Sendable {
     /// Waits for a datagram after index `start` that satisfies `predicate`, and returns its index and text.
     @discardableResult
     public func waitFor(
-        after start: Int = -1, timeout: Duration = .seconds(60), _ description: String, _ predicate: (String) -> Bool
+        after start: Int = -1, timeout: Duration = .seconds(180), _ description: String, _ predicate: (String) -> Bool
     ) async throws -> (index: Int, message: String) {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -25,6 +25,9 @@ public struct ProxyControl: Sendable {
             case bandwidth
             /// Answer `status` (200) with `body`, without forwarding: a store that answers with something else.
             case respond
+            /// Forward with one byte of the body flipped after the checks (without Content-MD5): a store that
+            /// keeps other bytes than it was sent.
+            case mangle
         }
 
         public var method: String?

@@ -7,8 +7,15 @@ public enum TestBucket {
     /// Runs `body` with a fresh bucket's name, then deletes every object left in it and the bucket.
     @discardableResult
     public static func with<T>(_ services: TestServices, _ body: (String) async throws -> T) async throws -> T {
+        try await with(client: { services.s3Client(bucket: $0) }, body)
+    }
+
+    /// Runs `body` with a fresh bucket made by the client `client` returns for a bucket name (another store
+    /// of the test services), then empties and deletes it.
+    @discardableResult
+    public static func with<T>(client makeClient: (String) -> S3Client, _ body: (String) async throws -> T) async throws -> T {
         let name = TestServices.uniqueName("tb-test")
-        let client = services.s3Client(bucket: name)
+        let client = makeClient(name)
         try await client.createBucket()
         do {
             let result = try await body(name)

@@ -100,6 +100,27 @@ public struct TestServices: Sendable {
     /// The verifying proxy's control API.
     public var proxy: ProxyControl { ProxyControl(baseURL: proxyURL) }
 
+    /// The verifying proxy's HTTPS listener (a certificate of the throwaway CA), when the services serve it.
+    public var proxyHTTPSURL: URL? { environment["TENANT_BACKUP_TEST_PROXY_HTTPS_URL"].flatMap { URL(string: $0) } }
+    /// The throwaway CA that signed the test services' certificates.
+    public var caBundle: String? { environment["TENANT_BACKUP_TEST_CA_BUNDLE"] }
+    /// Ceph RGW, the second real S3 (plain HTTP and HTTPS), when the services run it.
+    public var rgwURL: URL? { environment["TENANT_BACKUP_TEST_RGW_URL"].flatMap { URL(string: $0) } }
+    public var rgwHTTPSURL: URL? { environment["TENANT_BACKUP_TEST_RGW_HTTPS_URL"].flatMap { URL(string: $0) } }
+    /// Set in CI: a missing RGW fails the compatibility suite instead of leaving it to moto alone.
+    public var requiresRGW: Bool { environment["TENANT_BACKUP_TEST_REQUIRE_RGW"] == "1" }
+
+    /// A client for `bucket` at another endpoint of the test services (RGW, the HTTPS listener).
+    public func s3Client(bucket: String, endpoint: URL, serverSideEncryption: ServerSideEncryption, caBundle: String? = nil) -> S3Client {
+        var settings = s3Settings(bucket: bucket)
+        settings.endpoint = endpoint
+        settings.serverSideEncryption = serverSideEncryption
+        settings.caBundle = caBundle
+        var configuration = Self.clientConfiguration
+        configuration.serverSideEncryption = serverSideEncryption
+        return S3Client(settings: settings, bucket: bucket, credentials: credentials, configuration: configuration, logger: .quiet)
+    }
+
     /// A name no other test uses: `prefix-<random>`, lower case, valid for buckets and databases.
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)-\(UUID().uuidString.lowercased().prefix(12))"

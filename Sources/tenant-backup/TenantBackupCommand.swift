@@ -30,6 +30,7 @@ struct TenantBackupCommand: AsyncParsableCommand {
               PostgreSQL   PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD ... (libpq), or DATABASE_URL
               S3           AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY [AWS_SESSION_TOKEN]
                            AWS_STORAGE_BUCKET_NAME AWS_S3_REGION_NAME [AWS_ENDPOINT_URL_S3]
+                           [AWS_CA_BUNDLE] (a private CA's PEM file, for an https:// endpoint)
               tenants      TENANT_BACKUP_TENANT_QUERY TENANT_BACKUP_INCLUDE TENANT_BACKUP_EXCLUDE
                            TENANT_BACKUP_SHARED_SCHEMAS (default: public)
               other        TENANT_BACKUP_S3_PREFIX TENANT_BACKUP_S3_ADDRESSING_STYLE TENANT_BACKUP_PG_DUMP

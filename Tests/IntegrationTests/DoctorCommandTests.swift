@@ -29,7 +29,7 @@ import TenantBackupTesting
                 environment["AWS_STORAGE_BUCKET_NAME"] = bucket
                 let (status, output) = try await run(["doctor"], environment: environment)
                 #expect(status == .exited(0), "\(output)")
-                #expect(output.components(separatedBy: "✔").count - 1 == 8, "\(output)")
+                #expect(output.components(separatedBy: "✔").count - 1 == 13, "\(output)")
                 #expect(!output.contains("✘"))
             }
         }

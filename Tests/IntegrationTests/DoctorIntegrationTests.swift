@@ -32,7 +32,9 @@ import TenantBackupTesting
                 let report = await runDoctor(environment(database: database, bucket: bucket))
                 #expect(report.checks.map(\.name) == [
                     Doctor.configurationCheck, Doctor.postgresCheck, Doctor.pgDumpCheck, Doctor.tenantsCheck,
-                    Doctor.bucketCheck, Doctor.roundTripCheck, Doctor.signingCheck, Doctor.leftoversCheck,
+                    Doctor.bucketCheck, Doctor.roundTripCheck,
+                    S3StoreProbe.encryption, S3StoreProbe.conditionalPut, S3StoreProbe.awsChunked, S3StoreProbe.conditionalComplete, S3StoreProbe.multiDelete,
+                    Doctor.signingCheck, Doctor.leftoversCheck,
                 ])
                 for check in report.checks {
                     #expect(check.outcome == .passed, "\(check.name): \(check.detail)")

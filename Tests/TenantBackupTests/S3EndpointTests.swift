@@ -21,6 +21,26 @@ import Testing
         #expect(endpoint.hostHeader.hasSuffix(":9000"))
     }
 
+    @Test(arguments: ["https://rgw.clinic.internal", "https://minio.example.org:9000", "http://ceph-rgw:7480"])
+    func customHostNameEndpointsUsePathStyle(url: String) {
+        let endpoint = S3Endpoint(settings: S3Settings(endpoint: URL(string: url)!), bucket: "b")
+        #expect(endpoint.usesPathStyle)
+        #expect(endpoint.path(key: "k") == "/b/k")
+        #expect(!endpoint.host.hasPrefix("b."))
+    }
+
+    @Test func anExplicitAWSEndpointStaysVirtualHosted() {
+        let endpoint = S3Endpoint(settings: S3Settings(endpoint: URL(string: "https://s3.eu-west-1.amazonaws.com")!), bucket: "b")
+        #expect(!endpoint.usesPathStyle)
+        #expect(endpoint.host == "b.s3.eu-west-1.amazonaws.com")
+    }
+
+    @Test func virtualHostedCanBeForcedOnACustomEndpoint() {
+        let endpoint = S3Endpoint(settings: S3Settings(endpoint: URL(string: "https://rgw.clinic.internal")!, addressingStyle: .virtualHosted), bucket: "b")
+        #expect(!endpoint.usesPathStyle)
+        #expect(endpoint.hostHeader == "b.rgw.clinic.internal")
+    }
+
     @Test func pathStyleCanBeForced() {
         let endpoint = S3Endpoint(settings: S3Settings(endpoint: URL(string: "https://minio.example.org")!, addressingStyle: .path), bucket: "b")
         #expect(endpoint.usesPathStyle)

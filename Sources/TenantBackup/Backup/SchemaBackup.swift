@@ -206,12 +206,13 @@ public struct SchemaBackup: Sendable {
         startedAt clock: ContinuousClock.Instant, log: Logger
     ) async -> BackupOutcome {
         let finishedAt = Date()
-        let manifest = BackupManifest(
+        var manifest = BackupManifest(
             area: schema.kind, schema: schema.name, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
             dumpBytes: dumped.bytes, compression: settings.backup.compression.rawValue, encryption: nil,
             format: settings.backup.format.rawValue, pgDumpVersion: pgDump.version, serverVersion: serverVersion,
             toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,
             sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
+        manifest.serverSideEncryption = stored.serverSideEncryption
         var manifestKey: String? = key.manifestKey
         let client = self.client
         let signer = self.signer

@@ -313,6 +313,9 @@ public struct S3Settings: Sendable, Equatable {
     public var serverSideEncryption: ServerSideEncryption
     /// `STANDARD_IA`, `GLACIER_IR`...; `nil` leaves the bucket's default.
     public var storageClass: String?
+    /// A PEM file of the certificate authorities an HTTPS endpoint's certificate must chain to, instead of
+    /// the system's (a private CA); `nil` trusts the system's roots.
+    public var caBundle: String?
     /// How long a connection to the endpoint may take to open (TCP and TLS). A refused connection, a failed
     /// handshake or a failed DNS lookup fails at once, whatever this is.
     public var connectTimeout: Duration = .seconds(10)
@@ -355,7 +358,8 @@ public struct S3Settings: Sendable, Equatable {
 
 /// Path-style (`host/bucket/key`) or virtual-hosted-style (`bucket.host/key`) addressing.
 public enum S3AddressingStyle: String, Sendable, Equatable, CaseIterable {
-    /// Path style for IP-address and `localhost` endpoints, virtual-hosted otherwise.
+    /// Virtual-hosted for Amazon S3 (path style for dotted bucket names over HTTPS), path style for any
+    /// other endpoint (Ceph RGW, MinIO and most S3-compatible stores expect it).
     case automatic = "auto"
     case path
     case virtualHosted = "virtual"

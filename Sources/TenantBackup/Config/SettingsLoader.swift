@@ -18,6 +18,7 @@ import Foundation
 /// | `TENANT_BACKUP_S3_REGION`, `AWS_S3_REGION_NAME`, `AWS_REGION`, `AWS_DEFAULT_REGION` | `s3.region` |
 /// | `TENANT_BACKUP_S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | `s3.endpoint` |
 /// | `TENANT_BACKUP_S3_PREFIX`, `TENANT_BACKUP_S3_ADDRESSING_STYLE` | `s3.prefix`, `s3.addressing_style` |
+/// | `TENANT_BACKUP_S3_CA_BUNDLE`, `AWS_CA_BUNDLE` | `s3.ca_bundle` |
 /// | `TENANT_BACKUP_S3_SSE`, `TENANT_BACKUP_S3_KMS_KEY_ID`, `TENANT_BACKUP_S3_STORAGE_CLASS` | `s3.server_side_encryption`, `s3.kms_key_id`, `s3.storage_class` |
 /// | `TENANT_BACKUP_SCHEDULE`, `TENANT_BACKUP_TIME_ZONE` | `schedule.cron`, `schedule.time_zone` |
 /// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
@@ -128,6 +129,9 @@ public struct SettingsLoader: Sendable {
             }
         }
         if let (_, storageClass) = value("TENANT_BACKUP_S3_STORAGE_CLASS") { settings.s3.storageClass = storageClass }
+        if let (name, path) = value("TENANT_BACKUP_S3_CA_BUNDLE", "AWS_CA_BUNDLE") {
+            settings.s3.caBundle = try SettingsValidation.caBundle(path) { message in .environment(variable: name, message: message) }
+        }
         if let (name, compression) = value("TENANT_BACKUP_COMPRESSION") {
             guard let parsed = Compression(rawValue: compression) else {
                 throw .environment(variable: name, message: SettingsValidation.notOneOf(compression, Compression.self))
@@ -417,6 +421,17 @@ enum SettingsValidation {
         if ["off", "none", "false", ""].contains(text.lowercased()) { return nil }
         guard let address = ListenAddress(text) else { throw error("'\(text)' is not host:port such as 127.0.0.1:9187, or off") }
         return address
+    }
+
+    /// A CA bundle: a readable file holding at least one PEM certificate.
+    static func caBundle(_ path: String, error: (String) -> ConfigError) throws(ConfigError) -> String {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw error("cannot read the CA bundle \(path): give the path of a PEM file of the CA certificates the S3 endpoint's certificate chains to")
+        }
+        guard String(decoding: contents, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+            throw error("\(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA certificates the S3 endpoint's certificate chains to")
+        }
+        return path
     }
 
     static func serverSideEncryption(_ text: String, keyId: String?, error: (String) -> ConfigError) throws(ConfigError) -> ServerSideEncryption {

@@ -68,8 +68,11 @@ struct YAMLSettingsReader {
             let s3 = try section(node, name: "s3")
             try s3.only([
                 "bucket", "region", "endpoint", "prefix", "addressing_style", "access_key_id", "secret_access_key", "session_token",
-                "server_side_encryption", "kms_key_id", "storage_class", "connect_timeout", "request_timeout",
+                "server_side_encryption", "kms_key_id", "storage_class", "connect_timeout", "request_timeout", "ca_bundle",
             ])
+            if let value = try s3.string("ca_bundle") {
+                settings.s3.caBundle = try SettingsValidation.caBundle(value) { message in s3.error(at: "ca_bundle", message) }
+            }
             if let value = try s3.duration("connect_timeout", example: "5s", positive: true) { settings.s3.connectTimeout = value }
             if let value = try s3.duration("request_timeout", example: "2m", positive: true) { settings.s3.requestTimeout = value }
             if let value = try s3.string("server_side_encryption") {

@@ -117,6 +117,19 @@ public struct Daemon: Sendable {
         } catch {
             return "the bucket cannot be listed: \(error)"
         }
+        // What the store does with what backups ask of it: a store that drops the encryption asked for would
+        // fail every backup, so the daemon is not ready; the rest it works around, and says so.
+        if let client = try? context.client() {
+            for finding in await S3StoreProbe(client: client, prefix: StorageLayout(prefix: context.settings.s3.prefix).testPrefix).run() {
+                if finding.name == S3StoreProbe.encryption, finding.outcome == .failed {
+                    return "\(finding.detail); fix: \(finding.hint ?? "")"
+                }
+                guard finding.outcome != .supported else { continue }
+                logger.warning(
+                    "the S3 store lacks a capability",
+                    metadata: ["capability": "\(finding.name)", "found": "\(finding.detail)", "setting": "\(finding.hint ?? "")"])
+            }
+        }
         logger.info("first checks passed", metadata: ["tenants": "\(inventory.discovered.tenants.count)"])
         return nil
     }

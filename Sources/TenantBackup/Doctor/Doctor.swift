@@ -201,6 +201,17 @@ public struct Doctor: Sendable {
                 name: Self.roundTripCheck, outcome: .failed, detail: error.description,
                 hint: error.hint ?? "the credentials need s3:PutObject, s3:GetObject and s3:DeleteObject on \(layout.testPrefix)*"))
         }
+
+        // What the store does with what backups ask of it.
+        for finding in await S3StoreProbe(client: client, prefix: layout.testPrefix).run() {
+            let outcome: DoctorCheck.Outcome
+            switch finding.outcome {
+            case .supported: outcome = .passed
+            case .notSupported: outcome = .notSupported
+            case .failed, .unknown: outcome = .failed
+            }
+            record(DoctorCheck(name: finding.name, outcome: outcome, detail: finding.detail, hint: finding.hint))
+        }
     }
 
 }

@@ -2,6 +2,8 @@
 public struct DoctorCheck: Sendable, Equatable {
     public enum Outcome: String, Sendable, Equatable {
         case passed, failed, skipped
+        /// The store lacks a capability the tool works around (the detail says how): not a failure.
+        case notSupported = "not supported"
     }
 
     /// A short name: "configuration", "PostgreSQL", "pg_dump", "tenants", "S3 bucket", "S3 write/read/delete".
@@ -24,8 +26,9 @@ public struct DoctorCheck: Sendable, Equatable {
 public struct DoctorReport: Sendable, Equatable {
     public var checks: [DoctorCheck] = []
 
-    /// True only when every check passed (a skipped check is not a pass).
-    public var allPassed: Bool { !checks.isEmpty && checks.allSatisfy { $0.outcome == .passed } }
+    /// True only when every check passed or found a capability missing that the tool works around (a
+    /// skipped check is not a pass).
+    public var allPassed: Bool { !checks.isEmpty && checks.allSatisfy { $0.outcome == .passed || $0.outcome == .notSupported } }
 
     public func check(named name: String) -> DoctorCheck? { checks.first { $0.name == name } }
 }

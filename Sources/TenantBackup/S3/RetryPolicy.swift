@@ -38,6 +38,21 @@ public enum ServerSideEncryption: Sendable, Equatable {
     /// `aws:kms`, with a key id or the bucket's default KMS key.
     case kms(keyId: String?)
 
+    /// The `x-amz-server-side-encryption` value a write's answer must carry; `nil` when none is asked.
+    public var confirmationValue: String? {
+        switch self {
+        case .none: return nil
+        case .aes256: return "AES256"
+        case .kms: return "aws:kms"
+        }
+    }
+
+    /// Whether ETags are the MD5 of the body (S3 documents they are not for SSE-KMS objects).
+    var eTagIsMD5: Bool {
+        if case .kms = self { return false }
+        return true
+    }
+
     var headers: [(name: String, value: String)] {
         switch self {
         case .none: return []

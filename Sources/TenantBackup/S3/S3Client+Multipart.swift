@@ -36,11 +36,18 @@ extension S3Client {
     /// ...and at most this large.
     public static let maximumPartSize = 5 << 30
 
-    /// Starts a multipart upload and returns its id. The object becomes visible only when completed.
+    /// Starts a multipart upload and returns its id. The object becomes visible only when completed. The
+    /// answer must confirm the encryption asked for; otherwise the upload is aborted and this fails.
     public func createMultipartUpload(key: String, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
         let response = try await send("CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")], headers: writeHeaders(options))
         guard let uploadId = try? S3XMLElement.parse(String(buffer: response.body))["UploadId"], !uploadId.isEmpty else {
             throw S3Error(operation: "CreateMultipartUpload", bucket: bucket, key: key, cause: .invalidResponse("no UploadId in the answer"))
+        }
+        do throws(S3Error) {
+            try confirmEncryption(response.headers, operation: "CreateMultipartUpload", key: key)
+        } catch {
+            try? await abortMultipartUpload(key: key, uploadId: uploadId)
+            throw error
         }
         return uploadId
     }
@@ -50,13 +57,28 @@ extension S3Client {
         try await uploadPart(key: key, uploadId: uploadId, partNumber: partNumber, pieces: [body])
     }
 
-    /// Uploads one part held in pieces, one after the other on the wire, with its Content-MD5; retried.
-    public func uploadPart(key: String, uploadId: String, partNumber: Int, pieces: [ByteBuffer]) async throws(S3Error) -> S3CompletedPart {
+    /// Uploads one part held in pieces, one after the other on the wire, with its Content-MD5; retried. The
+    /// answer's ETag must be that MD5 (where the store's ETags are MD5s).
+    public func uploadPart(
+        key: String, uploadId: String, partNumber: Int, pieces: [ByteBuffer], md5 known: Data? = nil
+    ) async throws(S3Error) -> S3CompletedPart {
+        let md5 = known ?? Self.md5(of: pieces)
         let response = try await send(
             "UploadPart", method: .PUT, key: key,
             query: [("partNumber", String(partNumber)), ("uploadId", uploadId)],
-            headers: [("Content-MD5", Self.md5(of: pieces).base64EncodedString())], body: .buffers(pieces))
-        return S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
+            headers: [("Content-MD5", md5.base64EncodedString())], body: .buffers(pieces))
+        let part = S3CompletedPart(partNumber: partNumber, eTag: Self.eTag(response.headers))
+        try confirmPart(part, md5: md5, key: key)
+        return part
+    }
+
+    /// Fails when a part's ETag shows the store holds other bytes than the part whose MD5 is `md5`.
+    public func confirmPart(_ part: S3CompletedPart, md5: Data, key: String) throws(S3Error) {
+        let sent = SigV4Signer.hex(md5)
+        guard comparableETag(part.eTag), part.eTag != sent else { return }
+        throw S3Error(
+            operation: "UploadPart", bucket: bucket, key: key,
+            cause: .unconfirmed("part \(part.partNumber): the store's ETag \(part.eTag) is not \(sent), the MD5 of the bytes sent: it holds other bytes than were sent"))
     }
 
     /// Uploads one part while it is still being produced: `chunks` yields its bytes as they come, in pieces of
@@ -92,16 +114,19 @@ extension S3Client {
     /// succeeded, so before sending it again the client checks whether the upload is gone and the object
     /// there. S3 may also answer 200 with an error inside; that is treated as the error it is.
     ///
+    /// With ``S3ClientConfiguration/preventOverwrites``, the key must be free just before (a HEAD, for
+    /// stores that ignore `If-None-Match: *` on Complete, as Ceph RGW does) and Complete carries the header
+    /// for those that honour it. A direct answer must confirm the encryption asked for.
+    ///
     /// - Returns: the object's ETag.
     @discardableResult
     public func completeMultipartUpload(key: String, uploadId: String, parts: [S3CompletedPart]) async throws(S3Error) -> String {
-        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-        for part in parts.sorted(by: { $0.partNumber < $1.partNumber }) {
-            xml += "<Part><PartNumber>\(part.partNumber)</PartNumber><ETag>\"\(part.eTag)\"</ETag></Part>"
-        }
-        xml += "</CompleteMultipartUpload>"
+        let xml = Self.completeBody(parts)
         var headers: [(name: String, value: String)] = [("Content-Type", "application/xml")]
-        if configuration.preventOverwrites { headers.append(("If-None-Match", "*")) }
+        if configuration.preventOverwrites {
+            try await requireAbsent(key: key, before: "CompleteMultipartUpload")
+            headers.append(("If-None-Match", "*"))
+        }
         // Complete is never resent blindly: after a lost answer, the upload being gone and the object being
         // there means an earlier attempt did it.
         return try await retrying("CompleteMultipartUpload", key: key) { (error: S3Error) async throws(S3Error) -> String? in
@@ -123,8 +148,23 @@ extension S3Client {
                     operation: "CompleteMultipartUpload", bucket: bucket, key: key,
                     cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
             }
+            do throws(S3Error) {
+                try confirmEncryption(response.headers, operation: "CompleteMultipartUpload", key: key)
+            } catch {
+                try? await deleteObject(key: key)
+                throw error
+            }
             return (document?["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
+    }
+
+    /// The body of CompleteMultipartUpload: the parts in order with their ETags.
+    static func completeBody(_ parts: [S3CompletedPart]) -> String {
+        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for part in parts.sorted(by: { $0.partNumber < $1.partNumber }) {
+            xml += "<Part><PartNumber>\(part.partNumber)</PartNumber><ETag>\"\(part.eTag)\"</ETag></Part>"
+        }
+        return xml + "</CompleteMultipartUpload>"
     }
 
     /// Whether an upload is still in progress (ListParts answers rather than `NoSuchUpload`).

@@ -46,6 +46,10 @@ extension S3Client {
     /// `If-None-Match: *` and fails with `PreconditionFailed` when the key exists — except when a retry
     /// finds the object it wrote itself on an earlier attempt.
     ///
+    /// The answer must confirm what was asked (``confirmEncryption(_:operation:key:)``) and its ETag must be
+    /// the MD5 of what was sent, where the store's ETags are MD5s: otherwise the object is removed and the
+    /// write fails.
+    ///
     /// - Returns: the object's ETag.
     @discardableResult
     public func putObject(key: String, body: ByteBuffer, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
@@ -53,26 +57,42 @@ extension S3Client {
     }
 
     /// Stores an object held in pieces, sent one after the other; see ``putObject(key:body:options:)``.
+    @discardableResult
     public func putObject(key: String, pieces: [ByteBuffer], options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
         let md5 = Self.md5(of: pieces)
+        let written = SigV4Signer.hex(md5)
         let body = RequestBody.buffers(pieces)
         var headers = writeHeaders(options)
         headers.append(("Content-MD5", md5.base64EncodedString()))
-        guard configuration.preventOverwrites else {
-            let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: body)
-            return Self.eTag(response.headers)
+        let answer: HTTPHeaders
+        if configuration.preventOverwrites {
+            headers.append(("If-None-Match", "*"))
+            // A retry after a lost answer may meet the object it wrote itself: that is success, not a conflict.
+            answer = try await retrying("PutObject", key: key) { (error: S3Error) async throws(S3Error) -> HTTPHeaders? in
+                guard error.attempts > 1, error.status == 412 || error.code == "PreconditionFailed" else { return nil }
+                guard let existing = try? await send("HeadObject", method: .HEAD, key: key),
+                      Self.eTag(existing.headers) == written
+                else { return nil }
+                return existing.headers
+            } _: { () async throws(S3Error) -> HTTPHeaders in
+                try await send("PutObject", method: .PUT, key: key, headers: headers, body: body, retry: .never).headers
+            }
+        } else {
+            answer = try await send("PutObject", method: .PUT, key: key, headers: headers, body: body).headers
         }
-        headers.append(("If-None-Match", "*"))
-        // A retry after a lost answer may meet the object it wrote itself: that is success, not a conflict.
-        let written = SigV4Signer.hex(md5)
-        return try await retrying("PutObject", key: key) { (error: S3Error) async throws(S3Error) -> String? in
-            guard error.attempts > 1, error.status == 412 || error.code == "PreconditionFailed" else { return nil }
-            guard let existing = try? await headObject(key: key), existing.eTag == written else { return nil }
-            return existing.eTag
-        } _: { () async throws(S3Error) -> String in
-            let response = try await send("PutObject", method: .PUT, key: key, headers: headers, body: body, retry: .never)
-            return Self.eTag(response.headers)
+        let eTag = Self.eTag(answer)
+        do throws(S3Error) {
+            try confirmEncryption(answer, operation: "PutObject", key: key)
+            if comparableETag(eTag), eTag != written {
+                throw S3Error(
+                    operation: "PutObject", bucket: bucket, key: key,
+                    cause: .unconfirmed("the store's ETag \(eTag) is not \(written), the MD5 of the \(pieces.reduce(0) { $0 + $1.readableBytes }) bytes sent: it holds other bytes than were sent. The object was removed"))
+            }
+        } catch {
+            try? await deleteObject(key: key)
+            throw error
         }
+        return eTag
     }
 
     /// Metadata of an object; `NotFound` (404) when there is none.
@@ -104,7 +124,7 @@ extension S3Client {
         do {
             response = try await httpClient.execute(request, timeout: configuration.requestTimeout)
         } catch {
-            throw S3Error(operation: "GetObject", bucket: bucket, key: key, cause: Self.cause(of: error))
+            throw S3Error(operation: "GetObject", bucket: bucket, key: key, cause: cause(of: error))
         }
         let status = Int(response.status.code)
         guard status == 200 || status == 206 else {

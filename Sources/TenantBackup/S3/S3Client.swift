@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// How the S3 client behaves: timeouts, retries and what it asks of S3 on writes.
@@ -74,7 +75,8 @@ public struct S3Client: Sendable {
         self.credentialsProvider = credentials
         self.configuration = configuration
         self.httpClient = httpClient ?? S3HTTPClient.client(
-            connectTimeout: settings.connectTimeout, maximumConnections: settings.maximumConnections ?? maximumConnections ?? 64)
+            connectTimeout: settings.connectTimeout, maximumConnections: settings.maximumConnections ?? maximumConnections ?? 64,
+            caBundle: settings.caBundle)
         self.logger = logger
         self.now = now
         self.clockOffset = ClockOffset()
@@ -268,7 +270,7 @@ public struct S3Client: Sendable {
             response = try await httpClient.execute(request, timeout: configuration.requestTimeout)
             data = try await response.body.collect(upTo: responseLimit)
         } catch {
-            throw S3Error(operation: operation, bucket: bucket, key: key, cause: Self.cause(of: error))
+            throw S3Error(operation: operation, bucket: bucket, key: key, cause: cause(of: error))
         }
         let status = Int(response.status.code)
         logger.debug(
@@ -328,7 +330,34 @@ public struct S3Client: Sendable {
         return header.flatMap(httpDate)
     }
 
-    /// What a failed request's error means: a timeout of ours is a cause of its own, the rest is transport.
+    /// What a failed request's error means: a timeout of ours is a cause of its own, a certificate or TLS
+    /// handshake that fails is one that no retry mends, the rest is transport.
+    func cause(of error: any Error) -> S3Error.Cause {
+        if let tls = Self.tlsFailure(error) {
+            return .tls(host: endpoint.host, reason: tls)
+        }
+        return Self.cause(of: error)
+    }
+
+    /// The reason, when `error` is a failed TLS handshake: a certificate that does not verify (an unknown CA,
+    /// a name that does not match, an expired certificate) or a protocol the endpoint does not speak.
+    static func tlsFailure(_ error: any Error) -> String? {
+        let text = String(reflecting: error)
+        guard error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
+            || text.contains("handshakeFailed") || text.contains("CERTIFICATE_VERIFY_FAILED")
+        else { return nil }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return "the certificate does not verify against the trusted CAs (CERTIFICATE_VERIFY_FAILED)"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("wrong version number") {
+            return "the endpoint does not speak TLS on this port (WRONG_VERSION_NUMBER): check the scheme of s3.endpoint"
+        }
+        if error is NIOSSLExtraError || text.contains("failedToValidateHostname") {
+            return "the certificate is not valid for this host name: \(text)"
+        }
+        return "the TLS handshake failed: \(text)"
+    }
+
     static func cause(of error: any Error) -> S3Error.Cause {
         if let error = error as? HTTPClientError {
             let timeouts: [HTTPClientError] = [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout]
@@ -345,8 +374,9 @@ extension S3Error {
         switch cause {
         case .service(let status, let code, _, _): return "HTTP \(status) \(code ?? "")"
         case .transport(let message): return message
+        case .tls(let host, let reason): return "TLS with \(host): \(reason)"
         case .timeout(let message): return "timed out: \(message)"
-        case .invalidResponse(let message), .credentials(let message), .invalidRequest(let message): return message
+        case .invalidResponse(let message), .credentials(let message), .invalidRequest(let message), .unconfirmed(let message): return message
         }
     }
 }

@@ -18,9 +18,10 @@ public struct S3Endpoint: Sendable, Equatable {
         case .path: pathStyle = true
         case .virtualHosted: pathStyle = false
         case .automatic:
-            // IP addresses and localhost cannot carry a bucket sub-domain; dotted bucket names break TLS
-            // certificate matching on virtual hosts.
-            pathStyle = Self.isIPAddressOrLocalhost(baseHost) || (scheme == "https" && bucket.contains("."))
+            // AWS: virtual-hosted, except dotted bucket names, which break TLS certificate matching. Any other
+            // endpoint: path style, which Ceph RGW (without `rgw dns name`), MinIO and most compatible stores
+            // expect, and which IP addresses and localhost need anyway.
+            pathStyle = !Self.isAmazonS3(baseHost) || (scheme == "https" && bucket.contains("."))
         }
         self.scheme = scheme
         self.port = base.port
@@ -61,11 +62,10 @@ public struct S3Endpoint: Sendable, Equatable {
         ["prefix", "delimiter", "continuation-token", "start-after", "key-marker", "upload-id-marker"].contains(name)
     }
 
-    static func isIPAddressOrLocalhost(_ host: String) -> Bool {
-        if host == "localhost" || host.hasSuffix(".localhost") { return true }
-        if host.contains(":") { return true }  // IPv6
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil }
+    /// Whether `host` is one of Amazon S3's own endpoints (`s3.<region>.amazonaws.com`, `.amazonaws.com.cn`).
+    static func isAmazonS3(_ host: String) -> Bool {
+        let lowered = host.lowercased()
+        return lowered.hasSuffix(".amazonaws.com") || lowered.hasSuffix(".amazonaws.com.cn")
     }
 
     private static func bracketed(_ host: String) -> String {

@@ -10,6 +10,12 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         case service(status: Int, code: String?, message: String?, requestId: String?)
         /// No answer: connection refused or reset, DNS, TLS.
         case transport(String)
+        /// The TLS handshake with `host` failed (a certificate that does not verify, no TLS on the port): no
+        /// retry mends it.
+        case tls(host: String, reason: String)
+        /// The store answered success but did not do what it was asked, or what it says it holds is not what
+        /// was sent (encryption not applied, an ETag or size that differs).
+        case unconfirmed(String)
         /// No answer in time: our request or connect deadline passed (AsyncHTTPClient's words in the message).
         case timeout(String)
         /// An answer that cannot be understood.
@@ -67,7 +73,7 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
             if [500, 502, 503, 504].contains(status) { return true }
             return ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "ThrottlingException"]
                 .contains(code ?? "")
-        case .invalidResponse, .credentials, .invalidRequest: return false
+        case .invalidResponse, .credentials, .invalidRequest, .tls, .unconfirmed: return false
         }
     }
 
@@ -86,6 +92,10 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
             return "S3 \(operation) \(target) failed\(tries): no answer from the endpoint: \(message)"
         case .timeout(let message):
             return "S3 \(operation) \(target) failed\(tries): no answer from the endpoint: timed out: \(message)"
+        case .tls(let host, let reason):
+            return "S3 \(operation) \(target) failed: TLS with \(host): \(reason); give the CA that signed the endpoint's certificate with s3.ca_bundle (or AWS_CA_BUNDLE), or fix the certificate"
+        case .unconfirmed(let message):
+            return "S3 \(operation) \(target) failed: \(message)"
         case .invalidResponse(let message):
             return "S3 \(operation) \(target) failed: unexpected answer: \(message)"
         case .credentials(let message):
@@ -106,6 +116,8 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
         case "RequestTimeTooSkewed": return "this machine's clock is off; check NTP"
         case "AuthorizationHeaderMalformed": return "check s3.region"
         case "SlowDown": return "the endpoint is throttling requests"
+        case "InvalidRequest":
+            return "some stores (Ceph RGW with rgw_crypt_require_ssl) refuse the server-side encryption header over plain HTTP: use an https:// endpoint, or s3.server_side_encryption: none if the store encrypts at rest by itself"
         default: return nil
         }
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The HTTP clients S3 requests go through: one per (connect timeout, connection limit), for the life of the
@@ -20,13 +21,15 @@ public enum S3HTTPClient {
     private struct Key: Hashable {
         let connectMilliseconds: Int64
         let maximumConnections: Int
+        let caBundle: String?
     }
 
     private static let clients = Mutex<[Key: HTTPClient]>([:])
 
-    /// The client for these limits, made on first use.
-    public static func client(connectTimeout: Duration, maximumConnections: Int) -> HTTPClient {
-        let key = Key(connectMilliseconds: max(1, connectTimeout.milliseconds), maximumConnections: max(8, maximumConnections))
+    /// The client for these limits, made on first use. With `caBundle`, HTTPS certificates must chain to the
+    /// CAs of that PEM file instead of the system's (the AWS CLI's `AWS_CA_BUNDLE` convention).
+    public static func client(connectTimeout: Duration, maximumConnections: Int, caBundle: String? = nil) -> HTTPClient {
+        let key = Key(connectMilliseconds: max(1, connectTimeout.milliseconds), maximumConnections: max(8, maximumConnections), caBundle: caBundle)
         return clients.withLock { clients in
             if let client = clients[key] { return client }
             var configuration = HTTPClient.Configuration.singletonConfiguration
@@ -37,6 +40,11 @@ public enum S3HTTPClient {
             configuration.timeout.read = .seconds(30)
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = key.maximumConnections
+            if let caBundle = key.caBundle {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .file(caBundle)
+                configuration.tlsConfiguration = tls
+            }
             let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
             clients[key] = client
             return client

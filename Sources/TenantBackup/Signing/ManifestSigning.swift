@@ -260,6 +260,9 @@ extension BackupManifest {
             lines.append("table_row_counts=-")
         }
         lines.append("adopted=\(adopted.map { $0 ? "true" : "false" } ?? "-")")
+        // Only when present, so manifests signed before the field existed still verify; once present it is
+        // covered, so nobody can claim encryption the store did not confirm.
+        if let serverSideEncryption { lines.append("server_side_encryption=\(escaped(serverSideEncryption))") }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -20,6 +20,9 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     public var compression: String
     /// `null` until client-side encryption exists; then the recipients' fingerprints.
     public var encryption: String?
+    /// The server-side encryption the store confirmed for the object (`AES256`, `aws:kms`); absent when none
+    /// was asked (or for a manifest written before stores were asked to confirm it).
+    public var serverSideEncryption: String?
     /// `plain` or `custom`.
     public var format: String
     public var pgDumpVersion: String
@@ -75,6 +78,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         case tableRowCounts = "table_row_counts"
         case adopted
         case signature
+        case serverSideEncryption = "server_side_encryption"
     }
 
     public func encoded() throws -> Data {

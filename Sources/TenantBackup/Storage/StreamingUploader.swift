@@ -38,8 +38,10 @@ public final class StreamingUploader {
     /// The upload's decisions, shared with the streamed requests' tasks (which may stop streaming).
     private let decisions: SharedDecisions
     private var uploadId: String?
-    private var inFlight: [Task<S3CompletedPart, any Error>] = []
+    private var inFlight: [Task<ShippedPart, any Error>] = []
     private var completedParts: [S3CompletedPart] = []
+    /// The MD5 of each confirmed part, in part order: the completed object's ETag is computed from them.
+    private var partMD5s: [Data] = []
     private var hasher = SHA256()
     private var byteCount: Int64 = 0
     private var finished = false
@@ -57,6 +59,12 @@ public final class StreamingUploader {
         }
     }
 
+    /// A part the store confirmed, with the MD5 of what was sent.
+    private struct ShippedPart: Sendable {
+        let part: S3CompletedPart
+        let md5: Data
+    }
+
     /// What was stored.
     public struct Result: Sendable, Equatable {
         public let key: String
@@ -65,6 +73,8 @@ public final class StreamingUploader {
         public let sha256: String
         /// 0 for a single PutObject.
         public let parts: Int
+        /// The server-side encryption the store confirmed (`AES256`, `aws:kms`); `nil` when none was asked.
+        public var serverSideEncryption: String?
     }
 
     public init(
@@ -89,7 +99,9 @@ public final class StreamingUploader {
     /// What was written so far, described as a stored object: for an upload that S3 completed although our
     /// request to complete it was cut off (the parts count is the confirmed parts').
     public var writtenSoFar: Result {
-        Result(key: key, bytes: byteCount, sha256: SigV4Signer.hex(hasher.finalize()), parts: completedParts.count)
+        Result(
+            key: key, bytes: byteCount, sha256: SigV4Signer.hex(hasher.finalize()), parts: completedParts.count,
+            serverSideEncryption: client.configuration.serverSideEncryption.confirmationValue)
     }
 
     /// Appends bytes; ships a part each time one is full, waiting while `partsInFlight` are uploading.
@@ -169,6 +181,9 @@ public final class StreamingUploader {
 
     private func startedUpload() async throws -> String {
         if let uploadId { return uploadId }
+        // Fail before the dump is sent when the key is taken: Complete checks again, for stores that ignore
+        // `If-None-Match` there.
+        if client.configuration.preventOverwrites { try await client.requireAbsent(key: key, before: "CreateMultipartUpload") }
         let started = try await client.createMultipartUpload(key: key, options: options)
         uploadId = started
         logger.debug("multipart upload started", metadata: ["s3_key": "\(key)", "part_size": "\(partSize)"])
@@ -184,7 +199,7 @@ public final class StreamingUploader {
         }
         // Wait for room first: if an earlier part failed, this part's streamed request is still ours to cancel.
         while inFlight.count >= partsInFlight {
-            completedParts.append(try await inFlight.removeFirst().value)
+            confirmed(try await inFlight.removeFirst().value)
         }
         let pieces = sealed
         let streamed = streaming
@@ -197,6 +212,8 @@ public final class StreamingUploader {
         let logger = self.logger
         let shipped = ContinuousClock.now
         inFlight.append(Task {
+            // Computed while the part uploads, off the dump's path: the part's ETag must be it.
+            let md5 = S3Client.md5(of: pieces)
             var streamedPart: S3CompletedPart?
             if let streamed {
                 do {
@@ -215,9 +232,10 @@ public final class StreamingUploader {
             }
             let part: S3CompletedPart
             if let streamedPart {
+                try client.confirmPart(streamedPart, md5: md5, key: key)
                 part = streamedPart
             } else {
-                part = try await client.uploadPart(key: key, uploadId: uploadId, partNumber: number, pieces: pieces)
+                part = try await client.uploadPart(key: key, uploadId: uploadId, partNumber: number, pieces: pieces, md5: md5)
             }
             logger.debug(
                 "part confirmed",
@@ -225,8 +243,13 @@ public final class StreamingUploader {
                     "s3_key": "\(key)", "part": "\(number)", "streamed": "\(streamedPart != nil)",
                     "held_ms": "\((ContinuousClock.now - shipped).milliseconds)",
                 ])
-            return part
+            return ShippedPart(part: part, md5: md5)
         })
+    }
+
+    private func confirmed(_ shipped: ShippedPart) {
+        completedParts.append(shipped.part)
+        partMD5s.append(shipped.md5)
     }
 
     /// Stores what remains and makes the object visible. Call only once the source is known to be good.
@@ -250,7 +273,7 @@ public final class StreamingUploader {
             if abortStartedUpload { await abortUpload(because: "the object is smaller than one part") }
             _ = try await client.putObject(key: key, pieces: sealed, options: options)
             sealed = []
-            return Result(key: key, bytes: byteCount, sha256: digest, parts: 0)
+            return Result(key: key, bytes: byteCount, sha256: digest, parts: 0, serverSideEncryption: client.configuration.serverSideEncryption.confirmationValue)
         case .completeMultipart(let last):
             shipLastPart = last
         }
@@ -258,14 +281,16 @@ public final class StreamingUploader {
             if shipLastPart {
                 try await shipCurrentPart()
             }
-            for task in inFlight { completedParts.append(try await task.value) }
+            for task in inFlight { confirmed(try await task.value) }
             inFlight.removeAll()
             try await client.completeMultipartUpload(key: key, uploadId: uploadId!, parts: completedParts)
         } catch {
             await abortUpload()
             throw error
         }
-        return Result(key: key, bytes: byteCount, sha256: digest, parts: completedParts.count)
+        // Complete's answer is not enough (RGW's carries no ETag): the stored object must be the one sent.
+        let encryption = try await client.confirmStoredMultipart(key: key, bytes: byteCount, partMD5s: partMD5s)
+        return Result(key: key, bytes: byteCount, sha256: digest, parts: completedParts.count, serverSideEncryption: encryption)
     }
 
     /// Cancels parts in flight and aborts the multipart upload, so nothing of this object remains.
