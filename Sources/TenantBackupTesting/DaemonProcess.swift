@@ -58,7 +58,7 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Waits until the log holds `text`.
-    public func waitForOutput(containing text: String, timeout: Duration = .seconds(60)) async throws {
+    public func waitForOutput(containing text: String, timeout: Duration = .seconds(180)) async throws {
         let deadline = ContinuousClock.now + timeout
         while !output.contains(text) {
             guard ContinuousClock.now < deadline else { throw NotifySocket.TimedOut(what: "'\(text)' in the daemon's log:\n\(output.suffix(3000))") }
