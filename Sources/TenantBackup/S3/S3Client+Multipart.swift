@@ -75,7 +75,7 @@ extension S3Client {
     /// Fails when a part's ETag shows the store holds other bytes than the part whose MD5 is `md5`.
     public func confirmPart(_ part: S3CompletedPart, md5: Data, key: String) throws(S3Error) {
         let sent = SigV4Signer.hex(md5)
-        guard comparableETag(part.eTag), part.eTag != sent else { return }
+        guard comparableETag(part.eTag), part.eTag.lowercased() != sent else { return }
         throw S3Error(
             operation: "UploadPart", bucket: bucket, key: key,
             cause: .unconfirmed("part \(part.partNumber): the store's ETag \(part.eTag) is not \(sent), the MD5 of the bytes sent: it holds other bytes than were sent"))

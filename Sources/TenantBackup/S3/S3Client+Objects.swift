@@ -83,7 +83,7 @@ extension S3Client {
         let eTag = Self.eTag(answer)
         do throws(S3Error) {
             try confirmEncryption(answer, operation: "PutObject", key: key)
-            if comparableETag(eTag), eTag != written {
+            if comparableETag(eTag), eTag.lowercased() != written {
                 throw S3Error(
                     operation: "PutObject", bucket: bucket, key: key,
                     cause: .unconfirmed("the store's ETag \(eTag) is not \(written), the MD5 of the \(pieces.reduce(0) { $0 + $1.readableBytes }) bytes sent: it holds other bytes than were sent. The object was removed"))

@@ -342,10 +342,9 @@ public struct S3Client: Sendable {
     /// The reason, when `error` is a failed TLS handshake: a certificate that does not verify (an unknown CA,
     /// a name that does not match, an expired certificate) or a protocol the endpoint does not speak.
     static func tlsFailure(_ error: any Error) -> String? {
+        // Only a handshake that fails: an HTTPS connection a load balancer drops (`uncleanShutdown`) is a
+        // transport failure like any other, and retried.
         let text = String(reflecting: error)
-        guard error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
-            || text.contains("handshakeFailed") || text.contains("CERTIFICATE_VERIFY_FAILED")
-        else { return nil }
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
             return "the certificate does not verify against the trusted CAs (CERTIFICATE_VERIFY_FAILED)"
         }
@@ -355,7 +354,10 @@ public struct S3Client: Sendable {
         if error is NIOSSLExtraError || text.contains("failedToValidateHostname") {
             return "the certificate is not valid for this host name: \(text)"
         }
-        return "the TLS handshake failed: \(text)"
+        if let ssl = error as? NIOSSLError, case .handshakeFailed = ssl {
+            return "the TLS handshake failed: \(text)"
+        }
+        return nil
     }
 
     static func cause(of error: any Error) -> S3Error.Cause {

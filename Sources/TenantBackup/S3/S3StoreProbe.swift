@@ -71,6 +71,12 @@ public struct S3StoreProbe: Sendable {
         do {
             answer = try await client.send("PutObject", method: .PUT, key: key, headers: headers, body: .buffer(body("encryption")), retry: .never)
         } catch {
+            if asked != nil, error.code == "InvalidRequest" {
+                return Finding(
+                    name: Self.encryption, outcome: .failed,
+                    detail: "the store refused a write asking for server-side encryption: \(error); every backup fails until this is fixed",
+                    hint: error.hint)
+            }
             return Finding(
                 name: Self.encryption, outcome: .unknown, detail: "a test write with the settings' headers failed: \(error)",
                 hint: error.hint ?? "the credentials need s3:PutObject on \(prefix)*")

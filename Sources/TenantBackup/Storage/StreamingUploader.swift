@@ -99,9 +99,8 @@ public final class StreamingUploader {
     /// What was written so far, described as a stored object: for an upload that S3 completed although our
     /// request to complete it was cut off (the parts count is the confirmed parts').
     public var writtenSoFar: Result {
-        Result(
-            key: key, bytes: byteCount, sha256: SigV4Signer.hex(hasher.finalize()), parts: completedParts.count,
-            serverSideEncryption: client.configuration.serverSideEncryption.confirmationValue)
+        // The store's confirmation of this object was never seen: claim no encryption.
+        Result(key: key, bytes: byteCount, sha256: SigV4Signer.hex(hasher.finalize()), parts: completedParts.count, serverSideEncryption: nil)
     }
 
     /// Appends bytes; ships a part each time one is full, waiting while `partsInFlight` are uploading.
