@@ -40,9 +40,7 @@ extension S3Client {
     /// answer must confirm the encryption asked for; otherwise the upload is aborted and this fails.
     public func createMultipartUpload(key: String, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
         let response = try await send("CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")], headers: writeHeaders(options))
-        guard let uploadId = try? S3XMLElement.parse(String(buffer: response.body))["UploadId"], !uploadId.isEmpty else {
-            throw S3Error(operation: "CreateMultipartUpload", bucket: bucket, key: key, cause: .invalidResponse("no UploadId in the answer"))
-        }
+        let uploadId = try uploadId(in: response, key: key)
         do throws(S3Error) {
             try confirmEncryption(response.headers, operation: "CreateMultipartUpload", key: key)
         } catch {
@@ -142,12 +140,7 @@ extension S3Client {
             let response = try await send(
                 "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadId)],
                 headers: headers, body: .buffer(ByteBuffer(string: xml)), retry: .never)
-            let document = try? S3XMLElement.parse(String(buffer: response.body))
-            if let document, document.name == "Error" {
-                throw S3Error(
-                    operation: "CompleteMultipartUpload", bucket: bucket, key: key,
-                    cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
-            }
+            let document = try completedDocument(response, key: key)
             do throws(S3Error) {
                 try confirmEncryption(response.headers, operation: "CompleteMultipartUpload", key: key)
             } catch {
@@ -156,6 +149,25 @@ extension S3Client {
             }
             return (document?["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
+    }
+
+    /// The upload id in CreateMultipartUpload's answer.
+    func uploadId(in response: Response, key: String) throws(S3Error) -> String {
+        guard let uploadId = try? S3XMLElement.parse(String(buffer: response.body))["UploadId"], !uploadId.isEmpty else {
+            throw S3Error(operation: "CreateMultipartUpload", bucket: bucket, key: key, cause: .invalidResponse("no UploadId in the answer"))
+        }
+        return uploadId
+    }
+
+    /// CompleteMultipartUpload's answer, parsed: S3 may answer 200 with an error inside, which is thrown.
+    func completedDocument(_ response: Response, key: String) throws(S3Error) -> S3XMLElement? {
+        let document = try? S3XMLElement.parse(String(buffer: response.body))
+        if let document, document.name == "Error" {
+            throw S3Error(
+                operation: "CompleteMultipartUpload", bucket: bucket, key: key,
+                cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
+        }
+        return document
     }
 
     /// The body of CompleteMultipartUpload: the parts in order with their ETags.

@@ -216,10 +216,7 @@ public struct S3StoreProbe: Sendable {
         let response = try await client.send(
             "CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")],
             headers: client.writeHeaders(S3WriteOptions(contentType: "text/plain")))
-        guard let uploadId = try? S3XMLElement.parse(String(buffer: response.body))["UploadId"], !uploadId.isEmpty else {
-            throw S3Error(operation: "CreateMultipartUpload", bucket: client.bucket, key: key, cause: .invalidResponse("no UploadId in the answer"))
-        }
-        return uploadId
+        return try client.uploadId(in: response, key: key)
     }
 
     /// CompleteMultipartUpload as sent, without the client's own check that the key is free: the probe is
@@ -230,10 +227,6 @@ public struct S3StoreProbe: Sendable {
         let response = try await client.send(
             "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadId)], headers: headers,
             body: .buffer(ByteBuffer(string: S3Client.completeBody(parts))), retry: .never)
-        if let document = try? S3XMLElement.parse(String(buffer: response.body)), document.name == "Error" {
-            throw S3Error(
-                operation: "CompleteMultipartUpload", bucket: client.bucket, key: key,
-                cause: .service(status: 200, code: document["Code"], message: document["Message"], requestId: document["RequestId"]))
-        }
+        _ = try client.completedDocument(response, key: key)
     }
 }
