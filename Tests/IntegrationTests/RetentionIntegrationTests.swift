@@ -100,7 +100,8 @@ import TenantBackupTesting
             // A second prune finds nothing more to delete.
             let again = try await runner(bucket, settings: settings).run(tenant: "clinic", trigger: .afterBackup(succeeded: true))
             #expect(again.plan.deleted.isEmpty)
-            #expect(try await allKeys(bucket) == after)
+            let afterAgain = try await allKeys(bucket)
+            #expect(afterAgain == after, "gone: \(after.subtracting(afterAgain).sorted()); new: \(afterAgain.subtracting(after).sorted()); second run: deleted \(again.deletedKeys), aborted \(again.abortedUploads), warnings \(again.warnings)")
         }
     }
 

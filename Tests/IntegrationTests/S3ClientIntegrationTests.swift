@@ -323,6 +323,60 @@ import TenantBackupTesting
         }
     }
 
+    /// The answer to CreateMultipartUpload is lost after the store started the upload: the retry starts
+    /// another, and the first is aborted rather than left to cost until retention's sweep.
+    @Test func aCreateWhoseAnswerIsLostLeavesNoSecondUpload() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            let key = "backups/t/created-twice"
+            try await services.proxy.inject([
+                .init(method: "POST", path: "^/\(bucket)/backups/t/created-twice$", query: "uploads", action: .resetAfterForward, times: 1)
+            ])
+            let uploadId = try await client.createMultipartUpload(key: key)
+            let creates = try await services.proxy.requests(matching: "^/\(bucket)/backups/t/created-twice$").filter { $0.method == "POST" }
+            #expect(creates.count == 2)  // the store started two uploads
+            #expect(try await client.listMultipartUploads(prefix: "").map(\.uploadId) == [uploadId])
+            try await client.abortMultipartUpload(key: key, uploadId: uploadId)
+        }
+    }
+
+    /// A bucket writer aborts our upload and puts its own object at the key: Complete fails (NoSuchUpload
+    /// on S3, a 500 on moto, which looks like a lost answer), and that object is never taken for the one we
+    /// were completing.
+    @Test func anUploadEndedBySomeoneElseIsNeverTakenForOurs() async throws {
+        try await TestBucket.with(services) { bucket in
+            var configuration = TestServices.clientConfiguration
+            configuration.preventOverwrites = false  // no HEAD before Complete: only the recovery decides
+            let client = services.s3Client(bucket: bucket, configuration: configuration)
+            let key = "backups/t/taken-over"
+            let uploadId = try await client.createMultipartUpload(key: key)
+            let part = try await client.uploadPart(key: key, uploadId: uploadId, partNumber: 1, body: Self.randomBytes(1 << 20))
+            let attacker = try services.attackerClient(bucket: bucket)
+            try await attacker.abortMultipartUpload(key: key, uploadId: uploadId)
+            try await attacker.putObject(key: key, body: ByteBuffer(string: "the attacker's"))
+            await #expect {
+                _ = try await client.completeMultipartUpload(key: key, uploadId: uploadId, parts: [part])
+            } throws: { error in
+                error is S3Error
+            }
+            #expect(try await client.getObject(key: key) == ByteBuffer(string: "the attacker's"))
+        }
+    }
+
+    /// The probe's first write fails: the conditional PUT was not tested, never "ignored".
+    @Test func aProbeWhoseFirstWriteFailedDoesNotBlameConditionalWrites() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            try await services.proxy.inject([
+                .init(method: "PUT", path: "^/\(bucket)/probe/probe-[^/]*-put$", action: .error, times: 1, status: 500, code: "InternalError")
+            ])
+            let findings = await S3StoreProbe(client: client, prefix: "probe/").run()
+            let conditional = findings.first { $0.name == S3StoreProbe.conditionalPut }
+            #expect(conditional?.outcome == .unknown, "\(findings)")
+            #expect(conditional?.detail.contains("not tested") == true, "\(findings)")
+        }
+    }
+
     @Test func aLostAnswerToAConditionalPutIsRecognisedAsOurOwnWrite() async throws {
         try await TestBucket.with(services) { bucket in
             let client = services.s3Client(bucket: bucket)

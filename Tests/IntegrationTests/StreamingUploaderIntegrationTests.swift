@@ -40,7 +40,13 @@ import TenantBackupTesting
         let stored = try await client.getObject(key: key, limit: 64 << 20)
         #expect(stored == bytes)
         #expect(result.sha256 == S3ClientIntegrationTests.sha256(bytes))
-        #expect(try await client.listMultipartUploads(prefix: "").isEmpty)
+        let left = try await client.listMultipartUploads(prefix: "")
+        if !left.isEmpty {
+            // Which requests made the upload that was left: each CreateMultipartUpload, its answer and its order.
+            let requests = try await services.proxy.requests(matching: "^/\(client.bucket)/\(key)$")
+            let story = requests.map { "\($0.arrival ?? -1) \($0.method) ?\($0.query.prefix(60)) → \($0.status.map { "\($0)" } ?? "-") \($0.error ?? "")" }
+            Issue.record("uploads left behind: \(left.map(\.uploadId)); requests for \(key):\n\(story.joined(separator: "\n"))")
+        }
     }
 
     @Test(arguments: [true, false])

@@ -38,9 +38,24 @@ extension S3Client {
 
     /// Starts a multipart upload and returns its id. The object becomes visible only when completed. The
     /// answer must confirm the encryption asked for; otherwise the upload is aborted and this fails.
+    /// A Create whose answer was lost may have started an upload too: once one answer is in, any other upload
+    /// at this exact key (backup keys are unique, and taken under the tenant's lock) is aborted.
     public func createMultipartUpload(key: String, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
-        let response = try await send("CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")], headers: writeHeaders(options))
+        var failedBefore = false
+        let headers = writeHeaders(options)
+        let response = try await retrying("CreateMultipartUpload", key: key, recover: { (error: S3Error) async throws(S3Error) -> Response? in
+            failedBefore = true
+            return nil
+        }) { () async throws(S3Error) -> Response in
+            try await send("CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")], headers: headers, retry: .never)
+        }
         let uploadId = try uploadId(in: response, key: key)
+        if failedBefore {
+            for upload in (try? await listMultipartUploads(prefix: key)) ?? [] where upload.key == key && upload.uploadId != uploadId {
+                try? await abortMultipartUpload(key: key, uploadId: upload.uploadId)
+                logger.info("aborted an upload a lost CreateMultipartUpload answer had started", metadata: ["s3_key": "\(key)"])
+            }
+        }
         do throws(S3Error) {
             try confirmEncryption(response.headers, operation: "CreateMultipartUpload", key: key)
         } catch {
@@ -128,9 +143,11 @@ extension S3Client {
         // Complete is never resent blindly: after a lost answer, the upload being gone and the object being
         // there means an earlier attempt did it.
         return try await retrying("CompleteMultipartUpload", key: key) { (error: S3Error) async throws(S3Error) -> String? in
-            // After a lost answer (or a retry told the upload is gone), the object being there means done.
-            guard error.isTransient || error.code == "NoSuchUpload", try await !uploadExists(key: key, uploadId: uploadId),
-                  let object = try? await headObject(key: key)
+            // After a lost answer (or a retry told the upload is gone), the object being there means done. A first
+            // attempt told the upload is gone was never ours to have completed: someone else ended the upload,
+            // and whatever is at the key is not this backup.
+            guard error.isTransient || (error.code == "NoSuchUpload" && error.attempts > 1), try await !uploadExists(key: key, uploadId: uploadId),
+                  let object = try? await headObject(key: key), completedFrom(parts, eTag: object.eTag)
             else {
                 return nil
             }
@@ -149,6 +166,27 @@ extension S3Client {
             }
             return (document?["ETag"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
+    }
+
+    /// Whether an object whose ETag is `eTag` can be the one these parts complete: where ETags are MD5s, a
+    /// completed upload's is the MD5 of its parts' MD5s and their count (an object someone else put there
+    /// has another). Elsewhere the caller's check of the stored object decides.
+    func completedFrom(_ parts: [S3CompletedPart], eTag: String) -> Bool {
+        let partMD5s = parts.sorted { $0.partNumber < $1.partNumber }.compactMap { Self.md5Bytes(hex: $0.eTag) }
+        guard comparableETag(eTag), partMD5s.count == parts.count else { return true }
+        return eTag.lowercased() == Self.multipartETag(partMD5s: partMD5s)
+    }
+
+    /// The 16 bytes of an MD5 written as 32 hex digits, or `nil`.
+    static func md5Bytes(hex: String) -> Data? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 32 else { return nil }
+        var bytes = Data(capacity: 16)
+        for index in stride(from: 0, to: 32, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
     }
 
     /// The upload id in CreateMultipartUpload's answer.
