@@ -234,7 +234,7 @@ public struct BackupAPI: Sendable {
     /// shape, `..`, a manifest, a key outside `s3.prefix`) is 404. `prefix` is only for the message.
     static func wellFormedKey(_ key: String, prefix: String) throws -> String {
         guard key.unicodeScalars.count <= 1024, !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw APIError(.badRequest, "s3_key is not a backup key (\(prefix)backups/<clinic>/backup-sql-<clinic>-YYYY-MM-DD-HHMMSS.sql.zst)")
+            throw APIError(.badRequest, "s3_key is not a backup key (\(prefix)backups/<clinic>/backup-sql-<clinic>-YYYY-MM-DD-HHMMSS\(BackupFormat(dump: .plain, compression: .zstd).suffix))")
         }
         return key
     }

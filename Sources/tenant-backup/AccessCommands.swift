@@ -192,11 +192,11 @@ struct DownloadCommand: AsyncParsableCommand {
         } else {
             var path = output
             if path == nil {
-                // Its own file name, without the compression suffix when decompressed.
+                // Its own file name, as decoded when decompressed.
                 let name: String
                 if case .key(let given) = reference { name = String(given.split(separator: "/").last ?? "") } else { name = "" }
                 guard !name.isEmpty else { throw ValidationError("with --latest, name the output file with -o") }
-                path = decompress ? name.replacingOccurrences(of: ".zst", with: "").replacingOccurrences(of: ".gz", with: "") : name
+                path = decompress ? BackupFormat.decodedFileName(name) : name
             }
             target = path
             destination = .file(path: path!, overwrite: force)

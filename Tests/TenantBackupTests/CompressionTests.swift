@@ -47,9 +47,9 @@ import Testing
     }
 
     @Test func fileSuffixesFollowFormatAndCompression() {
-        #expect(BackupSettings().fileSuffix == ".sql.zst")
-        #expect(BackupSettings(compression: .gzip).fileSuffix == ".sql.gz")
-        #expect(BackupSettings(compression: .none).fileSuffix == ".sql")
-        #expect(BackupSettings(format: .custom).fileSuffix == ".dump.zst")
+        #expect(BackupSettings().backupFormat.suffix == ".sql.zst")
+        #expect(BackupSettings(compression: .gzip).backupFormat.suffix == ".sql.gz")
+        #expect(BackupSettings(compression: .none).backupFormat.suffix == ".sql")
+        #expect(BackupSettings(format: .custom).backupFormat.suffix == ".dump.zst")
     }
 }

@@ -72,10 +72,10 @@ extension BackupAccess {
             adoption.sha256 = readDigest
             return adoption
         }
-        guard backup.key.suffix.hasPrefix(".sql"), !backup.key.suffix.hasSuffix(".age") else {
+        guard backup.key.format.dump == .plain, backup.key.format.isReadable else {
             return leftAlone("only plain-format, unencrypted dumps can be checked and adopted", proven: false)
         }
-        var decompressor = try Self.decompressor(for: backup.key, tenant: tenant)
+        var decompressor: StageChain? = try Self.readStages(for: backup.key, tenant: tenant)
         guard backup.size > 0 else { return leftAlone("it is empty (0 bytes)") }
         guard backup.key.timestamp <= catalog.futureHorizon else {
             return leftAlone("its name dates it in the future (\(BackupAccess.isoformat(backup.key.timestamp))): no backup of ours is named so")
@@ -125,10 +125,10 @@ extension BackupAccess {
         if let refusal = filter.refusal {
             return leftAlone("it holds what pg_dump never writes for one schema (\(refusal)); it would not be restored")
         }
-        let compression = backup.key.suffix.hasSuffix(".zst") ? "zstd" : backup.key.suffix.hasSuffix(".gz") ? "gzip" : "none"
+        let fields = backup.key.format.manifestFields
         var manifest = BackupManifest(
-            area: "tenant", schema: tenant, key: key, bytes: read.bytes, sha256: read.sha256, dumpBytes: dumpBytes, compression: compression,
-            encryption: nil, format: "plain", pgDumpVersion: inspector.pgDumpVersion ?? "unknown", serverVersion: inspector.serverVersion ?? "unknown",
+            area: "tenant", schema: tenant, key: key, bytes: read.bytes, sha256: read.sha256, dumpBytes: dumpBytes, compression: fields.compression,
+            encryption: fields.encryption, format: fields.format, pgDumpVersion: inspector.pgDumpVersion ?? "unknown", serverVersion: inspector.serverVersion ?? "unknown",
             toolVersion: TenantBackupVersion.current, startedAt: backup.key.timestamp, finishedAt: backup.lastModified ?? backup.key.timestamp,
             sharedBackups: [], tableRowCounts: counter.rowCounts)
         manifest.adopted = true

@@ -54,18 +54,14 @@ extension BackupAccess {
         }
     }
 
-    /// The decompressor a key's suffix calls for, or why there is none.
-    static func decompressor(for key: BackupKey, tenant: String) throws(AccessError) -> (any StreamTransform)? {
-        if key.suffix.hasSuffix(".age") {
-            throw AccessError(tenant: tenant, .codec("\(key.key) is encrypted; download it as stored and decrypt it with age first"))
-        }
+    /// The stages that turn a stored object back into its dump, built from the object's format (the one read
+    /// path of download, restore, adopt, verify and the API), or why there are none.
+    static func readStages(for key: BackupKey, tenant: String) throws(AccessError) -> StageChain {
         do {
-            if key.suffix.hasSuffix(".zst") { return try ZstdDecompressor() }
-            if key.suffix.hasSuffix(".gz") { return try GzipDecompressor() }
+            return StageChain(try key.format.makeReadStages())
         } catch {
-            throw AccessError(tenant: tenant, .codec(error.description))
+            throw AccessError(tenant: tenant, .codec("\(key.key) \(error.problem)"))
         }
-        return nil
     }
 
     /// Streams the backup to `destination`, checking its size and SHA-256 against the manifest as it streams
@@ -116,7 +112,7 @@ extension BackupAccess {
             }
             let read: (bytes: Int64, sha256: String)
             do {
-                var decompressor = plain ? try BackupAccess.decompressor(for: backup.key, tenant: tenant) : nil
+                var decompressor = plain ? try BackupAccess.readStages(for: backup.key, tenant: tenant) : nil
                 read = try await access.streamObject(key, tenant: tenant) { chunk in try await send(try decompressor?.process(chunk) ?? chunk) }
                 if let tail = try decompressor?.finish() { try await send(tail) }
             } catch {
@@ -157,10 +153,8 @@ extension BackupAccess {
     public func prepareDownload(tenant: String, _ reference: BackupReference, format: DownloadFormat = .plain) async throws(AccessError) -> PreparedDownload {
         let backup = try await locate(reference, tenant: tenant, for: .download)
         let manifest = try await vouchedForServing(backup, tenant: tenant, action: .download)
-        let plain = format == .plain && backup.key.compression != .none && !backup.key.suffix.hasSuffix(".age")
-        var fileName = backup.key.fileName
-        let compressed = backup.key.compression.fileSuffix
-        if plain, fileName.hasSuffix(compressed) { fileName.removeLast(compressed.count) }
+        let plain = format == .plain && backup.key.format.isReadable && backup.key.format != backup.key.format.decoded
+        let fileName = plain ? backup.key.decodedFileName : backup.key.fileName
         try await audit(.download, tenant: tenant, key: backup.key.key, detail: plain ? "served as plain SQL" : "served as stored")
         return PreparedDownload(
             key: backup.key.key, fileName: fileName, size: plain ? manifest.dumpBytes : backup.size, sha256: manifest.sha256, plain: plain, access: self,
@@ -181,7 +175,7 @@ extension BackupAccess {
         progress: (@Sendable (Int64, Int64) -> Void)?
     ) async throws(AccessError) -> Download {
         let key = backup.key.key
-        var decompressor = decompress ? try Self.decompressor(for: backup.key, tenant: tenant) : nil
+        var decompressor = decompress ? try Self.readStages(for: backup.key, tenant: tenant) : nil
         let output: DownloadOutput
         switch destination {
         case .file(let path, let overwrite):

@@ -115,7 +115,7 @@ extension BackupAccess {
         }
         try await refuseMarked(backup, tenant: tenant, action: .restore)
         let manifest = try await manifest(of: backup, tenant: tenant, action: .restore)
-        if backup.key.suffix.hasSuffix(".age") {
+        if !backup.key.format.isReadable {
             throw await refused("\(key) is encrypted; restoring encrypted backups is not supported yet")
         }
         if let problem = vouchProblem(backup, manifest: manifest, trustUnsigned: request.trustUnsigned) {
@@ -253,10 +253,12 @@ extension BackupAccess {
         if manifest.schema != backup.key.schema || manifest.area != (backup.key.area == .tenant ? "tenant" : "shared") {
             return "the manifest of \(key) describes schema \(manifest.schema) (\(manifest.area)), not this backup's"
         }
-        if manifest.compression != backup.key.compression.rawValue {
-            return "the manifest of \(key) says \(manifest.compression) compression, its name says \(backup.key.compression.rawValue)"
+        // The object is read as its name says; the signed manifest must say the same.
+        guard let recorded = manifest.backupFormat, recorded == backup.key.format else {
+            return "the manifest of \(key) records \(manifest.format) format, \(manifest.compression) compression"
+                + (manifest.encryption.map { ", \($0) encryption" } ?? "") + "; its name says \(backup.key.format)"
         }
-        if manifest.format != "plain" {
+        if recorded.dump != .plain {
             return "the manifest of \(key) says format \(manifest.format); only plain SQL dumps are restored"
         }
         let verdict = context.manifestTrust().verdict(for: manifest)
@@ -442,7 +444,7 @@ extension BackupAccess {
     func readThroughFilter(
         _ key: BackupKey, tenant: String, spool: FileHandle?, forbidden: Set<String>, ownerStatements: Bool = false
     ) async throws -> ReadOutcome {
-        var decompressor = try Self.decompressor(for: key, tenant: tenant)
+        var decompressor: StageChain? = try Self.readStages(for: key, tenant: tenant)
         let filter = DumpFilter.Checker(
             schema: key.schema, policy: key.area == .tenant ? .tenant : .shared, forbiddenSchemas: forbidden, ownerStatements: ownerStatements)
         var codecProblem: String?
@@ -623,7 +625,7 @@ extension BackupAccess {
         var head = ByteBuffer()
         var headDone = part.recreates == nil
         do {
-            var decompressor = try Self.decompressor(for: part.backup, tenant: tenant)
+            var decompressor: StageChain? = try Self.readStages(for: part.backup, tenant: tenant)
             var cuts = DumpCuts(spooled.cuts)
             let reader = try SpoolReader(path: spooled.path)
             defer { try? reader.handle.close() }

@@ -78,7 +78,7 @@ public struct BackupAccess: Sendable {
             throw invalid("it is a manifest; give the backup's own key (without \(BackupKey.manifestSuffix))")
         }
         guard let parsed = BackupKey.parse(key, prefix: prefix) else {
-            throw invalid("a backup's name is backup-sql-\(BackupKey.encode(tenant))-YYYY-MM-DD-HHMMSS.sql[.zst|.gz]")
+            throw invalid("a backup's name is backup-sql-\(BackupKey.encode(tenant))-YYYY-MM-DD-HHMMSS\(BackupFormat.writtenSuffixes)")
         }
         guard parsed.owner == .tenant(tenant) else { throw foreign }
         guard parsed.key == key else { throw invalid("it is not written the way tenant-backup writes keys") }

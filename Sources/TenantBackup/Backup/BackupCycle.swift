@@ -520,7 +520,7 @@ public struct BackupCycle: Sendable {
         if let localCopy {
             job.localCopyPath = Self.isDirectory(localCopy)
                 ? (localCopy as NSString).appendingPathComponent(
-                    BackupKey(prefix: "", schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix).fileName)
+                    BackupKey(prefix: "", schema: schema, timestamp: startedAt, format: settings.backup.backupFormat).fileName)
                 : localCopy
         }
         do {

@@ -24,6 +24,8 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
         case pgDump(PgDumpFailure)
         case s3(S3Error)
         case codec(StreamTransformError)
+        /// The backup format's stages cannot be built (an encryption not supported yet).
+        case format(BackupFormatError)
         case partSize(PartSizePlanner.PlanError)
         /// The settings' connection string could not be turned into pg_dump's variables (libpq's reason).
         case connectionString(String)
@@ -49,6 +51,7 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
             case let error as PgDumpFailure: self = .pgDump(error)
             case let error as S3Error: self = .s3(error)
             case let error as StreamTransformError: self = .codec(error)
+            case let error as BackupFormatError: self = .format(error)
             case let error as PartSizePlanner.PlanError: self = .partSize(error)
             case let error as BackupError: self = error.cause
             default: self = .other("\(error)")
@@ -79,6 +82,7 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
         case .pgDump(let failure): return "\(failure)"
         case .s3(let error): return "\(error)"
         case .codec(let error): return "\(error)"
+        case .format(let error): return "cannot write a \(error)"
         case .partSize(let error): return "\(error)"
         case .connectionString(let reason): return "postgres.url is not a valid connection string: \(reason)"
         case .localCopy(let reason): return "cannot write the local copy: \(reason)"

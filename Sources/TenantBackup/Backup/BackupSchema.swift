@@ -48,6 +48,11 @@ public struct BackupSchema: Sendable, Hashable, CustomStringConvertible {
 
 extension BackupKey {
     /// The key of `schema`'s backup started at `timestamp`.
+    public init(prefix: String, schema: BackupSchema, timestamp: Date, format: BackupFormat) {
+        self.init(prefix: prefix, area: schema.area, schema: schema.name, timestamp: timestamp, format: format)
+    }
+
+    /// The same, with the format `suffix` names (one of ``BackupFormat/suffixes``).
     public init(prefix: String, schema: BackupSchema, timestamp: Date, suffix: String) {
         self.init(prefix: prefix, area: schema.area, schema: schema.name, timestamp: timestamp, suffix: suffix)
     }

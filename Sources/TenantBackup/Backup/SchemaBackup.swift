@@ -92,7 +92,7 @@ public struct SchemaBackup: Sendable {
 
     public func run(startedAt: Date = Date()) async throws(BackupError) -> BackupOutcome {
         let clock = ContinuousClock.now
-        let key = BackupKey(prefix: settings.s3.prefix, schema: schema, timestamp: startedAt, suffix: settings.backup.fileSuffix)
+        let key = BackupKey(prefix: settings.s3.prefix, schema: schema, timestamp: startedAt, format: settings.backup.backupFormat)
         var log = logger
         log[metadataKey: schema.metadataKey] = "\(schema.name)"
         log[metadataKey: "s3_key"] = "\(key.key)"
@@ -112,14 +112,14 @@ public struct SchemaBackup: Sendable {
             totalTimeout: settings.backup.dumpTimeout)
         var compressor: any StreamTransform
         do {
-            compressor = try settings.backup.compression.makeCompressor(level: settings.backup.compressionLevel ?? settings.backup.compression.defaultLevel)
+            compressor = StageChain(try key.format.makeWriteStages(compressionLevel: settings.backup.compressionLevel))
         } catch {
-            throw failure(.preparation, .codec(error))
+            throw failure(.preparation, .format(error))
         }
         let uploader = StreamingUploader(
             client: client, key: key.key, partSize: partSize, partsInFlight: settings.backup.partsInFlight,
             streamParts: settings.backup.streamParts,
-            options: S3WriteOptions(contentType: Self.contentType(settings.backup), userMetadata: ["tool": "tenant-backup"]),
+            options: S3WriteOptions(contentType: key.format.contentType, userMetadata: ["tool": "tenant-backup"]),
             logger: log)
         let localCopy: FileHandle?
         do {
@@ -208,8 +208,8 @@ public struct SchemaBackup: Sendable {
         let finishedAt = Date()
         var manifest = BackupManifest(
             area: schema.kind, schema: schema.name, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
-            dumpBytes: dumped.bytes, compression: settings.backup.compression.rawValue, encryption: nil,
-            format: settings.backup.format.rawValue, pgDumpVersion: pgDump.version, serverVersion: serverVersion,
+            dumpBytes: dumped.bytes, compression: key.format.manifestFields.compression, encryption: key.format.manifestFields.encryption,
+            format: key.format.manifestFields.format, pgDumpVersion: pgDump.version, serverVersion: serverVersion,
             toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,
             sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
         manifest.serverSideEncryption = stored.serverSideEncryption
@@ -240,14 +240,6 @@ public struct SchemaBackup: Sendable {
         return BackupOutcome(
             schema: schema, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,
             sha256: stored.sha256, duration: duration, tableRowCounts: counter?.rowCounts)
-    }
-
-    static func contentType(_ backup: BackupSettings) -> String {
-        switch backup.compression {
-        case .zstd: return "application/zstd"
-        case .gzip: return "application/gzip"
-        case .none: return backup.format == .plain ? "application/sql" : "application/octet-stream"
-        }
     }
 
     static func createLocalCopy(_ path: String) throws -> FileHandle {

@@ -238,8 +238,8 @@ public struct BackupSettings: Sendable, Equatable {
         PgDumpArguments(format: format, extraOptions: pgDumpOptions, lockWaitTimeoutSeconds: lockWaitTimeout.map { Int($0.components.seconds) })
     }
 
-    /// The object suffix: `.sql.zst`, `.sql.gz`, `.sql`, `.dump.zst`...
-    public var fileSuffix: String { format.fileSuffix + compression.fileSuffix }
+    /// What the backups these settings write are: their format, compression and (later) encryption.
+    public var backupFormat: BackupFormat { BackupFormat(dump: format, compression: compression) }
 }
 
 /// How to reach the database and which `pg_dump` to run.

@@ -5,9 +5,6 @@ public struct PgDumpArguments: Sendable, Equatable {
         case plain
         /// `-Fc -Z0`: pg_restore's archive, uncompressed (our compressor does that).
         case custom
-
-        /// The suffix of the object before the compression's (`.sql`, `.dump`).
-        public var fileSuffix: String { self == .plain ? ".sql" : ".dump" }
     }
 
     public var format: Format

@@ -41,6 +41,23 @@ extension S3Client {
     /// A Create whose answer was lost may have started an upload too: once one answer is in, any other upload
     /// at this exact key (backup keys are unique, and taken under the tenant's lock) is aborted.
     public func createMultipartUpload(key: String, options: S3WriteOptions = S3WriteOptions()) async throws(S3Error) -> String {
+        let started = try await startMultipartUpload(key: key, options: options)
+        if started.retried { await abortOtherUploads(key: key, keeping: started.uploadId) }
+        return started.uploadId
+    }
+
+    /// Aborts every upload at exactly `key` but `uploadId`: what a Create whose answer was lost started. Such
+    /// a Create may still be on its way to the store when the retry's answer comes, so the uploader calls this
+    /// again once its own upload is completed or aborted.
+    public func abortOtherUploads(key: String, keeping uploadId: String) async {
+        for upload in (try? await listMultipartUploads(prefix: key)) ?? [] where upload.key == key && upload.uploadId != uploadId {
+            try? await abortMultipartUpload(key: key, uploadId: upload.uploadId)
+            logger.info("aborted an upload a lost CreateMultipartUpload answer had started", metadata: ["s3_key": "\(key)"])
+        }
+    }
+
+    /// Starts a multipart upload, saying whether an attempt failed first (and so may have started another).
+    func startMultipartUpload(key: String, options: S3WriteOptions) async throws(S3Error) -> (uploadId: String, retried: Bool) {
         var failedBefore = false
         let headers = writeHeaders(options)
         let response = try await retrying("CreateMultipartUpload", key: key, recover: { (error: S3Error) async throws(S3Error) -> Response? in
@@ -50,19 +67,13 @@ extension S3Client {
             try await send("CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")], headers: headers, retry: .never)
         }
         let uploadId = try uploadId(in: response, key: key)
-        if failedBefore {
-            for upload in (try? await listMultipartUploads(prefix: key)) ?? [] where upload.key == key && upload.uploadId != uploadId {
-                try? await abortMultipartUpload(key: key, uploadId: upload.uploadId)
-                logger.info("aborted an upload a lost CreateMultipartUpload answer had started", metadata: ["s3_key": "\(key)"])
-            }
-        }
         do throws(S3Error) {
             try confirmEncryption(response.headers, operation: "CreateMultipartUpload", key: key)
         } catch {
             try? await abortMultipartUpload(key: key, uploadId: uploadId)
             throw error
         }
-        return uploadId
+        return (uploadId, failedBefore)
     }
 
     /// Uploads one part (idempotent, so retried) and returns its ETag.

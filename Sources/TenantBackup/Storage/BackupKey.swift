@@ -2,7 +2,7 @@ import Foundation
 
 /// The key of one backup object, compatible with the system tenant-backup replaces:
 ///
-/// `<prefix>backups/<tenant>/backup-sql-<tenant>-YYYY-MM-DD-HHMMSS.sql[.zst|.gz]` for a clinic, and
+/// `<prefix>backups/<tenant>/backup-sql-<tenant>-YYYY-MM-DD-HHMMSS<suffix>` (``BackupFormat``) for a clinic, and
 /// `<prefix>shared/<schema>/backup-sql-<schema>-...` for a shared schema. The timestamp is UTC, taken when the
 /// dump starts. The schema name is percent-encoded for every byte outside `[A-Za-z0-9_-]`, so `.`, `/`, `..`,
 /// spaces and quotes can never change the path, and the mapping is reversible.
@@ -19,17 +19,14 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     public let schema: String
     /// When the dump started (UTC, whole seconds).
     public let timestamp: Date
-    /// Everything after the timestamp, exactly one of the names we write (``suffixes``): the dump format
-    /// (`.sql`, `.dump`), then an optional compression (`.zst`, `.gz`), then an optional `.age`.
-    public let suffix: String
+    /// What the object is, as its name says after the timestamp (``BackupFormat/suffix``).
+    public let format: BackupFormat
 
-    /// The compression the key's suffix names.
-    public var compression: Compression {
-        let plain = suffix.hasSuffix(".age") ? String(suffix.dropLast(4)) : suffix
-        if plain.hasSuffix(".zst") { return .zstd }
-        if plain.hasSuffix(".gz") { return .gzip }
-        return .none
-    }
+    /// Everything after the timestamp: exactly one of ``BackupFormat/suffixes``.
+    public var suffix: String { format.suffix }
+
+    /// The compression the key's name says.
+    public var compression: Compression { format.compression }
 
     /// What follows a backup's key to name its mark (``BackupMark``): proved broken or foreign.
     public static let markSuffix = ".rejected.json"
@@ -47,24 +44,26 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
     /// What follows a backup's key to name its manifest.
     public static let manifestSuffix = ".manifest.json"
 
-    /// Every suffix a backup key may end in. Anything else in a tenant's folder (a checksum file, a
-    /// `.sql.zst.bak` copy, a half-renamed download) is not a backup and is never planned or touched.
-    public static let suffixes: Set<String> = {
-        var all: Set<String> = []
-        for format in [".sql", ".dump"] {
-            for compression in ["", ".zst", ".gz"] {
-                for encryption in ["", ".age"] { all.insert(format + compression + encryption) }
-            }
-        }
-        return all
-    }()
+    /// Every suffix a backup key may end in (``BackupFormat/suffixes``).
+    public static var suffixes: Set<String> { BackupFormat.suffixes }
 
-    public init(prefix: String, area: Area, schema: String, timestamp: Date, suffix: String) {
+    public init(prefix: String, area: Area, schema: String, timestamp: Date, format: BackupFormat) {
         self.prefix = prefix
         self.area = area
         self.schema = schema
         self.timestamp = Date(timeIntervalSince1970: timestamp.timeIntervalSince1970.rounded(.down))
-        self.suffix = suffix
+        self.format = format
+    }
+
+    /// A key with the format `suffix` names; `suffix` must be one of ``suffixes``.
+    public init(prefix: String, area: Area, schema: String, timestamp: Date, suffix: String) {
+        guard let format = BackupFormat(suffix: suffix) else { preconditionFailure("\(suffix) is not the suffix of a backup format") }
+        self.init(prefix: prefix, area: area, schema: schema, timestamp: timestamp, format: format)
+    }
+
+    /// The file name the object has once its stages are undone (the dump as pg_dump wrote it).
+    public var decodedFileName: String {
+        BackupKey(prefix: prefix, area: area, schema: schema, timestamp: timestamp, format: format.decoded).fileName
     }
 
     /// `schema` with every byte outside `[A-Za-z0-9_-]` percent-encoded (upper-case hex).
@@ -131,9 +130,8 @@ public struct BackupKey: Sendable, Equatable, Hashable, CustomStringConvertible 
         guard file.hasPrefix(head) else { return nil }
         let rest = file.dropFirst(head.count)
         guard rest.count >= 17, let timestamp = parseTimestamp(String(rest.prefix(17))) else { return nil }
-        let suffix = String(rest.dropFirst(17))
-        guard suffixes.contains(suffix) else { return nil }
-        return BackupKey(prefix: prefix, area: area, schema: schema, timestamp: timestamp, suffix: suffix)
+        guard let format = BackupFormat(suffix: String(rest.dropFirst(17))) else { return nil }
+        return BackupKey(prefix: prefix, area: area, schema: schema, timestamp: timestamp, format: format)
     }
 
     /// `YYYY-MM-DD-HHMMSS` in UTC.

@@ -41,6 +41,9 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     /// signing existed (or without a key): only `--trust-unsigned` restores from such a one.
     public var signature: ManifestSignature?
 
+    /// The object's format as this manifest records it (``BackupFormat``), or `nil` when it names none of ours.
+    public var backupFormat: BackupFormat? { BackupFormat(manifestFormat: format, compression: compression, encryption: encryption) }
+
     public init(
         area: String, schema: String, key: String, bytes: Int64, sha256: String, dumpBytes: Int64, compression: String,
         encryption: String?, format: String, pgDumpVersion: String, serverVersion: String, toolVersion: String,

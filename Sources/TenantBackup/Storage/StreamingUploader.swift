@@ -38,6 +38,8 @@ public final class StreamingUploader {
     /// The upload's decisions, shared with the streamed requests' tasks (which may stop streaming).
     private let decisions: SharedDecisions
     private var uploadId: String?
+    /// Whether starting the upload took a second attempt (the first may have started an upload of its own).
+    private var createRetried = false
     private var inFlight: [Task<ShippedPart, any Error>] = []
     private var completedParts: [S3CompletedPart] = []
     /// The MD5 of each confirmed part, in part order: the completed object's ETag is computed from them.
@@ -183,10 +185,11 @@ public final class StreamingUploader {
         // Fail before the dump is sent when the key is taken: Complete checks again, for stores that ignore
         // `If-None-Match` there.
         if client.configuration.preventOverwrites { try await client.requireAbsent(key: key, before: "CreateMultipartUpload") }
-        let started = try await client.createMultipartUpload(key: key, options: options)
-        uploadId = started
+        let started = try await client.startMultipartUpload(key: key, options: options)
+        uploadId = started.uploadId
+        createRetried = started.retried
         logger.debug("multipart upload started", metadata: ["s3_key": "\(key)", "part_size": "\(partSize)"])
-        return started
+        return started.uploadId
     }
 
     /// Hands the sealed chunks over as the next part: its streamed request finishes (falling back to a buffered
@@ -287,6 +290,8 @@ public final class StreamingUploader {
             await abortUpload()
             throw error
         }
+        // A Create whose answer was lost may have started an upload that only now reached the store.
+        if createRetried { await client.abortOtherUploads(key: key, keeping: uploadId!) }
         // Complete's answer is not enough (RGW's carries no ETag): the stored object must be the one sent.
         let encryption = try await client.confirmStoredMultipart(key: key, bytes: byteCount, partMD5s: partMD5s)
         return Result(key: key, bytes: byteCount, sha256: digest, parts: completedParts.count, serverSideEncryption: encryption)
@@ -307,12 +312,14 @@ public final class StreamingUploader {
         open = ByteBuffer()
         guard let uploadId else { return }
         self.uploadId = nil
+        let retried = createRetried
         // Abort even when the caller is being cancelled: an abandoned upload keeps its parts (and costs) forever.
         let client = self.client
         let key = self.key
         let logger = self.logger
         await Task {
             do {
+                if retried { await client.abortOtherUploads(key: key, keeping: uploadId) }
                 try await client.abortMultipartUpload(key: key, uploadId: uploadId)
                 if let reason {
                     logger.debug("multipart upload aborted", metadata: ["s3_key": "\(key)", "reason": "\(reason)"])

@@ -24,15 +24,6 @@ public enum Compression: String, Sendable, Equatable, CaseIterable {
     case gzip
     case none
 
-    /// The suffix added after `.sql`.
-    public var fileSuffix: String {
-        switch self {
-        case .zstd: return ".zst"
-        case .gzip: return ".gz"
-        case .none: return ""
-        }
-    }
-
     /// The levels each codec takes: zstd 1–19 (20–22 need far more memory and are refused), gzip 1–9.
     public var levels: ClosedRange<Int> {
         switch self {
