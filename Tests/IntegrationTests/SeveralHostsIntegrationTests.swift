@@ -28,6 +28,34 @@ import Testing
         #expect(taken.rows.first?.first == "t")
     }
 
+    /// A bucket writer (straight to moto, past the proxy) plants objects named as this slot's backups: one
+    /// with no manifest, one beside a copy of a genuine signed manifest. Neither is "already backed up".
+    @Test func anObjectABucketWriterPlantedInThisSlotNeverSkipsTheTenant() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let first = cycle(database, bucket: bucket)
+                let genuine = try #require(try await first.run(tenants: ["mindcare"], includeShared: false).tenants.first.flatMap { try? $0.result.get().key })
+                // The slot starts after that genuine backup: only the planted objects are in it.
+                try await Task.sleep(for: .seconds(1.1))
+                let slot = Date()
+                let attacker = try services.attackerClient(bucket: bucket)
+                let junk = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: slot, suffix: ".sql.zst").key
+                try await attacker.putObject(key: junk, body: ByteBuffer(string: "junk"))
+                let copied = BackupKey(prefix: "", area: .tenant, schema: "mindcare", timestamp: slot, suffix: ".sql.zst").key
+                try await attacker.putObject(key: copied, body: try await attacker.getObject(key: genuine))
+                try await attacker.putObject(key: copied + ".manifest.json", body: try await attacker.getObject(key: genuine + ".manifest.json"))
+
+                var again = cycle(database, bucket: bucket)
+                again.skipIfBackedUpSince = slot
+                let report = try await again.run(tenants: ["bienestar", "mindcare"], includeShared: false)
+                #expect(report.skipped.isEmpty, "\(report.skipped)")
+                #expect(Set(report.tenants.map(\.schema.name)) == ["bienestar", "mindcare"])
+                let allSucceeded = report.tenants.allSatisfy { $0.succeeded }
+                #expect(allSucceeded, "\(report.tenants)")
+            }
+        }
+    }
+
     @Test func aTenantBackedUpInThisSlotWhileWeWaitedForItsLockIsSkipped() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
@@ -35,14 +63,22 @@ import Testing
                 // Another host holds bienestar's lock while it "backs it up"; then releases it.
                 let other = try database.connect()
                 try holdLock("bienestar", on: other)
-                var waiting = cycle(database, bucket: bucket)
+                // The other host signs its manifests with its own key, which this host trusts (signing.public_keys).
+                let otherHost = SigningKey(.init())
+                var waiting = cycle(database, bucket: bucket) { $0.signing.publicKeys = ["\(otherHost.publicKey)"] }
                 waiting.skipIfBackedUpSince = slot
                 waiting.lockWait = .seconds(30)
                 let pending = Task { [waiting] in try await waiting.run(tenants: ["bienestar", "mindcare"], includeShared: false) }
                 try await Task.sleep(for: .seconds(1.5))
                 // What the other host stored under the lock, named by the real naming code.
                 let theirs = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: Date(), suffix: ".sql.zst").key
-                try await services.s3Client(bucket: bucket).putObject(key: theirs, body: ByteBuffer(string: "their backup"))
+                let body = ByteBuffer(string: "their backup")
+                try await services.s3Client(bucket: bucket).putObject(key: theirs, body: body)
+                let manifest = try otherHost.sign(BackupManifest(
+                    area: "tenant", schema: "bienestar", key: theirs, bytes: Int64(body.readableBytes), sha256: "", dumpBytes: 0, compression: "zstd",
+                    encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test", startedAt: Date(), finishedAt: Date(),
+                    sharedBackups: [], tableRowCounts: nil))
+                try await services.s3Client(bucket: bucket).putObject(key: theirs + ".manifest.json", body: ByteBuffer(data: try manifest.encoded()))
                 _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
 
                 let report = try await pending.value

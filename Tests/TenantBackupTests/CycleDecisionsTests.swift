@@ -15,23 +15,75 @@ import TenantBackupTesting
         BackupCatalog(client: store, prefix: "", now: { Self.now })
     }
 
-    func put(_ store: MemoryObjectStore, _ tenant: String, at date: Date, area: BackupKey.Area = .tenant) -> BackupKey {
+    static let signingKey = SigningKey(.init())
+    static let trust = ManifestTrust(keys: [signingKey.publicKey])
+
+    /// How a test object got into the bucket.
+    enum Writer {
+        /// A backup of ours: its manifest signed by this host's key.
+        case backup
+        /// A bucket writer's object, with no manifest.
+        case noManifest
+        /// A bucket writer's object with a manifest no trusted key signed.
+        case unsignedManifest
+        /// A bucket writer's object with a manifest signed by a key we do not trust.
+        case foreignSignature
+    }
+
+    func put(_ store: MemoryObjectStore, _ tenant: String, at date: Date, area: BackupKey.Area = .tenant, by writer: Writer = .backup) -> BackupKey {
         let key = BackupKey(prefix: "", area: area, schema: tenant, timestamp: date, suffix: ".sql.zst")
         store.put(key.key)
+        let manifest = BackupManifest(
+            area: area == .tenant ? "tenant" : "shared", schema: tenant, key: key.key, bytes: 5, sha256: "", dumpBytes: 5, compression: "zstd",
+            encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test", startedAt: date, finishedAt: date,
+            sharedBackups: [], tableRowCounts: nil)
+        let signed: BackupManifest?
+        switch writer {
+        case .backup: signed = try! Self.signingKey.sign(manifest)
+        case .noManifest: signed = nil
+        case .unsignedManifest: signed = manifest
+        case .foreignSignature: signed = try! SigningKey(.init()).sign(manifest)
+        }
+        if let signed { store.put(key.manifestKey, String(decoding: try! signed.encoded(), as: UTF8.self)) }
         return key
+    }
+
+    /// A bucket writer's object in this slot never makes a tenant look backed up, whatever manifest it
+    /// carries; nor does a genuine manifest copied beside another object.
+    @Test(arguments: [Writer.noManifest, .unsignedManifest, .foreignSignature])
+    func anObjectABucketWriterPutThereIsNeverABackupInThisSlot(writer: Writer) async throws {
+        let store = MemoryObjectStore()
+        let yesterday = put(store, "t", at: Self.slot.addingTimeInterval(-86400))
+        _ = put(store, "t", at: Self.slot.addingTimeInterval(300), by: writer)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("t"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == nil)
+        #expect(try await catalog(store).newestVouchedOfEveryTenant(trust: Self.trust) == ["t": yesterday])
+        let shared = put(store, "public", at: Self.slot.addingTimeInterval(60), area: .shared, by: writer)
+        #expect(await BackupCycle.sharedDumpToReuse(of: .shared("public"), catalog: catalog(store), trust: Self.trust, since: Self.slot, snapshot: nil).reuse == false)
+        #expect(shared.area == .shared)
+        let tenants = ["t"]
+        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: catalog(store), trust: Self.trust, since: Self.slot) == ["t"])
+    }
+
+    @Test func aGenuineManifestCopiedBesideAnotherObjectDoesNotVouchForIt() async throws {
+        let store = MemoryObjectStore()
+        let genuine = put(store, "t", at: Self.slot.addingTimeInterval(-86400))
+        let planted = BackupKey(prefix: "", area: .tenant, schema: "t", timestamp: Self.slot.addingTimeInterval(300), suffix: ".sql.zst")
+        store.put(planted.key)
+        store.put(planted.manifestKey, String(decoding: try await store.get(key: genuine.manifestKey, limit: 1 << 20).readableBytesView, as: UTF8.self))
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("t"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == nil)
     }
 
     @Test func aTenantBackedUpInThisSlotIsSkippedAndOneFromYesterdayIsNot() async throws {
         let store = MemoryObjectStore()
         let done = put(store, "done", at: Self.slot.addingTimeInterval(300))
         _ = put(store, "due", at: Self.slot.addingTimeInterval(-86400))
-        #expect(try await BackupCycle.backupInSlot(of: .tenant("done"), catalog: catalog(store), slot: Self.slot) == done)
-        #expect(try await BackupCycle.backupInSlot(of: .tenant("due"), catalog: catalog(store), slot: Self.slot) == nil)
-        #expect(try await BackupCycle.backupInSlot(of: .tenant("never"), catalog: catalog(store), slot: Self.slot) == nil)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("done"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == done)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("due"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == nil)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("never"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == nil)
         // Another tenant's backup in this slot, or a shared dump of the same name, never skips this one.
         _ = put(store, "due2", at: Self.slot.addingTimeInterval(60))
         _ = put(store, "due", at: Self.slot.addingTimeInterval(60), area: .shared)
-        #expect(try await BackupCycle.backupInSlot(of: .tenant("due"), catalog: catalog(store), slot: Self.slot) == nil)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("due"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == nil)
     }
 
     @Test func aFutureDatedKeyNeverMakesATenantLookBackedUp() async throws {
@@ -39,7 +91,7 @@ import TenantBackupTesting
         _ = put(store, "t", at: Self.now.addingTimeInterval(5 * 365 * 86400))
         let old = put(store, "t", at: Self.slot.addingTimeInterval(-86400))
         #expect(try await catalog(store).newest(of: .tenant("t")) == old)
-        #expect(try await BackupCycle.backupInSlot(of: .tenant("t"), catalog: catalog(store), slot: Self.slot) == nil)
+        #expect(try await BackupCycle.backupInSlot(of: .tenant("t"), catalog: catalog(store), trust: Self.trust, slot: Self.slot) == nil)
         #expect(try await catalog(store).newestOfEveryTenant() == ["t": old])
     }
 
@@ -47,15 +99,15 @@ import TenantBackupTesting
         let store = MemoryObjectStore()
         let fresh = put(store, "public", at: Self.slot.addingTimeInterval(60), area: .shared)
         let shared = BackupSchema.shared("public")
-        let reused = await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: Self.slot, snapshot: nil)
+        let reused = await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), trust: Self.trust, since: Self.slot, snapshot: nil)
         #expect(reused.newest == fresh && reused.reuse)
-        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: Self.slot, snapshot: "00000003-0000001B-1").reuse == false)
-        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: Self.slot.addingTimeInterval(120), snapshot: nil).reuse == false)
-        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), since: nil, snapshot: nil).reuse == false)
+        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), trust: Self.trust, since: Self.slot, snapshot: "00000003-0000001B-1").reuse == false)
+        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), trust: Self.trust, since: Self.slot.addingTimeInterval(120), snapshot: nil).reuse == false)
+        #expect(await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(store), trust: Self.trust, since: nil, snapshot: nil).reuse == false)
         // A tenant's backup named like the shared schema is not a shared dump.
         let other = MemoryObjectStore()
         _ = put(other, "public", at: Self.slot.addingTimeInterval(60))
-        let none = await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(other), since: Self.slot, snapshot: nil)
+        let none = await BackupCycle.sharedDumpToReuse(of: shared, catalog: catalog(other), trust: Self.trust, since: Self.slot, snapshot: nil)
         #expect(none.newest == nil && !none.reuse)
     }
 
@@ -69,12 +121,12 @@ import TenantBackupTesting
         let since = try #require(CycleScheduler.catchUpHorizon(schedule: schedule, now: clock.now))
         #expect(since == Self.now.addingTimeInterval(-86400))
         let tenants = ["clock", "fresh", "never", "stale"]
-        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: catalog(store), since: since) == ["clock", "never", "stale"])
+        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: catalog(store), trust: Self.trust, since: since) == ["clock", "never", "stale"])
         // A day later on the same clock, the fresh one is overdue too.
         try await clock.wallClock.sleep(.seconds(86400))
         let later = BackupCatalog(client: store, prefix: "", now: { clock.now })
         let tomorrow = try #require(CycleScheduler.catchUpHorizon(schedule: schedule, now: clock.now))
-        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: later, since: tomorrow) == tenants)
+        #expect(try await CycleScheduler.overdueTenants(tenants, catalog: later, trust: Self.trust, since: tomorrow) == tenants)
     }
 
     @Test func aStopLeavesEveryTenantNotYetStartedAndTheLimitHolds() async throws {

@@ -342,13 +342,15 @@ public struct BackupCycle: Sendable {
         guard let lock else {
             return .ran(.failure(BackupError(schema: schema, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
         }
-        let (newest, reuse) = await Self.sharedDumpToReuse(of: schema, catalog: tools.catalog, since: reuseSharedSince, snapshot: snapshotName)
+        let (newest, reuse) = await Self.sharedDumpToReuse(
+            of: schema, catalog: tools.catalog, trust: context.manifestTrust(), since: reuseSharedSince, snapshot: snapshotName)
         if let newest, reuse {
             await lock.release()
             log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
             return .reused(newest.key)
         }
-        let result = await backUp(schema, tools: tools, sharedBackups: [], newest: newest)
+        // The newest vouched dump is not the newest key: the backup lists the folder itself for its key's second.
+        let result = await backUp(schema, tools: tools, sharedBackups: [])
         await lock.release()
         return .ran(result)
     }
@@ -417,7 +419,7 @@ public struct BackupCycle: Sendable {
         }
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
-                if let newest = try await Self.backupInSlot(of: schema, catalog: tools.catalog, slot: since) {
+                if let newest = try await Self.backupInSlot(of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since) {
                     await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
                     return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: newest.key)))
@@ -472,17 +474,19 @@ public struct BackupCycle: Sendable {
         newest.timestamp >= slot
     }
 
-    /// The schema's backup made in this slot (at or after `slot`, not future-dated), as the bucket says now:
-    /// the re-check a tenant gets once its lock is taken. `nil`: back it up.
-    static func backupInSlot(of schema: BackupSchema, catalog: BackupCatalog, slot: Date) async throws(S3Error) -> BackupKey? {
-        guard let newest = try await catalog.newest(of: schema), alreadyBackedUp(newest: newest, slot: slot) else { return nil }
+    /// The schema's backup made in this slot (at or after `slot`, not future-dated, vouched for by a signed
+    /// manifest), as the bucket says now: the re-check a tenant gets once its lock is taken. `nil`: back it up.
+    static func backupInSlot(of schema: BackupSchema, catalog: BackupCatalog, trust: ManifestTrust, slot: Date) async throws(S3Error) -> BackupKey? {
+        guard let newest = try await catalog.newestVouched(of: schema, trust: trust), alreadyBackedUp(newest: newest, slot: slot) else { return nil }
         return newest
     }
 
     /// The shared schema's newest dump, and whether this cycle can use it instead of dumping again
     /// (``reusesSharedDump(newest:since:snapshot:)``). A listing that fails reuses nothing.
-    static func sharedDumpToReuse(of schema: BackupSchema, catalog: BackupCatalog, since: Date?, snapshot: String?) async -> (newest: BackupKey?, reuse: Bool) {
-        guard let newest = try? await catalog.newest(of: schema) else { return (nil, false) }
+    static func sharedDumpToReuse(
+        of schema: BackupSchema, catalog: BackupCatalog, trust: ManifestTrust, since: Date?, snapshot: String?
+    ) async -> (newest: BackupKey?, reuse: Bool) {
+        guard let newest = try? await catalog.newestVouched(of: schema, trust: trust) else { return (nil, false) }
         return (newest, reusesSharedDump(newest: newest, since: since, snapshot: snapshot))
     }
 

@@ -104,6 +104,17 @@ public struct BackupContext: Sendable {
         }
     }
 
+    /// The newest backup of every tenant that a signed manifest vouches for, from one listing of the bucket:
+    /// what freshness and catch-up count (an object a bucket writer put there never makes a clinic fresh).
+    public func newestVouchedBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
+        let catalog = try catalog()
+        do throws(S3Error) {
+            return try await catalog.newestVouchedOfEveryTenant(trust: manifestTrust())
+        } catch {
+            throw .bucket(error)
+        }
+    }
+
     /// The newest backup of every tenant, from one listing of the bucket.
     public func newestBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
         let catalog = try catalog()

@@ -120,7 +120,7 @@ public struct CycleScheduler: Service {
             }
             let catalog = try context.catalog()
             do throws(S3Error) {
-                overdue = try await Self.overdueTenants(tenants, catalog: catalog, since: since)
+                overdue = try await Self.overdueTenants(tenants, catalog: catalog, trust: context.manifestTrust(), since: since)
             } catch {
                 throw .bucket(error)
             }
@@ -145,8 +145,8 @@ public struct CycleScheduler: Service {
 
     /// The tenants to catch up, from one listing of the bucket: those with no backup, or whose newest one (not
     /// future-dated) is older than `since`.
-    static func overdueTenants(_ tenants: [String], catalog: BackupCatalog, since: Date) async throws(S3Error) -> [String] {
-        overdue(tenants: tenants, newest: try await catalog.newestOfEveryTenant(), since: since)
+    static func overdueTenants(_ tenants: [String], catalog: BackupCatalog, trust: ManifestTrust, since: Date) async throws(S3Error) -> [String] {
+        overdue(tenants: tenants, newest: try await catalog.newestVouchedOfEveryTenant(trust: trust), since: since)
     }
 
     /// The tenants to catch up: those with no backup, or whose newest one is older than `since`.

@@ -31,7 +31,7 @@ public struct FreshnessMonitor: Service {
         let context = state.currentContext.context
         let settings = context.settings
         do throws(BackupCycleError) {
-            let newest = try await context.newestBackupOfEveryTenant()
+            let newest = try await context.newestVouchedBackupOfEveryTenant()
             // The database's tenants (a clinic that was removed is not an alert); the bucket's when the
             // database cannot be asked.
             let tenants: Set<String>

@@ -106,25 +106,77 @@ public struct BackupCatalog: Sendable {
         return newest
     }
 
+    /// Whether `manifest` vouches for `backup`: it names this very key and size, and a trusted key signed it.
+    /// The one rule for "this object is one of our backups"; a trusted mark beside it still condemns it.
+    public static func vouches(_ manifest: BackupManifest, for backup: ListedBackup, trust: ManifestTrust) -> Bool {
+        manifest.key == backup.key.key && manifest.bytes == backup.size && trust.verdict(for: manifest).isTrusted
+    }
+
+    /// How many manifests are read, newest first, to find a schema's newest vouched backup: past that many
+    /// objects that are not (a bucket writer's), the schema counts as having none, and is backed up.
+    public static let vouchedSearchLimit = 8
+
+    /// The newest backup of `schema` (not future-dated) that a signed manifest vouches for and no trusted
+    /// mark condemns: what the slot check and shared-dump reuse count as "backed up". An object a bucket
+    /// writer put there, with no manifest or one we did not sign, never makes a schema look backed up.
+    public func newestVouched(of schema: BackupSchema, trust: ManifestTrust) async throws(S3Error) -> BackupKey? {
+        await newestVouched(among: try await backups(of: schema), trust: trust)[schema.name]
+    }
+
+    /// ``newestVouched(of:trust:)`` for every tenant, from one listing of `<prefix>backups/` (one manifest
+    /// read per tenant in the usual case): what catch-up and the freshness metrics count.
+    /// Also sets `tenant_backup_future_dated_backups` for every tenant found, as ``newestOfEveryTenant()``.
+    public func newestVouchedOfEveryTenant(trust: ManifestTrust) async throws(S3Error) -> [String: BackupKey] {
+        let all = try await allBackups(area: .tenant)
+        recordFutureDated(all)
+        return await newestVouched(among: all, trust: trust)
+    }
+
+    /// Warns about and counts each tenant's future-dated keys (zero for a tenant with none).
+    private func recordFutureDated(_ backups: [ListedBackup]) {
+        let horizon = futureHorizon
+        var future: [String: [BackupKey]] = [:]
+        for backup in backups { future[backup.key.schema, default: []].append(contentsOf: backup.key.timestamp > horizon ? [backup.key] : []) }
+        for (tenant, keys) in future {
+            warn(about: keys, schema: .tenant(tenant))
+            BackupMetrics.recordFutureDated(tenant: tenant, count: keys.count)
+        }
+    }
+
+    private func newestVouched(among backups: [ListedBackup], trust: ManifestTrust) async -> [String: BackupKey] {
+        let horizon = futureHorizon
+        var found: [String: BackupKey] = [:]
+        let bySchema = Dictionary(grouping: backups.filter { $0.hasManifest && $0.size > 0 && $0.key.timestamp <= horizon }, by: \.key.schema)
+        for (schema, listed) in bySchema {
+            for backup in listed.sorted(by: { $0.key.timestamp > $1.key.timestamp }).prefix(Self.vouchedSearchLimit) {
+                guard let data = try? await client.get(key: backup.key.manifestKey, limit: 4 << 20),
+                      let manifest = try? BackupManifest.decode(Data(buffer: data)),
+                      Self.vouches(manifest, for: backup, trust: trust)
+                else {
+                    logger.warning(
+                        "a backup's manifest does not vouch for it; it does not count as backed up",
+                        metadata: ["tenant": "\(schema)", "s3_key": "\(backup.key.key)"])
+                    continue
+                }
+                if backup.hasMark, await BackupMark.read(for: backup, from: client, trust: trust) != nil { continue }
+                found[schema] = backup.key
+                break
+            }
+        }
+        return found
+    }
+
     /// The newest backup of every tenant that has one (future-dated keys left out), from one listing of
     /// `<prefix>backups/`. Also sets `tenant_backup_future_dated_backups` for every tenant found.
     public func newestOfEveryTenant() async throws(S3Error) -> [String: BackupKey] {
         let horizon = futureHorizon
         var newest: [String: BackupKey] = [:]
-        var future: [String: [BackupKey]] = [:]
-        for backup in try await allBackups(area: .tenant) {
+        let all = try await allBackups(area: .tenant)
+        for backup in all where backup.key.timestamp <= horizon {
             let key = backup.key
-            if key.timestamp > horizon {
-                future[key.schema, default: []].append(key)
-                continue
-            }
             if newest[key.schema].map({ key.timestamp > $0.timestamp }) ?? true { newest[key.schema] = key }
         }
-        for tenant in Set(newest.keys).union(future.keys) {
-            let keys = future[tenant] ?? []
-            warn(about: keys, schema: .tenant(tenant))
-            BackupMetrics.recordFutureDated(tenant: tenant, count: keys.count)
-        }
+        recordFutureDated(all)
         return newest
     }
 
