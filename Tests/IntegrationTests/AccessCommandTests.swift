@@ -289,6 +289,33 @@ import Testing
         }
     }
 
+    /// A bucket writer (straight to moto) replaces bienestar's newest backup with other bytes of the same
+    /// size, keeping its signed manifest, and copies the older one (with its manifest) under a new key:
+    /// presign reads each object before signing and refuses both, naming the mismatch; no URL is printed.
+    @Test func presignNeverSignsAURLForAnObjectItsManifestDoesNotDescribe() async throws {
+        try await withScenario { scenario in
+            let attacker = try services.attackerClient(bucket: scenario.bucket)
+            let newest = scenario.bienestar[1]
+            let size = try await attacker.headObject(key: newest).size
+            try await attacker.deleteObject(key: newest)
+            try await attacker.putObject(key: newest, body: ByteBuffer(bytes: [UInt8](repeating: 0x41, count: Int(size))))
+            let (swapped, swappedOutput) = try await Self.run(["presign", "--tenant", "bienestar", newest], scenario.environment)
+            #expect(swapped == .exited(1) && !swappedOutput.contains("X-Amz-Signature"), "\(swappedOutput)")
+            #expect(swappedOutput.contains("tenant bienestar") && swappedOutput.contains("SHA-256"), "\(swappedOutput)")
+
+            let older = scenario.bienestar[0]
+            let parsed = try #require(BackupKey.parse(older, prefix: ""))
+            let copy = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: parsed.timestamp.addingTimeInterval(1), format: parsed.format).key
+            try await attacker.putObject(key: copy, body: try await attacker.getObject(key: older))
+            try await attacker.putObject(key: copy + ".manifest.json", body: try await attacker.getObject(key: older + ".manifest.json"))
+            let (copied, copiedOutput) = try await Self.run(["presign", "--tenant", "bienestar", copy], scenario.environment)
+            #expect(copied == .exited(1) && !copiedOutput.contains("X-Amz-Signature"), "\(copiedOutput)")
+            // The untouched older backup is still presigned.
+            let (good, goodOutput) = try await Self.run(["presign", "--tenant", "bienestar", older], scenario.environment)
+            #expect(good == .exited(0) && goodOutput.contains("X-Amz-Signature"), "\(goodOutput)")
+        }
+    }
+
     // MARK: - delete
 
     @Test func deleteKeepsTheNewestUnlessForcedAndWaitsForNoLock() async throws {

@@ -61,6 +61,9 @@ import Testing
                 let base = "http://127.0.0.1:\(port)"
                 let deadline = ContinuousClock.now + .seconds(30)
                 while ContinuousClock.now < deadline, (try? await get(base + "/healthz").status) != 200 { try await Task.sleep(for: .milliseconds(200)) }
+                // The daemon's own start-up reads (catch-up reads each tenant's newest manifest) are over before
+                // the tests count what the API's requests touch.
+                try await daemon.waitForOutput(containing: "catch-up:")
                 let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: prefix + "backups/bienestar/").filter { !$0.hasSuffix(".json") }.sorted()
                 try await body(Server(
                     base: base, bucket: bucket, database: database, environment: environment, bienestar: bienestar, mindcare: mindcare, keys: keys,
@@ -94,6 +97,33 @@ import Testing
     }
 
     func get(_ url: String, token: String? = nil) async throws -> Answer { try await request("GET", url, token: token) }
+
+    /// A bucket writer (straight to moto) pads mindcare's dump to the size of bienestar's newest backup and
+    /// puts it at bienestar's key, keeping bienestar's signed manifest: bienestar's token gets no URL to it
+    /// (403, the object does not match its manifest), and the download sends none of it.
+    @Test func getURLNeverHandsOutAnotherClinicsDumpOfTheRightSize() async throws {
+        try await withServer { server in
+            let attacker = try services.attackerClient(bucket: server.bucket)
+            let newest = server.keys[1]
+            let size = Int(try await attacker.headObject(key: newest).size)
+            let listed = try await attacker.listKeys(prefix: "backups/mindcare/")
+            let mindcare = try #require(listed.first { !$0.hasSuffix(".manifest.json") })
+            var foreign = try await attacker.getObject(key: mindcare)
+            // A zstd skippable frame pads it: decompressors skip it, the size matches.
+            if foreign.readableBytes + 8 <= size {
+                let padding = size - foreign.readableBytes - 8
+                foreign.writeInteger(UInt32(0x184D_2A50), endianness: .little)
+                foreign.writeInteger(UInt32(padding), endianness: .little)
+                foreign.writeRepeatingByte(0, count: padding)
+            }
+            try #require(foreign.readableBytes == size, "mindcare's dump is larger than bienestar's newest")
+            try await attacker.deleteObject(key: newest)
+            try await attacker.putObject(key: newest, body: foreign)
+            let url = try await request("POST", server.base + "/api/backups/cloud/get-url/", token: server.bienestar, body: "{\"s3_key\": \"\(newest)\"}")
+            #expect(url.status == 403, "\(url.status) \(String(buffer: url.body))")
+            #expect(!String(buffer: url.body).contains("X-Amz-Signature"))
+        }
+    }
 
     @Test func everyEndpointAnswersTheOldAPIsShapes() async throws {
         try await withServer { server in

@@ -343,10 +343,32 @@ public struct BackupAccess: Sendable {
             throw AccessError(tenant: tenant, .invalidExpiry("\(expiresIn) s is outside 1 ... \(Self.maximumExpiry) (7 days)"))
         }
         let backup = try await locate(reference, tenant: tenant, for: .presign)
+        let manifest: BackupManifest?
         if vouchedOnly {
-            _ = try await vouchedForServing(backup, tenant: tenant, action: .presign)
+            manifest = try await vouchedForServing(backup, tenant: tenant, action: .presign)
         } else {
             try await refuseMarked(backup, tenant: tenant, action: .presign)
+            manifest = try await self.manifest(of: backup, tenant: tenant, action: .presign)
+        }
+        // A URL serves whatever the bucket holds when it is fetched: the object is read whole and checked
+        // against its manifest first (after the audit record, as every read), so a bucket writer's object of
+        // the right size at this key is never handed out. (One replaced between this read and the fetch is
+        // the window left.)
+        try await audit(.presign, tenant: tenant, key: backup.key.key, detail: "expires in \(expiresIn) s; the object is checked against its manifest first")
+        let problem: String?
+        do {
+            let read = try await streamObject(backup.key.key, tenant: tenant) { _ in }
+            problem = Self.mismatch(bytes: read.bytes, sha256: read.sha256, expected: manifest, listedSize: backup.size)
+        } catch {
+            await auditBestEffort(.presign, tenant: tenant, key: backup.key.key, outcome: .failed, detail: "\(error)")
+            throw AccessError(tenant: tenant, .storage(error as? S3Error ?? S3Error(operation: "GetObject", bucket: "", key: backup.key.key, cause: .transport("\(error)"))))
+        }
+        if let problem {
+            await auditBestEffort(.presign, tenant: tenant, key: backup.key.key, outcome: .refused, detail: "not presigned: \(problem)")
+            throw AccessError(
+                tenant: tenant,
+                vouchedOnly ? .notServed(key: backup.key.key, reason: "the stored object does not match its manifest (\(problem))")
+                    : .verificationFailed(key: backup.key.key, problem: problem))
         }
         let client = try client(tenant)
         let url: String
@@ -356,7 +378,6 @@ public struct BackupAccess: Sendable {
             await auditBestEffort(.presign, tenant: tenant, key: backup.key.key, outcome: .failed, detail: "\(error)")
             throw AccessError(tenant: tenant, .storage(error))
         }
-        try await audit(.presign, tenant: tenant, key: backup.key.key, detail: "expires in \(expiresIn) s")
         return PresignedBackup(url: url, key: backup.key.key, fileName: backup.key.fileName, expiresIn: expiresIn)
     }
 

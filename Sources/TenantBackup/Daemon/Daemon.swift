@@ -49,13 +49,15 @@ public struct Daemon: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: WatchdogService(state: state, logger: logger), serviceName: "watchdog")
         ]
-        let freshness = FreshnessMonitor(state: state, logger: logger)
+        // The freshness gauges are read only through the metrics endpoint: without one, nothing refreshes them
+        // (each refresh reads every tenant's newest manifest).
+        let freshness: FreshnessMonitor? = once || settings.metrics.listen == nil || registry == nil ? nil : FreshnessMonitor(state: state, logger: logger)
         if !once {
             if let address = settings.metrics.listen, let registry {
                 let server = try await MetricsServer.bind(address: address, registry: registry, logger: logger)
                 services.append(.init(service: server, serviceName: "metrics"))
             }
-            services.append(.init(service: freshness, serviceName: "freshness"))
+            if let freshness { services.append(.init(service: freshness, serviceName: "freshness")) }
             services.append(.init(service: DrillService(state: state, logger: logger), serviceName: "drills"))
             for extra in extraServices { services.append(.init(service: extra.make(state), serviceName: extra.name)) }
         }
@@ -63,7 +65,7 @@ public struct Daemon: Sendable {
         let outcome = CycleOutcomeBox()
         let scheduler = CycleScheduler(
             state: state, logger: logger, once: once,
-            freshness: once ? nil : freshness, outcome: outcome)
+            freshness: freshness, outcome: outcome)
         // Last in the list: the first to be told to stop, and its return ends the group in `once` mode.
         services.append(.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "scheduler"))
 
