@@ -142,6 +142,25 @@ import TenantBackupTesting
 
     /// Production servers often end sessions idle in a transaction after a while; the cycle's snapshot
     /// session is one for the whole cycle, and must outlive such a timeout.
+    /// The store refuses the manifest (a sentinel a bucket writer put at `<key>.manifest.json` answers 412 the
+    /// same way): the dump is kept, but the backup fails, naming the key and what to fix; never "✔".
+    @Test func aManifestThatCannotBeWrittenFailsTheBackupAndKeepsTheDump() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                try await services.proxy.inject([
+                    .init(method: "PUT", path: "^/\(bucket)/backups/bienestar/.*\\.manifest\\.json$", action: .error, times: 0, status: 403, code: "AccessDenied")
+                ])
+                let environment = services.commandEnvironment(database: database, bucket: bucket)
+                let (status, output) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar", "--no-shared"], environment)
+                #expect(status == .exited(1), "\(output)")
+                #expect(output.contains("manifest could not be written") && output.contains("bienestar"), "\(output)")
+                #expect(!output.contains("✔"), "\(output)")
+                let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/")
+                #expect(keys.count == 1 && keys.allSatisfy { !$0.hasSuffix(".manifest.json") }, "the dump is kept: \(keys)")
+            }
+        }
+    }
+
     @Test func theCyclesSnapshotOutlivesAnIdleInTransactionTimeout() async throws {
         try await TestDatabase.with(services) { source in
             try await source.psql("ALTER DATABASE \(source.name) SET idle_in_transaction_session_timeout = '500ms'")

@@ -391,7 +391,8 @@ import TenantBackupTesting
             let client = services.s3Client(bucket: bucket, now: { Date().addingTimeInterval(-20 * 60) })
             try await client.putObject(key: "skewed", body: ByteBuffer(string: "x"))
             let seen = try await services.proxy.requests(matching: "^/\(bucket)/skewed$")
-            #expect(seen.map(\.error) == ["RequestTimeTooSkewed", nil])
+            // Corrected once; a loaded machine may time the corrected PUT out and send it again (each then succeeds).
+            #expect(seen.first?.error == "RequestTimeTooSkewed" && seen.count >= 2 && seen.dropFirst().allSatisfy { $0.error == nil }, "\(seen.map(\.error))")
         }
     }
 

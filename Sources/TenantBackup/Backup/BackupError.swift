@@ -37,6 +37,8 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
         case lockLost
         /// Stopped from outside (a signal, the stop timeout): pg_dump stopped, the upload aborted.
         case stopped
+        /// The object is stored, its signed manifest could not be: kept, but nothing vouches for it.
+        case manifestNotWritten(key: String, reason: String)
         /// The key exists already: another backup of the schema started in the same second.
         case alreadyExists(key: String)
         /// The tenant registry lists the schema, the database has no such schema.
@@ -94,6 +96,9 @@ public struct BackupError: Error, Equatable, CustomStringConvertible {
             return "lost the tenant's advisory lock (its database connection ended); the upload was aborted and nothing was stored"
         case .stopped:
             return "stopped before it finished: pg_dump was stopped and the upload aborted; nothing was stored"
+        case .manifestNotWritten(let key, let reason):
+            return "\(key) was stored but its manifest could not be written (\(reason)); without a signed manifest it is not a "
+                + "verified backup (no drill, API download or restore takes it): fix the bucket's permissions for \(key)\(BackupKey.manifestSuffix) and back up again"
         case .alreadyExists(let key):
             return "\(key) already exists: another backup of this schema started in the same second; nothing was overwritten, back it up again"
         case .noSuchSchema:

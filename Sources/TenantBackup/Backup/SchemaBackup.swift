@@ -181,7 +181,7 @@ public struct SchemaBackup: Sendable {
             if whole {
                 log.warning("the upload was completed before the stop cut off S3's answer; the object is whole and is kept", metadata: ["error": "\(error)"])
                 stored = written
-                return await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
+                return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
             }
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
             // Cancelled while completing (the stop timeout passed): whatever request was cut off is not the cause.
@@ -196,7 +196,7 @@ public struct SchemaBackup: Sendable {
             log.error("backup failed", metadata: ["error": "\(failed.message)"])
             throw failed
         }
-        return await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
+        return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
     }
 
     /// The object is stored: write its manifest (even while the backup is being stopped: the manifest is what
@@ -204,7 +204,7 @@ public struct SchemaBackup: Sendable {
     private func finish(
         stored: StreamingUploader.Result, key: BackupKey, dumped: PgDumpProcess.Outcome, counter: CopyRowCounter?,
         startedAt clock: ContinuousClock.Instant, log: Logger
-    ) async -> BackupOutcome {
+    ) async throws(BackupError) -> BackupOutcome {
         let finishedAt = Date()
         var manifest = BackupManifest(
             area: schema.kind, schema: schema.name, key: key.key, bytes: stored.bytes, sha256: stored.sha256,
@@ -213,7 +213,7 @@ public struct SchemaBackup: Sendable {
             toolVersion: TenantBackupVersion.current, startedAt: key.timestamp, finishedAt: finishedAt,
             sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
         manifest.serverSideEncryption = stored.serverSideEncryption
-        var manifestKey: String? = key.manifestKey
+        let manifestKey: String? = key.manifestKey
         let client = self.client
         let signer = self.signer
         let written: (any Error)? = await Task {
@@ -226,9 +226,11 @@ public struct SchemaBackup: Sendable {
             }
         }.value
         if let error = written {
-            // The backup is complete and valid without it; `adopt` can write it later.
-            manifestKey = nil
-            log.warning("manifest not written; the backup is still valid", metadata: ["error": "\(error)"])
+            // The dump is stored and kept, but without its signed manifest nothing vouches for it: no drill, API
+            // download or restore (without --trust-unsigned) takes it, and the slot check does not count it. That
+            // is a failed backup, said as one, so the next cycle makes a good one.
+            log.error("manifest not written; the object is kept but is not a verified backup", metadata: ["error": "\(error)"])
+            throw BackupError(schema: schema, stage: .completion, cause: .manifestNotWritten(key: key.key, reason: "\(error)"))
         }
         let duration = ContinuousClock.now - clock
         log.info(
