@@ -85,6 +85,8 @@ public struct ProxyControl: Sendable {
         public let streaming: Bool?
         /// Its place in the order requests arrived (they are listed as they ended: a retry may end first).
         public let arrival: Int?
+        /// The body's data bytes that reached the proxy (of an aws-chunked body cut short, those that came).
+        public let received: Int?
 
         public enum StatusValue: Decodable, Sendable, Equatable {
             case code(Int)

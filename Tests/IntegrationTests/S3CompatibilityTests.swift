@@ -261,6 +261,44 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The part a dump ends in was made for a whole part, so what was streamed of it goes again from memory.
+    /// Every part waits for half a part before it streams: a dump that ends in the first half of its last part
+    /// resends nothing, one that ends past it less than a part. Counted by the uploader on both stores, and on
+    /// moto also on the wire by the proxy (the data bytes of every PUT for the key, cut-short ones included).
+    @Test(arguments: stores)
+    func aDumpEndingMidPartResendsNothingOrLessThanThatPart(storeName: String) async throws {
+        guard let store = CompatibleStore.named(storeName, services) else { return }
+        try await TestBucket.with(client: { store.client(services, bucket: $0) }) { bucket in
+            let client = store.client(services, bucket: bucket)
+            let part = 5 << 20
+            let cases: [(key: String, bytes: Int, resends: Bool)] = [
+                ("short-tail", part + (2 << 20), false),  // last part 2 MiB: under half a part, never streamed
+                ("long-tail", part + (4 << 20) + 4321, true),  // last part past half: it streamed and was cut
+                ("no-tail", 2 * part, false),  // ends on a part's end
+                ("one-part", (3 << 20) + 12345, true),  // one PutObject; the first part had started streaming
+            ]
+            for (key, size, resends) in cases {
+                let bytes = S3ClientIntegrationTests.randomBytes(size)
+                let uploader = StreamingUploader(client: client, key: key, partSize: part, partsInFlight: 2, options: S3WriteOptions(), logger: .quiet)
+                var rest = bytes
+                while rest.readableBytes > 0 { try await uploader.write(rest.readSlice(length: min(64 << 10, rest.readableBytes))!) }
+                let result = try await uploader.complete()
+                let stored = try await client.getObject(key: key, limit: 64 << 20)
+                #expect(stored == bytes, "\(store) \(key)")
+                if resends {
+                    #expect(result.resentBytes > 0 && result.resentBytes < part, "\(store) \(key): \(result.resentBytes) bytes resent")
+                } else {
+                    #expect(result.resentBytes == 0, "\(store) \(key): \(result.resentBytes) bytes resent")
+                }
+                guard store.name == "moto" else { continue }
+                try await services.proxy.settle(matching: "^/\(bucket)/\(key)$")
+                let puts = try await services.proxy.requests(matching: "^/\(bucket)/\(key)$").filter { $0.method == "PUT" }
+                let onTheWire = puts.reduce(0) { $0 + ($1.received ?? 0) } - size
+                #expect(onTheWire >= 0 && onTheWire <= result.resentBytes, "\(key): \(onTheWire) bytes resent on the wire, \(result.resentBytes) counted")
+            }
+        }
+    }
+
     /// Acceptance 2: RGW accepts the encryption header over HTTP (with `rgw_crypt_require_ssl = false`) and
     /// stores plaintext. Backups asking for SSE fail with the message and leave nothing; doctor says ✘.
     @Test func encryptionTheStoreDoesNotApplyFailsTheBackupAndLeavesNothing() async throws {

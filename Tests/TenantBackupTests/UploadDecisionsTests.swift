@@ -16,10 +16,13 @@ import Testing
         #expect(decisions.chunkSealed(sealedBytes: 5 << 20, streaming: true) == .appendToStream)
     }
 
-    @Test func laterPartsStreamFromTheirFirstChunk() {
+    @Test func laterPartsAlsoWaitForHalfAPartSoADumpEndingEarlyInOneResendsNothing() {
         var decisions = UploadDecisions(partSize: part, streamParts: true)
         #expect(decisions.partReady() == .ship(partNumber: 1))
-        #expect(decisions.chunkSealed(sealedBytes: 1 << 20, streaming: false) == .startStream)
+        #expect(decisions.chunkSealed(sealedBytes: 1 << 20, streaming: false) == .keep)
+        #expect(decisions.chunkSealed(sealedBytes: 3 << 20, streaming: false) == .keep)
+        #expect(decisions.completion(sealedBytes: 3 << 20) == .completeMultipart(shipLastPart: true))
+        #expect(decisions.chunkSealed(sealedBytes: 4 << 20, streaming: false) == .startStream)
     }
 
     @Test func withStreamingOffEveryPartIsKeptUntilFull() {

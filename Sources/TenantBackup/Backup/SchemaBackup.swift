@@ -237,7 +237,7 @@ public struct SchemaBackup: Sendable {
             "backup done",
             metadata: [
                 "bytes": "\(stored.bytes)", "dump_bytes": "\(dumped.bytes)", "parts": "\(stored.parts)",
-                "duration_ms": "\(duration.milliseconds)", "sha256": "\(stored.sha256)",
+                "bytes_resent": "\(stored.resentBytes)", "duration_ms": "\(duration.milliseconds)", "sha256": "\(stored.sha256)",
             ])
         return BackupOutcome(
             schema: schema, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,

@@ -33,8 +33,9 @@ public final class StreamingUploader {
     private var sealed: [ByteBuffer] = []
     private var sealedBytes = 0
     private var open: ByteBuffer
-    /// The streamed request of the part being filled, once it has started.
+    /// The streamed request of the part being filled, once it has started, and the bytes handed to it.
     private var streaming: StreamedPart?
+    private var streamedBytes = 0
     /// The upload's decisions, shared with the streamed requests' tasks (which may stop streaming).
     private let decisions: SharedDecisions
     private var uploadId: String?
@@ -77,6 +78,9 @@ public final class StreamingUploader {
         public let parts: Int
         /// The server-side encryption the store confirmed (`AES256`, `aws:kms`); `nil` when none was asked.
         public var serverSideEncryption: String?
+        /// Bytes handed to streamed requests that stored nothing and were sent again from memory: the part the
+        /// dump ended in (when it had streamed), and parts whose streamed request failed.
+        public var resentBytes: Int64 = 0
     }
 
     public init(
@@ -137,7 +141,9 @@ public final class StreamingUploader {
         let sealedBytes = self.sealedBytes
         let isStreaming = streaming != nil
         switch decisions.state.withLock({ $0.chunkSealed(sealedBytes: sealedBytes, streaming: isStreaming) }) {
-        case .appendToStream: streaming?.chunks.yield(chunk)
+        case .appendToStream:
+            streaming?.chunks.yield(chunk)
+            streamedBytes += chunk.readableBytes
         case .startStream: try await startStreaming()
         case .keep: break
         }
@@ -147,6 +153,7 @@ public final class StreamingUploader {
         let uploadId = try await startedUpload()
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         for chunk in sealed { continuation.yield(chunk) }
+        streamedBytes = sealedBytes
         let client = self.client
         let key = self.key
         let number = decisions.state.withLock { $0.nextPartNumber }
@@ -205,9 +212,12 @@ public final class StreamingUploader {
         }
         let pieces = sealed
         let streamed = streaming
+        let handedToStream = streamedBytes
         sealed = []
         sealedBytes = 0
         streaming = nil
+        streamedBytes = 0
+        let decisions = self.decisions
         streamed?.chunks.finish()
         let client = self.client
         let key = self.key
@@ -226,6 +236,7 @@ public final class StreamingUploader {
                     }
                 } catch {
                     try Task.checkCancellation()
+                    decisions.resentBytes.withLock { $0 += Int64(handedToStream) }
                     client.configuration.onRetry("UploadPart")
                     logger.info(
                         "streamed part failed; sending it again from memory",
@@ -264,9 +275,18 @@ public final class StreamingUploader {
             sealedBytes += open.readableBytes
             open = ByteBuffer()
         }
-        // The part being filled is short: its streamed request, made for a whole part, cannot finish.
-        await streaming?.cancel()
+        // The part being filled is short: its streamed request, made for a whole part, cannot finish, and what
+        // it was handed goes again in the part sent from memory (less than a part: see UploadDecisions).
+        if let streaming {
+            decisions.resentBytes.withLock { $0 += Int64(streamedBytes) }
+            logger.debug(
+                "the dump ended in a part that was streaming; the part goes again from memory",
+                metadata: ["s3_key": "\(key)", "bytes_streamed": "\(streamedBytes)", "part_bytes": "\(sealedBytes)"])
+            await streaming.cancel()
+        }
         streaming = nil
+        streamedBytes = 0
+        let resentBytes = decisions.resentBytes.withLock { $0 }
         let sealedBytes = self.sealedBytes
         let shipLastPart: Bool
         switch decisions.state.withLock({ $0.completion(sealedBytes: sealedBytes) }) {
@@ -275,7 +295,9 @@ public final class StreamingUploader {
             if abortStartedUpload { await abortUpload(because: "the object is smaller than one part") }
             _ = try await client.putObject(key: key, pieces: sealed, options: options)
             sealed = []
-            return Result(key: key, bytes: byteCount, sha256: digest, parts: 0, serverSideEncryption: client.configuration.serverSideEncryption.confirmationValue)
+            return Result(
+                key: key, bytes: byteCount, sha256: digest, parts: 0, serverSideEncryption: client.configuration.serverSideEncryption.confirmationValue,
+                resentBytes: resentBytes)
         case .completeMultipart(let last):
             shipLastPart = last
         }
@@ -294,7 +316,9 @@ public final class StreamingUploader {
         if createRetried { await client.abortOtherUploads(key: key, keeping: uploadId!) }
         // Complete's answer is not enough (RGW's carries no ETag): the stored object must be the one sent.
         let encryption = try await client.confirmStoredMultipart(key: key, bytes: byteCount, partMD5s: partMD5s)
-        return Result(key: key, bytes: byteCount, sha256: digest, parts: completedParts.count, serverSideEncryption: encryption)
+        return Result(
+            key: key, bytes: byteCount, sha256: digest, parts: completedParts.count, serverSideEncryption: encryption,
+            resentBytes: decisions.resentBytes.withLock { $0 })
     }
 
     /// Cancels parts in flight and aborts the multipart upload, so nothing of this object remains.
@@ -335,9 +359,10 @@ public final class StreamingUploader {
     }
 }
 
-/// An upload's ``UploadDecisions``, shared with its streamed requests' tasks.
+/// An upload's ``UploadDecisions``, and its count of bytes sent again, shared with its streamed requests' tasks.
 final class SharedDecisions: Sendable {
     let state: Mutex<UploadDecisions>
+    let resentBytes = Mutex<Int64>(0)
 
     init(_ decisions: UploadDecisions) {
         state = Mutex(decisions)

@@ -47,9 +47,14 @@ struct UploadDecisions: Sendable, Equatable {
     ///   - streaming: whether this part's streamed request is already running.
     mutating func chunkSealed(sealedBytes: Int, streaming: Bool) -> ChunkAction {
         if streaming { return .appendToStream }
-        // The first part waits for half a part, so a small object stays a single PutObject; no streamed
-        // request for a part past S3's limit (the dump fails there anyway).
-        guard streamParts, streamingStopped == nil, nextPartNumber <= maximumParts, multipartStarted || sealedBytes >= partSize / 2 else {
+        // Every part waits for half a part before it streams. A streamed request is made for a whole part, so
+        // the part the dump ends in cannot finish and is sent again from memory: waiting means a dump that ends
+        // in the first half of a part resends nothing (and a small object stays one PutObject), and one that
+        // ends past it resends less than one part. Half, because the burst sent at the start then takes no
+        // longer than the second half takes to fill wherever the link is at least as fast as the dump, so a
+        // part is still confirmed moments after its last byte. No streamed request for a part past S3's limit
+        // (the dump fails there anyway).
+        guard streamParts, streamingStopped == nil, nextPartNumber <= maximumParts, sealedBytes >= partSize / 2 else {
             return .keep
         }
         multipartStarted = true

@@ -373,6 +373,8 @@ class ChunkedPayload:
         self.previous = seed
         self.decoded_length = decoded_length
         self.encoded_length = encoded_length
+        # Data bytes that arrived, counted as they are read (a body cut short counts what came).
+        self.received = 0
 
     def _sign(self, data: bytes) -> str:
         string_to_sign = "\n".join(
@@ -411,6 +413,7 @@ class ChunkedPayload:
                 raise S3Error(400, "IncompleteBody", "The request body is not a valid aws-chunked stream")
             size = int(match.group(1), 16)
             data = self._read(size) if size else b""
+            self.received += len(data)
             if self._read(2) != b"\r\n":
                 raise S3Error(400, "IncompleteBody", "The request body is not a valid aws-chunked stream")
             consumed += size + 2
@@ -571,11 +574,18 @@ class ProxyHandler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
         return b"".join(chunks)
 
+    def _record(self, entry: dict) -> None:
+        """Logs the request, with the body bytes that reached us ("received": for an aws-chunked body, the data
+        of the chunks that arrived, so a part cut short shows what was sent of it)."""
+        payload = getattr(self, "payload", None)
+        entry["received"] = payload.received if payload is not None else len(getattr(self, "body", b"") or b"")
+        self.faults.record(entry)
+
     def _refuse(self, entry: dict, error: S3Error, raw_path: str) -> None:
         """Records the request as refused and answers with the error, closing the connection."""
         entry["status"] = error.status
         entry["error"] = error.code
-        self.faults.record(entry)
+        self._record(entry)
         self.close_connection = True
         try:
             self._send(error.status, error.xml(unquote(raw_path)), extra={"Connection": "close"})
@@ -630,6 +640,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def _serve(self, entry: dict, raw_path: str, raw_query: str, streaming: bool, body) -> None:
         chunks = None
+        self.payload = None
+        self.body = body
         try:
             if body is None:
                 raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
@@ -638,6 +650,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.verifier.verify(self.command, raw_path, raw_query, self.headers, body)
             if streaming:
                 chunks = self.verifier.chunked_payload(self.headers, self.rfile)
+                self.payload = chunks
                 if self.headers.get("content-md5") is not None or self.faults.has_rules():
                     # Checked as a whole before any digest check or injected fault.
                     body = b"".join(chunks)
@@ -662,7 +675,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             action = rule["action"]
             if action == "reset":
                 entry["status"] = "reset"
-                self.faults.record(entry)
+                self._record(entry)
                 self._reset()
                 return
             if action == "error":
@@ -670,13 +683,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 code = rule.get("code", "ServiceUnavailable" if status == 503 else "InternalError")
                 message = rule.get("message", "Please reduce your request rate." if code == "SlowDown" else "injected fault")
                 entry["status"] = status
-                self.faults.record(entry)
+                self._record(entry)
                 self._send(status, S3Error(status, code, message).xml(unquote(raw_path)))
                 return
             if action == "respond":
                 status = int(rule.get("status", 200))
                 entry["status"] = status
-                self.faults.record(entry)
+                self._record(entry)
                 self._send(status, rule.get("body", "").encode(), rule.get("content_type", "application/xml"))
                 return
             if action == "delay":
@@ -697,7 +710,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._refuse(entry, error, raw_path)
             return
         entry["status"] = status
-        self.faults.record(entry)
+        self._record(entry)
         if rule is not None and rule["action"] == "reset_after_forward":
             entry["status"] = "reset"
             self._reset()
