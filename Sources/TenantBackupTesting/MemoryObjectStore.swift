@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NIOCore
 import Synchronization
@@ -5,7 +6,8 @@ import TenantBackup
 
 /// An ``ObjectStore`` in memory, for unit tests of the catalog, retention and the cycle's decisions: keys
 /// listed in byte order as S3 lists them, incomplete uploads with their start time, and every deletion
-/// recorded.
+/// recorded. `ObjectStoreConformanceTests` runs the same cases against it and against the real stores of the
+/// test services, so it answers as they do.
 public final class MemoryObjectStore: ObjectStore {
     private struct State {
         var objects: [String: ByteBuffer] = [:]
@@ -47,10 +49,15 @@ public final class MemoryObjectStore: ObjectStore {
     /// Uploads still in progress.
     public var uploads: [S3MultipartUpload] { state.withLock { $0.uploads } }
 
+    /// A single PUT's ETag, as S3 lists it: the hex MD5 of the body.
+    static func eTag(_ body: ByteBuffer) -> String {
+        Insecure.MD5.hash(data: body.readableBytesView).map { String(format: "%02x", $0) }.joined()
+    }
+
     public func list(prefix: String, limit: Int?) async throws(S3Error) -> [S3ObjectSummary] {
         let matching = state.withLock { state in
             state.objects.filter { $0.key.hasPrefix(prefix) }
-                .map { S3ObjectSummary(key: $0.key, size: Int64($0.value.readableBytes), eTag: "", lastModified: state.modified[$0.key]) }
+                .map { S3ObjectSummary(key: $0.key, size: Int64($0.value.readableBytes), eTag: Self.eTag($0.value), lastModified: state.modified[$0.key]) }
         }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
         return limit.map { Array(matching.prefix($0)) } ?? matching
     }
@@ -93,6 +100,7 @@ public final class MemoryObjectStore: ObjectStore {
         let created = state.withLock { state -> Bool in
             guard state.objects[key] == nil else { return false }
             state.objects[key] = body
+            state.modified[key] = Date()
             return true
         }
         guard created else {
