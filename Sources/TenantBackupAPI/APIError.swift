@@ -47,7 +47,9 @@ struct APIError: Error {
             self.init(.conflict, newestVerified ? "the newest verified backup is kept" : "the newest backup is kept")
         case .tenantBusy: self.init(.conflict, "a backup, prune or delete of this clinic is already running; try again when it is done")
         case .invalidExpiry: self.init(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
-        case .verificationFailed: self.init(.badGateway, "the stored backup does not match its manifest")
+        // A backup that fails its check is not verified: 403, as every backup the API does not serve.
+        case .verificationFailed:
+            self.init(.forbidden, "the stored backup does not match its manifest: it is not served; the operator can check it with tenant-backup verify")
         case .keptByFloor(_, let rules):
             self.init(
                 .conflict,

@@ -4,6 +4,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import ServiceLifecycle
+import Synchronization
 import TenantBackup
 
 /// The clinic platform's backup endpoints, served by the daemon: the same paths and JSON as the system this
@@ -38,13 +40,17 @@ public struct BackupAPI: Sendable {
     /// The largest request body accepted (413 beyond).
     public static let maximumBody = 64 * 1024
 
-    /// The HTTP application, listening on `address` (the daemon adds it to its service group).
-    public func application(host: String, port: Int) -> some ApplicationProtocol {
+    /// The HTTP application, listening on `host:port` (the daemon adds it to its service group). An address
+    /// it cannot listen on fails the daemon with an error naming `api.listen`.
+    public func application(host: String, port: Int) -> some Service {
+        let listening = ListeningFlag()
         // A client that never finishes its request (slow headers) is cut off after 30 s without one; a
         // response being written (a long download) is not idle.
-        Application(
+        let application = Application(
             router: router(), server: .http1(configuration: .init(idleTimeout: .seconds(30))),
-            configuration: .init(address: .hostname(host, port: port), serverName: nil), logger: logger)
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { _ in listening.value.withLock { $0 = true } }, logger: logger)
+        return ListeningApplication(application: application, address: "\(host):\(port)", listening: listening)
     }
 
     func router() -> Router<APIRequestContext> {
@@ -295,4 +301,32 @@ public struct BackupAPI: Sendable {
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? OldAPI.encoded(value)) ?? Data("{}".utf8)
     return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: data)))
+}
+
+/// The API's application as the daemon runs it: a failure before it listens (the port is taken, the address
+/// is not this host's) says which setting to change.
+struct ListeningApplication<Wrapped: ApplicationProtocol>: Service {
+    let application: Wrapped
+    let address: String
+    let listening: ListeningFlag
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            if listening.value.withLock({ $0 }) { throw error }
+            throw APIListenError(message: "cannot listen on \(address) for the API (\(error)); change api.listen (TENANT_BACKUP_API_LISTEN) or set it to off")
+        }
+    }
+}
+
+/// Whether the API's server is listening (set once it is).
+final class ListeningFlag: Sendable {
+    let value = Mutex(false)
+}
+
+/// The API could not start listening.
+public struct APIListenError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }

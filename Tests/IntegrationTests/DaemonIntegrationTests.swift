@@ -519,4 +519,23 @@ import Testing
             }
         }
     }
+
+    /// Found by the adversarial run: an API address that cannot be listened on ended the daemon with a bare
+    /// "Address already in use", naming no setting. (Here the daemon's own metrics endpoint holds the port.)
+    @Test func anAPIPortInUseEndsTheDaemonNamingTheSetting() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let port = try Self.freePort()
+                var settings = environment(database: database, bucket: bucket)
+                settings["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
+                settings["TENANT_BACKUP_API_LISTEN"] = "127.0.0.1:\(port)"
+                settings["TENANT_BACKUP_API_TOKENS_FILE"] = DaemonIntegrationTests.temporaryFile("tokens.json")
+                settings["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
+                let daemon = try DaemonProcess(["run"], environment: settings)
+                #expect(await daemon.waitForExit(timeout: .seconds(60)) == 1)
+                #expect(daemon.output.contains("cannot listen on 127.0.0.1:\(port) for the API"), "\(daemon.output.suffix(2000))")
+                #expect(daemon.output.contains("change api.listen"), "\(daemon.output.suffix(2000))")
+            }
+        }
+    }
 }
