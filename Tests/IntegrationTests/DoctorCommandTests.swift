@@ -51,6 +51,26 @@ import TenantBackupTesting
         }
     }
 
+    /// A signing key the first backup cannot create means unsigned manifests, which count as no backup: doctor
+    /// says so before the first cycle.
+    @Test func aSigningKeyThatCannotBeCreatedFailsDoctor() async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let file = DaemonIntegrationTests.temporaryFile("not-a-folder")
+                try "a file".write(toFile: file, atomically: true, encoding: .utf8)
+                defer { try? FileManager.default.removeItem(atPath: file) }
+                var environment = services.environment
+                environment["PGDATABASE"] = database.name
+                environment["AWS_STORAGE_BUCKET_NAME"] = bucket
+                environment["TENANT_BACKUP_SIGNING_KEY_FILE"] = file + "/keys/signing.key"
+                let (status, output) = try await run(["doctor"], environment: environment)
+                #expect(status == .exited(1), "\(output)")
+                #expect(output.contains("✘ \(Doctor.signingCheck)"), "\(output)")
+                #expect(output.contains("TENANT_BACKUP_SIGNING_KEY_FILE"), "\(output)")
+            }
+        }
+    }
+
     @Test func doctorReadsAnEnvFile() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in

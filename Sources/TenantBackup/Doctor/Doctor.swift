@@ -76,6 +76,22 @@ public struct Doctor: Sendable {
                 return DoctorCheck(name: Self.signingCheck, outcome: .failed, detail: error.description, hint: "manifests written without it are unsigned and need --trust-unsigned to restore")
             }
         }
+        // The first backup creates the key where the nearest existing folder above it allows; where none does,
+        // every manifest is unsigned: no backup counts as ours (each check backs every tenant up again), and
+        // restores need --trust-unsigned.
+        var folder = (path as NSString).deletingLastPathComponent
+        while !folder.isEmpty, folder != "/", !FileManager.default.fileExists(atPath: folder) { folder = (folder as NSString).deletingLastPathComponent }
+        var isDirectory: ObjCBool = false
+        let existing = folder.isEmpty ? "." : folder
+        guard FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory), isDirectory.boolValue,
+              FileManager.default.isWritableFile(atPath: existing)
+        else {
+            return DoctorCheck(
+                name: Self.signingCheck, outcome: .failed,
+                detail: "\(path) does not exist and cannot be created (\(existing) is not a folder this user can write)",
+                hint: "set signing.key_file (TENANT_BACKUP_SIGNING_KEY_FILE) to a path this user can create: without the key, manifests are unsigned, "
+                    + "no backup counts as done (every check backs the tenants up again) and restores need --trust-unsigned")
+        }
         let trusted = settings.signing.publicKeys.count
         return DoctorCheck(
             name: Self.signingCheck, outcome: .passed,
