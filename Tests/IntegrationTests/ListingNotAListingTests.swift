@@ -47,6 +47,27 @@ import Testing
             }
         }
     }
+
+    /// A ListBucketResult that names no bucket (found by the adversarial run: it read as an empty listing) is not
+    /// a listing of this bucket: S3 and every compatible store name it.
+    @Test func aListingThatNamesNoBucketIsAnError() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            try await client.create(key: "backups/bienestar/x", body: .init(string: "x"), contentType: "text/plain")
+            let nameless = """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>
+                """
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/?$", query: "list-type=2", action: .respond, times: 1, status: 200, body: nameless)])
+            do {
+                let listed = try await client.list(prefix: "backups/", limit: nil)
+                Issue.record("a listing naming no bucket was read as \(listed.count) object(s)")
+            } catch {
+                #expect("\(error)".contains("names no bucket"), "\(error)")
+            }
+            #expect(try await client.list(prefix: "backups/", limit: nil).map(\.key) == ["backups/bienestar/x"])
+        }
+    }
 }
 
 /// Issue 19, acceptance 7: a download's audit record is stored before the first byte of the object is asked

@@ -84,7 +84,11 @@ extension S3Client {
         guard document.name == root else {
             throw S3Error(operation: operation, bucket: bucket, key: prefix, cause: .invalidResponse("the answer is a \(document.name), not a \(root); \(hint)"))
         }
-        if let name = document["Bucket"] ?? document["Name"], name != bucket {
+        // S3 and every compatible store name the bucket listed; an answer that names none is not that listing.
+        guard let name = document["Bucket"] ?? document["Name"] else {
+            throw S3Error(operation: operation, bucket: bucket, key: prefix, cause: .invalidResponse("the answer names no bucket; \(hint)"))
+        }
+        guard name == bucket else {
             throw S3Error(operation: operation, bucket: bucket, key: prefix, cause: .invalidResponse("the answer lists bucket \(name), not \(bucket); \(hint)"))
         }
     }
