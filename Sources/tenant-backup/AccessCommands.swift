@@ -60,7 +60,7 @@ struct BackupChoice: ParsableArguments {
     @Argument(help: ArgumentHelp("The backup: its key or file name.", valueName: "key"))
     var key: String?
 
-    @Flag(help: "The tenant's newest backup.")
+    @Flag(help: "The tenant's newest backup that a signed manifest vouches for (an unsigned newer object is passed over, with a warning).")
     var latest = false
 
     func validate() throws {

@@ -40,7 +40,7 @@ extension BackupAccess {
             guard let manifest = try? BackupManifest.decode(Data(buffer: data)) else {
                 throw AccessError(tenant: tenant, .verificationFailed(key: key, problem: "its manifest cannot be read as one"))
             }
-            guard manifest.key == key, manifest.bytes == backup.size else {
+            guard manifest.describes(key: key, bytes: backup.size) else {
                 throw AccessError(
                     tenant: tenant,
                     .verificationFailed(key: key, problem: "its manifest names \(manifest.key) of \(manifest.bytes) bytes; the object has \(backup.size)"))

@@ -87,7 +87,7 @@ extension BackupAccess {
                 continue
             }
             let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
-            states[backup.key] = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } == true ? .matches : .mismatch
+            states[backup.key] = manifest?.describes(key: backup.key.key, bytes: backup.size) == true ? .matches : .mismatch
             if let manifest { signatures[backup.key] = trust.verdict(for: manifest).summary }
             if let manifest, states[backup.key] == .matches, trust.verdict(for: manifest).isTrusted { signed.insert(backup.key) }
         }

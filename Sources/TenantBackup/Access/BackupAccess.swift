@@ -110,9 +110,19 @@ public struct BackupAccess: Sendable {
                 if audience == .clinic, await deletion(of: found, tenant: tenant) != nil { throw AccessError(tenant: tenant, .noSuchBackup(key: key.key)) }
                 return found
             }
+            // The newest backup a signed manifest vouches for: a newer object a bucket writer put there must not
+            // stand in front of it. With none vouched (a bucket written before signing), the newest listed, which
+            // the read then verifies as it would any key.
             let newest: BackupKey?
-            do {
-                newest = try await catalog.newest(of: .tenant(tenant))
+            do throws(S3Error) {
+                let vouched = try await catalog.newestVouched(of: .tenant(tenant), trust: context.manifestTrust())
+                let listedNewest = try await catalog.newest(of: .tenant(tenant))
+                newest = vouched ?? listedNewest
+                if let vouched, let any = listedNewest, any != vouched {
+                    logger.warning(
+                        "a newer object than the newest signed backup is not taken for --latest: no signed manifest vouches for it",
+                        metadata: ["tenant": "\(tenant)", "s3_key": "\(any.key)", "taken": "\(vouched.key)"])
+                }
             } catch {
                 throw AccessError(tenant: tenant, .storage(error))
             }
@@ -445,7 +455,7 @@ extension BackupAccess {
         }
         let manifest = try await self.manifest(of: backup, tenant: tenant, action: action)
         if let problem = vouchProblem(backup, manifest: manifest, trustUnsigned: false) { throw await refused(problem) }
-        guard let manifest, manifest.key == key, manifest.bytes == backup.size else {
+        guard let manifest, manifest.describes(key: key, bytes: backup.size) else {
             throw await refused("its manifest does not describe this object (key or size)")
         }
         return manifest

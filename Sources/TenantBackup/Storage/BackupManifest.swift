@@ -5,6 +5,13 @@ import Foundation
 ///
 /// A backup without a manifest (the old system's, or one whose manifest write failed) is still a backup.
 public struct BackupManifest: Codable, Sendable, Equatable {
+    /// Whether this manifest describes the object `key` of `bytes` bytes: it names that very key and size. A
+    /// manifest copied beside another object, or left from one replaced, does not. Half of the rule that a
+    /// manifest vouches for an object (``BackupCatalog/vouches(_:for:trust:)`` adds the signature).
+    public func describes(key: String, bytes: Int64) -> Bool {
+        self.key == key && self.bytes == bytes
+    }
+
     public var manifestVersion: Int = 1
     /// `tenant` or `shared`.
     public var area: String
