@@ -146,18 +146,14 @@ public struct StageChain: StreamTransform {
     }
 
     public mutating func finish() throws(StreamTransformError) -> ByteBuffer {
-        var carried: ByteBuffer?
+        // Each stage finishes after the last bytes of the stages before it have gone through it.
+        var carried = ByteBuffer()
         for index in stages.indices {
-            var out = ByteBuffer()
-            if var pending = carried {
-                var processed = try stages[index].process(pending)
-                out.writeBuffer(&processed)
-                pending.clear()
-            }
+            var out = carried.readableBytes > 0 ? try stages[index].process(carried) : ByteBuffer()
             var rest = try stages[index].finish()
             out.writeBuffer(&rest)
             carried = out
         }
-        return carried ?? ByteBuffer()
+        return carried
     }
 }
