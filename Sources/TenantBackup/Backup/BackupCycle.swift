@@ -300,6 +300,7 @@ public struct BackupCycle: Sendable {
         if applyRetention, !existingShared.isEmpty, report.shared.allSatisfy(\.succeeded), !report.shared.isEmpty {
             var runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
             runner.trust = context.manifestTrust()
+            runner.manifests = context.manifestCache
             do {
                 report.sharedRetention = .success(try await runner.runSharedSchemas())
             } catch {
@@ -417,21 +418,25 @@ public struct BackupCycle: Sendable {
         guard let lock else {
             return failed(.lock, .lockBusy(waited: lockWait == .zero ? nil : lockWait))
         }
+        var knownNewest: BackupKey?? = nil
         if let since = skipIfBackedUpSince {
             do throws(S3Error) {
-                if let newest = try await Self.backupInSlot(of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since) {
+                let check = try await Self.slotCheck(of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since)
+                if let inSlot = check.inSlot {
                     await lock.release()
-                    log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(newest.key)"])
-                    return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: newest.key)))
+                    log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(inSlot.key)"])
+                    return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: inSlot.key)))
                 }
+                knownNewest = .some(check.newest)
             } catch {
                 await lock.release()
                 return failed(.check, .s3(error))
             }
         }
         let interval = lockCheckInterval
+        let newest = knownNewest
         let (finished, lost): (Result<BackupOutcome, BackupError>, Void?) = await withWatcher {
-            await backUp(schema, tools: tools, sharedBackups: sharedBackups)
+            await backUp(schema, tools: tools, sharedBackups: sharedBackups, newest: newest)
         } until: {
             // Losing the lock cancels the backup: pg_dump is stopped and the multipart upload aborted.
             await lock.waitUntilLost(checkingEvery: interval) ? () : nil
@@ -458,6 +463,7 @@ public struct BackupCycle: Sendable {
             runner.audit = audit
             runner.actor = actor
             runner.trust = context.manifestTrust()
+            runner.manifests = context.manifestCache
             do throws(S3Error) {
                 schemaResult.retention = .success(try await runner.run(tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
             } catch {
@@ -477,8 +483,17 @@ public struct BackupCycle: Sendable {
     /// The schema's backup made in this slot (at or after `slot`, not future-dated, vouched for by a signed
     /// manifest), as the bucket says now: the re-check a tenant gets once its lock is taken. `nil`: back it up.
     static func backupInSlot(of schema: BackupSchema, catalog: BackupCatalog, trust: ManifestTrust, slot: Date) async throws(S3Error) -> BackupKey? {
-        guard let newest = try await catalog.newestVouched(of: schema, trust: trust), alreadyBackedUp(newest: newest, slot: slot) else { return nil }
-        return newest
+        try await slotCheck(of: schema, catalog: catalog, trust: trust, slot: slot).inSlot
+    }
+
+    /// ``backupInSlot(of:catalog:trust:slot:)``, and the schema's newest backup of any kind from the same
+    /// listing (the backup that follows needs it for its key, and need not list again).
+    static func slotCheck(of schema: BackupSchema, catalog: BackupCatalog, trust: ManifestTrust, slot: Date) async throws(S3Error)
+        -> (inSlot: BackupKey?, newest: BackupKey?)
+    {
+        let (newest, vouched) = try await catalog.newestAndNewestVouched(of: schema, trust: trust)
+        guard let vouched, alreadyBackedUp(newest: vouched, slot: slot) else { return (nil, newest) }
+        return (vouched, newest)
     }
 
     /// The shared schema's newest dump, and whether this cycle can use it instead of dumping again

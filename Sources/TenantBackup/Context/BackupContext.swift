@@ -13,6 +13,9 @@ public struct BackupContext: Sendable {
     public let httpClient: HTTPClient?
     /// The S3 client, or why there is none (no bucket configured): checked in one place.
     private let s3: Result<S3Client, BackupCycleError>
+    /// The tenant manifests retention has read, for every cycle and prune of this context (a reload, which may
+    /// change the trusted keys, starts afresh).
+    public let manifestCache = ManifestCache()
 
     public init(settings: Settings, environment: [String: String], logger: Logger, httpClient: HTTPClient? = nil) {
         self.settings = settings
@@ -69,7 +72,9 @@ public struct BackupContext: Sendable {
 
     /// The bucket's view of the backups.
     public func catalog(logger: Logger? = nil) throws(BackupCycleError) -> BackupCatalog {
-        BackupCatalog(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger)
+        var catalog = BackupCatalog(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger)
+        catalog.manifests = manifestCache
+        return catalog
     }
 
     /// What the database holds: its server version, the tenants and the shared schemas that exist.

@@ -94,6 +94,7 @@ public struct PruneRun: Sendable {
         runner.audit = try context.auditTrail()
         runner.actor = actor
         runner.trust = context.manifestTrust()
+        runner.manifests = context.manifestCache
         var results: [TenantResult] = []
         for tenant in tenants {
             do {

@@ -28,43 +28,37 @@ extension RetentionRunner {
     /// Every shared dump named by a tenant manifest in the bucket, leaving out the manifests of `ignoring`
     /// (tenant backups a dry run plans to delete).
     public func namedSharedDumps(ignoring: Set<String> = []) async throws -> Set<String> {
-        let manifests = try await BackupCatalog(client: client, prefix: prefix).allBackups(area: .tenant)
-            .filter { $0.hasManifest && !ignoring.contains($0.key.key) }
-            .map(\.key.manifestKey)
-        let client = self.client
-        let trust = self.trust
+        let listed = try await BackupCatalog(client: client, prefix: prefix).allBackups(area: .tenant).filter(\.hasManifest)
+        manifests.keepOnly(Set(listed.map(\.key.manifestKey)))
+        let wanted = listed.filter { !ignoring.contains($0.key.key) }
+        let (client, trust, cache) = (self.client, self.trust, self.manifests)
         return try await withThrowingTaskGroup(of: [String].self) { group in
             var named: Set<String> = []
             var next = 0
             func start() {
-                let key = manifests[next]
+                let backup = wanted[next]
                 next += 1
                 group.addTask {
-                    let data: Data
+                    let key = backup.key.manifestKey
+                    let manifest: ManifestCache.Entry
                     do {
-                        data = Data(buffer: try await client.get(key: key, limit: 4 << 20))
+                        manifest = try await cache.read(key, eTag: backup.manifestETag, from: client, trust: trust)
                     } catch {
                         throw UnreadableManifest(key: key, reason: "\(error)")
                     }
-                    let manifest: BackupManifest
-                    do {
-                        manifest = try BackupManifest.decode(data)
-                    } catch {
-                        throw UnreadableManifest(key: key, reason: "not a manifest: \(error)")
-                    }
-                    if let trust, !trust.verdict(for: manifest).isTrusted {
+                    if trust != nil, !manifest.verdict.isTrusted {
                         throw UnreadableManifest(
                             key: key,
-                            reason: "no trusted key signed it (\(trust.verdict(for: manifest).summary)): what it names cannot be believed; check the backup with "
+                            reason: "no trusted key signed it (\(manifest.verdict.summary)): what it names cannot be believed; check the backup with "
                                 + "tenant-backup verify, and delete it or its manifest if it is not ours")
                     }
                     return manifest.sharedBackups
                 }
             }
-            while next < min(16, manifests.count) { start() }
+            while next < min(16, wanted.count) { start() }
             while let names = try await group.next() {
                 named.formUnion(names)
-                if next < manifests.count { start() }
+                if next < wanted.count { start() }
             }
             return named
         }

@@ -117,6 +117,9 @@ public struct RetentionRunner: Sendable {
     public var trust: ManifestTrust?
     /// Who prunes: the daemon, or the operator running `prune`.
     public var actor = "tenant-backup"
+    /// The manifests already read (the context's, so a cycle reads each once: for the tenant, then for the
+    /// shared dumps; in the daemon, once until the next reload).
+    public var manifests = ManifestCache()
 
     public init(settings: RetentionSettings, client: any ObjectStore, prefix: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
@@ -153,14 +156,15 @@ public struct RetentionRunner: Sendable {
     /// trusted keys known, a backup deleted through the API (a trusted ``DeletionMark``) is no candidate: it
     /// never holds a period's place, nor the newest or newest-verified brake.
     func inspect(tenant: String) async throws(S3Error) -> Inspection {
-        let all = try await BackupCatalog(client: client, prefix: prefix).backups(of: .tenant(tenant))
+        let catalog = BackupCatalog(client: client, prefix: prefix, now: now)
+        let all = try await catalog.backups(of: .tenant(tenant))
         // An empty object named like a backup is no backup: it must not take a daily or weekly slot from a
         // real one. It is left out of planning, and kept.
         let listed = all.filter { $0.size > 0 }
         for empty in all where empty.size == 0 {
             logger.warning("an empty object named like a backup is not planned (kept)", metadata: ["tenant": "\(tenant)", "s3_key": "\(empty.key.key)"])
         }
-        let manifests = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
+        let manifestKeys = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
         var candidates: [RetentionCandidate] = []
         var mismatched: Set<String> = []
         var softDeleted: [(backup: BackupCatalog.ListedBackup, deletion: DeletionMark)] = []
@@ -177,10 +181,9 @@ public struct RetentionRunner: Sendable {
             // period's place, or the newest-verified brake, from a genuine backup.
             var vouched = backup.hasManifest
             if let trust, backup.hasManifest {
-                let manifest = try? BackupManifest.decode(Data(buffer: await client.get(key: backup.key.manifestKey, limit: 4 << 20)))
-                let matches = manifest.map { $0.key == backup.key.key && $0.bytes == backup.size } ?? false
-                if !matches { mismatched.insert(backup.key.key) }
-                vouched = matches && manifest.map { trust.verdict(for: $0).isTrusted } == true
+                let manifest = try? await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust)
+                if manifest?.describes(key: backup.key.key, bytes: backup.size) != true { mismatched.insert(backup.key.key) }
+                vouched = manifest.map { BackupCatalog.vouches($0, for: backup) } ?? false
             }
             candidates.append(RetentionCandidate(
                 key: backup.key.key, timestamp: backup.key.timestamp, size: backup.size, verified: trust != nil && vouched && !marked, vouched: vouched, marked: marked))
@@ -189,7 +192,7 @@ public struct RetentionRunner: Sendable {
         func inspection(_ failed: [String]) -> Inspection {
             Inspection(candidates: candidates, failedManifests: failed, marks: marks, softDeleted: softDeleted)
         }
-        let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
+        let horizon = catalog.futureHorizon
         let newestFirst = candidates.indices
             .filter { candidates[$0].timestamp <= horizon }
             .sorted { RetentionCandidate.newestFirst(candidates[$0], candidates[$1]) }
@@ -201,10 +204,10 @@ public struct RetentionRunner: Sendable {
         for index in newestFirst {
             let candidate = candidates[index]
             let manifestKey = candidate.key + BackupKey.manifestSuffix
-            guard manifests.contains(manifestKey) else { continue }
+            guard manifestKeys.contains(manifestKey) else { continue }
             guard let data = try? await client.get(key: manifestKey, limit: 4 << 20),
                   let manifest = try? BackupManifest.decode(Data(buffer: data)),
-                  manifest.key == candidate.key, manifest.bytes == candidate.size
+                  manifest.describes(key: candidate.key, bytes: candidate.size)
             else {
                 failedManifests.append(candidate.key)
                 continue

@@ -19,6 +19,8 @@ public struct BackupCatalog: Sendable {
     /// The clock "future" is measured against.
     public var now: @Sendable () -> Date
     public var clockSkewAllowance: TimeInterval
+    /// The manifests already read (the context's: the slot check, catch-up, freshness and retention share them).
+    public var manifests = ManifestCache()
 
     public init(
         client: any ObjectStore, prefix: String, logger: Logger = Logger(label: "tenant-backup", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -43,6 +45,8 @@ public struct BackupCatalog: Sendable {
         public let size: Int64
         /// Whether `<key>.manifest.json` is beside it (not yet whether it vouches for it).
         public let hasManifest: Bool
+        /// The ETag the listing gives `<key>.manifest.json` (``ManifestCache`` reads a manifest again when it changes).
+        public var manifestETag: String? = nil
         /// Whether `<key>.rejected.json` is beside it (not yet whether it counts: ``BackupMark/read(for:from:trust:)``).
         public var hasMark: Bool = false
         /// Whether `<key>.deleted.json` is beside it (not yet whether it counts: ``DeletionMark/read(for:from:trust:)``).
@@ -69,7 +73,8 @@ public struct BackupCatalog: Sendable {
 
     private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
         let objects = try await client.list(prefix: folder, limit: nil)
-        let manifests = Set(objects.compactMap { BackupKey.parseManifest($0.key, prefix: prefix)?.key })
+        let manifests = Dictionary(
+            objects.compactMap { object in BackupKey.parseManifest(object.key, prefix: prefix).map { ($0.key, object.eTag) } }, uniquingKeysWith: { first, _ in first })
         func sidecars(_ suffix: String) -> Set<String> { Set(objects.filter { $0.key.hasSuffix(suffix) }.map { String($0.key.dropLast(suffix.count)) }) }
         let marks = sidecars(BackupKey.markSuffix)
         let deletions = Dictionary(
@@ -78,8 +83,8 @@ public struct BackupCatalog: Sendable {
         return objects.compactMap { object in
             BackupKey.parse(object.key, prefix: prefix).map {
                 ListedBackup(
-                    key: $0, size: object.size, hasManifest: manifests.contains($0.key), hasMark: marks.contains($0.key), deletionStored: deletions[$0.key],
-                    lastModified: object.lastModified,
+                    key: $0, size: object.size, hasManifest: manifests[$0.key] != nil, manifestETag: manifests[$0.key], hasMark: marks.contains($0.key),
+                    deletionStored: deletions[$0.key], lastModified: object.lastModified,
                     storageClass: object.storageClass)
             }
         }
@@ -91,10 +96,21 @@ public struct BackupCatalog: Sendable {
 
     /// The newest backup of one schema that is not dated in the future, or `nil` when it has none.
     public func newest(of schema: BackupSchema) async throws(S3Error) -> BackupKey? {
+        newest(among: try await backups(of: schema), schema: schema)
+    }
+
+    /// From one listing: the schema's newest backup (any, for a new key's second) and its newest vouched one
+    /// (``newestVouched(of:trust:)``, for "backed up in this slot").
+    public func newestAndNewestVouched(of schema: BackupSchema, trust: ManifestTrust) async throws(S3Error) -> (newest: BackupKey?, vouched: BackupKey?) {
+        let listed = try await backups(of: schema)
+        return (newest(among: listed, schema: schema), await newestVouched(among: listed, trust: trust)[schema.name])
+    }
+
+    private func newest(among backups: [ListedBackup], schema: BackupSchema) -> BackupKey? {
         let horizon = futureHorizon
         var newest: BackupKey?
         var future: [BackupKey] = []
-        for backup in try await backups(of: schema) {
+        for backup in backups {
             let key = backup.key
             if key.timestamp > horizon {
                 future.append(key)
@@ -109,7 +125,12 @@ public struct BackupCatalog: Sendable {
     /// Whether `manifest` vouches for `backup`: it names this very key and size, and a trusted key signed it.
     /// The one rule for "this object is one of our backups"; a trusted mark beside it still condemns it.
     public static func vouches(_ manifest: BackupManifest, for backup: ListedBackup, trust: ManifestTrust) -> Bool {
-        manifest.key == backup.key.key && manifest.bytes == backup.size && trust.verdict(for: manifest).isTrusted
+        vouches(ManifestCache.Entry(manifest, verdict: trust.verdict(for: manifest)), for: backup)
+    }
+
+    /// ``vouches(_:for:trust:)`` for a manifest as ``ManifestCache`` keeps it (judged when it was read).
+    public static func vouches(_ manifest: ManifestCache.Entry, for backup: ListedBackup) -> Bool {
+        manifest.describes(key: backup.key.key, bytes: backup.size) && manifest.verdict.isTrusted
     }
 
     /// How many manifests are read, newest first, to find a schema's newest vouched backup: past that many
@@ -149,9 +170,8 @@ public struct BackupCatalog: Sendable {
         let bySchema = Dictionary(grouping: backups.filter { $0.hasManifest && $0.size > 0 && $0.key.timestamp <= horizon }, by: \.key.schema)
         for (schema, listed) in bySchema {
             for backup in listed.sorted(by: { $0.key.timestamp > $1.key.timestamp }).prefix(Self.vouchedSearchLimit) {
-                guard let data = try? await client.get(key: backup.key.manifestKey, limit: 4 << 20),
-                      let manifest = try? BackupManifest.decode(Data(buffer: data)),
-                      Self.vouches(manifest, for: backup, trust: trust)
+                guard let manifest = try? await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust),
+                      Self.vouches(manifest, for: backup)
                 else {
                     logger.warning(
                         "a backup's manifest does not vouch for it; it does not count as backed up",

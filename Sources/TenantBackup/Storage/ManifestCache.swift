@@ -1,0 +1,99 @@
+import Foundation
+import NIOFoundationCompat
+import Synchronization
+
+/// Tenant manifests as retention reads them, kept by key and by the ETag the listing gives them, with the
+/// verdict on their signature under one set of trusted keys. A manifest is written once and never changes:
+/// each is read from the bucket once per context (a process, or a daemon until its next reload) instead of
+/// twice per cycle (the tenant's retention, then the shared dumps'): at 1,000 clinics keeping 23 backups
+/// each, ~46,000 GETs a cycle became ~1,000, the new manifests.
+///
+/// Nothing is believed for longer than the bucket says it stands: an entry is used only while the listing
+/// gives the manifest the ETag it had when read, so a manifest replaced (by a bucket writer, or anyone) is
+/// read again and judged again. A store that lies about the ETag of a replaced manifest gets the verdict
+/// on the manifest it had: one our key signed, for the same key and size, which keeps more, never less.
+/// Only what retention needs is kept (a few hundred bytes a manifest), and entries whose manifest is gone
+/// from the bucket are dropped at each full listing.
+public final class ManifestCache: Sendable {
+    /// What a manifest says, as retention uses it.
+    public struct Entry: Sendable, Equatable {
+        public let key: String
+        public let bytes: Int64
+        public let sharedBackups: [String]
+        public let verdict: SignatureVerdict
+
+        public init(_ manifest: BackupManifest, verdict: SignatureVerdict) {
+            key = manifest.key
+            bytes = manifest.bytes
+            sharedBackups = manifest.sharedBackups
+            self.verdict = verdict
+        }
+
+        /// Whether the manifest names this very key and size (``BackupManifest/describes(key:bytes:)``).
+        public func describes(key: String, bytes: Int64) -> Bool {
+            self.key == key && self.bytes == bytes
+        }
+    }
+
+    /// Why a manifest could not be read as one.
+    public enum ReadError: Error, CustomStringConvertible {
+        case storage(S3Error)
+        case notAManifest(String)
+
+        public var description: String {
+            switch self {
+            case .storage(let error): "\(error)"
+            case .notAManifest(let reason): "not a manifest: \(reason)"
+            }
+        }
+    }
+
+    private struct Stored {
+        let eTag: String
+        let trust: [String]
+        let entry: Entry
+    }
+
+    private let entries = Mutex<[String: Stored]>([:])
+    private let reads = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Manifests read from the store so far (not answered from the cache).
+    public var storeReads: Int { reads.load(ordering: .relaxed) }
+
+    /// The manifest at `manifestKey`, from the cache when the listing gives it the ETag it had when read under
+    /// the same trusted keys; otherwise read, judged and kept. Judged with no keys when `trust` is `nil`.
+    public func read(_ manifestKey: String, eTag: String?, from store: any ObjectStore, trust: ManifestTrust?) async throws(ReadError) -> Entry {
+        let trustIDs = trust?.keys.map(\.id) ?? []
+        if let eTag, !eTag.isEmpty, let stored = entries.withLock({ $0[manifestKey] }), stored.eTag == eTag, stored.trust == trustIDs {
+            return stored.entry
+        }
+        reads.add(1, ordering: .relaxed)
+        let data: Data
+        do {
+            data = Data(buffer: try await store.get(key: manifestKey, limit: 4 << 20))
+        } catch {
+            throw .storage(error)
+        }
+        let manifest: BackupManifest
+        do {
+            manifest = try BackupManifest.decode(data)
+        } catch {
+            throw .notAManifest("\(error)")
+        }
+        let entry = Entry(manifest, verdict: trust?.verdict(for: manifest) ?? .unsigned)
+        if let eTag, !eTag.isEmpty {
+            entries.withLock { $0[manifestKey] = Stored(eTag: eTag, trust: trustIDs, entry: entry) }
+        }
+        return entry
+    }
+
+    /// Drops the entries of manifests no longer in the bucket (`present`: every manifest key a full listing
+    /// of `backups/` showed).
+    public func keepOnly(_ present: Set<String>) {
+        entries.withLock { entries in
+            for key in entries.keys where !present.contains(key) { entries[key] = nil }
+        }
+    }
+}
