@@ -118,4 +118,20 @@ import TenantBackupTesting
         #expect(!again.verdict.isTrusted)
         #expect(cache.storeReads == 2)
     }
+
+    /// A daemon runs for months: what it keeps must follow the bucket, not grow with every cycle.
+    @Test func entriesOfManifestsGoneFromTheBucketAreDroppedAndTheCacheIsBounded() async throws {
+        let bucket = Bucket()
+        for days in 1...3 { try bucket.cycle(daysAgo: Double(days)) }
+        let cache = ManifestCache()
+        _ = try await bucket.prune(cache)
+        #expect(cache.count == 9)
+        let gone = try #require(bucket.store.keys.first { $0.hasPrefix("backups/cora/") && $0.hasSuffix(BackupKey.manifestSuffix) })
+        _ = try await bucket.store.delete(keys: [gone, String(gone.dropLast(BackupKey.manifestSuffix.count))])
+        _ = try await bucket.runner(cache).run(tenant: "cora", trigger: .afterBackup(succeeded: true))
+        #expect(cache.count == 8)
+        let small = ManifestCache(maximumEntries: 4)
+        _ = try await bucket.prune(small)
+        #expect(small.count <= 4)
+    }
 }

@@ -29,7 +29,7 @@ extension RetentionRunner {
     /// (tenant backups a dry run plans to delete).
     public func namedSharedDumps(ignoring: Set<String> = []) async throws -> Set<String> {
         let listed = try await BackupCatalog(client: client, prefix: prefix).allBackups(area: .tenant).filter(\.hasManifest)
-        manifests.keepOnly(Set(listed.map(\.key.manifestKey)))
+        manifests.keepOnly(Set(listed.map(\.key.manifestKey)), under: StorageLayout(prefix: prefix).root(of: .tenant))
         let wanted = listed.filter { !ignoring.contains($0.key.key) }
         let (client, trust, cache) = (self.client, self.trust, self.manifests)
         return try await withThrowingTaskGroup(of: [String].self) { group in

@@ -165,6 +165,7 @@ public struct RetentionRunner: Sendable {
             logger.warning("an empty object named like a backup is not planned (kept)", metadata: ["tenant": "\(tenant)", "s3_key": "\(empty.key.key)"])
         }
         let manifestKeys = Set(listed.filter(\.hasManifest).map(\.key.manifestKey))
+        manifests.keepOnly(Set(all.filter(\.hasManifest).map(\.key.manifestKey)), under: BackupKey.folder(prefix: prefix, of: .tenant(tenant)))
         var candidates: [RetentionCandidate] = []
         var mismatched: Set<String> = []
         var softDeleted: [(backup: BackupCatalog.ListedBackup, deletion: DeletionMark)] = []

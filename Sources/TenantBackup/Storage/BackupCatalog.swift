@@ -150,6 +150,7 @@ public struct BackupCatalog: Sendable {
     public func newestVouchedOfEveryTenant(trust: ManifestTrust) async throws(S3Error) -> [String: BackupKey] {
         let all = try await allBackups(area: .tenant)
         recordFutureDated(all)
+        manifests.keepOnly(Set(all.filter(\.hasManifest).map(\.key.manifestKey)), under: StorageLayout(prefix: prefix).root(of: .tenant))
         return await newestVouched(among: all, trust: trust)
     }
 

@@ -12,8 +12,9 @@ import Synchronization
 /// gives the manifest the ETag it had when read, so a manifest replaced (by a bucket writer, or anyone) is
 /// read again and judged again. A store that lies about the ETag of a replaced manifest gets the verdict
 /// on the manifest it had: one our key signed, for the same key and size, which keeps more, never less.
-/// Only what retention needs is kept (a few hundred bytes a manifest), and entries whose manifest is gone
-/// from the bucket are dropped at each full listing.
+/// Only what retention needs is kept (a few hundred bytes a manifest); entries whose manifest is gone from
+/// the bucket are dropped at each listing that shows what is there (a tenant's retention, the shared
+/// dumps', the freshness refresh), and past ``maximumEntries`` the cache starts again empty.
 public final class ManifestCache: Sendable {
     /// What a manifest says, as retention uses it.
     public struct Entry: Sendable, Equatable {
@@ -56,8 +57,16 @@ public final class ManifestCache: Sendable {
 
     private let entries = Mutex<[String: Stored]>([:])
     private let reads = Atomic<Int>(0)
+    /// More entries than this (a bucket whose backups are never pruned) and the cache is emptied: about 60 MB
+    /// at most, and a few bytes a manifest read again after.
+    public let maximumEntries: Int
 
-    public init() {}
+    public init(maximumEntries: Int = 200_000) {
+        self.maximumEntries = maximumEntries
+    }
+
+    /// How many manifests are kept.
+    public var count: Int { entries.withLock { $0.count } }
 
     /// Manifests read from the store so far (not answered from the cache).
     public var storeReads: Int { reads.load(ordering: .relaxed) }
@@ -84,16 +93,20 @@ public final class ManifestCache: Sendable {
         }
         let entry = Entry(manifest, verdict: trust?.verdict(for: manifest) ?? .unsigned)
         if let eTag, !eTag.isEmpty {
-            entries.withLock { $0[manifestKey] = Stored(eTag: eTag, trust: trustIDs, entry: entry) }
+            let maximum = maximumEntries
+            entries.withLock { entries in
+                if entries.count >= maximum, entries[manifestKey] == nil { entries.removeAll() }
+                entries[manifestKey] = Stored(eTag: eTag, trust: trustIDs, entry: entry)
+            }
         }
         return entry
     }
 
-    /// Drops the entries of manifests no longer in the bucket (`present`: every manifest key a full listing
-    /// of `backups/` showed).
-    public func keepOnly(_ present: Set<String>) {
+    /// Drops the entries of manifests under `folder` no longer in the bucket (`present`: every manifest key a
+    /// listing of `folder` showed).
+    public func keepOnly(_ present: Set<String>, under folder: String) {
         entries.withLock { entries in
-            for key in entries.keys where !present.contains(key) { entries[key] = nil }
+            for key in entries.keys where key.hasPrefix(folder) && !present.contains(key) { entries[key] = nil }
         }
     }
 }
