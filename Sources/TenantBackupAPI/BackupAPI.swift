@@ -261,7 +261,7 @@ public struct BackupAPI: Sendable {
               ["i", "q", "l", "s", "I", "Q", "L", "S"].contains(String(cString: number.objCType))
         else { throw APIError(.badRequest, "expiration must be a whole number of seconds") }
         let seconds = number.int64Value
-        guard seconds >= 1, seconds <= Int64(BackupAccess.maximumExpiry) else {
+        guard BackupAccess.expiries.contains(Int(clamping: seconds)) else {
             throw APIError(.badRequest, "expiration must be a whole number of seconds from 1 to \(BackupAccess.maximumExpiry)")
         }
         return Int(seconds)

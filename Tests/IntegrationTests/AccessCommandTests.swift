@@ -305,7 +305,8 @@ import Testing
 
             let older = scenario.bienestar[0]
             let parsed = try #require(BackupKey.parse(older, prefix: ""))
-            let copy = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: parsed.timestamp.addingTimeInterval(1), format: parsed.format).key
+            // A second before the oldest: a free key (a second after may be the newest's, made in the next second).
+            let copy = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: parsed.timestamp.addingTimeInterval(-1), format: parsed.format).key
             try await attacker.putObject(key: copy, body: try await attacker.getObject(key: older))
             try await attacker.putObject(key: copy + ".manifest.json", body: try await attacker.getObject(key: older + ".manifest.json"))
             let (copied, copiedOutput) = try await Self.run(["presign", "--tenant", "bienestar", copy], scenario.environment)

@@ -316,21 +316,23 @@ public struct BackupAccess: Sendable {
     // MARK: - Presign
 
     /// The longest a presigned URL may live: 7 days, S3's limit for SigV4.
-    public static let maximumExpiry = 604_800
+    public static let maximumExpiry = SigV4Signer.maximumPresignedExpiry
+    /// The expiries a presigned URL may have, in seconds: the one rule the CLI, the API and presign share.
+    public static let expiries = 1...maximumExpiry
 
     /// Parses an expiry in whole seconds, 1 s ... 7 days.
     public static func expiry(_ text: String, tenant: String) throws(AccessError) -> Int {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard let seconds = Int(trimmed) else {
-            if !trimmed.isEmpty, trimmed.drop(while: { $0 == "-" }).allSatisfy(\.isNumber) {
-                throw AccessError(tenant: tenant, .invalidExpiry("\(trimmed) s is outside 1 ... \(maximumExpiry) (7 days)"))
-            }
+            if !trimmed.isEmpty, trimmed.drop(while: { $0 == "-" }).allSatisfy(\.isNumber) { throw outOfRange(trimmed, tenant: tenant) }
             throw AccessError(tenant: tenant, .invalidExpiry("\"\(text)\" is not a whole number of seconds"))
         }
-        guard (1...maximumExpiry).contains(seconds) else {
-            throw AccessError(tenant: tenant, .invalidExpiry("\(seconds) s is outside 1 ... \(maximumExpiry) (7 days)"))
-        }
+        guard expiries.contains(seconds) else { throw outOfRange("\(seconds)", tenant: tenant) }
         return seconds
+    }
+
+    static func outOfRange(_ seconds: String, tenant: String) -> AccessError {
+        AccessError(tenant: tenant, .invalidExpiry("\(seconds) s is outside \(expiries.lowerBound) ... \(expiries.upperBound) (7 days)"))
     }
 
     /// A presigned GET of one backup.
@@ -349,9 +351,7 @@ public struct BackupAccess: Sendable {
     /// A SigV4 presigned GET for the backup, valid `expiresIn` seconds. The URL is a secret: never logged.
     /// With `vouchedOnly` (the API), only a backup a trusted signature vouches for is presigned.
     public func presign(tenant: String, _ reference: BackupReference, expiresIn: Int, vouchedOnly: Bool = false) async throws(AccessError) -> PresignedBackup {
-        guard (1...Self.maximumExpiry).contains(expiresIn) else {
-            throw AccessError(tenant: tenant, .invalidExpiry("\(expiresIn) s is outside 1 ... \(Self.maximumExpiry) (7 days)"))
-        }
+        guard Self.expiries.contains(expiresIn) else { throw Self.outOfRange("\(expiresIn)", tenant: tenant) }
         let backup = try await locate(reference, tenant: tenant, for: .presign)
         let manifest: BackupManifest?
         if vouchedOnly {
