@@ -31,6 +31,28 @@ struct SeededGenerator: RandomNumberGenerator {
         dates.map { RetentionCandidate(key: "backups/t/backup-sql-t-\(BackupKey.format($0)).sql.zst", timestamp: $0) }
     }
 
+    /// The brake an operator's delete asks about is the one the plan applies: for every backup of random sets
+    /// (some verified, some marked, some dated in the future), `brake(on:)` names `.newest` or `.newestVerified`
+    /// exactly where the plan gives that reason.
+    @Test func aDeleteAsksThePlannerForTheSameBrakesThePlanApplies() {
+        var generator = SeededGenerator(state: 20_261_207)
+        let now = Self.date("2026-12-07 03:00")
+        for _ in 0..<200 {
+            let candidates = (0..<Int.random(in: 1...12, using: &generator)).map { index in
+                let time = now.addingTimeInterval(Double(Int.random(in: -90...2, using: &generator)) * 3600 * 12)
+                var candidate = RetentionCandidate(
+                    key: "backups/t/\(index)", timestamp: time, verified: Bool.random(using: &generator), vouched: Bool.random(using: &generator))
+                candidate.marked = Int.random(in: 0..<5, using: &generator) == 0
+                return candidate
+            }
+            let plan = RetentionPlanner.plan(candidates, policy: RetentionPolicy(), now: now)
+            for decision in plan.decisions {
+                let planned = decision.reasons.contains(.newest) ? RetentionReason.newest : decision.reasons.contains(.newestVerified) ? .newestVerified : nil
+                #expect(RetentionPlanner.brake(on: decision.candidate.key, among: candidates, now: now) == planned, "\(candidates)")
+            }
+        }
+    }
+
     static func keptDays(_ plan: RetentionPlan, _ zone: TimeZone = utc) -> [String] {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

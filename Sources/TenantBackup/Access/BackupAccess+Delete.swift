@@ -68,11 +68,11 @@ extension BackupAccess {
         let key = backup.key.key
         let client = try client(tenant)
         let candidates = try await retentionCandidates(tenant: tenant, client: client)
-        let horizon = now().addingTimeInterval(RetentionPlanner.defaultClockSkewAllowance)
-        let planned = candidates.filter { $0.timestamp <= horizon }.sorted(by: RetentionCandidate.newestFirst)
-        let protected: Bool? = planned.first?.key == key ? false : planned.first(where: \.verified)?.key == key ? true : nil
-        if let newestVerified = protected, !force {
-            let refusal = AccessError(tenant: tenant, .protectedBackup(key: key, newestVerified: newestVerified))
+        // The planner's brakes: the newest backup and the newest verified one.
+        let brake = RetentionPlanner.brake(on: key, among: candidates, now: now())
+        let protected = brake != nil
+        if let brake, !force {
+            let refusal = AccessError(tenant: tenant, .protectedBackup(key: key, newestVerified: brake == .newestVerified))
             await auditBestEffort(.delete, tenant: tenant, key: key, outcome: .refused, detail: refusal.message)
             throw refusal
         }
@@ -80,7 +80,7 @@ extension BackupAccess {
         if backup.hasManifest { keys.append(backup.key.manifestKey) }
         if backup.hasMark { keys.append(backup.key.markKey) }
         if backup.hasDeletion { keys.append(backup.key.deletionKey) }
-        try await audit(.delete, tenant: tenant, key: key, detail: protected != nil ? "forced past the newest-backup brake" : nil)
+        try await audit(.delete, tenant: tenant, key: key, detail: protected ? "forced past the newest-backup brake" : nil)
         let result: S3DeleteResult
         do {
             result = try await client.delete(keys: keys)
@@ -93,8 +93,8 @@ extension BackupAccess {
             await auditBestEffort(.delete, tenant: tenant, key: key, outcome: .failed, detail: "\(error)")
             throw AccessError(tenant: tenant, .storage(error))
         }
-        logger.notice("backup deleted by an operator", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "actor": "\(actor)", "forced": "\(protected != nil)"])
-        return Deletion(key: key, deletedKeys: result.deleted, forced: protected != nil)
+        logger.notice("backup deleted by an operator", metadata: ["tenant": "\(tenant)", "s3_key": "\(key)", "actor": "\(actor)", "forced": "\(protected)"])
+        return Deletion(key: key, deletedKeys: result.deleted, forced: protected)
     }
 }
 

@@ -96,6 +96,25 @@ public enum RetentionPlanner {
     /// How far in the future a backup may be dated and still be planned (clocks disagree a little).
     public static let defaultClockSkewAllowance: TimeInterval = 3600
 
+    /// The brakes, in `planned` (not dated in the future, newest first): the newest backup, and the newest
+    /// verified one that no mark condemns. Retention never deletes them; a delete of one is refused unless
+    /// forced. The one home of the rule.
+    static func brakes(_ planned: [RetentionCandidate]) -> (newest: Int?, newestVerified: Int?) {
+        (planned.indices.first, planned.firstIndex { $0.verified && !$0.marked })
+    }
+
+    /// Which brake protects `key` among a tenant's `candidates` now: `.newest`, `.newestVerified`, or `nil`.
+    public static func brake(
+        on key: String, among candidates: [RetentionCandidate], now: Date, clockSkewAllowance: TimeInterval = defaultClockSkewAllowance
+    ) -> RetentionReason? {
+        let horizon = now.addingTimeInterval(clockSkewAllowance)
+        let planned = candidates.filter { $0.timestamp <= horizon }.sorted(by: RetentionCandidate.newestFirst)
+        let (newest, newestVerified) = brakes(planned)
+        if let newest, planned[newest].key == key { return .newest }
+        if let newestVerified, planned[newestVerified].key == key { return .newestVerified }
+        return nil
+    }
+
     public static func plan(
         _ candidates: [RetentionCandidate], policy: RetentionPolicy, now: Date,
         clockSkewAllowance: TimeInterval = defaultClockSkewAllowance
@@ -158,11 +177,9 @@ public enum RetentionPlanner {
                     reasons[index].append(.within)
                 }
             }
-            // The brakes: the newest backup, and the newest verified one, are never deleted.
-            reasons[0].append(.newest)
-            if let verified = planned.firstIndex(where: { $0.verified && !$0.marked }) {
-                reasons[verified].append(.newestVerified)
-            }
+            let (newest, newestVerified) = brakes(planned)
+            if let newest { reasons[newest].append(.newest) }
+            if let newestVerified { reasons[newestVerified].append(.newestVerified) }
         }
         let decisions = future.map { RetentionDecision(candidate: $0, reasons: [.future]) }
             + zip(planned, reasons).map { RetentionDecision(candidate: $0, reasons: $1) }
