@@ -14,6 +14,7 @@ import Foundation
 /// | `TENANT_BACKUP_PG_DUMP` | `postgres.pg_dump` |
 /// | `TENANT_BACKUP_TENANT_QUERY` | `tenants.query` |
 /// | `TENANT_BACKUP_INCLUDE`, `TENANT_BACKUP_EXCLUDE`, `TENANT_BACKUP_SHARED_SCHEMAS` | comma-separated lists |
+/// | `TENANT_BACKUP_COMPRESSION`, `TENANT_BACKUP_TENANT_CONCURRENCY` | `backup.compression`, `backup.tenant_concurrency` |
 /// | `TENANT_BACKUP_S3_BUCKET`, `AWS_STORAGE_BUCKET_NAME` | `s3.bucket` |
 /// | `TENANT_BACKUP_S3_REGION`, `AWS_S3_REGION_NAME`, `AWS_REGION`, `AWS_DEFAULT_REGION` | `s3.region` |
 /// | `TENANT_BACKUP_S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | `s3.endpoint` |
