@@ -94,7 +94,10 @@ public struct TestServices: Sendable {
         settings.endpoint = url
         settings.serverSideEncryption = .none
         let attacker = S3Credentials(accessKeyId: "AKIAATTACKER", secretAccessKey: UUID().uuidString)
-        return S3Client(settings: settings, bucket: bucket, credentials: attacker, configuration: Self.clientConfiguration, logger: .quiet)
+        // An attacker overwrites: no If-None-Match, so a replacement never races a delayed write of our own.
+        var configuration = Self.clientConfiguration
+        configuration.preventOverwrites = false
+        return S3Client(settings: settings, bucket: bucket, credentials: attacker, configuration: configuration, logger: .quiet)
     }
 
     /// The verifying proxy's control API.

@@ -118,8 +118,7 @@ import Testing
             let key = try #require(try await client.listKeys(prefix: "backups/bienestar/").first { !$0.hasSuffix(".manifest.json") })
             var bytes = Array(buffer: try await client.getObject(key: key))
             bytes[bytes.count / 2] ^= 0x01
-            try await client.deleteObject(key: key)
-            try await client.putObject(key: key, body: ByteBuffer(bytes: bytes))
+            try await services.attackerClient(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!).putObject(key: key, body: ByteBuffer(bytes: bytes))
             _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
             let (status, output) = try await AccessCommandTests.run(
                 ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)"], environment)
@@ -176,8 +175,7 @@ import Testing
             var manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: manifestKey)))
             manifest.pgDumpVersion = "99.1"
             manifest = try TestSigning.resign(manifest)
-            try await client.deleteObject(key: manifestKey)
-            try await client.putObject(key: manifestKey, body: ByteBuffer(data: try manifest.encoded()))
+            try await services.attackerClient(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!).putObject(key: manifestKey, body: ByteBuffer(data: try manifest.encoded()))
             _ = try database.connect().query("DROP SCHEMA mindcare CASCADE", purpose: "test")
             let (status, output) = try await AccessCommandTests.run(
                 ["restore", "--tenant", "mindcare", "--latest", "--target-database", "dbname=\(database.name)"], environment)
@@ -260,8 +258,7 @@ import Testing
             let patients = try #require(manifest.tableRowCounts?["bienestar.patients"])
             manifest.tableRowCounts?["bienestar.patients"] = patients + 1
             manifest = try TestSigning.resign(manifest)
-            try await client.deleteObject(key: manifestKey)
-            try await client.putObject(key: manifestKey, body: ByteBuffer(data: try manifest.encoded()))
+            try await services.attackerClient(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!).putObject(key: manifestKey, body: ByteBuffer(data: try manifest.encoded()))
             let (failed, report) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", "--restore"], environment)
             #expect(failed == .exited(1), "\(report)")
             #expect(report.contains("MISMATCH bienestar.patients: manifest \(patients + 1), restored \(patients)"), "\(report)")

@@ -62,8 +62,7 @@ import TenantBackupTesting
                 area: "tenant", schema: "clinic", key: keys[0], bytes: 1, sha256: "", dumpBytes: 0, compression: "zstd", encryption: nil,
                 format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test", startedAt: Self.now, finishedAt: Self.now,
                 sharedBackups: [], tableRowCounts: nil)
-            try await client.deleteObject(key: keys[0] + ".manifest.json")
-            try await client.putObject(key: keys[0] + ".manifest.json", body: ByteBuffer(data: try wrong.encoded()))
+            try await services.attackerClient(bucket: bucket).putObject(key: keys[0] + ".manifest.json", body: ByteBuffer(data: try wrong.encoded()))
             let policy = RetentionPolicy(keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0)
             let outcome = try await runner(bucket, settings: RetentionSettings(policy: policy, maxDeleteFraction: 1))
                 .run(tenant: "clinic", trigger: .afterBackup(succeeded: true), dryRun: true)
