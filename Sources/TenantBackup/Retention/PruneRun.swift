@@ -56,6 +56,8 @@ public struct PruneRun: Sendable {
             let subject = tenant.map { BackupSchema.tenant($0).description } ?? "shared schemas"
             switch cause {
             case .busy: return "\(subject): another tenant-backup (on this or another host) is working on this tenant; try again when it is done"
+            case .s3(let error) where error.operation == "GetObject" && error.key?.hasSuffix(BackupKey.manifestSuffix) == true:
+                return "\(subject): \(error); nothing of it is deleted until every manifest of its backups can be read (retry when the store answers)"
             case .s3(let error): return "\(subject): \(error)"
             case .unreadableManifest(let error): return "\(subject): \(error)"
             case .database(let error): return "\(subject): \(error)"

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOFoundationCompat
 
 /// Retention settings: the policy plus the brakes around applying it.
@@ -154,7 +155,9 @@ public struct RetentionRunner: Sendable {
 
     /// ``candidates(tenant:)``, and what else retention needs to know about the tenant's folder. With the
     /// trusted keys known, a backup deleted through the API (a trusted ``DeletionMark``) is no candidate: it
-    /// never holds a period's place, nor the newest or newest-verified brake.
+    /// never holds a period's place, nor the newest or newest-verified brake. A listed manifest the store does
+    /// not answer for (anything but 404) is thrown: read as "no manifest", it would hand the newest good
+    /// backup's place to an older one, and the plan would delete it.
     func inspect(tenant: String) async throws(S3Error) -> Inspection {
         let catalog = BackupCatalog(client: client, prefix: prefix, now: now)
         let all = try await catalog.backups(of: .tenant(tenant))
@@ -182,7 +185,14 @@ public struct RetentionRunner: Sendable {
             // period's place, or the newest-verified brake, from a genuine backup.
             var vouched = backup.hasManifest
             if let trust, backup.hasManifest {
-                let manifest = try? await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust)
+                let manifest: ManifestCache.Entry?
+                do {
+                    manifest = try await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust)
+                } catch {
+                    // Unanswered is not unsigned: the tenant's deletions stop until the store answers.
+                    if let failure = error.unanswered { throw failure }
+                    manifest = nil
+                }
                 if manifest?.describes(key: backup.key.key, bytes: backup.size) != true { mismatched.insert(backup.key.key) }
                 vouched = manifest.map { BackupCatalog.vouches($0, for: backup) } ?? false
             }
@@ -206,8 +216,14 @@ public struct RetentionRunner: Sendable {
             let candidate = candidates[index]
             let manifestKey = candidate.key + BackupKey.manifestSuffix
             guard manifestKeys.contains(manifestKey) else { continue }
-            guard let data = try? await client.get(key: manifestKey, limit: 4 << 20),
-                  let manifest = try? BackupManifest.decode(Data(buffer: data)),
+            let data: ByteBuffer?
+            do {
+                data = try await client.get(key: manifestKey, limit: 4 << 20)
+            } catch {
+                if error.status != 404 { throw error }
+                data = nil
+            }
+            guard let data, let manifest = try? BackupManifest.decode(Data(buffer: data)),
                   manifest.describes(key: candidate.key, bytes: candidate.size)
             else {
                 failedManifests.append(candidate.key)

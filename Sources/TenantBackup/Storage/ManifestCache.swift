@@ -47,6 +47,14 @@ public final class ManifestCache: Sendable {
             case .notAManifest(let reason): "not a manifest: \(reason)"
             }
         }
+
+        /// The store's failure to answer, when the manifest could not be read at all (not `404`: a manifest
+        /// gone since the listing is simply not there). A decision that deletes must not go on without it:
+        /// read as "no manifest", it would let an older backup take the place of the newest good one.
+        public var unanswered: S3Error? {
+            guard case .storage(let error) = self, error.status != 404 else { return nil }
+            return error
+        }
     }
 
     private struct Stored {
