@@ -208,7 +208,10 @@ struct DownloadCommand: AsyncParsableCommand {
             try await access.download(tenant: tenant, reference, to: destination, decompress: decompress, progress: progress)
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        let verdict = download.verified ? "verified against its manifest" : "NOT verified: it has no manifest (tenant-backup adopt writes one)"
+        let verdict =
+            !download.verified ? "NOT verified: it has no manifest (tenant-backup adopt writes one)"
+            : download.signed ? "verified against its signed manifest"
+            : "matches its manifest, but NO trusted key signed that manifest: anyone who can write the bucket could have put both there"
         let line = "\(download.key): \(download.storedBytes) bytes, sha256 \(download.sha256), \(verdict)"
             + (target.map { " → \($0)" } ?? "")
         FileHandle.standardError.write(Data((line + "\n").utf8))

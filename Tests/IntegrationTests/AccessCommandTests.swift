@@ -317,6 +317,67 @@ import Testing
         }
     }
 
+    /// A bucket writer puts twelve objects newer than bienestar's newest signed backup, each holding mindcare's
+    /// dump with mindcare's manifest rewritten for its key and unsigned (the adversarial run beat a search of
+    /// eight): `download --latest` still returns the signed backup, byte for byte. One of the plants downloaded
+    /// by its key is said to match an UNSIGNED manifest, never "verified".
+    @Test func latestPassesOverAnyNumberOfPlantedObjects() async throws {
+        try await withScenario { scenario in
+            let attacker = try services.attackerClient(bucket: scenario.bucket)
+            let newest = scenario.bienestar[1]
+            let keys = try await attacker.listKeys(prefix: "backups/mindcare/")
+            let mindcare = try #require(keys.first { !$0.hasSuffix(".manifest.json") })
+            let body = try await attacker.getObject(key: mindcare)
+            let manifest = try BackupManifest.decode(Data(buffer: try await attacker.getObject(key: mindcare + ".manifest.json")))
+            let parsed = try #require(BackupKey.parse(newest, prefix: ""))
+            var plants: [String] = []
+            for second in 1...12 {
+                let plant = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: parsed.timestamp.addingTimeInterval(Double(second)), format: parsed.format).key
+                var forged = manifest
+                forged.key = plant
+                forged.schema = "bienestar"
+                forged.signature = nil
+                try await attacker.putObject(key: plant, body: body)
+                try await attacker.putObject(key: plant + ".manifest.json", body: ByteBuffer(data: try forged.encoded()))
+                plants.append(plant)
+            }
+            let file = DaemonIntegrationTests.temporaryFile("latest")
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let (status, output) = try await Self.run(["download", "--tenant", "bienestar", "--latest", "-o", file], scenario.environment)
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("\(newest):") && output.contains("verified against its signed manifest"), "\(output)")
+            let fetched = try Data(contentsOf: URL(fileURLWithPath: file))
+            #expect(fetched == Data(buffer: try await attacker.getObject(key: newest)), "--latest did not return the newest signed backup")
+
+            let (planted, plantedOutput) = try await Self.run(["download", "--tenant", "bienestar", plants[0], "-o", file, "--force"], scenario.environment)
+            #expect(planted == .exited(0), "\(plantedOutput)")
+            #expect(plantedOutput.contains("NO trusted key signed") && !plantedOutput.contains("verified against"), "\(plantedOutput)")
+        }
+    }
+
+    /// The store fails to answer for the newest signed backup's manifest while a newer object without one sits
+    /// in front of it (the adversarial run: prune then kept the object and the older backup, and deleted the
+    /// newest good one). Unanswered is not unsigned: prune and delete stop for the tenant, nothing is deleted.
+    @Test func aManifestTheStoreDoesNotAnswerForStopsTheTenantsDeletions() async throws {
+        try await withScenario { scenario in
+            let attacker = try services.attackerClient(bucket: scenario.bucket)
+            let (older, newest) = (scenario.bienestar[0], scenario.bienestar[1])
+            let parsed = try #require(BackupKey.parse(newest, prefix: ""))
+            let junk = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: parsed.timestamp.addingTimeInterval(5), format: parsed.format).key
+            try await attacker.putObject(key: junk, body: ByteBuffer(string: "no manifest beside me"))
+            let before = Set(try await attacker.listKeys(prefix: "backups/bienestar/"))
+            let manifestPath = "^/\(scenario.bucket)/" + NSRegularExpression.escapedPattern(for: newest + ".manifest.json") + "$"
+            try await services.proxy.inject([.init(method: "GET", path: manifestPath, action: .error, times: 0, status: 500, code: "InternalError")])
+            for arguments in [["prune", "--tenant", "bienestar"], ["prune", "--tenant", "bienestar", "--force"], ["delete", "--tenant", "bienestar", older]] {
+                let (status, output) = try await Self.run(arguments, scenario.environment)
+                #expect(status == .exited(1), "\(arguments.joined(separator: " ")): \(output)")
+                #expect(output.contains(newest + ".manifest.json"), "\(arguments.joined(separator: " ")): \(output)")
+                #expect(!output.contains("delete backups/bienestar"), "\(arguments.joined(separator: " ")): \(output)")
+            }
+            #expect(Set(try await attacker.listKeys(prefix: "backups/bienestar/")) == before)
+        }
+    }
+
     // MARK: - delete
 
     @Test func deleteKeepsTheNewestUnlessForcedAndWaitsForNoLock() async throws {

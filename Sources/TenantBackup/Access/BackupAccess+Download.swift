@@ -26,6 +26,9 @@ extension BackupAccess {
         public let sha256: String
         /// Whether a manifest vouched for the bytes; `false` for a backup without one (nothing to check against).
         public let verified: Bool
+        /// Whether a trusted key signed that manifest. An unsigned one (a bucket from before signing, or a
+        /// bucket writer's) checks only that the bytes are the ones it describes, not whose they are.
+        public let signed: Bool
         /// The file written, for a file destination.
         public let path: String?
     }
@@ -245,7 +248,8 @@ extension BackupAccess {
             try output.commit(to: target, tenant: tenant)
             path = target
         }
-        return Download(key: key, storedBytes: stored, writtenBytes: written, sha256: digest, verified: manifest != nil, path: path)
+        let signed = manifest.map { context.manifestTrust().verdict(for: $0).isTrusted } ?? false
+        return Download(key: key, storedBytes: stored, writtenBytes: written, sha256: digest, verified: manifest != nil, signed: signed, path: path)
     }
 }
 

@@ -110,13 +110,14 @@ public struct BackupAccess: Sendable {
                 if audience == .clinic, await deletion(of: found, tenant: tenant) != nil { throw AccessError(tenant: tenant, .noSuchBackup(key: key.key)) }
                 return found
             }
-            // The newest backup a signed manifest vouches for: a newer object a bucket writer put there must not
-            // stand in front of it. With none vouched (a bucket written before signing), the newest listed, which
-            // the read then verifies as it would any key.
+            // The newest backup a signed manifest vouches for, however many newer objects a bucket writer put
+            // in front of it (every listed backup is searched). With none vouched (a bucket written before
+            // signing), the newest listed, which the read then verifies as it would any key. A manifest the store
+            // does not answer for fails the read rather than fall back to an older backup.
             let newest: BackupKey?
             do throws(S3Error) {
-                let vouched = try await catalog.newestVouched(of: .tenant(tenant), trust: context.manifestTrust())
-                let listedNewest = try await catalog.newest(of: .tenant(tenant))
+                let vouched = try await catalog.newestVouched(among: listed, trust: context.manifestTrust(), searchLimit: nil, strict: true)[tenant]
+                let listedNewest = catalog.newest(among: listed, schema: .tenant(tenant))
                 newest = vouched ?? listedNewest
                 if let vouched, let any = listedNewest, any != vouched {
                     logger.warning(

@@ -103,10 +103,10 @@ public struct BackupCatalog: Sendable {
     /// (``newestVouched(of:trust:)``, for "backed up in this slot").
     public func newestAndNewestVouched(of schema: BackupSchema, trust: ManifestTrust) async throws(S3Error) -> (newest: BackupKey?, vouched: BackupKey?) {
         let listed = try await backups(of: schema)
-        return (newest(among: listed, schema: schema), await newestVouched(among: listed, trust: trust)[schema.name])
+        return (newest(among: listed, schema: schema), try await newestVouched(among: listed, trust: trust)[schema.name])
     }
 
-    private func newest(among backups: [ListedBackup], schema: BackupSchema) -> BackupKey? {
+    func newest(among backups: [ListedBackup], schema: BackupSchema) -> BackupKey? {
         let horizon = futureHorizon
         var newest: BackupKey?
         var future: [BackupKey] = []
@@ -141,7 +141,7 @@ public struct BackupCatalog: Sendable {
     /// mark condemns: what the slot check and shared-dump reuse count as "backed up". An object a bucket
     /// writer put there, with no manifest or one we did not sign, never makes a schema look backed up.
     public func newestVouched(of schema: BackupSchema, trust: ManifestTrust) async throws(S3Error) -> BackupKey? {
-        await newestVouched(among: try await backups(of: schema), trust: trust)[schema.name]
+        try await newestVouched(among: try await backups(of: schema), trust: trust)[schema.name]
     }
 
     /// ``newestVouched(of:trust:)`` for every tenant, from one listing of `<prefix>backups/` (one manifest
@@ -151,7 +151,7 @@ public struct BackupCatalog: Sendable {
         let all = try await allBackups(area: .tenant)
         recordFutureDated(all)
         manifests.keepOnly(Set(all.filter(\.hasManifest).map(\.key.manifestKey)), under: StorageLayout(prefix: prefix).root(of: .tenant))
-        return await newestVouched(among: all, trust: trust)
+        return try await newestVouched(among: all, trust: trust)
     }
 
     /// Warns about and counts each tenant's future-dated keys (zero for a tenant with none).
@@ -165,15 +165,26 @@ public struct BackupCatalog: Sendable {
         }
     }
 
-    private func newestVouched(among backups: [ListedBackup], trust: ManifestTrust) async -> [String: BackupKey] {
+    /// The newest vouched backup of each schema among `backups`, reading manifests newest first: at most
+    /// `searchLimit` per schema (`nil`: until one vouches). A manifest the store does not answer for counts as
+    /// not vouching, unless `strict` (what a read picks must not silently fall back to an older backup): then
+    /// the store's failure is thrown.
+    func newestVouched(
+        among backups: [ListedBackup], trust: ManifestTrust, searchLimit: Int? = BackupCatalog.vouchedSearchLimit, strict: Bool = false
+    ) async throws(S3Error) -> [String: BackupKey] {
         let horizon = futureHorizon
         var found: [String: BackupKey] = [:]
         let bySchema = Dictionary(grouping: backups.filter { $0.hasManifest && $0.size > 0 && $0.key.timestamp <= horizon }, by: \.key.schema)
         for (schema, listed) in bySchema {
-            for backup in listed.sorted(by: { $0.key.timestamp > $1.key.timestamp }).prefix(Self.vouchedSearchLimit) {
-                guard let manifest = try? await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust),
-                      Self.vouches(manifest, for: backup)
-                else {
+            for backup in listed.sorted(by: { $0.key.timestamp > $1.key.timestamp }).prefix(searchLimit ?? listed.count) {
+                let manifest: ManifestCache.Entry?
+                do {
+                    manifest = try await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust)
+                } catch {
+                    if strict, let failure = error.unanswered { throw failure }
+                    manifest = nil
+                }
+                guard let manifest, Self.vouches(manifest, for: backup) else {
                     logger.warning(
                         "a backup's manifest does not vouch for it; it does not count as backed up",
                         metadata: ["tenant": "\(schema)", "s3_key": "\(backup.key.key)"])
