@@ -68,6 +68,55 @@ import Testing
             #expect(try await client.list(prefix: "backups/", limit: nil).map(\.key) == ["backups/bienestar/x"])
         }
     }
+
+    /// A store that answers every page as truncated with the same continuation token (or marker) would be
+    /// listed without end, holding the tenant's lock (found by the adversarial run: 219 requests in 10 s): the
+    /// second time a token comes back is an error; so is a truncated uploads page that names no next marker.
+    @Test func aListingThatRepeatsItsContinuationTokenEnds() async throws {
+        try await TestBucket.with(services) { bucket in
+            let client = services.s3Client(bucket: bucket)
+            let looping = """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>\(bucket)</Name><KeyCount>0</KeyCount>\
+                <IsTruncated>true</IsTruncated><NextContinuationToken>abc</NextContinuationToken></ListBucketResult>
+                """
+            let uploadsLooping = """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>\(bucket)</Bucket>\
+                <IsTruncated>true</IsTruncated><NextKeyMarker>k</NextKeyMarker><NextUploadIdMarker>u</NextUploadIdMarker></ListMultipartUploadsResult>
+                """
+            let uploadsNoMarker = """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>\(bucket)</Bucket>\
+                <IsTruncated>true</IsTruncated></ListMultipartUploadsResult>
+                """
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/?$", query: "list-type=2", action: .respond, times: 3, status: 200, body: looping)])
+            do {
+                let listed = try await client.list(prefix: "backups/", limit: nil)
+                Issue.record("a looping listing ended with \(listed.count) object(s)")
+            } catch {
+                #expect("\(error)".contains("same continuation token twice"), "\(error)")
+            }
+            let pages = try await services.proxy.requests(matching: "^/\(bucket)/?$").filter { $0.query.contains("list-type=2") }
+            #expect(pages.count == 2, "\(pages.count) pages asked for")
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/?$", query: "uploads", action: .respond, times: 3, status: 200, body: uploadsLooping)])
+            do {
+                let uploads = try await client.incompleteUploads(prefix: "backups/")
+                Issue.record("a looping uploads listing ended with \(uploads.count) upload(s)")
+            } catch {
+                #expect("\(error)".contains("same next marker"), "\(error)")
+            }
+            try await services.proxy.inject([.init(method: "GET", path: "^/\(bucket)/?$", query: "uploads", action: .respond, times: 1, status: 200, body: uploadsNoMarker)])
+            do {
+                let uploads = try await client.incompleteUploads(prefix: "backups/")
+                Issue.record("a truncated uploads page without a marker read as \(uploads.count) upload(s)")
+            } catch {
+                #expect("\(error)".contains("without NextKeyMarker"), "\(error)")
+            }
+            // Use up the rules' rest (this bucket only), so the bucket can be emptied.
+            for _ in 0..<3 { _ = try? await client.listKeys(prefix: ""); _ = try? await client.incompleteUploads(prefix: "") }
+        }
+    }
 }
 
 /// Issue 19, acceptance 7: a download's audit record is stored before the first byte of the object is asked

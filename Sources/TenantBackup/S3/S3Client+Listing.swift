@@ -106,12 +106,21 @@ public struct S3ObjectListing: AsyncSequence, Sendable {
         var buffered: [S3ObjectSummary] = []
         var position = 0
         var token: String?
+        var seen: Set<String> = []
         var finished = false
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(S3Error) -> S3ObjectSummary? {
             while position >= buffered.count {
                 if finished { return nil }
                 let page = try await listing.client.listPage(prefix: listing.prefix, pageSize: listing.pageSize, continuationToken: token)
+                // A token given twice would list the same pages without end (and hold the tenant's lock).
+                if let next = page.next {
+                    guard seen.insert(next).inserted else {
+                        throw S3Error(
+                            operation: "ListObjectsV2", bucket: listing.client.bucket, key: listing.prefix,
+                            cause: .invalidResponse("the store gave the same continuation token twice: a listing that never ends"))
+                    }
+                }
                 buffered = page.objects
                 position = 0
                 token = page.next

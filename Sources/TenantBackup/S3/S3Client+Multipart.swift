@@ -254,6 +254,7 @@ extension S3Client {
         var uploads: [S3MultipartUpload] = []
         var keyMarker: String?
         var uploadIdMarker: String?
+        var seenMarkers: Set<[String]> = []
         while true {
             var query: [(name: String, value: String)] = [("uploads", ""), ("prefix", prefix)]
             if let keyMarker { query.append(("key-marker", keyMarker)) }
@@ -271,9 +272,19 @@ extension S3Client {
                 uploads.append(S3MultipartUpload(key: key, uploadId: id, initiated: upload["Initiated"].flatMap(S3ObjectListing.parseDate)))
             }
             guard document["IsTruncated"] == "true" else { break }
-            keyMarker = document["NextKeyMarker"]
-            uploadIdMarker = document["NextUploadIdMarker"]
-            guard keyMarker != nil else { break }
+            // A truncated page must say where the next one starts, and somewhere new: otherwise the rest of
+            // the listing would be read as "no more uploads", or asked for without end.
+            guard let nextKey = document["NextKeyMarker"], !nextKey.isEmpty else {
+                throw S3Error(operation: "ListMultipartUploads", bucket: bucket, key: prefix, cause: .invalidResponse("a truncated page without NextKeyMarker"))
+            }
+            let nextUpload = document["NextUploadIdMarker"]
+            guard !seenMarkers.contains([nextKey, nextUpload ?? ""]) else {
+                throw S3Error(
+                    operation: "ListMultipartUploads", bucket: bucket, key: prefix,
+                    cause: .invalidResponse("the store gave the same next marker (\(nextKey)) twice: a listing that never ends"))
+            }
+            seenMarkers.insert([nextKey, nextUpload ?? ""])
+            (keyMarker, uploadIdMarker) = (nextKey, nextUpload)
         }
         return uploads
     }
