@@ -53,20 +53,34 @@ import TenantBackupTesting
 
     /// A signing key the first backup cannot create means unsigned manifests, which count as no backup: doctor
     /// says so before the first cycle.
-    @Test func aSigningKeyThatCannotBeCreatedFailsDoctor() async throws {
+    /// Under a regular file, in /proc (where root's permission bits say "writable" and nothing can be made),
+    /// or a folder in the key's place: doctor says ✘ and names the setting.
+    @Test(arguments: ["under a file", "in /proc", "a folder"])
+    func aSigningKeyThatCannotBeCreatedFailsDoctor(place: String) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let file = DaemonIntegrationTests.temporaryFile("not-a-folder")
                 try "a file".write(toFile: file, atomically: true, encoding: .utf8)
-                defer { try? FileManager.default.removeItem(atPath: file) }
+                let folder = DaemonIntegrationTests.temporaryFile("a-folder")
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                defer {
+                    try? FileManager.default.removeItem(atPath: file)
+                    try? FileManager.default.removeItem(atPath: folder)
+                }
                 var environment = services.environment
                 environment["PGDATABASE"] = database.name
                 environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-                environment["TENANT_BACKUP_SIGNING_KEY_FILE"] = file + "/keys/signing.key"
+                environment["TENANT_BACKUP_SIGNING_KEY_FILE"] =
+                    switch place {
+                    case "under a file": file + "/keys/signing.key"
+                    case "in /proc": "/proc/tenant-backup-\(UUID().uuidString.prefix(8)).key"
+                    default: folder
+                    }
                 let (status, output) = try await run(["doctor"], environment: environment)
                 #expect(status == .exited(1), "\(output)")
                 #expect(output.contains("✘ \(Doctor.signingCheck)"), "\(output)")
                 #expect(output.contains("TENANT_BACKUP_SIGNING_KEY_FILE"), "\(output)")
+                if place == "a folder" { #expect(output.contains("is a folder, not a key file"), "\(output)") }
             }
         }
     }

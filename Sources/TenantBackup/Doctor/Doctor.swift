@@ -68,6 +68,12 @@ public struct Doctor: Sendable {
     /// The key manifests are signed with: present and private, or creatable by the first backup.
     func checkSigningKey(_ settings: Settings) -> DoctorCheck {
         let path = settings.signing.resolvedKeyFile(environment: loader.environment)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            return DoctorCheck(
+                name: Self.signingCheck, outcome: .failed, detail: "\(path) is a folder, not a key file",
+                hint: "set signing.key_file (TENANT_BACKUP_SIGNING_KEY_FILE) to a file path in it, such as \((path as NSString).appendingPathComponent("signing.key"))")
+        }
         if FileManager.default.fileExists(atPath: path) {
             do {
                 let key = try SigningKey.load(path: path)
@@ -83,9 +89,9 @@ public struct Doctor: Sendable {
         while !folder.isEmpty, folder != "/", !FileManager.default.fileExists(atPath: folder) { folder = (folder as NSString).deletingLastPathComponent }
         var isDirectory: ObjCBool = false
         let existing = folder.isEmpty ? "." : folder
-        guard FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory), isDirectory.boolValue,
-              FileManager.default.isWritableFile(atPath: existing)
-        else {
+        // A file is really made there and removed: permission bits say nothing under root, nor in /proc or
+        // a read-only mount.
+        guard FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory), isDirectory.boolValue, Self.canCreateFile(in: existing) else {
             return DoctorCheck(
                 name: Self.signingCheck, outcome: .failed,
                 detail: "\(path) does not exist and cannot be created (\(existing) is not a folder this user can write)",
@@ -96,6 +102,16 @@ public struct Doctor: Sendable {
         return DoctorCheck(
             name: Self.signingCheck, outcome: .passed,
             detail: "\(path) does not exist yet: the first backup creates it" + (trusted > 0 ? "; \(trusted) public key(s) trusted (a restore or drill host)" : ""))
+    }
+
+    /// Whether this process can create a file in `folder` (one is made and removed at once).
+    static func canCreateFile(in folder: String) -> Bool {
+        let probe = (folder as NSString).appendingPathComponent(".tenant-backup-doctor-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return false }
+        close(descriptor)
+        unlink(probe)
+        return true
     }
 
     /// Databases and spools a killed restore or drill left (the next restore or daemon start removes them).
