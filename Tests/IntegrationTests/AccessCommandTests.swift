@@ -198,7 +198,7 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: target) }
             let (status, output) = try await Self.run(["download", "--tenant", "bienestar", "--latest", "-o", target], scenario.environment)
             #expect(status == .exited(0), "\(output)")
-            #expect(output.contains("verified against its manifest"), "\(output)")
+            #expect(output.contains("verified against its signed manifest"), "\(output)")
             #expect(Array(try Data(contentsOf: URL(fileURLWithPath: target))) == stored)
 
             // --decompress equals zstd -dc of the object; -o - streams to stdout.
