@@ -188,7 +188,7 @@ extension BackupAccess {
         }
     }
 
-    /// A restore of an already located backup (the drill's, not audited again).
+    /// The drill's restore of the backup it located, by key (audited as every restore is).
     func restoreForDrill(tenant: String, backup: BackupCatalog.ListedBackup, request: RestoreRequest) async throws(AccessError) -> Restore {
         try await restore(tenant: tenant, .key(backup.key.key), into: request)
     }

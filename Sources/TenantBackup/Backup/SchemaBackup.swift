@@ -171,8 +171,8 @@ public struct SchemaBackup: Sendable {
             stored = try await uploader.complete()
         } catch {
             // A stop can cut off our request to complete after S3 carried it out: then the object is whole and
-            // visible, and calling it "nothing stored" would hide a good backup (found by the adversarial trial,
-            // 3 runs in 35). Asked outside the cancelled task, so the answer is real.
+            // visible, and calling it "nothing stored" would hide a good backup. Asked outside the cancelled task, so
+            // the answer is real.
             let written = uploader.writtenSoFar
             let client = self.client
             let objectKey = key.key

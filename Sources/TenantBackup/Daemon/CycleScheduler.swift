@@ -9,8 +9,8 @@ import ServiceLifecycle
 /// caught up at once. On graceful shutdown no new tenant starts; tenants in flight have
 /// `daemon.stop_timeout` to finish, then their dumps are stopped and their uploads aborted.
 ///
-/// - Important: In `once` mode it runs one cycle for the current slot and returns; ``lastReport`` holds
-///   the result.
+/// - Important: In `once` mode it runs one cycle for the current slot and returns; its ``CycleOutcomeBox``
+///   says whether every schema of that cycle succeeded (`run --once`'s exit status).
 public struct CycleScheduler: Service {
     let state: DaemonState
     let logger: Logger

@@ -36,7 +36,7 @@ public enum S3HTTPClient {
             configuration.timeout.connect = .milliseconds(key.connectMilliseconds)
             // Silence after the request is sent (AsyncHTTPClient starts this timer only once the body is
             // out, so a part streaming while it fills is not cut): an endpoint that accepts connections and
-            // never answers costs this per attempt, not the 90 s of HTTPClient.shared (found by the trial).
+            // never answers costs this per attempt, not the 90 s of HTTPClient.shared.
             configuration.timeout.read = .seconds(30)
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = key.maximumConnections
