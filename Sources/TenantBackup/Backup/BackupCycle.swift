@@ -43,6 +43,13 @@ public struct BackupReport: Sendable, Equatable {
     public var sharedRetention: Result<[RetentionOutcome], PruneRun.PruneFailure>?
 
     public var allSucceeded: Bool { (shared + tenants).allSatisfy(\.succeeded) }
+    /// Tenants whose retention could not run after their backup (the store did not answer): nothing of them
+    /// was deleted, and `run --once` exits non-zero.
+    public var retentionFailures: [(tenant: String, error: S3Error)] {
+        tenants.compactMap { result in
+            if case .failure(let error) = result.retention { (result.schema.name, error) } else { nil }
+        }
+    }
     public var failures: [BackupError] {
         (shared + tenants).compactMap { if case .failure(let error) = $0.result { error } else { nil } }
     }
@@ -309,10 +316,11 @@ public struct BackupCycle: Sendable {
             }
         }
         let failed = report.failures.count
+        let retentionFailed = report.retentionFailures.count
         logger.log(
-            level: failed == 0 ? .info : .error, "backup cycle finished",
+            level: failed == 0 && retentionFailed == 0 ? .info : .error, "backup cycle finished",
             metadata: [
-                "tenants": "\(report.tenants.count)", "failed": "\(failed)", "skipped": "\(report.skipped.count)",
+                "tenants": "\(report.tenants.count)", "failed": "\(failed)", "retention_failed": "\(retentionFailed)", "skipped": "\(report.skipped.count)",
                 "duration_ms": "\(Int64(Date().timeIntervalSince(report.startedAt) * 1000))",
             ])
         return report
@@ -467,6 +475,7 @@ public struct BackupCycle: Sendable {
             do throws(S3Error) {
                 schemaResult.retention = .success(try await runner.run(tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
             } catch {
+                log.error("retention of the tenant could not run; nothing of it was deleted", metadata: ["error": "\(error)"])
                 schemaResult.retention = .failure(error)
             }
         }

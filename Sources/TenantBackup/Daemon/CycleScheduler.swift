@@ -201,10 +201,11 @@ public struct CycleScheduler: Service {
             let sharedFailed = report.shared.filter { !$0.succeeded }.count
             var summary = "\(ok)/\(attempted) ok"
             if sharedFailed > 0 { summary += ", \(sharedFailed) shared schema(s) failed" }
+            if !report.retentionFailures.isEmpty { summary += ", retention failed for \(report.retentionFailures.count) tenant(s)" }
             let notStarted = report.skipped.filter { $0.reason == .shuttingDown }.count
             if notStarted > 0 { summary += ", \(notStarted) not started (stopping)" }
             state.setLastCycle(summary)
-            outcome.record(succeeded: report.allSucceeded)
+            outcome.record(succeeded: report.allSucceeded && report.retentionFailures.isEmpty)
         case .failure(let error):
             logger.error("backup cycle could not run", metadata: ["error": "\(error)"])
             state.setLastCycle("cycle failed: \(error)")

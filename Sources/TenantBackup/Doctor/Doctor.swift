@@ -74,6 +74,11 @@ public struct Doctor: Sendable {
                 name: Self.signingCheck, outcome: .failed, detail: "\(path) is a folder, not a key file",
                 hint: "set signing.key_file (TENANT_BACKUP_SIGNING_KEY_FILE) to a file path in it, such as \((path as NSString).appendingPathComponent("signing.key"))")
         }
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path), !FileManager.default.fileExists(atPath: path) {
+            return DoctorCheck(
+                name: Self.signingCheck, outcome: .failed, detail: "\(path) is a symbolic link to \(target), which does not exist: no key is created through a link",
+                hint: "set signing.key_file (TENANT_BACKUP_SIGNING_KEY_FILE) to the key's real path, or create the key there with tenant-backup signing-key")
+        }
         if FileManager.default.fileExists(atPath: path) {
             do {
                 let key = try SigningKey.load(path: path)

@@ -42,7 +42,7 @@ extension RetentionRunner {
                     let key = backup.key.manifestKey
                     let manifest: ManifestCache.Entry
                     do {
-                        manifest = try await cache.read(key, eTag: backup.manifestETag, from: client, trust: trust)
+                        manifest = try await cache.read(key, eTag: backup.manifestETag, size: backup.manifestSize, from: client, trust: trust)
                     } catch {
                         throw UnreadableManifest(key: key, reason: "\(error)")
                     }

@@ -173,12 +173,12 @@ public struct RetentionRunner: Sendable {
         var mismatched: Set<String> = []
         var softDeleted: [(backup: BackupCatalog.ListedBackup, deletion: DeletionMark)] = []
         for backup in listed {
-            if let trust, backup.hasDeletion, let deletion = await DeletionMark.read(for: backup, from: client, trust: trust) {
+            if let trust, backup.hasDeletion, let deletion = try await DeletionMark.checkedRead(for: backup, from: client, trust: trust) {
                 softDeleted.append((backup, deletion))
                 continue
             }
             var marked = false
-            if let trust, backup.hasMark { marked = await BackupMark.read(for: backup, from: client, trust: trust) != nil }
+            if let trust, backup.hasMark { marked = try await BackupMark.checkedRead(for: backup, from: client, trust: trust) != nil }
             if marked { logger.info("a backup marked broken or foreign is not kept in place of another", metadata: ["tenant": "\(tenant)", "s3_key": "\(backup.key.key)"]) }
             // With the trusted keys known, only a manifest a trusted key signed (for this key and size) vouches
             // for a backup: a bucket writer's object with a copied, edited, unsigned manifest must not take a
@@ -187,7 +187,7 @@ public struct RetentionRunner: Sendable {
             if let trust, backup.hasManifest {
                 let manifest: ManifestCache.Entry?
                 do {
-                    manifest = try await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust)
+                    manifest = try await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, size: backup.manifestSize, from: client, trust: trust)
                 } catch {
                     // Unanswered is not unsigned: the tenant's deletions stop until the store answers.
                     if let failure = error.unanswered { throw failure }
@@ -216,14 +216,9 @@ public struct RetentionRunner: Sendable {
             let candidate = candidates[index]
             let manifestKey = candidate.key + BackupKey.manifestSuffix
             guard manifestKeys.contains(manifestKey) else { continue }
-            let data: ByteBuffer?
-            do {
-                data = try await client.get(key: manifestKey, limit: 4 << 20)
-            } catch {
-                if error.status != 404 { throw error }
-                data = nil
-            }
-            guard let data, let manifest = try? BackupManifest.decode(Data(buffer: data)),
+            // Listed, so a failure to read it is the store's (a 404 included), and stops the tenant's deletions.
+            let data = try await client.get(key: manifestKey, limit: 4 << 20)
+            guard let manifest = try? BackupManifest.decode(Data(buffer: data)),
                   manifest.describes(key: candidate.key, bytes: candidate.size)
             else {
                 failedManifests.append(candidate.key)

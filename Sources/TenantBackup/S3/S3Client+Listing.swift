@@ -107,6 +107,7 @@ public struct S3ObjectListing: AsyncSequence, Sendable {
         var position = 0
         var token: String?
         var seen: Set<String> = []
+        var emptyPages = 0
         var finished = false
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(S3Error) -> S3ObjectSummary? {
@@ -120,6 +121,13 @@ public struct S3ObjectListing: AsyncSequence, Sendable {
                             operation: "ListObjectsV2", bucket: listing.client.bucket, key: listing.prefix,
                             cause: .invalidResponse("the store gave the same continuation token twice: a listing that never ends"))
                     }
+                }
+                // Pages that are empty and truncated, each with a new token, would also never end.
+                emptyPages = page.objects.isEmpty && page.next != nil ? emptyPages + 1 : 0
+                if emptyPages > 100 {
+                    throw S3Error(
+                        operation: "ListObjectsV2", bucket: listing.client.bucket, key: listing.prefix,
+                        cause: .invalidResponse("the store answered more than 100 empty pages in a row, each truncated: a listing that never ends"))
                 }
                 buffered = page.objects
                 position = 0

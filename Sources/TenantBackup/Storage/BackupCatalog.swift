@@ -47,6 +47,9 @@ public struct BackupCatalog: Sendable {
         public let hasManifest: Bool
         /// The ETag the listing gives `<key>.manifest.json` (``ManifestCache`` reads a manifest again when it changes).
         public var manifestETag: String? = nil
+        /// The size the listing gives `<key>.manifest.json`: a read that returns another length is not the
+        /// stored manifest (a store that cut its answer short), never "a manifest that does not vouch".
+        public var manifestSize: Int64? = nil
         /// Whether `<key>.rejected.json` is beside it (not yet whether it counts: ``BackupMark/read(for:from:trust:)``).
         public var hasMark: Bool = false
         /// Whether `<key>.deleted.json` is beside it (not yet whether it counts: ``DeletionMark/read(for:from:trust:)``).
@@ -74,7 +77,7 @@ public struct BackupCatalog: Sendable {
     private func listed(under folder: String) async throws(S3Error) -> [ListedBackup] {
         let objects = try await client.list(prefix: folder, limit: nil)
         let manifests = Dictionary(
-            objects.compactMap { object in BackupKey.parseManifest(object.key, prefix: prefix).map { ($0.key, object.eTag) } }, uniquingKeysWith: { first, _ in first })
+            objects.compactMap { object in BackupKey.parseManifest(object.key, prefix: prefix).map { ($0.key, object) } }, uniquingKeysWith: { first, _ in first })
         func sidecars(_ suffix: String) -> Set<String> { Set(objects.filter { $0.key.hasSuffix(suffix) }.map { String($0.key.dropLast(suffix.count)) }) }
         let marks = sidecars(BackupKey.markSuffix)
         let deletions = Dictionary(
@@ -83,7 +86,8 @@ public struct BackupCatalog: Sendable {
         return objects.compactMap { object in
             BackupKey.parse(object.key, prefix: prefix).map {
                 ListedBackup(
-                    key: $0, size: object.size, hasManifest: manifests[$0.key] != nil, manifestETag: manifests[$0.key], hasMark: marks.contains($0.key),
+                    key: $0, size: object.size, hasManifest: manifests[$0.key] != nil, manifestETag: manifests[$0.key]?.eTag,
+                    manifestSize: manifests[$0.key]?.size, hasMark: marks.contains($0.key),
                     deletionStored: deletions[$0.key], lastModified: object.lastModified,
                     storageClass: object.storageClass)
             }
@@ -179,7 +183,7 @@ public struct BackupCatalog: Sendable {
             for backup in listed.sorted(by: { $0.key.timestamp > $1.key.timestamp }).prefix(searchLimit ?? listed.count) {
                 let manifest: ManifestCache.Entry?
                 do {
-                    manifest = try await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, from: client, trust: trust)
+                    manifest = try await manifests.read(backup.key.manifestKey, eTag: backup.manifestETag, size: backup.manifestSize, from: client, trust: trust)
                 } catch {
                     if strict, let failure = error.unanswered { throw failure }
                     manifest = nil

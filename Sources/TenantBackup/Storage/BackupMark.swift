@@ -53,4 +53,10 @@ public struct BackupMark: SignedSidecar, Equatable {
         guard backup.hasMark else { return nil }
         return await read(backup.key, size: backup.size, from: store, trust: trust)
     }
+
+    /// ``read(for:from:trust:)``, with the store's failure to answer for a listed mark thrown.
+    public static func checkedRead(for backup: BackupCatalog.ListedBackup, from store: any ObjectStore, trust: ManifestTrust) async throws(S3Error) -> BackupMark? {
+        guard backup.hasMark else { return nil }
+        return try await checkedRead(backup.key, size: backup.size, from: store, trust: trust)
+    }
 }

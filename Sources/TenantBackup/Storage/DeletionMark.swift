@@ -62,6 +62,14 @@ public struct DeletionMark: SignedSidecar, Equatable {
         return mark
     }
 
+    /// ``read(for:from:trust:)``, with the store's failure to answer for a listed mark thrown (retention must
+    /// not take a deleted backup for a live one, nor the other way round, on a 500).
+    public static func checkedRead(for backup: BackupCatalog.ListedBackup, from store: any ObjectStore, trust: ManifestTrust) async throws(S3Error) -> DeletionMark? {
+        guard let stored = backup.deletionStored, let mark = try await checkedRead(backup.key, size: backup.size, from: store, trust: trust) else { return nil }
+        guard abs(stored.timeIntervalSince(mark.deletedAt)) <= writeWindow else { return nil }
+        return mark
+    }
+
     /// Whether the grace has passed at `now`.
     public func isDue(at now: Date) -> Bool { now >= purgeAfter }
 }

@@ -48,11 +48,12 @@ public final class ManifestCache: Sendable {
             }
         }
 
-        /// The store's failure to answer, when the manifest could not be read at all (not `404`: a manifest
-        /// gone since the listing is simply not there). A decision that deletes must not go on without it:
-        /// read as "no manifest", it would let an older backup take the place of the newest good one.
+        /// The store's failure to answer for a manifest its listing shows: an error (a 404 included: the
+        /// listing said it is there), or a body of another length than listed. A decision that deletes must
+        /// not go on without it: read as "no manifest", it would let an older backup take the place of the
+        /// newest good one.
         public var unanswered: S3Error? {
-            guard case .storage(let error) = self, error.status != 404 else { return nil }
+            guard case .storage(let error) = self else { return nil }
             return error
         }
     }
@@ -81,7 +82,8 @@ public final class ManifestCache: Sendable {
 
     /// The manifest at `manifestKey`, from the cache when the listing gives it the ETag it had when read under
     /// the same trusted keys; otherwise read, judged and kept. Judged with no keys when `trust` is `nil`.
-    public func read(_ manifestKey: String, eTag: String?, from store: any ObjectStore, trust: ManifestTrust?) async throws(ReadError) -> Entry {
+    /// `size`: the length the listing gives it; a body of another length is the store's failure, not a manifest.
+    public func read(_ manifestKey: String, eTag: String?, size: Int64? = nil, from store: any ObjectStore, trust: ManifestTrust?) async throws(ReadError) -> Entry {
         let trustIDs = trust?.keys.map(\.id) ?? []
         if let eTag, !eTag.isEmpty, let stored = entries.withLock({ $0[manifestKey] }), stored.eTag == eTag, stored.trust == trustIDs {
             return stored.entry
@@ -92,6 +94,11 @@ public final class ManifestCache: Sendable {
             data = Data(buffer: try await store.get(key: manifestKey, limit: 4 << 20))
         } catch {
             throw .storage(error)
+        }
+        if let size, Int64(data.count) != size {
+            throw .storage(S3Error(
+                operation: "GetObject", bucket: "", key: manifestKey,
+                cause: .invalidResponse("the store answered \(data.count) bytes for a manifest its listing gives \(size)")))
         }
         let manifest: BackupManifest
         do {

@@ -51,9 +51,14 @@ extension SignedSidecar {
     /// The sidecar of `backup` at `<key><suffix>` that counts, or `nil` (none, unreadable, unsigned, or not
     /// this object's).
     static func read(_ backupKey: BackupKey, size: Int64, from store: any ObjectStore, trust: ManifestTrust) async -> Self? {
-        guard let data = try? await store.get(key: backupKey.key + suffix, limit: 1 << 20),
-              let sidecar = try? decode(Data(buffer: data)), sidecar.counts(for: backupKey.key, size: size, trust: trust)
-        else { return nil }
+        (try? await checkedRead(backupKey, size: size, from: store, trust: trust)) ?? nil
+    }
+
+    /// ``read(_:size:from:trust:)`` for a sidecar the listing shows, where the store's failure to answer
+    /// (any error: it is listed) is thrown rather than read as "none": what retention decides on.
+    static func checkedRead(_ backupKey: BackupKey, size: Int64, from store: any ObjectStore, trust: ManifestTrust) async throws(S3Error) -> Self? {
+        let data = try await store.get(key: backupKey.key + suffix, limit: 1 << 20)
+        guard let sidecar = try? decode(Data(buffer: data)), sidecar.counts(for: backupKey.key, size: size, trust: trust) else { return nil }
         return sidecar
     }
 
