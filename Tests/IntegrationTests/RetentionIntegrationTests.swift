@@ -55,7 +55,6 @@ import TenantBackupTesting
 
     @Test func theNewestVerifiedBackupIsFoundReadingManifestsNewestFirstAndNoMore() async throws {
         try await TestBucket.with(services) { bucket in
-            let client = services.s3Client(bucket: bucket)
             let keys = try await seed(bucket, tenant: "clinic", hoursAgo: Self.sixMonths)
             // The newest backup's manifest does not vouch for it (another size): the second newest is the newest verified.
             let wrong = BackupManifest(
