@@ -108,3 +108,26 @@ public final class MemoryObjectStore: ObjectStore {
         }
     }
 }
+
+extension BackupManifest {
+    /// The manifest the unit tests write beside a backup holding `body`: its key, area, schema and size, the
+    /// rest fixed.
+    public static func describing(_ backup: BackupKey, body: String, sharedBackups: [String] = []) -> BackupManifest {
+        BackupManifest(
+            area: backup.area == .tenant ? "tenant" : "shared", schema: backup.schema, key: backup.key, bytes: Int64(body.utf8.count), sha256: "00",
+            dumpBytes: 1, compression: "zstd", encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test",
+            startedAt: backup.timestamp, finishedAt: backup.timestamp, sharedBackups: sharedBackups, tableRowCounts: [:])
+    }
+}
+
+extension MemoryObjectStore {
+    /// Stores `body` at `backup`'s key and ``BackupManifest/describing(_:body:sharedBackups:)`` beside it,
+    /// signed by `signer` (unsigned when `nil`). Returns the manifest before signing.
+    @discardableResult
+    public func putBackup(_ backup: BackupKey, _ body: String, sharedBackups: [String] = [], signedBy signer: SigningKey?) throws -> BackupManifest {
+        let manifest = BackupManifest.describing(backup, body: body, sharedBackups: sharedBackups)
+        put(backup.key, body)
+        put(backup.manifestKey, bytes: ByteBuffer(data: try (signer.map { try $0.sign(manifest) } ?? manifest).encoded()))
+        return manifest
+    }
+}

@@ -18,12 +18,7 @@ import TenantBackupTesting
         var genuine: [String] = []
         for day in 0..<5 {
             let backup = BackupKey(prefix: "", schema: .tenant("t"), timestamp: Self.now.addingTimeInterval(-7200 - Double(day) * 86400), suffix: ".sql.zst")
-            store.put(backup.key, "genuine backup \(day)")
-            let manifest = BackupManifest(
-                area: "tenant", schema: "t", key: backup.key, bytes: Int64("genuine backup \(day)".utf8.count), sha256: "00", dumpBytes: 1,
-                compression: "zstd", encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test",
-                startedAt: backup.timestamp, finishedAt: backup.timestamp, sharedBackups: [], tableRowCounts: [:])
-            store.put(backup.manifestKey, bytes: ByteBuffer(data: try key.sign(manifest).encoded()))
+            let manifest = try store.putBackup(backup, "genuine backup \(day)", signedBy: key)
             genuine.append(backup.key)
             // The same day, later: junk with a forged manifest that names it.
             let junk = BackupKey(prefix: "", schema: .tenant("t"), timestamp: backup.timestamp.addingTimeInterval(3600), suffix: ".sql.zst")

@@ -26,16 +26,8 @@ import TenantBackupTesting
             store.put(shared.key, "shared dump")
             for tenant in tenants {
                 let backup = BackupKey(prefix: "", schema: .tenant(tenant), timestamp: time.addingTimeInterval(60), suffix: ".sql.zst")
-                store.put(backup.key, "\(tenant) rows")
-                store.put(backup.manifestKey, bytes: ByteBuffer(data: try key.sign(manifest(for: backup, naming: [shared.key])).encoded()))
+                try store.putBackup(backup, "\(tenant) rows", sharedBackups: [shared.key], signedBy: key)
             }
-        }
-
-        func manifest(for backup: BackupKey, naming shared: [String]) -> BackupManifest {
-            BackupManifest(
-                area: "tenant", schema: backup.schema, key: backup.key, bytes: Int64("\(backup.schema) rows".utf8.count), sha256: "00", dumpBytes: 1,
-                compression: "zstd", encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test",
-                startedAt: backup.timestamp, finishedAt: backup.timestamp, sharedBackups: shared, tableRowCounts: [:])
         }
 
         func runner(_ cache: ManifestCache) -> RetentionRunner {
@@ -89,7 +81,7 @@ import TenantBackupTesting
         // Read and believed; then a bucket writer replaces one with an edit that names no shared dump, unsigned.
         let victim = try #require(bucket.store.keys.first { $0.hasPrefix("backups/brisa/") && $0.hasSuffix(BackupKey.manifestSuffix) })
         let backup = try #require(BackupKey.parseManifest(victim, prefix: ""))
-        var edited = bucket.manifest(for: backup, naming: [])
+        var edited = BackupManifest.describing(backup, body: "\(backup.schema) rows")
         edited.signature = nil
         bucket.store.put(victim, bytes: ByteBuffer(data: try edited.encoded()))
         let reads = bucket.store.reads.count

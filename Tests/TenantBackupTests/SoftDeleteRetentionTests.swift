@@ -18,12 +18,7 @@ import TenantBackupTesting
     func backups(in store: MemoryObjectStore, signed: Bool = true) throws -> [BackupKey] {
         try (0..<5).map { day in
             let backup = BackupKey(prefix: "", schema: .tenant("t"), timestamp: Self.now.addingTimeInterval(-7200 - Double(day) * 86400), suffix: ".sql.zst")
-            store.put(backup.key, "backup \(day)")
-            let manifest = BackupManifest(
-                area: "tenant", schema: "t", key: backup.key, bytes: Int64("backup \(day)".utf8.count), sha256: "00", dumpBytes: 1,
-                compression: "zstd", encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test",
-                startedAt: backup.timestamp, finishedAt: backup.timestamp, sharedBackups: [], tableRowCounts: [:])
-            store.put(backup.manifestKey, bytes: ByteBuffer(data: try (signed ? key.sign(manifest) : manifest).encoded()))
+            try store.putBackup(backup, "backup \(day)", signedBy: signed ? key : nil)
             return backup
         }
     }

@@ -51,12 +51,7 @@ final class UnansweringStore: ObjectStore {
         var made: [BackupKey] = []
         for hoursAgo in [2.0, 3.0] + (1...10).map({ Double($0) * 24 + 3 }) {
             let backup = BackupKey(prefix: "", schema: .tenant("t"), timestamp: Self.now.addingTimeInterval(-hoursAgo * 3600), suffix: ".sql.zst")
-            store.put(backup.key, "backup \(hoursAgo)")
-            let manifest = BackupManifest(
-                area: "tenant", schema: "t", key: backup.key, bytes: Int64("backup \(hoursAgo)".utf8.count), sha256: "00", dumpBytes: 1,
-                compression: "zstd", encryption: nil, format: "plain", pgDumpVersion: "15", serverVersion: "15", toolVersion: "test",
-                startedAt: backup.timestamp, finishedAt: backup.timestamp, sharedBackups: [], tableRowCounts: [:])
-            store.put(backup.manifestKey, bytes: ByteBuffer(data: try key.sign(manifest).encoded()))
+            try store.putBackup(backup, "backup \(hoursAgo)", signedBy: key)
             made.append(backup)
         }
         store.put(BackupKey(prefix: "", schema: .tenant("t"), timestamp: Self.now.addingTimeInterval(-3600), suffix: ".sql.zst").key, "planted")

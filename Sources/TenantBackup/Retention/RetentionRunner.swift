@@ -155,8 +155,8 @@ public struct RetentionRunner: Sendable {
 
     /// ``candidates(tenant:)``, and what else retention needs to know about the tenant's folder. With the
     /// trusted keys known, a backup deleted through the API (a trusted ``DeletionMark``) is no candidate: it
-    /// never holds a period's place, nor the newest or newest-verified brake. A listed manifest the store does
-    /// not answer for (anything but 404) is thrown: read as "no manifest", it would hand the newest good
+    /// never holds a period's place, nor the newest or newest-verified brake. A listed manifest or mark the store
+    /// does not answer for (an error, a 404 included, or a manifest cut short) is thrown: read as "no manifest", it would hand the newest good
     /// backup's place to an older one, and the plan would delete it.
     func inspect(tenant: String) async throws(S3Error) -> Inspection {
         let catalog = BackupCatalog(client: client, prefix: prefix, now: now)

@@ -50,8 +50,7 @@ public struct BackupMark: SignedSidecar, Equatable {
 
     /// The mark of `backup` that counts, or `nil` (none, unreadable, unsigned, or not this object's).
     public static func read(for backup: BackupCatalog.ListedBackup, from store: any ObjectStore, trust: ManifestTrust) async -> BackupMark? {
-        guard backup.hasMark else { return nil }
-        return await read(backup.key, size: backup.size, from: store, trust: trust)
+        (try? await checkedRead(for: backup, from: store, trust: trust)) ?? nil
     }
 
     /// ``read(for:from:trust:)``, with the store's failure to answer for a listed mark thrown.

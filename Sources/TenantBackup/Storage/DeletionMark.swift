@@ -57,9 +57,7 @@ public struct DeletionMark: SignedSidecar, Equatable {
     /// The deletion of `backup` that counts, or `nil` (none, unreadable, unsigned, not this object's, or not
     /// written when it says: a replay).
     public static func read(for backup: BackupCatalog.ListedBackup, from store: any ObjectStore, trust: ManifestTrust) async -> DeletionMark? {
-        guard let stored = backup.deletionStored, let mark = await read(backup.key, size: backup.size, from: store, trust: trust) else { return nil }
-        guard abs(stored.timeIntervalSince(mark.deletedAt)) <= writeWindow else { return nil }
-        return mark
+        (try? await checkedRead(for: backup, from: store, trust: trust)) ?? nil
     }
 
     /// ``read(for:from:trust:)``, with the store's failure to answer for a listed mark thrown (retention must

@@ -48,14 +48,9 @@ extension SignedSidecar {
         return trust.verifies(signature, of: unsigned.signingText)
     }
 
-    /// The sidecar of `backup` at `<key><suffix>` that counts, or `nil` (none, unreadable, unsigned, or not
-    /// this object's).
-    static func read(_ backupKey: BackupKey, size: Int64, from store: any ObjectStore, trust: ManifestTrust) async -> Self? {
-        (try? await checkedRead(backupKey, size: size, from: store, trust: trust)) ?? nil
-    }
-
-    /// ``read(_:size:from:trust:)`` for a sidecar the listing shows, where the store's failure to answer
-    /// (any error: it is listed) is thrown rather than read as "none": what retention decides on.
+    /// The sidecar of `backup` at `<key><suffix>` that counts, or `nil` (unreadable as one, unsigned, or not
+    /// this object's). It is listed, so the store's failure to answer (any error) is thrown rather than read as
+    /// "none": what retention decides on. The marks' lenient `read(for:from:trust:)` turn it into `nil`.
     static func checkedRead(_ backupKey: BackupKey, size: Int64, from store: any ObjectStore, trust: ManifestTrust) async throws(S3Error) -> Self? {
         let data = try await store.get(key: backupKey.key + suffix, limit: 1 << 20)
         guard let sidecar = try? decode(Data(buffer: data)), sidecar.counts(for: backupKey.key, size: size, trust: trust) else { return nil }
