@@ -8,7 +8,8 @@ import Testing
 /// in the verifying proxy's log. Retention reads each kept tenant manifest for the tenant's plan, the shared
 /// dumps' retention needs what they name, and the slot check the newest: from one ``ManifestCache``, each
 /// manifest is read once per cycle, not two or three times (1,294 manifest GETs before, 600 after), and the
-/// slot check's listing gives the backup its newest key (4 listings a tenant before, 3 after).
+/// cycle's one listing of `backups/` serves every tenant's slot check, new key and retention (four listings a
+/// tenant at first, three once the slot check gave the backup its key, none now).
 @Suite struct CycleRequestCountTests {
     let services: TestServices
 
@@ -48,9 +49,12 @@ import Testing
                 let summary = counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 // Each tenant manifest once (the history and the cycle's own), and the shared dumps' few.
                 #expect((counts["GET manifest"] ?? 0) <= manifests + 20, "\(summary)")
-                // A tenant's folder listed for the slot check (which also gives the new key's second), for its
-                // retention, and its audit folder for the expired records: three, not four.
-                #expect((counts["LIST objects"] ?? 0) <= 3 * Self.tenants + 10, "\(summary)")
+                // One listing of the tenants' backups for the slot checks, the new keys and retention, and one
+                // more, fresh, for the shared dumps' retention (a backup another host made since may name an old
+                // dump); no tenant's folder is listed, and the incomplete uploads are listed once.
+                #expect((counts["LIST objects backups/"] ?? 0) <= 2, "\(summary)")
+                #expect(counts["LIST objects backups/<schema>/"] == nil, "\(summary)")
+                #expect(counts["LIST uploads backups/"] == 1 && counts["LIST uploads backups/<schema>/"] == nil, "\(summary)")
                 print("requests of a \(Self.tenants)-tenant cycle with \(Self.history) signed backups each: \(seen.count) (\(summary))")
             }
         }
@@ -58,11 +62,26 @@ import Testing
 
     /// What kind of request it was, for the counts.
     static func kind(_ request: ProxyControl.SeenRequest) -> String {
-        if request.method == "GET", request.query.contains("list-type") { return "LIST objects" }
-        if request.method == "GET", request.query.contains("uploads") { return "LIST uploads" }
+        if request.method == "GET", request.query.contains("list-type") || request.query.contains("uploads") {
+            let what = request.query.contains("list-type") ? "LIST objects" : "LIST uploads"
+            // A listing's later pages are counted apart: a listing is its first page.
+            let page = request.query.contains("continuation-token") || request.query.contains("key-marker") ? " (next page)" : ""
+            return "\(what) \(Self.listed(request))\(page)"
+        }
         if request.method == "GET", request.path.hasSuffix(BackupKey.manifestSuffix) { return "GET manifest" }
         if request.method == "POST", request.query.contains("delete") { return "DELETE objects" }
         return "\(request.method) \(request.path.hasSuffix(".json") ? "json" : "object")"
+    }
+
+    /// Which folder a listing asked for: `backups/` (the whole tenants' root), `backups/<tenant>/`, `shared/…`,
+    /// `audit/<tenant>/`; a probe of one key is `probe`.
+    static func listed(_ request: ProxyControl.SeenRequest) -> String {
+        let items = URLComponents(string: "/?" + request.query)?.queryItems ?? []
+        if items.contains(where: { $0.name == "max-keys" && $0.value == "1" }) { return "probe" }
+        let prefix = items.first { $0.name == "prefix" }?.value ?? ""
+        let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count <= 2 { return prefix }
+        return "\(parts[0])/<schema>/"
     }
 
     /// `history` daily cycles before today, straight to the store (as the backup host wrote them): a shared

@@ -56,7 +56,11 @@ import Testing
         }
     }
 
-    @Test func aTenantBackedUpInThisSlotWhileWeWaitedForItsLockIsSkipped() async throws {
+    /// Whether the cycle names its tenants (each lists its own folder) or backs up every tenant (from the
+    /// cycle's one listing of the bucket, made before the wait, so the tenant's folder is listed again once
+    /// its lock is ours).
+    @Test(arguments: [false, true])
+    func aTenantBackedUpInThisSlotWhileWeWaitedForItsLockIsSkipped(everyTenant: Bool) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let slot = Date().addingTimeInterval(-60)
@@ -68,7 +72,7 @@ import Testing
                 var waiting = cycle(database, bucket: bucket) { $0.signing.publicKeys = ["\(otherHost.publicKey)"] }
                 waiting.skipIfBackedUpSince = slot
                 waiting.lockWait = .seconds(30)
-                let pending = Task { [waiting] in try await waiting.run(tenants: ["bienestar", "mindcare"], includeShared: false) }
+                let pending = Task { [waiting] in try await waiting.run(tenants: everyTenant ? nil : ["bienestar", "mindcare"], includeShared: false) }
                 try await Task.sleep(for: .seconds(1.5))
                 // What the other host stored under the lock, named by the real naming code.
                 let theirs = BackupKey(prefix: "", area: .tenant, schema: "bienestar", timestamp: Date(), suffix: ".sql.zst").key
@@ -82,10 +86,35 @@ import Testing
                 _ = try other.query("SELECT pg_advisory_unlock_all()", purpose: "test")
 
                 let report = try await pending.value
-                #expect(report.tenants.map(\.schema.name) == ["mindcare"])
+                #expect(report.tenants.map(\.schema.name) == (everyTenant ? ["Clínica \"Sur\"", "mindcare"] : ["mindcare"]))
                 #expect(report.skipped == [SkippedTenant(schema: "bienestar", reason: .alreadyBackedUp(key: theirs))])
                 let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").filter { !$0.hasSuffix(".manifest.json") }
                 #expect(keys.count == 1)
+            }
+        }
+    }
+
+    /// The cycle's retention decides from the cycle's one listing. A manifest that listing showed and the store
+    /// then answers 404 for may be gone since (another host's prune): the tenant's folder is listed again and
+    /// retention runs on what is there. A store that goes on answering 404 for a manifest it lists stops the
+    /// tenant's retention, as any unanswered read does, and nothing of it is deleted.
+    @Test(arguments: [1, 6])
+    func aManifestGoneSinceTheCyclesListingIsListedAgain(notFoundAnswers: Int) async throws {
+        try await TestDatabase.with(services) { database in
+            try await TestBucket.with(services) { bucket in
+                let first = try await cycle(database, bucket: bucket).run(tenants: ["bienestar"], includeShared: false)
+                let older = try #require(try first.tenants.first?.result.get().key)
+                try await Task.sleep(for: .seconds(1.1))  // keys have one-second resolution
+                let path = "^/\(bucket)/" + NSRegularExpression.escapedPattern(for: older + ".manifest.json") + "$"
+                try await services.proxy.inject([.init(method: "GET", path: path, action: .error, times: notFoundAnswers, status: 404, code: "NoSuchKey")])
+                var next = cycle(database, bucket: bucket)
+                next.applyRetention = true
+                let report = try await next.run(includeShared: false)
+                #expect(report.allSucceeded, "\(report.tenants)")
+                let failures = report.retentionFailures.map(\.tenant)
+                #expect(failures == (notFoundAnswers == 1 ? [] : ["bienestar"]), "\(report.retentionFailures)")
+                let keys = try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/")
+                #expect(keys.contains(older) && keys.contains(older + ".manifest.json"), "\(keys)")
             }
         }
     }

@@ -192,7 +192,7 @@ public struct BackupCycle: Sendable {
             logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
         }
         var report = await cycle.run(
-            tenants: tenants, shared: includeShared ? existingShared : [],
+            tenants: tenants, shared: includeShared ? existingShared : [], listsWholeBucket: requested == nil,
             tools: Tools(
                 client: client, catalog: try context.catalog(logger: logger), pgDump: pgDump, serverVersion: serverVersion, signer: cycle.loadSigner()),
             cycleId: cycleId)
@@ -238,6 +238,20 @@ public struct BackupCycle: Sendable {
         /// Signs every manifest of the cycle; `nil` when the key cannot be read or created (logged, and the
         /// manifests are written unsigned: the backups themselves are still good).
         let signer: SigningKey?
+        /// The bucket as the cycle's one listing showed it just before the tenants started; `nil`: each tenant
+        /// lists its own folder (a cycle of a few named tenants, or a listing that failed).
+        var listing: CycleListing? = nil
+    }
+
+    /// What one listing of `<prefix>backups/` (and one of its incomplete uploads) showed before the tenants
+    /// started: every tenant's slot check, new key and retention decide from it, not from one or two listings
+    /// a tenant. It only ever misses what is newer than itself, and retention keeps what it does not see; a
+    /// tenant whose lock another session held when first tried is listed again (that session may just have
+    /// backed it up, or pruned it).
+    struct CycleListing: Sendable {
+        let backups: [String: [BackupCatalog.ListedBackup]]
+        /// `nil` when the cycle applies no retention, or the listing failed: each tenant lists its own.
+        let uploads: [S3MultipartUpload]?
     }
 
     private func loadSigner() -> SigningKey? {
@@ -257,8 +271,9 @@ public struct BackupCycle: Sendable {
     }
 
     private func run(
-        tenants: [String], shared existingShared: [String], tools: Tools, cycleId: String
+        tenants: [String], shared existingShared: [String], listsWholeBucket: Bool, tools: Tools, cycleId: String
     ) async -> BackupReport {
+        var tools = tools
         logger.info("backup cycle started", metadata: ["tenants": "\(tenants.count)", "shared": "\(existingShared.count)"])
         var report = BackupReport(startedAt: Date())
         report.cycleId = cycleId
@@ -292,8 +307,10 @@ public struct BackupCycle: Sendable {
         }
         let limit = max(1, settings.backup.tenantConcurrency)
         let sharedBackups = sharedKeys
+        if listsWholeBucket { tools.listing = await cycleListing(tools: tools) }
+        let tenantTools = tools
         let outcomes = await Self.forEachTenant(tenants, limit: limit, shouldStart: shouldStartTenant, started: tenantStarted) { schema in
-            await backUpTenant(schema, tools: tools, sharedBackups: sharedBackups)
+            await backUpTenant(schema, tools: tenantTools, sharedBackups: sharedBackups)
         }
         for (schema, outcome) in zip(tenants, outcomes) {
             switch outcome {
@@ -324,6 +341,20 @@ public struct BackupCycle: Sendable {
                 "duration_ms": "\(Int64(Date().timeIntervalSince(report.startedAt) * 1000))",
             ])
         return report
+    }
+
+    /// The cycle's one listing of the tenants' backups (``CycleListing``); `nil` when it fails (logged: each
+    /// tenant then lists its own folder, and fails on its own if the bucket cannot be listed).
+    private func cycleListing(tools: Tools) async -> CycleListing? {
+        do throws(S3Error) {
+            let backups = try await tools.catalog.backupsOfEveryTenant()
+            let uploads = applyRetention
+                ? try? await tools.client.incompleteUploads(prefix: StorageLayout(prefix: settings.s3.prefix).root(of: .tenant)) : nil
+            return CycleListing(backups: backups, uploads: uploads)
+        } catch {
+            logger.warning("the bucket could not be listed for the whole cycle; each tenant lists its own backups", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     private enum SharedOutcome {
@@ -426,16 +457,30 @@ public struct BackupCycle: Sendable {
         guard let lock else {
             return failed(.lock, .lockBusy(waited: lockWait == .zero ? nil : lockWait))
         }
+        // The cycle's listing, unless another session held the lock when we first tried: it may just have
+        // backed the tenant up (or pruned it), so the tenant's folder is listed again, now that it is ours.
+        let fromCycle = lock.waited ? nil : tools.listing.map { $0.backups[name] ?? [] }
+        var listed: [BackupCatalog.ListedBackup]?
+        do throws(S3Error) {
+            if let fromCycle { listed = fromCycle } else { listed = try await tools.catalog.backups(of: schema) }
+        } catch {
+            // Without the slot check, a listing that fails only costs the new key its second's check.
+            if skipIfBackedUpSince != nil {
+                await lock.release()
+                return failed(.check, .s3(error))
+            }
+            listed = nil
+        }
         var knownNewest: BackupKey?? = nil
-        if let since = skipIfBackedUpSince {
+        if let listed { knownNewest = .some(tools.catalog.newest(among: listed, schema: schema)) }
+        if let since = skipIfBackedUpSince, let listed {
             do throws(S3Error) {
-                let check = try await Self.slotCheck(of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since)
+                let check = try await Self.slotCheck(among: listed, of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since)
                 if let inSlot = check.inSlot {
                     await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(inSlot.key)"])
                     return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: inSlot.key)))
                 }
-                knownNewest = .some(check.newest)
             } catch {
                 await lock.release()
                 return failed(.check, .s3(error))
@@ -472,11 +517,27 @@ public struct BackupCycle: Sendable {
             runner.actor = actor
             runner.trust = context.manifestTrust()
             runner.manifests = context.manifestCache
-            do throws(S3Error) {
-                schemaResult.retention = .success(try await runner.run(tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded)))
-            } catch {
-                log.error("retention of the tenant could not run; nothing of it was deleted", metadata: ["error": "\(error)"])
-                schemaResult.retention = .failure(error)
+            // The listing the backup decided from, with the backup itself: retention sees what the cycle made.
+            if case .success(let outcome) = result, let key = BackupKey.parse(outcome.key, prefix: settings.s3.prefix) {
+                listed?.append(BackupCatalog.ListedBackup(
+                    key: key, size: outcome.storedBytes, hasManifest: outcome.manifestKey != nil, manifestETag: outcome.manifestETag,
+                    manifestSize: outcome.manifestBytes))
+            }
+            var given = (listed: listed, uploads: fromCycle == nil ? nil : tools.listing?.uploads)
+            while schemaResult.retention == nil {
+                do throws(S3Error) {
+                    schemaResult.retention = .success(try await runner.run(
+                        tenant: name, trigger: .afterBackup(succeeded: schemaResult.succeeded), listed: given.listed, uploads: given.uploads))
+                } catch {
+                    if fromCycle != nil, given.listed != nil, error.status == 404 {
+                        // Gone since the cycle's listing (another host's prune, an operator's delete): list again.
+                        log.debug("a backup the cycle's listing showed is gone; the tenant's folder is listed again", metadata: ["error": "\(error)"])
+                        given = (nil, nil)
+                        continue
+                    }
+                    log.error("retention of the tenant could not run; nothing of it was deleted", metadata: ["error": "\(error)"])
+                    schemaResult.retention = .failure(error)
+                }
             }
         }
         await lock.release()
@@ -500,7 +561,14 @@ public struct BackupCycle: Sendable {
     static func slotCheck(of schema: BackupSchema, catalog: BackupCatalog, trust: ManifestTrust, slot: Date) async throws(S3Error)
         -> (inSlot: BackupKey?, newest: BackupKey?)
     {
-        let (newest, vouched) = try await catalog.newestAndNewestVouched(of: schema, trust: trust)
+        try await slotCheck(among: try await catalog.backups(of: schema), of: schema, catalog: catalog, trust: trust, slot: slot)
+    }
+
+    /// ``slotCheck(of:catalog:trust:slot:)`` over a listing already made (the schema's backups only).
+    static func slotCheck(among listed: [BackupCatalog.ListedBackup], of schema: BackupSchema, catalog: BackupCatalog, trust: ManifestTrust, slot: Date)
+        async throws(S3Error) -> (inSlot: BackupKey?, newest: BackupKey?)
+    {
+        let (newest, vouched) = try await catalog.newestAndNewestVouched(among: listed, schema: schema, trust: trust)
         guard let vouched, alreadyBackedUp(newest: vouched, slot: slot) else { return (nil, newest) }
         return (vouched, newest)
     }

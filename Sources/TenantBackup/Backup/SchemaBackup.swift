@@ -14,6 +14,10 @@ public struct BackupOutcome: Sendable, Equatable {
     public let sha256: String
     public let duration: Duration
     public let tableRowCounts: [String: Int64]?
+    /// The manifest as written: its ETag (as the store answered the write) and size, which is how a listing
+    /// that shows it would give it (the cycle's retention reads it by them, once).
+    public var manifestETag: String? = nil
+    public var manifestBytes: Int64? = nil
 }
 
 /// Live numbers of a running backup, for progress lines.
@@ -216,16 +220,17 @@ public struct SchemaBackup: Sendable {
         let manifestKey: String? = key.manifestKey
         let client = self.client
         let signer = self.signer
-        let written: (any Error)? = await Task {
+        let written: Result<(eTag: String, bytes: Int64), any Error> = await Task {
             do {
                 let data = try (signer.map { try $0.sign(manifest) } ?? manifest).encoded()
-                try await client.putObject(key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
-                return nil
+                let eTag = try await client.putObject(
+                    key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
+                return .success((eTag, Int64(data.count)))
             } catch {
-                return error
+                return .failure(error)
             }
         }.value
-        if let error = written {
+        if case .failure(let error) = written {
             // The dump is stored and kept, but without its signed manifest nothing vouches for it: no drill, API
             // download or restore (without --trust-unsigned) takes it, and the slot check does not count it. That
             // is a failed backup, said as one, so the next cycle makes a good one.
@@ -239,9 +244,11 @@ public struct SchemaBackup: Sendable {
                 "bytes": "\(stored.bytes)", "dump_bytes": "\(dumped.bytes)", "parts": "\(stored.parts)",
                 "bytes_resent": "\(stored.resentBytes)", "duration_ms": "\(duration.milliseconds)", "sha256": "\(stored.sha256)",
             ])
-        return BackupOutcome(
+        var outcome = BackupOutcome(
             schema: schema, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,
             sha256: stored.sha256, duration: duration, tableRowCounts: counter?.rowCounts)
+        if case .success(let manifest) = written { (outcome.manifestETag, outcome.manifestBytes) = (manifest.eTag, manifest.bytes) }
+        return outcome
     }
 
     static func createLocalCopy(_ path: String) throws -> FileHandle {

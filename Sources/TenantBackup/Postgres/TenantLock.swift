@@ -21,6 +21,9 @@ public final class TenantLock: @unchecked Sendable {
 
     public let schema: BackupSchema
     private let connection: HeldConnection
+    /// Whether another session held the lock when it was first tried: whoever held it may just have changed
+    /// the schema's backups, so a listing made before is stale. Set before ``acquire(_:connectionString:environment:waitingUpTo:pollInterval:)`` returns.
+    public private(set) var waited = false
 
     private init(schema: BackupSchema, connection: PostgresConnection) {
         self.schema = schema
@@ -45,6 +48,7 @@ public final class TenantLock: @unchecked Sendable {
         let deadline = ContinuousClock.now + wait
         while true {
             if try await lock.tryLock() { return lock }
+            lock.waited = true
             guard ContinuousClock.now + pollInterval <= deadline, !Task.isCancelled else { break }
             try? await Task.sleep(for: pollInterval)
         }

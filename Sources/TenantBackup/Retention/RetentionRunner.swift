@@ -158,9 +158,13 @@ public struct RetentionRunner: Sendable {
     /// never holds a period's place, nor the newest or newest-verified brake. A listed manifest or mark the store
     /// does not answer for (an error, a 404 included, or a manifest cut short) is thrown: read as "no manifest", it would hand the newest good
     /// backup's place to an older one, and the plan would delete it.
-    func inspect(tenant: String) async throws(S3Error) -> Inspection {
+    ///
+    /// `listed`: the tenant's backups from a listing already made (the cycle's one listing of the bucket, with
+    /// the cycle's own new backup); `nil` lists the tenant's folder.
+    func inspect(tenant: String, listed given: [BackupCatalog.ListedBackup]? = nil) async throws(S3Error) -> Inspection {
         let catalog = BackupCatalog(client: client, prefix: prefix, now: now)
-        let all = try await catalog.backups(of: .tenant(tenant))
+        let all: [BackupCatalog.ListedBackup]
+        if let given { all = given } else { all = try await catalog.backups(of: .tenant(tenant)) }
         // An empty object named like a backup is no backup: it must not take a daily or weekly slot from a
         // real one. It is left out of planning, and kept.
         let listed = all.filter { $0.size > 0 }
@@ -231,10 +235,16 @@ public struct RetentionRunner: Sendable {
     }
 
     /// Plans and, unless `dryRun` or a brake says no, deletes the expired backups of `tenant`.
-    public func run(tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false) async throws(S3Error) -> RetentionOutcome {
+    ///
+    /// `listed` and `uploads`: the tenant's backups and the bucket's incomplete uploads from listings already
+    /// made (a cycle's, taken before its backups: what they miss is newer, and is kept); `nil` lists them.
+    public func run(
+        tenant: String, trigger: RetentionTrigger, force: Bool = false, dryRun: Bool = false,
+        listed: [BackupCatalog.ListedBackup]? = nil, uploads: [S3MultipartUpload]? = nil
+    ) async throws(S3Error) -> RetentionOutcome {
         var log = logger
         log[metadataKey: BackupSchema.tenant(tenant).metadataKey] = "\(tenant)"
-        let inspection = try await inspect(tenant: tenant)
+        let inspection = try await inspect(tenant: tenant, listed: listed)
         let (candidates, failedManifests, marks) = (inspection.candidates, inspection.failedManifests, inspection.marks)
         let current = now()
         let plan = RetentionPlanner.plan(candidates, policy: settings.policy, now: current)
@@ -297,7 +307,9 @@ public struct RetentionRunner: Sendable {
         let folder = BackupKey.folder(prefix: prefix, of: .tenant(tenant))
         var aborted: [String] = []
         let grace = Double(settings.incompleteUploadGrace.components.seconds)
-        for upload in try await client.incompleteUploads(prefix: folder) {
+        let incomplete: [S3MultipartUpload]
+        if let uploads { incomplete = uploads.filter { $0.key.hasPrefix(folder) } } else { incomplete = try await client.incompleteUploads(prefix: folder) }
+        for upload in incomplete {
             guard let initiated = upload.initiated, current.timeIntervalSince(initiated) > grace else { continue }
             if !dryRun { try await client.abortUpload(key: upload.key, uploadId: upload.uploadId) }
             aborted.append(upload.key)

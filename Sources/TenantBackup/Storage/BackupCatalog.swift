@@ -68,6 +68,19 @@ public struct BackupCatalog: Sendable {
         return try await listed(under: folder).filter { $0.key.owner == schema && $0.key.folder == folder }
     }
 
+    /// Every tenant's backups from one listing of `<prefix>backups/`, by tenant, each filtered as
+    /// ``backups(of:)`` filters its folder: what one cycle decides from (the slot check, the new key's
+    /// second, retention) instead of one or two listings a tenant.
+    public func backupsOfEveryTenant() async throws(S3Error) -> [String: [ListedBackup]] {
+        var byTenant: [String: [ListedBackup]] = [:]
+        for backup in try await allBackups(area: .tenant) {
+            let schema = backup.key.owner
+            guard backup.key.folder == BackupKey.folder(prefix: prefix, area: schema.area, schema: schema.name) else { continue }
+            byTenant[schema.name, default: []].append(backup)
+        }
+        return byTenant
+    }
+
     /// The backups of every schema of an area (`backups/` or `shared/`), from one listing.
     public func allBackups(area: BackupKey.Area) async throws(S3Error) -> [ListedBackup] {
         let layout = StorageLayout(prefix: prefix)
@@ -106,8 +119,14 @@ public struct BackupCatalog: Sendable {
     /// From one listing: the schema's newest backup (any, for a new key's second) and its newest vouched one
     /// (``newestVouched(of:trust:)``, for "backed up in this slot").
     public func newestAndNewestVouched(of schema: BackupSchema, trust: ManifestTrust) async throws(S3Error) -> (newest: BackupKey?, vouched: BackupKey?) {
-        let listed = try await backups(of: schema)
-        return (newest(among: listed, schema: schema), try await newestVouched(among: listed, trust: trust)[schema.name])
+        try await newestAndNewestVouched(among: try await backups(of: schema), schema: schema, trust: trust)
+    }
+
+    /// ``newestAndNewestVouched(of:trust:)`` from a listing already made (the schema's backups only).
+    public func newestAndNewestVouched(among listed: [ListedBackup], schema: BackupSchema, trust: ManifestTrust) async throws(S3Error)
+        -> (newest: BackupKey?, vouched: BackupKey?)
+    {
+        (newest(among: listed, schema: schema), try await newestVouched(among: listed, trust: trust)[schema.name])
     }
 
     func newest(among backups: [ListedBackup], schema: BackupSchema) -> BackupKey? {
