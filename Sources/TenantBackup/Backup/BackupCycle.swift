@@ -133,6 +133,9 @@ public struct BackupCycle: Sendable {
     /// otherwise each tenant fails and nothing of theirs is stored. The API's `create` sets it, so what it
     /// stores always restores into a fresh database and never reads "names no shared dump" in a drill.
     public var requireShared = false
+    /// The I/O the cycle runs over; `nil`: the context's (``CyclePorts/init(context:)``). Unit tests of the
+    /// cycle's decisions set fakes.
+    public var ports: CyclePorts?
     /// Who backs up, for the audit trail: the daemon, or the operator running `backup`.
     public var actor = "tenant-backup daemon"
     /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
@@ -150,8 +153,9 @@ public struct BackupCycle: Sendable {
 
     /// Runs the cycle for `requested` tenants, or every discovered tenant when `nil`.
     public func run(tenants requested: [String]? = nil, includeShared: Bool = true) async throws(BackupCycleError) -> BackupReport {
-        let client = try makeClient()
-        let inventory = try await inspectDatabase()
+        let ports: CyclePorts
+        if let given = self.ports { ports = given } else { ports = try CyclePorts(context: context) }
+        let inventory = try await ports.database.inventory()
         let (serverMajor, serverVersion, discovered, existingShared) = (inventory.serverMajor, inventory.serverVersion, inventory.discovered, inventory.sharedSchemas)
         var tenants = discovered.tenants
         // A tenant the query lists without a schema is a tenant that is not backed up: a failure of its own.
@@ -168,7 +172,7 @@ public struct BackupCycle: Sendable {
         }
         let pgDump: PgDumpBinary
         do {
-            pgDump = try await PgDumpLocator.locate(configured: settings.postgres.pgDumpPath, serverMajor: serverMajor, environment: environment)
+            pgDump = try await ports.dumps.locate(serverMajor: serverMajor)
         } catch {
             throw .pgDump(error)
         }
@@ -181,20 +185,21 @@ public struct BackupCycle: Sendable {
         logger[metadataKey: "cycle_id"] = "\(cycleId)"
         var cycle = self
         cycle.logger = logger
-        var snapshot: SnapshotExport?
+        var snapshot: (any CycleSnapshot)?
         if settings.backup.consistentSnapshot {
-            do {
-                snapshot = try await SnapshotExport.export(connectionString: settings.postgres.connectionString, environment: environment)
+            do throws(PostgresError) {
+                snapshot = try await ports.database.exportSnapshot()
             } catch {
                 throw .snapshot(error)
             }
             cycle.snapshotName = snapshot?.name
             logger.debug("cycle snapshot exported", metadata: ["snapshot": "\(snapshot?.name ?? "")"])
         }
+        var catalog = BackupCatalog(client: ports.store, prefix: settings.s3.prefix, logger: logger, now: ports.now)
+        catalog.manifests = context.manifestCache
         var report = await cycle.run(
             tenants: tenants, shared: includeShared ? existingShared : [], listsWholeBucket: requested == nil,
-            tools: Tools(
-                client: client, catalog: try context.catalog(logger: logger), pgDump: pgDump, serverVersion: serverVersion, signer: cycle.loadSigner()),
+            tools: Tools(ports: ports, catalog: catalog, pgDump: pgDump, serverVersion: serverVersion, signer: cycle.loadSigner()),
             cycleId: cycleId)
         await snapshot?.release()
         missing.sort()
@@ -230,7 +235,7 @@ public struct BackupCycle: Sendable {
 
     /// What every schema of a running cycle works with.
     private struct Tools: Sendable {
-        let client: S3Client
+        let ports: CyclePorts
         /// The bucket's view of the backups, with the cycle's logger.
         let catalog: BackupCatalog
         let pgDump: PgDumpBinary
@@ -322,7 +327,7 @@ public struct BackupCycle: Sendable {
         // Shared dumps live as long as a kept tenant backup names them: pruned once the tenants' retention ran,
         // and only when this cycle's shared dumps all succeeded (the tenants' brake, for the shared schemas).
         if applyRetention, !existingShared.isEmpty, report.shared.allSatisfy(\.succeeded), !report.shared.isEmpty {
-            var runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
+            var runner = RetentionRunner(settings: settings.retention, client: tools.ports.store, prefix: settings.s3.prefix, logger: logger, now: tools.ports.now)
             runner.trust = context.manifestTrust()
             runner.manifests = context.manifestCache
             do {
@@ -349,7 +354,7 @@ public struct BackupCycle: Sendable {
         do throws(S3Error) {
             let backups = try await tools.catalog.backupsOfEveryTenant()
             let uploads = applyRetention
-                ? try? await tools.client.incompleteUploads(prefix: StorageLayout(prefix: settings.s3.prefix).root(of: .tenant)) : nil
+                ? try? await tools.ports.store.incompleteUploads(prefix: StorageLayout(prefix: settings.s3.prefix).root(of: .tenant)) : nil
             return CycleListing(backups: backups, uploads: uploads)
         } catch {
             logger.warning("the bucket could not be listed for the whole cycle; each tenant lists its own backups", metadata: ["error": "\(error)"])
@@ -369,30 +374,27 @@ public struct BackupCycle: Sendable {
         let schema = BackupSchema.shared(name)
         var log = logger
         log[metadataKey: schema.metadataKey] = "\(name)"
-        let lock: TenantLock?
+        let lock: (any SchemaLock)?
         do {
             // Every tenant of this cycle restores on top of this dump: waiting for another host's shared dump
             // to finish (they take seconds) beats tenant manifests that name none.
-            lock = try await TenantLock.acquire(
-                schema, connectionString: settings.postgres.connectionString, environment: environment,
-                waitingUpTo: max(lockWait, Self.sharedLockWait))
+            lock = try await tools.ports.database.lock(schema, waitingUpTo: max(lockWait, Self.sharedLockWait))
         } catch {
             return .ran(.failure(BackupError(schema: schema, stage: .lock, cause: BackupError.Cause(error))))
         }
         guard let lock else {
             return .ran(.failure(BackupError(schema: schema, stage: .lock, cause: .lockBusy(waited: max(lockWait, Self.sharedLockWait)))))
         }
-        let (newest, reuse) = await Self.sharedDumpToReuse(
-            of: schema, catalog: tools.catalog, trust: context.manifestTrust(), since: reuseSharedSince, snapshot: snapshotName)
-        if let newest, reuse {
-            await lock.release()
-            log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
-            return .reused(newest.key)
+        return await lock.holding { () async -> SharedOutcome in
+            let (newest, reuse) = await Self.sharedDumpToReuse(
+                of: schema, catalog: tools.catalog, trust: context.manifestTrust(), since: reuseSharedSince, snapshot: snapshotName)
+            if let newest, reuse {
+                log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
+                return .reused(newest.key)
+            }
+            // The newest vouched dump is not the newest key: the backup lists the folder itself for its key's second.
+            return .ran(await backUp(schema, tools: tools, sharedBackups: []))
         }
-        // The newest vouched dump is not the newest key: the backup lists the folder itself for its key's second.
-        let result = await backUp(schema, tools: tools, sharedBackups: [])
-        await lock.release()
-        return .ran(result)
     }
 
     /// Runs `body` for each tenant in order, at most `limit` at once, each started as soon as a slot frees.
@@ -447,16 +449,24 @@ public struct BackupCycle: Sendable {
             BackupMetrics.record(schema: schema, result: result)
             return .ran(SchemaResult(schema: schema, result: result))
         }
-        let lock: TenantLock?
+        let lock: (any SchemaLock)?
         do {
-            lock = try await TenantLock.acquire(
-                schema, connectionString: settings.postgres.connectionString, environment: environment, waitingUpTo: lockWait)
+            lock = try await tools.ports.database.lock(schema, waitingUpTo: lockWait)
         } catch {
             return failed(.lock, BackupError.Cause(error))
         }
         guard let lock else {
             return failed(.lock, .lockBusy(waited: lockWait == .zero ? nil : lockWait))
         }
+        return await lock.holding { await backUpLocked(name, lock: lock, tools: tools, sharedBackups: sharedBackups, log: log, failed: failed) }
+    }
+
+    /// ``backUpTenant(_:tools:sharedBackups:)`` once the lock is ours (its caller releases it).
+    private func backUpLocked(
+        _ name: String, lock: any SchemaLock, tools: Tools, sharedBackups: [String], log: Logger,
+        failed: (BackupError.Stage, BackupError.Cause) -> TenantOutcome
+    ) async -> TenantOutcome {
+        let schema = BackupSchema.tenant(name)
         // The cycle's listing, unless another session held the lock when we first tried: it may just have
         // backed the tenant up (or pruned it), so the tenant's folder is listed again, now that it is ours.
         let fromCycle = lock.waited ? nil : tools.listing.map { $0.backups[name] ?? [] }
@@ -466,7 +476,6 @@ public struct BackupCycle: Sendable {
         } catch {
             // Without the slot check, a listing that fails only costs the new key its second's check.
             if skipIfBackedUpSince != nil {
-                await lock.release()
                 return failed(.check, .s3(error))
             }
             listed = nil
@@ -477,12 +486,10 @@ public struct BackupCycle: Sendable {
             do throws(S3Error) {
                 let check = try await Self.slotCheck(among: listed, of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since)
                 if let inSlot = check.inSlot {
-                    await lock.release()
                     log.info("already backed up in this slot; skipped", metadata: ["s3_key": "\(inSlot.key)"])
                     return .skipped(SkippedTenant(schema: name, reason: .alreadyBackedUp(key: inSlot.key)))
                 }
             } catch {
-                await lock.release()
                 return failed(.check, .s3(error))
             }
         }
@@ -495,24 +502,23 @@ public struct BackupCycle: Sendable {
             await lock.waitUntilLost(checkingEvery: interval) ? () : nil
         }
         if lost != nil, case .failure = finished {
-            await lock.release()
             return failed(.lock, .lockLost)
         }
         let result = finished
         BackupMetrics.record(schema: schema, result: result)
         var schemaResult = SchemaResult(schema: schema, result: result)
-        let audit = try? context.auditTrail(logger: log)
-        if case .success(let outcome) = result, let audit {
+        let audit = AuditTrail(client: tools.ports.store, prefix: settings.s3.prefix, logger: log, retentionDays: settings.audit.retentionDays)
+        if case .success(let outcome) = result {
             // The backup is stored and good whatever happens here: its record is written on a best-effort basis.
             do throws(S3Error) {
                 try await audit.write(AuditRecord(
-                    action: .backup, tenant: name, key: outcome.key, outcome: .ok, actor: actor, detail: "\(outcome.storedBytes) bytes"))
+                    action: .backup, tenant: name, key: outcome.key, outcome: .ok, actor: actor, detail: "\(outcome.storedBytes) bytes", time: tools.ports.now()))
             } catch {
                 log.error("the backup is stored, but its audit record could not be", metadata: ["error": "\(error)"])
             }
         }
         if applyRetention {
-            var runner = RetentionRunner(settings: settings.retention, client: tools.client, prefix: settings.s3.prefix, logger: logger)
+            var runner = RetentionRunner(settings: settings.retention, client: tools.ports.store, prefix: settings.s3.prefix, logger: logger, now: tools.ports.now)
             runner.audit = audit
             runner.actor = actor
             runner.trust = context.manifestTrust()
@@ -540,7 +546,6 @@ public struct BackupCycle: Sendable {
                 }
             }
         }
-        await lock.release()
         return .ran(schemaResult)
     }
 
@@ -607,12 +612,12 @@ public struct BackupCycle: Sendable {
         if let knownNewest { newest = knownNewest } else { newest = try? await tools.catalog.newest(of: schema) }
         await Self.waitForAFreshSecond(after: newest)
         var job = SchemaBackup(
-            schema: schema, settings: settings, pgDump: tools.pgDump, serverVersion: tools.serverVersion, client: tools.client,
+            schema: schema, settings: settings, pgDump: tools.pgDump, serverVersion: tools.serverVersion,
             environment: environment, sharedBackups: sharedBackups, logger: logger)
         job.progress = progress
         job.snapshot = snapshotName
         job.signer = tools.signer
-        let startedAt = Date()
+        let startedAt = tools.ports.now()
         if let localCopy {
             job.localCopyPath = Self.isDirectory(localCopy)
                 ? (localCopy as NSString).appendingPathComponent(
@@ -620,7 +625,7 @@ public struct BackupCycle: Sendable {
                 : localCopy
         }
         do {
-            return .success(try await job.run(startedAt: startedAt))
+            return .success(try await tools.ports.dumps.backUp(job, startedAt: startedAt))
         } catch {
             return .failure(error)
         }

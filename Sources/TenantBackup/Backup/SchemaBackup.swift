@@ -35,7 +35,6 @@ public struct SchemaBackup: Sendable {
     public let settings: Settings
     public let pgDump: PgDumpBinary
     public let serverVersion: String
-    public let client: S3Client
     /// The environment pg_dump gets (`PG*` included), before systemd's variables are removed.
     public let environment: [String: String]
     public let sharedBackups: [String]
@@ -50,13 +49,12 @@ public struct SchemaBackup: Sendable {
 
     public init(
         schema: BackupSchema, settings: Settings, pgDump: PgDumpBinary, serverVersion: String,
-        client: S3Client, environment: [String: String], sharedBackups: [String] = [], logger: Logger
+        environment: [String: String], sharedBackups: [String] = [], logger: Logger
     ) {
         self.schema = schema
         self.settings = settings
         self.pgDump = pgDump
         self.serverVersion = serverVersion
-        self.client = client
         self.environment = environment
         self.sharedBackups = sharedBackups
         self.logger = logger
@@ -94,7 +92,8 @@ public struct SchemaBackup: Sendable {
         return result
     }
 
-    public func run(startedAt: Date = Date()) async throws(BackupError) -> BackupOutcome {
+    /// Dumps the schema into `client`'s bucket.
+    public func run(startedAt: Date = Date(), client: S3Client) async throws(BackupError) -> BackupOutcome {
         let clock = ContinuousClock.now
         let key = BackupKey(prefix: settings.s3.prefix, schema: schema, timestamp: startedAt, format: settings.backup.backupFormat)
         var log = logger
@@ -178,14 +177,13 @@ public struct SchemaBackup: Sendable {
             // visible, and calling it "nothing stored" would hide a good backup. Asked outside the cancelled task, so
             // the answer is real.
             let written = uploader.writtenSoFar
-            let client = self.client
             let objectKey = key.key
             // Only for a stop: after a 412 the key is another writer's object.
             let whole = Task.isCancelled ? await Task { (try? await client.headObject(key: objectKey))?.size == written.bytes }.value : false
             if whole {
                 log.warning("the upload was completed before the stop cut off S3's answer; the object is whole and is kept", metadata: ["error": "\(error)"])
                 stored = written
-                return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
+                return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, client: client, log: log)
             }
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
             // Cancelled while completing (the stop timeout passed): whatever request was cut off is not the cause.
@@ -200,14 +198,14 @@ public struct SchemaBackup: Sendable {
             log.error("backup failed", metadata: ["error": "\(failed.message)"])
             throw failed
         }
-        return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, log: log)
+        return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, client: client, log: log)
     }
 
     /// The object is stored: write its manifest (even while the backup is being stopped: the manifest is what
     /// verification needs), log it, and describe it.
     private func finish(
         stored: StreamingUploader.Result, key: BackupKey, dumped: PgDumpProcess.Outcome, counter: CopyRowCounter?,
-        startedAt clock: ContinuousClock.Instant, log: Logger
+        startedAt clock: ContinuousClock.Instant, client: S3Client, log: Logger
     ) async throws(BackupError) -> BackupOutcome {
         let finishedAt = Date()
         var manifest = BackupManifest(
@@ -218,7 +216,6 @@ public struct SchemaBackup: Sendable {
             sharedBackups: sharedBackups, tableRowCounts: counter?.rowCounts)
         manifest.serverSideEncryption = stored.serverSideEncryption
         let manifestKey: String? = key.manifestKey
-        let client = self.client
         let signer = self.signer
         let written: Result<(eTag: String, bytes: Int64), any Error> = await Task {
             do {
