@@ -6,7 +6,28 @@ struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Work with the configuration.",
-        subcommands: [Check.self])
+        subcommands: [Check.self, SettingsList.self])
+
+    struct SettingsList: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "settings",
+            abstract: "List every setting: its YAML key, environment variables, credential file and whether a reload applies it.",
+            discussion: """
+                One line per setting, from the table the file, the environment and $CREDENTIALS_DIRECTORY are read \
+                by. A reload (systemctl reload, SIGHUP) applies every setting marked live from the next cycle on; \
+                those marked restart take effect at the next start. config/tenant-backup.example.yaml shows each \
+                with its default.
+                """)
+
+        func run() async throws {
+            for definition in SettingDefinition.all {
+                var sources = definition.environment
+                if let credential = definition.credential { sources.append("credential \(credential)") }
+                let from = sources.isEmpty ? "" : " [\(sources.joined(separator: ", "))]"
+                print("\(definition.key)\(from) (\(definition.reload.rawValue)): \(definition.documentation)")
+            }
+        }
+    }
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -20,6 +20,19 @@ import TenantBackupTesting
         #expect(output.contains("configuration OK"))
     }
 
+    /// `config settings` lists the settings table: every setting, with its variables and its reload effect.
+    @Test func theSettingsCommandListsEverySetting() async throws {
+        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "settings"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(0), "\(output)")
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.count == SettingDefinition.all.count, "\(output)")
+        for definition in SettingDefinition.all {
+            #expect(lines.contains { $0.hasPrefix(definition.key + " ") && $0.contains("(\(definition.reload.rawValue))") && definition.environment.allSatisfy($0.contains) }, "\(definition.key)")
+        }
+        #expect(lines.contains { $0.hasPrefix("api.listen [TENANT_BACKUP_API_LISTEN] (restart)") }, "\(output)")
+        #expect(lines.contains { $0.hasPrefix("postgres.url [TENANT_BACKUP_DATABASE_URL, DATABASE_URL, credential database-url] (live)") }, "\(output)")
+    }
+
     @Test func anInvalidFileExitsSeventyEightNamingTheLine() async throws {
         let path = try file("s3:\n  bucket: clinic-backups\nretention:\n  keep_dialy: 10\n")
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -5,36 +5,12 @@ import Foundation
 /// credentials, which follow the credentials chain: the file's, then the environment's, then the
 /// credentials directory's.
 ///
-/// Environment variables read (the old system's `.env` names work unchanged):
-///
-/// | variable | setting |
-/// |---|---|
-/// | `TENANT_BACKUP_CONFIG` | path of the YAML file (default `/etc/tenant-backup/config.yaml`, if present) |
-/// | `TENANT_BACKUP_DATABASE_URL`, `DATABASE_URL` | `postgres.url`; unset: libpq's `PG*` variables |
-/// | `TENANT_BACKUP_PG_DUMP` | `postgres.pg_dump` |
-/// | `TENANT_BACKUP_TENANT_QUERY` | `tenants.query` |
-/// | `TENANT_BACKUP_INCLUDE`, `TENANT_BACKUP_EXCLUDE`, `TENANT_BACKUP_SHARED_SCHEMAS` | comma-separated lists |
-/// | `TENANT_BACKUP_COMPRESSION`, `TENANT_BACKUP_TENANT_CONCURRENCY` | `backup.compression`, `backup.tenant_concurrency` |
-/// | `TENANT_BACKUP_S3_BUCKET`, `AWS_STORAGE_BUCKET_NAME` | `s3.bucket` |
-/// | `TENANT_BACKUP_S3_REGION`, `AWS_S3_REGION_NAME`, `AWS_REGION`, `AWS_DEFAULT_REGION` | `s3.region` |
-/// | `TENANT_BACKUP_S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | `s3.endpoint` |
-/// | `TENANT_BACKUP_S3_PREFIX`, `TENANT_BACKUP_S3_ADDRESSING_STYLE` | `s3.prefix`, `s3.addressing_style` |
-/// | `TENANT_BACKUP_S3_CA_BUNDLE`, `AWS_CA_BUNDLE` | `s3.ca_bundle` |
-/// | `TENANT_BACKUP_S3_SSE`, `TENANT_BACKUP_S3_KMS_KEY_ID`, `TENANT_BACKUP_S3_STORAGE_CLASS` | `s3.server_side_encryption`, `s3.kms_key_id`, `s3.storage_class` |
-/// | `TENANT_BACKUP_SCHEDULE`, `TENANT_BACKUP_TIME_ZONE` | `schedule.cron`, `schedule.time_zone` |
-/// | `TENANT_BACKUP_METRICS_LISTEN` | `metrics.listen` (`host:port` or `off`) |
-/// | `TENANT_BACKUP_AUDIT_RETENTION_DAYS`, `TENANT_BACKUP_DRILL_CRON` | `audit.retention_days`, `drill.cron` |
-/// | `TENANT_BACKUP_API_LISTEN`, `TENANT_BACKUP_API_TOKENS_FILE`, `TENANT_BACKUP_API_TOKEN_QUERY` | `api.listen`, `api.tokens_file`, `api.token_query` |
-/// | `TENANT_BACKUP_API_DELETE_POLICY`, `TENANT_BACKUP_API_DELETE_GRACE` | `api.delete_policy`, `api.delete_grace` |
-/// | `TENANT_BACKUP_API_TENANT_FROM_HOST`, `TENANT_BACKUP_API_DOMAIN_QUERY` | `api.tenant_from_host`, `api.domain_query` |
-/// | `TENANT_BACKUP_API_TRUSTED_PROXIES`, `TENANT_BACKUP_API_FORWARDED_HOST_HEADER` | `api.trusted_proxies` (comma-separated), `api.forwarded_host_header` |
-/// | `TENANT_BACKUP_SIGNING_KEY_FILE`, `TENANT_BACKUP_SIGNING_PUBLIC_KEYS` | `signing.key_file`, `signing.public_keys` |
-/// | `TENANT_BACKUP_SPOOL_DIRECTORY`, `TENANT_BACKUP_SPOOL_LIMIT` | `restore.spool_directory`, `restore.spool_limit` |
-/// | `TENANT_BACKUP_LOG_FORMAT` | `logging.format` |
-/// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | S3 credentials |
-///
-/// Credential files: `database-url`, `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`, and
-/// `signing-key` (the manifest signing key, used when `signing.key_file` is not set).
+/// Which variables and credential files set which setting, and how each is parsed, is the settings table
+/// (``SettingDefinition/all``), the same for the file, the environment and the credentials directory;
+/// `TENANT_BACKUP_CONFIG` names the file. The S3 credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`; the files `s3-access-key-id`, `s3-secret-access-key`, `s3-session-token`) go together.
+/// The credential file `signing-key` is the manifest signing key itself, used when `signing.key_file` is not
+/// set (``SigningSettings/resolvedKeyFile(environment:)``).
 public struct SettingsLoader: Sendable {
     /// Read when neither `--config` nor `TENANT_BACKUP_CONFIG` names a file, and only if it exists.
     public static let defaultConfigPath = "/etc/tenant-backup/config.yaml"
@@ -91,166 +67,28 @@ public struct SettingsLoader: Sendable {
     }
 
     private func value(_ names: String...) -> (name: String, value: String)? {
+        value(names)
+    }
+
+    private func value(_ names: [String]) -> (name: String, value: String)? {
         for name in names {
             if let value = environment[name], !value.isEmpty { return (name, value) }
         }
         return nil
     }
 
-    private static func list(_ value: String) -> [String] {
-        value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
     private func applyEnvironment(to settings: inout Settings, fileCredentials: S3Credentials?) throws(ConfigError) {
-        if let (_, url) = value("TENANT_BACKUP_DATABASE_URL", "DATABASE_URL") { settings.postgres.connectionString = url }
-        if let (_, path) = value("TENANT_BACKUP_PG_DUMP") { settings.postgres.pgDumpPath = path }
-        if let (_, query) = value("TENANT_BACKUP_TENANT_QUERY") { settings.tenants.query = query }
-        if let (_, include) = value("TENANT_BACKUP_INCLUDE") { settings.tenants.include = Self.list(include) }
-        if let (_, exclude) = value("TENANT_BACKUP_EXCLUDE") { settings.tenants.exclude = Self.list(exclude) }
-        if let (_, shared) = value("TENANT_BACKUP_SHARED_SCHEMAS") { settings.tenants.sharedSchemas = Self.list(shared) }
-        if let (_, bucket) = value("TENANT_BACKUP_S3_BUCKET", "AWS_STORAGE_BUCKET_NAME") { settings.s3.bucket = bucket }
-        if let (_, region) = value("TENANT_BACKUP_S3_REGION", "AWS_S3_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION") {
-            settings.s3.region = region
-        }
-        if let (name, endpoint) = value("TENANT_BACKUP_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") {
-            settings.s3.endpoint = try SettingsValidation.endpoint(endpoint) { message in
-                .environment(variable: name, message: message)
+        for definition in SettingDefinition.all {
+            guard let apply = definition.apply, let (name, text) = value(definition.environment) else { continue }
+            var input = SettingDefinition.Input(
+                fail: { message in .environment(variable: name, message: message) },
+                sibling: { key in SettingDefinition.named(key).flatMap { other in value(other.environment)?.value } })
+            if definition.isList {
+                input.list = text.split(whereSeparator: definition.separators.contains).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            } else {
+                input.text = text
             }
-        }
-        if let (_, prefix) = value("TENANT_BACKUP_S3_PREFIX") { settings.s3.prefix = prefix }
-        if let (name, style) = value("TENANT_BACKUP_S3_ADDRESSING_STYLE") {
-            guard let parsed = S3AddressingStyle(rawValue: style) else {
-                throw .environment(variable: name, message: SettingsValidation.notOneOf(style, S3AddressingStyle.self))
-            }
-            settings.s3.addressingStyle = parsed
-        }
-        if let (name, sse) = value("TENANT_BACKUP_S3_SSE") {
-            settings.s3.serverSideEncryption = try SettingsValidation.serverSideEncryption(sse, keyId: value("TENANT_BACKUP_S3_KMS_KEY_ID")?.value) { message in
-                .environment(variable: name, message: message)
-            }
-        }
-        if let (_, storageClass) = value("TENANT_BACKUP_S3_STORAGE_CLASS") { settings.s3.storageClass = storageClass }
-        if let (name, path) = value("TENANT_BACKUP_S3_CA_BUNDLE", "AWS_CA_BUNDLE") {
-            settings.s3.caBundle = try SettingsValidation.caBundle(path) { message in .environment(variable: name, message: message) }
-        }
-        if let (name, compression) = value("TENANT_BACKUP_COMPRESSION") {
-            guard let parsed = Compression(rawValue: compression) else {
-                throw .environment(variable: name, message: SettingsValidation.notOneOf(compression, Compression.self))
-            }
-            settings.backup.compression = parsed
-        }
-        if let (name, concurrency) = value("TENANT_BACKUP_TENANT_CONCURRENCY") {
-            guard let number = Int(concurrency), number >= 1, number <= 64 else {
-                throw .environment(variable: name, message: "'\(concurrency)' must be a number from 1 to 64")
-            }
-            settings.backup.tenantConcurrency = number
-        }
-        // The zone and the expression are independent: either may come alone (the other from the file or the default).
-        var zone = settings.daemon.schedule.timeZone
-        if let (zoneName, identifier) = value("TENANT_BACKUP_TIME_ZONE") {
-            guard let parsed = TimeZone(identifier: identifier) else {
-                throw .environment(variable: zoneName, message: "'\(identifier)' is not a time zone such as Europe/Madrid")
-            }
-            zone = parsed
-        }
-        let expression = value("TENANT_BACKUP_SCHEDULE")
-        if expression != nil || zone != settings.daemon.schedule.timeZone {
-            do {
-                settings.daemon.schedule = try CronSchedule(expression?.value ?? settings.daemon.schedule.expression, timeZone: zone)
-            } catch {
-                throw .environment(variable: expression?.name ?? "TENANT_BACKUP_SCHEDULE", message: error.message)
-            }
-            if let expression, settings.daemon.schedule.next(after: Date()) == nil {
-                throw .environment(variable: expression.name, message: SettingsValidation.neverRunsMessage(expression.value))
-            }
-        }
-        if let (name, listen) = value("TENANT_BACKUP_API_LISTEN") {
-            settings.api.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
-            if let address = settings.api.listen, !SettingsValidation.isLoopback(address.host) {
-                throw .environment(variable: name, message: SettingsValidation.apiLoopbackMessage(listen))
-            }
-        }
-        if let (name, query) = value("TENANT_BACKUP_API_TOKEN_QUERY") {
-            guard query.contains("$1") else { throw .environment(variable: name, message: "the query must use $1 for the presented token") }
-            settings.api.tokenQuery = query
-        }
-        if let (name, flag) = value("TENANT_BACKUP_API_TENANT_FROM_HOST") {
-            guard let parsed = SettingsValidation.boolean(flag) else { throw .environment(variable: name, message: "'\(flag)' is not true or false") }
-            settings.api.tenantFromHost = parsed
-        }
-        if let (name, query) = value("TENANT_BACKUP_API_DOMAIN_QUERY") {
-            guard query.contains("$1") else { throw .environment(variable: name, message: "the query must use $1 for the request's host name") }
-            settings.api.domainQuery = query
-        }
-        if let (_, proxies) = value("TENANT_BACKUP_API_TRUSTED_PROXIES") {
-            settings.api.trustedProxies = proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        if let (name, header) = value("TENANT_BACKUP_API_FORWARDED_HOST_HEADER") {
-            guard SettingsValidation.isHeaderName(header) else { throw .environment(variable: name, message: "'\(header)' is not an HTTP header name") }
-            settings.api.forwardedHostHeader = header
-        }
-        if let (name, policy) = value("TENANT_BACKUP_API_DELETE_POLICY") {
-            guard let parsed = APISettings.DeletePolicy(rawValue: policy) else {
-                throw .environment(variable: name, message: SettingsValidation.deletePolicyMessage(policy))
-            }
-            settings.api.deletePolicy = parsed
-        }
-        if let (name, grace) = value("TENANT_BACKUP_API_DELETE_GRACE") {
-            switch SettingsValidation.parseDuration(grace, example: "30d") {
-            case .success(let duration) where duration >= .zero: settings.api.deleteGrace = duration
-            case .success: throw .environment(variable: name, message: "'\(grace)' must not be negative")
-            case .failure(let problem): throw .environment(variable: name, message: problem.message)
-            }
-        }
-        if let (name, path) = value("TENANT_BACKUP_API_TOKENS_FILE") {
-            guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
-            settings.api.tokensFile = path
-        }
-        if let (name, days) = value("TENANT_BACKUP_AUDIT_RETENTION_DAYS") {
-            guard let parsed = SettingsValidation.auditRetentionDays(days) else {
-                throw .environment(variable: name, message: SettingsValidation.auditRetentionDaysMessage(days))
-            }
-            settings.audit.retentionDays = parsed
-        }
-        if let (_, expression) = value("TENANT_BACKUP_DRILL_CRON"), ["off", "none", "false"].contains(expression.lowercased()) {
-            settings.drill.schedule = nil
-        } else if let (name, expression) = value("TENANT_BACKUP_DRILL_CRON") {
-            do {
-                settings.drill.schedule = try CronSchedule(expression, timeZone: settings.daemon.schedule.timeZone)
-            } catch {
-                throw .environment(variable: name, message: error.message)
-            }
-            if settings.drill.schedule?.next(after: Date()) == nil { throw .environment(variable: name, message: SettingsValidation.neverRunsMessage(expression)) }
-        }
-        if let (name, listen) = value("TENANT_BACKUP_METRICS_LISTEN") {
-            settings.metrics.listen = try SettingsValidation.listenAddress(listen) { message in .environment(variable: name, message: message) }
-        }
-        if let (name, path) = value("TENANT_BACKUP_SIGNING_KEY_FILE") {
-            guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
-            settings.signing.keyFile = path
-        }
-        if let (name, keys) = value("TENANT_BACKUP_SIGNING_PUBLIC_KEYS") {
-            let parsed = keys.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
-            for key in parsed where TrustedKey(text: key) == nil {
-                throw .environment(variable: name, message: SigningError.badPublicKey(key).description)
-            }
-            settings.signing.publicKeys = parsed
-        }
-        if let (name, path) = value("TENANT_BACKUP_SPOOL_DIRECTORY") {
-            guard path.hasPrefix("/") else { throw .environment(variable: name, message: "'\(path)' must be an absolute path") }
-            settings.restore.spoolDirectory = path
-        }
-        if let (name, limit) = value("TENANT_BACKUP_SPOOL_LIMIT") {
-            guard let bytes = SettingsValidation.byteSize(limit).map(Int64.init), bytes > 0 else {
-                throw .environment(variable: name, message: "'\(limit)' is not a size such as 64GiB or 500MiB")
-            }
-            settings.restore.spoolLimit = bytes
-        }
-        if let (name, format) = value("TENANT_BACKUP_LOG_FORMAT") {
-            guard let parsed = LoggingSettings.Format(rawValue: format) else {
-                throw .environment(variable: name, message: SettingsValidation.notOneOf(format, LoggingSettings.Format.self))
-            }
-            settings.logging.format = parsed
+            try apply(input, &settings)
         }
         guard fileCredentials == nil else { return }
         switch (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY")) {
@@ -281,7 +119,10 @@ public struct SettingsLoader: Sendable {
                 throw .credential(name: name, message: "cannot be read (\(Self.reason(error)))")
             }
         }
-        if let url = try read("database-url") { settings.postgres.connectionString = url }
+        for definition in SettingDefinition.all {
+            guard let name = definition.credential, let apply = definition.apply, let text = try read(name) else { continue }
+            try apply(SettingDefinition.Input(text: text, fail: { message in .credential(name: name, message: message) }, sibling: { _ in nil }), &settings)
+        }
         guard fileCredentials == nil, settings.s3.credentials == nil else { return }
         switch (try read("s3-access-key-id"), try read("s3-secret-access-key")) {
         case (let key?, let secret?):

@@ -31,11 +31,7 @@ public struct ReloadService: Service {
     /// The settings that differ from those the daemon started with and apply only at a restart: the sockets
     /// it listens on, and the logging backend.
     static func restartOnly(started: Settings, new: Settings) -> [String] {
-        var names: [String] = []
-        if new.api.listen != started.api.listen { names.append("api.listen") }
-        if new.metrics.listen != started.metrics.listen { names.append("metrics.listen") }
-        if new.logging != started.logging { names.append("logging") }
-        return names
+        SettingDefinition.restartNeeded(started: started, new: new)
     }
 
     /// One reload, as on SIGHUP.
