@@ -45,10 +45,10 @@ struct BackupCommand: AsyncParsableCommand {
         var cycle = BackupCycle(settings: settings, environment: environment, logger: logger)
         cycle.localCopy = output
         cycle.actor = AccessOptions.localUser(environment)
-        cycle.overwriteLocalCopy = force
         let showProgress = !json && isatty(STDERR_FILENO) == 1
         if showProgress {
-            cycle.progress = { progress in
+            cycle.onEvent = { event in
+                guard case .progress(let progress) = event else { return }
                 let seconds = max(0.001, Double(progress.elapsed.components.seconds) + Double(progress.elapsed.components.attoseconds) / 1e18)
                 let rate = Double(progress.dumpBytes) / seconds / 1_048_576
                 let line = String(
@@ -61,8 +61,15 @@ struct BackupCommand: AsyncParsableCommand {
         let requested = tenants.isEmpty ? nil : tenants
         let includeShared = !noShared
         let configured = cycle
+        let overwrite = force
+        let output = self.output
         do {
-            report = try await SignalInterruption.run(logger: logger) { try await configured.run(tenants: requested, includeShared: includeShared) }
+            report = try await SignalInterruption.run(logger: logger) {
+                let plan = try await configured.plan(tenants: requested, includeShared: includeShared)
+                // Before anything runs: a typo in the path costs nothing.
+                if let output { try LocalCopy.check(output, schemas: plan.schemas, overwrite: overwrite) }
+                return try await configured.run(plan)
+            }
         } catch let interrupted as Interrupted {
             if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             FileHandle.standardError.write(Data("error: \(interrupted)\n".utf8))

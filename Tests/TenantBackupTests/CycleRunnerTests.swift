@@ -42,7 +42,7 @@ import TenantBackupTesting
         var acquired: [String] { state.withLock { $0.acquired } }
         var released: [String] { state.withLock { $0.released } }
 
-        func inventory() async throws(BackupCycleError) -> BackupContext.DatabaseInventory {
+        func inventory() async throws(ContextError) -> BackupContext.DatabaseInventory {
             .init(serverMajor: 15, serverVersion: "15.8", discovered: DiscoveredTenants(tenants: tenants, unknownNames: unknown), sharedSchemas: shared)
         }
 
@@ -214,6 +214,44 @@ import TenantBackupTesting
         ])
         #expect(dumps.dumped == ["due"])
         #expect(report.tenants.map(Self.name) == ["due"] && report.allSucceeded)
+    }
+
+    /// The events say what the report says, as it happens: each tenant's start (position and count), then its
+    /// result with its retention; every shared schema's and missing tenant's result too; a skipped tenant starts
+    /// and has no result.
+    @Test func theEventsSayWhatTheReportSaysAsItHappens() async throws {
+        let store = MemoryObjectStore()
+        let database = Database(tenants: ["a", "b", "skipped"], unknown: ["ghost"], shared: ["public"])
+        let events = Mutex<[CycleEvent]>([])
+        let cycle = try Self.cycle(store, database, Dumps(store: store, failing: ["b"])) {
+            $0.applyRetention = true
+            $0.skipIfBackedUpSince = Self.slot
+            $0.onEvent = { event in events.withLock { $0.append(event) } }
+        }
+        _ = try Self.putBackup(store, "skipped", at: Self.slot.addingTimeInterval(60), cycle: cycle)
+        let report = try await cycle.run()
+        let seen = events.withLock { $0 }
+        var started: [String] = []
+        var finished: [SchemaResult] = []
+        for event in seen {
+            switch event {
+            case .tenantStarted(let name, let position, let count):
+                #expect(count == 3 && position == started.count + 1)
+                started.append(name)
+            case .finished(let result):
+                if result.schema.area == .tenant, result.schema.name != "ghost" { #expect(started.contains(result.schema.name), "\(result.schema) before its start") }
+                finished.append(result)
+            case .progress:
+                break
+            }
+        }
+        #expect(started == ["a", "b", "skipped"])
+        // Tenants may end in any order when several run at once; each result is the report's.
+        #expect(finished.count == report.shared.count + report.tenants.count)
+        for result in finished { #expect((report.shared + report.tenants).contains(result), "\(result.schema)") }
+        #expect(finished.first?.schema == .shared("public") && finished.last?.schema == .tenant("ghost"))
+        #expect(Set(finished.map(\.schema.name)) == ["public", "a", "b", "ghost"])
+        #expect(finished.first { $0.schema.name == "a" }?.retention != nil)
     }
 
     /// Whether its backup succeeds, fails, is skipped or loses its lock, and whether its retention runs: every

@@ -140,7 +140,7 @@ extension BackupAccess {
             throw AccessError(tenant: "", .storage(error))
         }
         let discovered: [String]
-        do throws(BackupCycleError) {
+        do throws(ContextError) {
             discovered = try await context.inspectDatabase().discovered.tenants
         } catch {
             throw AccessError(tenant: "", .database(error.description))

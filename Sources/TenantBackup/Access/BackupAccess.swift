@@ -143,7 +143,7 @@ public struct BackupAccess: Sendable {
     /// backups; a name neither the database nor the bucket knows is no tenant.
     func emptyTenant(_ tenant: String, missing key: String?) async throws(AccessError) -> AccessError.Kind {
         let known: Bool
-        do throws(BackupCycleError) {
+        do throws(ContextError) {
             known = try await context.inspectDatabase().discovered.tenants.contains(tenant)
         } catch {
             return .database("the bucket has no backup of this tenant, and the database cannot say whether it is one: \(error)")

@@ -12,6 +12,17 @@ public struct SchemaResult: Sendable, Equatable {
     public var succeeded: Bool { if case .success = result { true } else { false } }
 }
 
+/// What a running cycle reports as it goes, in order for each schema.
+public enum CycleEvent: Sendable {
+    /// A tenant's turn came: its name, its position (1-based) and the number of tenants.
+    case tenantStarted(String, position: Int, count: Int)
+    /// Live numbers of a running dump (at most every half second).
+    case progress(BackupProgress)
+    /// A schema's backup ended, with its retention when the cycle applies it: a shared schema, a tenant, or a
+    /// tenant the registry names without a schema. Skipped tenants are in the report only.
+    case finished(SchemaResult)
+}
+
 /// A tenant the cycle did not back up, and why (not a failure).
 public struct SkippedTenant: Sendable, Equatable {
     public enum Reason: Sendable, Equatable {
@@ -56,42 +67,39 @@ public struct BackupReport: Sendable, Equatable {
 }
 
 
-/// A cycle that could not start at all (no bucket, no database, no pg_dump, unknown tenant).
+/// A backup (or prune) run that could not start at all: its context could not be set up (no bucket, no
+/// database), it selected no tenant or an unknown one, no pg_dump fits the server, or the cycle's snapshot
+/// could not be exported.
 public enum BackupCycleError: Error, Equatable, CustomStringConvertible {
-    /// No `s3.bucket` (or its environment variables).
-    case noBucket
+    /// The settings' context could not be set up (no bucket, the database or the bucket did not answer).
+    case setup(ContextError)
     /// Discovery selected nothing: a failure, or the staleness alert could never fire.
     case noTenantsSelected(TenantSelection)
     /// Tenants asked for by name that discovery does not know.
     case unknownTenants([String], discovered: [String])
-    /// The database could not be asked.
-    case database(PostgresError)
-    /// The tenants query or a pattern failed.
-    case discovery(DiscoveryError)
     /// No usable pg_dump.
     case pgDump(PgDumpError)
     /// The cycle's snapshot could not be exported.
     case snapshot(PostgresError)
-    /// The bucket could not be listed.
-    case bucket(S3Error)
-    /// The local copy's path is unusable; checked before anything runs.
-    case localCopy(String)
-    /// The daemon's first checks (database, bucket) failed and it was told not to wait: their summary.
-    case notReady(String)
 
     public var description: String {
         switch self {
-        case .noBucket: return "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME"
+        case .setup(let error): return error.description
         case .noTenantsSelected(let selection): return BackupCycle.noTenantsMessage(selection)
         case .unknownTenants(let unknown, let discovered):
             return "no such tenant: \(unknown.map(BackupSchema.display).joined(separator: ", ")) (discovered: \(discovered.map(BackupSchema.display).joined(separator: ", ")))"
-        case .database(let error): return "\(error)"
-        case .discovery(let error): return "\(error)"
         case .pgDump(let error): return error.description
         case .snapshot(let reason):
             return "cannot export a snapshot for the cycle (\(reason)); fix the database connection, or set backup.consistent_snapshot: false to dump each schema at its own moment"
-        case .bucket(let error): return "cannot list the bucket: \(error)"
-        case .localCopy(let message), .notReady(let message): return message
+        }
+    }
+
+    /// Runs `body`, whose failure to set up is this run's.
+    static func setUp<Value>(_ body: () async throws(ContextError) -> Value) async throws(BackupCycleError) -> Value {
+        do throws(ContextError) {
+            return try await body()
+        } catch {
+            throw .setup(error)
         }
     }
 }
@@ -105,12 +113,12 @@ public struct BackupCycle: Sendable {
     public var environment: [String: String] { context.environment }
     /// The context's logger, with the cycle's id once it runs.
     public var logger: Logger
-    public var progress: (@Sendable (BackupProgress) -> Void)?
-    /// `backup --output`: a file (one schema) or a directory (one file per schema).
+    /// Hears what the running cycle does (``CycleEvent``): the daemon's status line and the command's
+    /// progress line. The metrics hear every event first.
+    public var onEvent: (@Sendable (CycleEvent) -> Void)?
+    /// `backup --output`: a file (one schema) or a directory (one file per schema). The command checks it
+    /// first (``LocalCopy/check(_:schemas:overwrite:)``), before anything runs.
     public var localCopy: String?
-    /// Replace an existing file at ``localCopy`` (one schema); otherwise an existing file is refused before
-    /// anything runs.
-    public var overwriteLocalCopy = false
     /// Apply the retention policy to each tenant right after its backup — only when that backup succeeded
     /// (the daemon's cycle does; `tenant-backup backup` does not).
     public var applyRetention = false
@@ -138,8 +146,6 @@ public struct BackupCycle: Sendable {
     public var ports: CyclePorts?
     /// Who backs up, for the audit trail: the daemon, or the operator running `backup`.
     public var actor = "tenant-backup daemon"
-    /// Told when a tenant starts: its name, its position (1-based) and the number of tenants.
-    public var tenantStarted: (@Sendable (String, Int, Int) -> Void)?
 
     public init(context: BackupContext) {
         self.context = context
@@ -153,13 +159,35 @@ public struct BackupCycle: Sendable {
 
     /// Runs the cycle for `requested` tenants, or every discovered tenant when `nil`.
     public func run(tenants requested: [String]? = nil, includeShared: Bool = true) async throws(BackupCycleError) -> BackupReport {
+        try await run(try await plan(tenants: requested, includeShared: includeShared))
+    }
+
+    /// What a cycle is to do, decided before anything is dumped: the tenants in order, the registry's names
+    /// without a schema (each a failure of its own), the shared schemas, and the pg_dump for this server.
+    public struct Plan: Sendable {
+        public let tenants: [String]
+        public let missing: [String]
+        public let shared: [String]
+        /// Every discovered tenant (not a few named ones): decided from one listing of the whole bucket.
+        let everyTenant: Bool
+        let pgDump: PgDumpBinary
+        let serverVersion: String
         let ports: CyclePorts
-        if let given = self.ports { ports = given } else { ports = try CyclePorts(context: context) }
-        let inventory = try await ports.database.inventory()
-        let (serverMajor, serverVersion, discovered, existingShared) = (inventory.serverMajor, inventory.serverVersion, inventory.discovered, inventory.sharedSchemas)
+
+        /// How many schemas the cycle dumps at most (a local copy of more than one needs a directory).
+        public var schemas: Int { shared.count + tenants.count }
+    }
+
+    /// The plan for `requested` tenants, or every discovered tenant when `nil`: asks the database, touches
+    /// nothing. A tenant asked for by name that discovery does not know fails the plan; selecting nothing too.
+    public func plan(tenants requested: [String]? = nil, includeShared: Bool = true) async throws(BackupCycleError) -> Plan {
+        let ports: CyclePorts
+        if let given = self.ports { ports = given } else { ports = try await BackupCycleError.setUp { () throws(ContextError) in try CyclePorts(context: context) } }
+        let inventory = try await BackupCycleError.setUp { () async throws(ContextError) in try await ports.database.inventory() }
+        let discovered = inventory.discovered
         var tenants = discovered.tenants
         // A tenant the query lists without a schema is a tenant that is not backed up: a failure of its own.
-        var missing = requested == nil ? discovered.unknownNames : []
+        let missing = requested == nil ? discovered.unknownNames.sorted() : []
         if requested == nil, tenants.isEmpty, missing.isEmpty {
             throw .noTenantsSelected(settings.tenants)
         }
@@ -172,14 +200,18 @@ public struct BackupCycle: Sendable {
         }
         let pgDump: PgDumpBinary
         do {
-            pgDump = try await ports.dumps.locate(serverMajor: serverMajor)
+            pgDump = try await ports.dumps.locate(serverMajor: inventory.serverMajor)
         } catch {
             throw .pgDump(error)
         }
-        if let localCopy {
-            try Self.checkLocalCopy(localCopy, schemas: (includeShared ? existingShared.count : 0) + tenants.count, overwrite: overwriteLocalCopy)
-        }
+        return Plan(
+            tenants: tenants, missing: missing, shared: includeShared ? inventory.sharedSchemas : [], everyTenant: requested == nil, pgDump: pgDump,
+            serverVersion: inventory.serverVersion, ports: ports)
+    }
 
+    /// Runs a plan: the shared schemas, then the tenants; the missing ones are reported as failures.
+    public func run(_ plan: Plan) async throws(BackupCycleError) -> BackupReport {
+        let ports = plan.ports
         let cycleId = Self.newCycleId()
         var logger = self.logger
         logger[metadataKey: "cycle_id"] = "\(cycleId)"
@@ -198,16 +230,15 @@ public struct BackupCycle: Sendable {
         var catalog = BackupCatalog(client: ports.store, prefix: settings.s3.prefix, logger: logger, now: ports.now)
         catalog.manifests = context.manifestCache
         var report = await cycle.run(
-            tenants: tenants, shared: includeShared ? existingShared : [], listsWholeBucket: requested == nil,
-            tools: Tools(ports: ports, catalog: catalog, pgDump: pgDump, serverVersion: serverVersion, signer: cycle.loadSigner()),
+            tenants: plan.tenants, shared: plan.shared, listsWholeBucket: plan.everyTenant,
+            tools: Tools(ports: ports, catalog: catalog, pgDump: plan.pgDump, serverVersion: plan.serverVersion, signer: cycle.loadSigner()),
             cycleId: cycleId)
         await snapshot?.release()
-        missing.sort()
-        for name in missing {
+        for name in plan.missing {
             let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: .tenant(name), stage: .discovery, cause: .noSuchSchema))
             logger.error("backup failed", metadata: ["tenant": "\(name)", "error": "no such schema, though the tenants query lists it"])
-            BackupMetrics.record(schema: .tenant(name), result: result)
             report.tenants.append(SchemaResult(schema: .tenant(name), result: result))
+            emit(.finished(report.tenants[report.tenants.count - 1]))
         }
         return report
     }
@@ -219,18 +250,6 @@ public struct BackupCycle: Sendable {
         if !selection.include.isEmpty { message += ", tenants.include \(selection.include)" }
         if !selection.exclude.isEmpty { message += ", tenants.exclude \(selection.exclude)" }
         return message + "; check the tenant settings (a typo in a pattern selects nothing), or the database the connection points at"
-    }
-
-    /// What the database holds (``BackupContext/inspectDatabase()``).
-    public typealias DatabaseInventory = BackupContext.DatabaseInventory
-
-    public func inspectDatabase() async throws(BackupCycleError) -> DatabaseInventory {
-        try await context.inspectDatabase()
-    }
-
-    /// The S3 client these settings describe.
-    public func makeClient() throws(BackupCycleError) -> S3Client {
-        try context.client()
     }
 
     /// What every schema of a running cycle works with.
@@ -270,6 +289,15 @@ public struct BackupCycle: Sendable {
         }
     }
 
+    /// Tells the metrics, then ``onEvent``.
+    var emit: @Sendable (CycleEvent) -> Void {
+        let onEvent = self.onEvent
+        return { event in
+            if case .finished(let result) = event { BackupMetrics.record(schema: result.schema, result: result.result) }
+            onEvent?(event)
+        }
+    }
+
     /// A short random id for one cycle's log lines.
     static func newCycleId() -> String {
         String((0..<4).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined())
@@ -289,8 +317,8 @@ public struct BackupCycle: Sendable {
                 sharedKeys.append(key)
             case .ran(let result):
                 if case .success(let outcome) = result { sharedKeys.append(outcome.key) }
-                BackupMetrics.record(schema: .shared(schema), result: result)
                 report.shared.append(SchemaResult(schema: .shared(schema), result: result))
+                emit(.finished(report.shared[report.shared.count - 1]))
             }
         }
         if !existingShared.isEmpty, sharedKeys.count < existingShared.count {
@@ -304,8 +332,8 @@ public struct BackupCycle: Sendable {
                 let error = BackupError(
                     schema: .tenant(schema), stage: .preparation,
                     cause: .other("\(missing) shared schema dump(s) of this backup failed, and a backup without them would not restore into a fresh database; nothing was stored"))
-                BackupMetrics.record(schema: .tenant(schema), result: .failure(error))
                 report.tenants.append(SchemaResult(schema: .tenant(schema), result: .failure(error)))
+                emit(.finished(report.tenants[report.tenants.count - 1]))
             }
             logger.error("backup cycle finished: a shared dump failed, so no tenant was backed up", metadata: ["tenants": "\(tenants.count)"])
             return report
@@ -314,7 +342,10 @@ public struct BackupCycle: Sendable {
         let sharedBackups = sharedKeys
         if listsWholeBucket { tools.listing = await cycleListing(tools: tools) }
         let tenantTools = tools
-        let outcomes = await Self.forEachTenant(tenants, limit: limit, shouldStart: shouldStartTenant, started: tenantStarted) { schema in
+        let emit = self.emit
+        let outcomes = await Self.forEachTenant(
+            tenants, limit: limit, shouldStart: shouldStartTenant, started: { emit(.tenantStarted($0, position: $1, count: $2)) }
+        ) { schema in
             await backUpTenant(schema, tools: tenantTools, sharedBackups: sharedBackups)
         }
         for (schema, outcome) in zip(tenants, outcomes) {
@@ -445,9 +476,9 @@ public struct BackupCycle: Sendable {
         func failed(_ stage: BackupError.Stage, _ cause: BackupError.Cause) -> TenantOutcome {
             let error = BackupError(schema: schema, stage: stage, cause: cause)
             log.error("backup failed", metadata: ["error": "\(error.message)"])
-            let result: Result<BackupOutcome, BackupError> = .failure(error)
-            BackupMetrics.record(schema: schema, result: result)
-            return .ran(SchemaResult(schema: schema, result: result))
+            let result = SchemaResult(schema: schema, result: .failure(error))
+            emit(.finished(result))
+            return .ran(result)
         }
         let lock: (any SchemaLock)?
         do {
@@ -505,7 +536,6 @@ public struct BackupCycle: Sendable {
             return failed(.lock, .lockLost)
         }
         let result = finished
-        BackupMetrics.record(schema: schema, result: result)
         var schemaResult = SchemaResult(schema: schema, result: result)
         let audit = AuditTrail(client: tools.ports.store, prefix: settings.s3.prefix, logger: log, retentionDays: settings.audit.retentionDays)
         if case .success(let outcome) = result {
@@ -546,6 +576,7 @@ public struct BackupCycle: Sendable {
                 }
             }
         }
+        emit(.finished(schemaResult))
         return .ran(schemaResult)
     }
 
@@ -614,12 +645,12 @@ public struct BackupCycle: Sendable {
         var job = SchemaBackup(
             schema: schema, settings: settings, pgDump: tools.pgDump, serverVersion: tools.serverVersion,
             environment: environment, sharedBackups: sharedBackups, logger: logger)
-        job.progress = progress
+        if let onEvent { job.progress = { onEvent(.progress($0)) } }
         job.snapshot = snapshotName
         job.signer = tools.signer
         let startedAt = tools.ports.now()
         if let localCopy {
-            job.localCopyPath = Self.isDirectory(localCopy)
+            job.localCopyPath = LocalCopy.isDirectory(localCopy)
                 ? (localCopy as NSString).appendingPathComponent(
                     BackupKey(prefix: "", schema: schema, timestamp: startedAt, format: settings.backup.backupFormat).fileName)
                 : localCopy
@@ -629,38 +660,5 @@ public struct BackupCycle: Sendable {
         } catch {
             return .failure(error)
         }
-    }
-
-    /// Checked before any dump starts, so a typo in the path costs nothing: a directory for several schemas;
-    /// for one, an existing directory or a new file in an existing, writable directory.
-    static func checkLocalCopy(_ path: String, schemas: Int, overwrite: Bool) throws(BackupCycleError) {
-        guard !path.isEmpty else { throw BackupCycleError.localCopy("the local copy's path is empty") }
-        if isDirectory(path) {
-            guard access(path, W_OK) == 0 else { throw BackupCycleError.localCopy("the local copy's directory \(path) is not writable") }
-            return
-        }
-        guard schemas <= 1 else {
-            throw BackupCycleError.localCopy("the local copy path \(path) must be an existing directory when more than one schema is backed up")
-        }
-        let parent = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
-        guard isDirectory(parent) else {
-            throw BackupCycleError.localCopy("the local copy cannot be written to \(path): the directory \(parent) does not exist")
-        }
-        guard access(parent, W_OK) == 0 else {
-            throw BackupCycleError.localCopy("the local copy cannot be written to \(path): the directory \(parent) is not writable")
-        }
-        var status = stat()
-        if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-            // A device, a socket, a symbolic link: never replaced by a dump, --force or not.
-            throw BackupCycleError.localCopy("the local copy's path \(path) exists and is not a regular file; choose another path")
-        }
-        if FileManager.default.fileExists(atPath: path), !overwrite {
-            throw BackupCycleError.localCopy("the local copy's file \(path) already exists; nothing was backed up (choose another path, or allow overwriting it)")
-        }
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }

@@ -20,7 +20,7 @@ public struct CyclePorts: Sendable {
     }
 
     /// The real ports of a context: its S3 client, its PostgreSQL, pg_dump into S3 and the system clock.
-    public init(context: BackupContext) throws(BackupCycleError) {
+    public init(context: BackupContext) throws(ContextError) {
         let client = try context.client()
         self.init(store: client, database: PostgresCycleDatabase(context: context), dumps: PgDumpSchemaDumps(client: client, context: context))
     }
@@ -29,7 +29,7 @@ public struct CyclePorts: Sendable {
 /// What a cycle asks of the database: what it holds, a schema's advisory lock, and a snapshot for the cycle.
 public protocol CycleDatabase: Sendable {
     /// The server's version, the tenants discovery selects and the shared schemas that exist.
-    func inventory() async throws(BackupCycleError) -> BackupContext.DatabaseInventory
+    func inventory() async throws(ContextError) -> BackupContext.DatabaseInventory
     /// The schema's lock, trying again while another session holds it for at most `wait` (zero: one try);
     /// `nil` when it is still held then. Throws when the database cannot be asked.
     func lock(_ schema: BackupSchema, waitingUpTo wait: Duration) async throws -> (any SchemaLock)?
@@ -89,7 +89,7 @@ extension SnapshotExport: CycleSnapshot {}
 struct PostgresCycleDatabase: CycleDatabase {
     let context: BackupContext
 
-    func inventory() async throws(BackupCycleError) -> BackupContext.DatabaseInventory {
+    func inventory() async throws(ContextError) -> BackupContext.DatabaseInventory {
         try await context.inspectDatabase()
     }
 

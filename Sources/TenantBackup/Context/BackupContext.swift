@@ -12,7 +12,7 @@ public struct BackupContext: Sendable {
     public let logger: Logger
     public let httpClient: HTTPClient?
     /// The S3 client, or why there is none (no bucket configured): checked in one place.
-    private let s3: Result<S3Client, BackupCycleError>
+    private let s3: Result<S3Client, ContextError>
     /// The tenant manifests retention has read, for every cycle and prune of this context (a reload, which may
     /// change the trusted keys, starts afresh).
     public let manifestCache = ManifestCache()
@@ -39,12 +39,12 @@ public struct BackupContext: Sendable {
     }
 
     /// The S3 client these settings describe.
-    public func client() throws(BackupCycleError) -> S3Client {
+    public func client() throws(ContextError) -> S3Client {
         try s3.get()
     }
 
     /// The audit trail in this bucket, keeping records for `audit.retention_days`.
-    public func auditTrail(logger: Logger? = nil) throws(BackupCycleError) -> AuditTrail {
+    public func auditTrail(logger: Logger? = nil) throws(ContextError) -> AuditTrail {
         AuditTrail(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger, retentionDays: settings.audit.retentionDays)
     }
 
@@ -71,7 +71,7 @@ public struct BackupContext: Sendable {
     }
 
     /// The bucket's view of the backups.
-    public func catalog(logger: Logger? = nil) throws(BackupCycleError) -> BackupCatalog {
+    public func catalog(logger: Logger? = nil) throws(ContextError) -> BackupCatalog {
         var catalog = BackupCatalog(client: try client(), prefix: settings.s3.prefix, logger: logger ?? self.logger)
         catalog.manifests = manifestCache
         return catalog
@@ -86,7 +86,7 @@ public struct BackupContext: Sendable {
     }
 
     /// Connects once and discovers the tenants (the cycle, catch-up, freshness and prune use it).
-    public func inspectDatabase() async throws(BackupCycleError) -> DatabaseInventory {
+    public func inspectDatabase() async throws(ContextError) -> DatabaseInventory {
         let settings = self.settings
         let environment = self.environment
         do {
@@ -111,7 +111,7 @@ public struct BackupContext: Sendable {
 
     /// The newest backup of every tenant that a signed manifest vouches for, from one listing of the bucket:
     /// what freshness and catch-up count (an object a bucket writer put there never makes a clinic fresh).
-    public func newestVouchedBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
+    public func newestVouchedBackupOfEveryTenant() async throws(ContextError) -> [String: BackupKey] {
         let catalog = try catalog()
         do throws(S3Error) {
             return try await catalog.newestVouchedOfEveryTenant(trust: manifestTrust())
@@ -121,12 +121,36 @@ public struct BackupContext: Sendable {
     }
 
     /// The newest backup of every tenant, from one listing of the bucket.
-    public func newestBackupOfEveryTenant() async throws(BackupCycleError) -> [String: BackupKey] {
+    public func newestBackupOfEveryTenant() async throws(ContextError) -> [String: BackupKey] {
         let catalog = try catalog()
         do throws(S3Error) {
             return try await catalog.newestOfEveryTenant()
         } catch {
             throw .bucket(error)
+        }
+    }
+}
+
+/// What a context could not set up or ask: no bucket configured, or the database or the bucket did not answer.
+public enum ContextError: Error, Equatable, CustomStringConvertible {
+    /// No `s3.bucket` (or its environment variables).
+    case noBucket
+    /// The database could not be asked.
+    case database(PostgresError)
+    /// The tenants query or a pattern failed.
+    case discovery(DiscoveryError)
+    /// The bucket could not be listed.
+    case bucket(S3Error)
+    /// The daemon's first checks (database, bucket) failed and it was told not to wait: their summary.
+    case notReady(String)
+
+    public var description: String {
+        switch self {
+        case .noBucket: return "no bucket configured: set s3.bucket, TENANT_BACKUP_S3_BUCKET or AWS_STORAGE_BUCKET_NAME"
+        case .database(let error): return "\(error)"
+        case .discovery(let error): return "\(error)"
+        case .bucket(let error): return "cannot list the bucket: \(error)"
+        case .notReady(let message): return message
         }
     }
 }

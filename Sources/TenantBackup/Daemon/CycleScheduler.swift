@@ -111,7 +111,7 @@ public struct CycleScheduler: Service {
         let now = clock.now()
         guard let since = Self.catchUpHorizon(schedule: context.settings.daemon.schedule, now: now) else { return }
         let overdue: [String]
-        do throws(BackupCycleError) {
+        do throws(ContextError) {
             let tenants = try await context.inspectDatabase().discovered.tenants
             if tenants.isEmpty {
                 // Selecting nothing is a failure to report (status line, exit status, metrics), not "all caught up".
@@ -165,8 +165,10 @@ public struct CycleScheduler: Service {
         cycle.lockCheckInterval = settings.daemon.lockCheckInterval
         let state = self.state
         cycle.shouldStartTenant = { !state.stopRequested }
-        cycle.tenantStarted = { tenant, position, count in
-            state.setActivity("backing up \(BackupSchema.display(tenant)) (\(position)/\(count))")
+        cycle.onEvent = { event in
+            if case .tenantStarted(let tenant, let position, let count) = event {
+                state.setActivity("backing up \(BackupSchema.display(tenant)) (\(position)/\(count))")
+            }
         }
         state.setActivity("backing up (\(reason))")
         let logger = self.logger

@@ -97,7 +97,7 @@ public struct Daemon: Sendable {
         _ = try context.client()  // no bucket: refuse to start
         while true {
             guard let problem = await firstProblem(context) else { return }
-            guard retry else { throw BackupCycleError.notReady(problem) }
+            guard retry else { throw ContextError.notReady(problem) }
             logger.error("first checks failed; retrying in 10 s", metadata: ["error": "\(problem)"])
             state.setActivity("starting: \(problem); retrying")
             try await Task.sleep(for: .seconds(10))

@@ -39,7 +39,7 @@ public struct DrillService: Service {
     /// One run: the tenants due, one after the other.
     func drill(_ context: BackupContext) async {
         let tenants: [String]
-        do throws(BackupCycleError) {
+        do throws(ContextError) {
             tenants = try await context.inspectDatabase().discovered.tenants
         } catch {
             logger.error("restore drills skipped: the tenants could not be listed", metadata: ["error": "\(error)"])

@@ -30,12 +30,12 @@ public struct FreshnessMonitor: Service {
     public func refresh() async {
         let context = state.currentContext.context
         let settings = context.settings
-        do throws(BackupCycleError) {
+        do throws(ContextError) {
             let newest = try await context.newestVouchedBackupOfEveryTenant()
             // The database's tenants (a clinic that was removed is not an alert); the bucket's when the
             // database cannot be asked.
             let tenants: Set<String>
-            do throws(BackupCycleError) {
+            do throws(ContextError) {
                 tenants = Set(try await context.inspectDatabase().discovered.tenants)
             } catch {
                 logger.warning("tenant discovery failed; staleness is reported for the tenants found in the bucket", metadata: ["error": "\(error)"])

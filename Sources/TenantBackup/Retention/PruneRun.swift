@@ -77,23 +77,23 @@ public struct PruneRun: Sendable {
     }
 
     public func run(tenants requested: [String]?, force: Bool, dryRun: Bool) async throws(BackupCycleError) -> [TenantResult] {
-        let client = try context.client()
+        let client = try await BackupCycleError.setUp { () throws(ContextError) in try context.client() }
         let tenants: [String]
         if let requested, !requested.isEmpty {
             // Exact names, as backup takes them: a tenant of the database, or one whose folder is in the bucket
             // (a clinic removed from the database still has backups to prune).
             let discovered = (try? await context.inspectDatabase().discovered.tenants) ?? []
-            let inBucket = Set(try await context.newestBackupOfEveryTenant().keys)
+            let inBucket = Set(try await BackupCycleError.setUp { () async throws(ContextError) in try await context.newestBackupOfEveryTenant() }.keys)
             let unknown = requested.filter { !discovered.contains($0) && !inBucket.contains($0) }
             guard unknown.isEmpty else { throw .unknownTenants(unknown, discovered: discovered) }
             tenants = requested
         } else {
-            tenants = try await context.inspectDatabase().discovered.tenants
+            tenants = try await BackupCycleError.setUp { () async throws(ContextError) in try await context.inspectDatabase() }.discovered.tenants
             // As for backup: selecting nothing is a failure (a typo in a pattern), not a quiet success.
             guard !tenants.isEmpty else { throw .noTenantsSelected(settings.tenants) }
         }
         var runner = RetentionRunner(settings: settings.retention, client: client, prefix: settings.s3.prefix, logger: logger)
-        runner.audit = try context.auditTrail()
+        runner.audit = try await BackupCycleError.setUp { () throws(ContextError) in try context.auditTrail() }
         runner.actor = actor
         runner.trust = context.manifestTrust()
         runner.manifests = context.manifestCache
