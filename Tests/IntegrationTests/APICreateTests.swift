@@ -54,7 +54,7 @@ extension HTTPAPITests {
                 creates.append(try await copyBackup(createKey, to: midnight.addingTimeInterval(15 * 3600), client: client))
             }
             // Retention as the nightly cycle applies it: every tenant, then the shared dumps no kept backup names.
-            let (pruneStatus, pruneOutput) = try await AccessCommandTests.run(["prune", "--force"], server.environment)
+            let (pruneStatus, pruneOutput) = try await TestProcess.tenantBackup(["prune", "--force"], server.environment)
             try #require(pruneStatus == .exited(0), "\(pruneOutput)")
 
             // Each of the last seven days (keep_daily) kept its afternoon create, the newest of the day; every kept
@@ -71,13 +71,13 @@ extension HTTPAPITests {
             for (name, key) in [("newest", createKey), ("oldest", try #require(keptCreates.last))] {
                 let fresh = "\(server.database.name)_create_\(name)"
                 defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
-                let (restoreStatus, restoreOutput) = try await AccessCommandTests.run(
+                let (restoreStatus, restoreOutput) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data"], server.environment)
                 #expect(restoreStatus == .exited(0), "\(key): \(restoreOutput)")
                 let rows = try PostgresConnection(connectionString: "dbname=\(fresh)", environment: services.environment)
                     .query("SELECT count(*) FROM bienestar.patients", purpose: "test")
                 #expect((rows.rows.first?.first ?? nil).flatMap { Int($0) } ?? 0 > 0, "\(rows)")
-                let (drillStatus, drillOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", key, "--restore"], server.environment)
+                let (drillStatus, drillOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", key, "--restore"], server.environment)
                 #expect(drillStatus == .exited(0), "\(key): \(drillOutput)")
             }
         }

@@ -138,14 +138,14 @@ extension HTTPAPITests {
             try await TestBucket.with(services) { bucket in
                 _ = try await migratePlatform(into: database)
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (backupStatus, backupOutput) = try await AccessCommandTests.run(["backup"], environment)
+                let (backupStatus, backupOutput) = try await TestProcess.tenantBackup(["backup"], environment)
                 try #require(backupStatus == .exited(0), "\(backupOutput)")
-                let file = DaemonIntegrationTests.temporaryFile("after-restore.sql")
+                let file = TestProcess.temporaryFile("after-restore.sql")
                 defer { try? FileManager.default.removeItem(atPath: file) }
                 try Self.readmeAfterRestore().write(toFile: file, atomically: true, encoding: .utf8)
                 let fresh = "\(database.name)_django"
                 defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
-                let (status, output) = try await AccessCommandTests.run(
+                let (status, output) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data", "--after-restore", file],
                     environment)
                 try #require(status == .exited(0), "\(output)")

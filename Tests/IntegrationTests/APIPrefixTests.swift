@@ -47,11 +47,11 @@ extension HTTPAPITests {
             let audit = try await get(server.base + "/api/auditlog/", token: server.bienestar)
             #expect(audit.status == 200 && (audit.json?["count"] as? Int ?? 0) > 0)
 
-            let output = DaemonIntegrationTests.temporaryFile("prefixed.sql.zst")
+            let output = TestProcess.temporaryFile("prefixed.sql.zst")
             defer { try? FileManager.default.removeItem(atPath: output) }
             let fresh = "\(server.database.name)_prefixed"
             defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
-            let (listStatus, listOutput, listErrors) = try await AccessCommandTests.runBinary(["list", "--tenant", "bienestar", "--json"], server.environment)
+            let (listStatus, listOutput, listErrors) = try await TestProcess.tenantBackupBytes(["list", "--tenant", "bienestar", "--json"], server.environment)
             #expect(listStatus == .exited(0), "\(listErrors)")
             let cliKeys = ((try? JSONSerialization.jsonObject(with: Data(listOutput)) as? [String: Any])?["backups"] as? [[String: Any]] ?? []).compactMap { $0["s3_key"] as? String }
             #expect(cliKeys == listed)
@@ -65,7 +65,7 @@ extension HTTPAPITests {
                 ["delete", "--tenant", "bienestar", older],
                 ["prune", "--tenant", "bienestar", "--dry-run"],
             ] {
-                let (status, text) = try await AccessCommandTests.run(arguments, server.environment)
+                let (status, text) = try await TestProcess.tenantBackup(arguments, server.environment)
                 #expect(status == .exited(0), "\(arguments.joined(separator: " ")): \(text)")
             }
             #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(buffer: stored.body))

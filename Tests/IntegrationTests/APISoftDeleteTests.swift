@@ -68,7 +68,7 @@ extension HTTPAPITests {
             }
             let firstPurge = started.addingTimeInterval(grace)
             // Before the grace passes, a prune purges nothing (it holds each deleted backup).
-            let (earlyStatus, earlyOutput) = try await AccessCommandTests.run(["prune", "--tenant", "bienestar"], server.environment)
+            let (earlyStatus, earlyOutput) = try await TestProcess.tenantBackup(["prune", "--tenant", "bienestar"], server.environment)
             if Date() < firstPurge {
                 #expect(earlyStatus == .exited(0) && !earlyOutput.contains("purge ") && earlyOutput.contains("hold "), "\(earlyOutput)")
                 for key in deleted { #expect((try? await client.headObject(key: key))?.size ?? 0 > 0, "\(key) purged before its grace") }
@@ -94,7 +94,7 @@ extension HTTPAPITests {
             #expect(try await request("POST", server.base + "/api/backups/cloud/download/", token: server.bienestar, body: "{\"s3_key\": \"\(gone)\"}").status == 404)
             #expect(try await request("POST", server.base + "/api/backups/cloud/get-url/", token: server.bienestar, body: "{\"s3_key\": \"\(gone)\"}").status == 404)
             // ... and the operator sees each one, deleted, with its purge time.
-            let (listStatus, listOutput, listErrors) = try await AccessCommandTests.runBinary(["list", "--tenant", "bienestar", "--json"], server.environment)
+            let (listStatus, listOutput, listErrors) = try await TestProcess.tenantBackupBytes(["list", "--tenant", "bienestar", "--json"], server.environment)
             try #require(listStatus == .exited(0), "\(listErrors)")
             let operatorList = try #require(try JSONSerialization.jsonObject(with: Data(listOutput)) as? [String: Any])
             let states = Dictionary(uniqueKeysWithValues: (operatorList["backups"] as? [[String: Any]] ?? []).map { ($0["s3_key"] as? String ?? "", $0["state"] as? String ?? "") })
@@ -109,16 +109,16 @@ extension HTTPAPITests {
             // The operator brings back yesterday's (a daily one: retention keeps it).
             let back = deleted.filter { !server.keys.contains($0) }.sorted().last!
             let savedMark = try await client.getObject(key: back + BackupKey.deletionSuffix)
-            let (undeleteStatus, undeleteOutput) = try await AccessCommandTests.run(["undelete", "--tenant", "bienestar", back], server.environment)
+            let (undeleteStatus, undeleteOutput) = try await TestProcess.tenantBackup(["undelete", "--tenant", "bienestar", back], server.environment)
             #expect(undeleteStatus == .exited(0) && undeleteOutput.contains("brought back"), "\(undeleteOutput)")
             #expect(Set(try await listedKeys(server: server)) == floor.union([back]))
-            let (againStatus, againOutput) = try await AccessCommandTests.run(["undelete", "--tenant", "bienestar", back], server.environment)
+            let (againStatus, againOutput) = try await TestProcess.tenantBackup(["undelete", "--tenant", "bienestar", back], server.environment)
             #expect(againStatus != .exited(0) && againOutput.contains("is not deleted"), "\(againOutput)")
 
             // After the grace, every deleted backup goes for good.
             let wait = grace - Date().timeIntervalSince(lastDeletion) + 2
             if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
-            let (pruneStatus, pruneOutput, pruneErrors) = try await AccessCommandTests.runBinary(["prune", "--tenant", "bienestar", "--json"], server.environment)
+            let (pruneStatus, pruneOutput, pruneErrors) = try await TestProcess.tenantBackupBytes(["prune", "--tenant", "bienestar", "--json"], server.environment)
             try #require(pruneStatus == .exited(0), "\(pruneErrors)")
             let report = try #require(try JSONSerialization.jsonObject(with: Data(pruneOutput)) as? [String: Any])
             let purged = ((report["tenants"] as? [[String: Any]])?.first?["purged"] as? [String]) ?? []
@@ -137,7 +137,7 @@ extension HTTPAPITests {
             if replayAfter > Date() { try await Task.sleep(for: .seconds(replayAfter.timeIntervalSinceNow)) }
             _ = try await client.putObject(key: back + BackupKey.deletionSuffix, body: savedMark)
             #expect(Set(try await listedKeys(server: server)).contains(back))
-            let (replayStatus, replayOutput) = try await AccessCommandTests.run(["prune", "--tenant", "bienestar"], server.environment)
+            let (replayStatus, replayOutput) = try await TestProcess.tenantBackup(["prune", "--tenant", "bienestar"], server.environment)
             #expect(replayStatus == .exited(0) && !replayOutput.contains("purge "), "\(replayOutput)")
             #expect(try await client.headObject(key: back).size > 0)
 

@@ -46,16 +46,16 @@ import Testing
                 try await client.putObject(key: truncated, body: ByteBuffer(bytes: dump.dropLast(200)))
                 try await client.putObject(key: foreign, body: ByteBuffer(bytes: try await oldStyleDump(of: "mindcare", database: database)))
                 // Our own backup of the same data, for the counts to compare with.
-                let (backedUp, backupOutput) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar"], environment)
+                let (backedUp, backupOutput) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar"], environment)
                 try #require(backedUp == .exited(0), "\(backupOutput)")
                 let ours = try #require(try await client.listKeys(prefix: "backups/bienestar/").first { $0.hasSuffix(".sql.zst.manifest.json") })
                 let expected = try BackupManifest.decode(Data(buffer: try await client.getObject(key: ours))).tableRowCounts
 
-                let (dry, dryOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar", "--dry-run"], environment)
+                let (dry, dryOutput) = try await TestProcess.tenantBackup(["adopt", "--tenant", "bienestar", "--dry-run"], environment)
                 #expect(dry == .exited(1), "\(dryOutput)")  // two are left alone
                 #expect(try await client.listKeys(prefix: "backups/bienestar/").filter { $0.hasSuffix(".sql.manifest.json") }.isEmpty)
 
-                let (status, output) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["adopt", "--tenant", "bienestar"], environment)
                 #expect(status == .exited(1), "\(output)")
                 #expect(output.contains("✔ \(good): a complete dump of 3 table(s); unsigned manifest written"), "\(output)")
                 #expect(output.contains("✘ \(truncated): left alone: not a complete pg_dump"), "\(output)")
@@ -72,18 +72,18 @@ import Testing
                 // Adopt read it; it did not run it, so it did not sign it: restoring or drilling an adopted backup is a
                 // deliberate --trust-unsigned (its manifest names the newest shared dump for a fresh database).
                 #expect(manifest.signature == nil && manifest.sharedBackups.count == 1, "\(manifest)")
-                let (unsigned, unsignedOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good], environment)
+                let (unsigned, unsignedOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", good], environment)
                 #expect(unsigned == .exited(1) && unsignedOutput.contains("unsigned"), "\(unsignedOutput)")
-                let (verified, verifyOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--trust-unsigned"], environment)
+                let (verified, verifyOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", good, "--trust-unsigned"], environment)
                 #expect(verified == .exited(0) && verifyOutput.contains("✔ \(good)"), "\(verifyOutput)")
-                let (drilled, drillOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore", "--trust-unsigned"], environment)
+                let (drilled, drillOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", good, "--restore", "--trust-unsigned"], environment)
                 #expect(drilled == .exited(0), "\(drillOutput)")
                 _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
-                let (restored, restoreOutput) = try await AccessCommandTests.run(
+                let (restored, restoreOutput) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", "bienestar", good, "--target-database", "dbname=\(database.name)", "--trust-unsigned"], environment)
                 #expect(restored == .exited(0) && restoreOutput.contains("bienestar.patients: 40 rows"), "\(restoreOutput)")
                 // Adopting again finds only the two it cannot adopt, and never rewrites the manifest.
-                let (_, again) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
+                let (_, again) = try await TestProcess.tenantBackup(["adopt", "--tenant", "bienestar"], environment)
                 #expect(!again.contains(good), "\(again)")
             }
         }

@@ -46,7 +46,7 @@ import Testing
             try await TestBucket.with(services) { bucket in
                 try await withRoles(database) { role, owner in
                     let environment = services.commandEnvironment(database: database, bucket: bucket)
-                    let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                    let (status, output) = try await TestProcess.tenantBackup(["backup"], environment)
                     try #require(status == .exited(0), "\(output)")
                     let own = try await LegacyObjectTests().pgDump(["-n", "bienestar"], database: database)
                     try await body(Scenario(database: database, bucket: bucket, environment: environment, role: role, owner: owner, own: own))
@@ -114,7 +114,7 @@ import Testing
 
             // As the role: the program is refused by the server, nothing is applied, the role keeps nothing.
             for (key, denial) in [(programKey, "pg_execute_server_program"), (otherKey, "permission denied for schema mindcare")] {
-                let (refused, refusedOutput) = try await AccessCommandTests.run(
+                let (refused, refusedOutput) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", "bienestar", key] + target + ["--apply-as", role, "--owner", owner], environment)
                 #expect(refused == .exited(1), "\(refusedOutput)")
                 #expect(refusedOutput.contains(denial) && refusedOutput.contains("nothing was restored"), "\(refusedOutput)")
@@ -126,20 +126,20 @@ import Testing
             // A role that can reach another clinic's schema, or a superuser, or a superuser owner: refused
             // before anything runs.
             _ = try database.connect().query("GRANT USAGE ON SCHEMA mindcare TO \(role)", purpose: "test")
-            let (reaching, reachingOutput) = try await AccessCommandTests.run(
+            let (reaching, reachingOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role, "--owner", owner], environment)
             #expect(reaching == .exited(1) && reachingOutput.contains("can use other clinics' schemas (mindcare)"), "\(reachingOutput)")
             _ = try database.connect().query("REVOKE USAGE ON SCHEMA mindcare FROM \(role)", purpose: "test")
-            let (superuser, superuserOutput) = try await AccessCommandTests.run(
+            let (superuser, superuserOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", "postgres", "--owner", owner], environment)
             #expect(superuser == .exited(1) && superuserOutput.contains("SUPERUSER"), "\(superuserOutput)")
-            let (defaultOwner, defaultOwnerOutput) = try await AccessCommandTests.run(
+            let (defaultOwner, defaultOwnerOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", otherKey] + target + ["--apply-as", role], environment)
             #expect(defaultOwner == .exited(1) && defaultOwnerOutput.contains("--owner"), "\(defaultOwnerOutput)")
             #expect(try HostileBucketRestoreTests().everything(in: database.name) == before)
 
             // The operator's superuser connection runs the same program: the layer --apply-as adds is real.
-            let (applied, appliedOutput) = try await AccessCommandTests.run(["restore", "--tenant", "bienestar", programKey] + target, environment)
+            let (applied, appliedOutput) = try await TestProcess.tenantBackup(["restore", "--tenant", "bienestar", programKey] + target, environment)
             #expect(applied == .exited(0), "\(appliedOutput)")
             #expect(FileManager.default.fileExists(atPath: marker))
         }
@@ -154,7 +154,7 @@ import Testing
             _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
 
             // The old system's dump, into the live database.
-            let (restored, restoredOutput) = try await AccessCommandTests.run(
+            let (restored, restoredOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", legacyKey, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
                  "--apply-as", role, "--owner", owner], environment)
             #expect(restored == .exited(0), "\(restoredOutput)")
@@ -170,7 +170,7 @@ import Testing
             // Our signed backup into a fresh database: the shared dumps by the operator, the clinic's as the role.
             let fresh = "tb_apply_fresh_\(UUID().uuidString.prefix(8).lowercased())"
             defer { _ = try? PostgresConnection(connectionString: "dbname=postgres", environment: services.environment).query("DROP DATABASE IF EXISTS \(fresh) WITH (FORCE)", purpose: "test") }
-            let (created, createdOutput) = try await AccessCommandTests.run(
+            let (created, createdOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data",
                  "--apply-as", role, "--owner", owner], environment)
             #expect(created == .exited(0), "\(createdOutput)")
@@ -200,7 +200,7 @@ import Testing
                 key: hidden, body: ByteBuffer(string: Self.withHiddenSQL(own, building: ["CO", "PY (SELECT 1) TO PRO", "GRAM ", "'touch \(marker)'"])))
             let before = try HostileBucketRestoreTests().everything(in: database.name)
 
-            let (adopted, adoptOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar", "--prove-as", role], environment)
+            let (adopted, adoptOutput) = try await TestProcess.tenantBackup(["adopt", "--tenant", "bienestar", "--prove-as", role], environment)
             #expect(adopted == .exited(1), "\(adoptOutput)")
             #expect(adoptOutput.contains("✔ \(good): a complete dump of 3 table(s); proven by a restore, unsigned manifest written"), "\(adoptOutput)")
             #expect(adoptOutput.contains("✘ \(hidden): left alone: its proof restore"), "\(adoptOutput)")
@@ -214,16 +214,16 @@ import Testing
             #expect(try roleHolds(role, in: database) == 0)
 
             // Still unsigned: a drill needs --trust-unsigned, and then as the role.
-            let (unsigned, unsignedOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", good, "--restore"], environment)
+            let (unsigned, unsignedOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", good, "--restore"], environment)
             #expect(unsigned == .exited(1) && unsignedOutput.contains("unsigned"), "\(unsignedOutput)")
-            let (verified, verifyOutput) = try await AccessCommandTests.run(
+            let (verified, verifyOutput) = try await TestProcess.tenantBackup(
                 ["verify", "--tenant", "bienestar", good, "--restore", "--trust-unsigned", "--apply-as", role], environment)
             #expect(verified == .exited(0) && verifyOutput.contains("✔ \(good)"), "\(verifyOutput)")
 
             // A key dated in the future is no backup of ours: left alone.
             let future = Self.legacyKey(daysAgo: -3)
             try await client.putObject(key: future, body: ByteBuffer(string: own))
-            let (again, againOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
+            let (again, againOutput) = try await TestProcess.tenantBackup(["adopt", "--tenant", "bienestar"], environment)
             #expect(again == .exited(1) && againOutput.contains("✘ \(future): left alone: its name dates it in the future"), "\(againOutput)")
         }
     }
@@ -246,7 +246,7 @@ import Testing
             for (index, (name, sql, refusal)) in attacks.enumerated() {
                 let key = Self.legacyKey(daysAgo: Double(index + 3))
                 try await attacker.putObject(key: key, body: ByteBuffer(string: Self.withHiddenSQL(own, building: sql)))
-                let (refused, refusedOutput) = try await AccessCommandTests.run(
+                let (refused, refusedOutput) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
                      "--apply-as", role, "--owner", owner], environment)
                 #expect(refused == .exited(1) && refusedOutput.contains(refusal), "\(name): \(refusedOutput)")
@@ -263,7 +263,7 @@ import Testing
             try await attacker.putObject(key: good, body: ByteBuffer(string: own))
             let second = try PostgresConnection(connectionString: "dbname=\(database.name) user=\(role)", environment: services.environment)
             #expect(try second.query("SELECT current_user", purpose: "test").rows.first?.first == role)
-            let (busy, busyOutput) = try await AccessCommandTests.run(
+            let (busy, busyOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", good, "--target-database", "dbname=\(database.name)", "--trust-unsigned",
                  "--apply-as", role, "--owner", owner], environment)
             #expect(busy == .exited(1) && busyOutput.contains("session(s) are logged in as the role"), "\(busyOutput)")

@@ -151,7 +151,7 @@ import TenantBackupTesting
                     .init(method: "PUT", path: "^/\(bucket)/backups/bienestar/.*\\.manifest\\.json$", action: .error, times: 0, status: 403, code: "AccessDenied")
                 ])
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar", "--no-shared"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar", "--no-shared"], environment)
                 #expect(status == .exited(1), "\(output)")
                 #expect(output.contains("manifest could not be written") && output.contains("bienestar"), "\(output)")
                 #expect(!output.contains("✔"), "\(output)")
@@ -542,16 +542,6 @@ import TenantBackupTesting
         }
     }
 
-    @Test func tenantLockKeysAreStableAndDistinct() {
-        // The first four bytes of SHA-256 of the name, big-endian: every host and version must agree on them
-        // (computed independently with Python's hashlib).
-        #expect(TenantLock.tenantKey("bienestar") == -563_801_193)
-        #expect(TenantLock.tenantKey("clinic") == -1_140_934_838)
-        #expect(TenantLock.tenantKey("clinic2") == -1_297_108_552)
-        #expect(TenantLock.tenantKey("Clínica \"Sur\"") == 351_709_159)
-        #expect(TenantLock.projectKey == 0x5442_4B50)
-    }
-
     @Test func anUnknownTenantIsRefusedBeforeAnythingRuns() async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
@@ -575,8 +565,8 @@ import TenantBackupTesting
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tb-out-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
-                let (status, output) = try await DoctorCommandTests.runExecutable(
-                    ["backup", "--tenant", "mindcare", "--json", "--output", directory.path, "--log-level", "error"], environment: environment)
+                let (status, output) = try await TestProcess.tenantBackup(
+                    ["backup", "--tenant", "mindcare", "--json", "--output", directory.path, "--log-level", "error"], environment)
                 #expect(status == .exited(0), "\(output)")
                 let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
                 #expect(json?["ok"] as? Bool == true)
@@ -603,13 +593,13 @@ import TenantBackupTesting
                 let base = ["backup", "--tenant", "bienestar", "--no-shared", "--log-level", "error"]
 
                 let missing = directory.appendingPathComponent("no/such/dir/copy.sql.zst").path
-                let (missingStatus, missingOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", missing], environment: environment)
+                let (missingStatus, missingOutput) = try await TestProcess.tenantBackup(base + ["--output", missing], environment)
                 #expect(missingStatus == .exited(1))
                 #expect(missingOutput.contains("does not exist") && missingOutput.contains(missing), "\(missingOutput)")
 
                 let existing = directory.appendingPathComponent("copy.sql.zst").path
                 try "keep me".write(toFile: existing, atomically: true, encoding: .utf8)
-                let (existingStatus, existingOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", existing], environment: environment)
+                let (existingStatus, existingOutput) = try await TestProcess.tenantBackup(base + ["--output", existing], environment)
                 #expect(existingStatus == .exited(1))
                 #expect(existingOutput.contains("already exists"), "\(existingOutput)")
                 #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me")
@@ -619,12 +609,12 @@ import TenantBackupTesting
                 let link = directory.appendingPathComponent("link.sql.zst").path
                 try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: existing)
                 for path in [link, "/dev/null", ""] {
-                    let (status, output) = try await DoctorCommandTests.runExecutable(base + ["--output", path, "--force"], environment: environment)
+                    let (status, output) = try await TestProcess.tenantBackup(base + ["--output", path, "--force"], environment)
                     #expect(status == .exited(1), "\(path): \(output)")
                     #expect(output.contains("is not a regular file") || output.contains("path is empty"), "\(path): \(output)")
                 }
                 #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me")
-                let (forcedStatus, forcedOutput) = try await DoctorCommandTests.runExecutable(base + ["--output", existing, "--force"], environment: environment)
+                let (forcedStatus, forcedOutput) = try await TestProcess.tenantBackup(base + ["--output", existing, "--force"], environment)
                 #expect(forcedStatus == .exited(0), "\(forcedOutput)")
                 #expect(try Data(contentsOf: URL(fileURLWithPath: existing)).count > 7)
             }

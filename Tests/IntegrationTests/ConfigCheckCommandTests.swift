@@ -15,14 +15,14 @@ import TenantBackupTesting
     @Test func aValidFileExitsZero() async throws {
         let path = try file("s3:\n  bucket: clinic-backups\nretention:\n  keep_daily: 10\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, output) = try await TestProcess.tenantBackup(["config", "check", "--config", path], ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(0), "\(output)")
         #expect(output.contains("configuration OK"))
     }
 
     /// `config settings` lists the settings table: every setting, with its variables and its reload effect.
     @Test func theSettingsCommandListsEverySetting() async throws {
-        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "settings"], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, output) = try await TestProcess.tenantBackup(["config", "settings"], ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(0), "\(output)")
         let lines = output.split(separator: "\n").map(String.init)
         #expect(lines.count == SettingDefinition.all.count, "\(output)")
@@ -36,7 +36,7 @@ import TenantBackupTesting
     @Test func anInvalidFileExitsSeventyEightNamingTheLine() async throws {
         let path = try file("s3:\n  bucket: clinic-backups\nretention:\n  keep_dialy: 10\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, output) = try await TestProcess.tenantBackup(["config", "check", "--config", path], ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(78))
         #expect(output.contains("\(path):4:3"), "\(output)")
         #expect(output.contains("keep_dialy"))
@@ -48,7 +48,7 @@ import TenantBackupTesting
     func anOverflowingNumberIsAnErrorNotACrash(yaml: String) async throws {
         let path = try file(yaml)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, output) = try await TestProcess.tenantBackup(["config", "check", "--config", path], ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(78), "\(output)")
         #expect(output.contains("\(path):2:"), "\(output)")
     }
@@ -58,7 +58,7 @@ import TenantBackupTesting
     func everyCommandExitsSeventyEightOnAnInvalidConfiguration(arguments: [String]) async throws {
         let path = try file("retention:\n  keep_dialy: 10\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, output) = try await DoctorCommandTests.runExecutable(arguments + ["--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, output) = try await TestProcess.tenantBackup(arguments + ["--config", path], ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(78), "\(output)")
         #expect(output.contains("\(path):2:3") && !output.contains("Usage:"), "\(output)")
     }
@@ -68,7 +68,7 @@ import TenantBackupTesting
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-config-\(UUID().uuidString).yaml").path
         try Data([0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x00, 0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, output) = try await DoctorCommandTests.runExecutable(["config", "check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, output) = try await TestProcess.tenantBackup(["config", "check", "--config", path], ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(78))
         #expect(output.contains("is not a text file") && !output.contains("permissions"), "\(output)")
     }

@@ -32,13 +32,13 @@ import Testing
             try await database.psql(sql)
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar", "--no-shared"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar", "--no-shared"], environment)
                 try #require(status == .exited(0), "\(output)")
                 let tenants = try await plantHistory(bucket: bucket)
                 #expect(tenants.count == Self.tenants, "\(tenants.count) tenants")
                 let marker = try await services.proxy.requests(matching: "^/\(bucket)").compactMap(\.arrival).max() ?? 0
 
-                let (cycled, cycleOutput) = try await AccessCommandTests.run(["run", "--once"], environment)
+                let (cycled, cycleOutput) = try await TestProcess.tenantBackup(["run", "--once"], environment)
                 #expect(cycled == .exited(0), "\(cycleOutput.suffix(3000))")
 
                 try await services.proxy.settle(matching: "^/\(bucket)")

@@ -18,16 +18,7 @@ import Testing
 
     /// A port nobody listens on right now.
     static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        try TestProcess.freePort()
     }
 
     /// The real pg_dump, except for `tenant`: exit 1 with "injected failure for <tenant>".
@@ -39,7 +30,7 @@ import Testing
     }
 
     static func temporaryFile(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("tb-\(UUID().uuidString.prefix(8))-\(name)").path
+        TestProcess.temporaryFile(name)
     }
 
     func environment(database: TestDatabase, bucket: String, notify: NotifySocket? = nil) -> [String: String] {
@@ -393,7 +384,7 @@ import Testing
             try await TestBucket.with(services) { bucket in
                 var environment = environment(database: database, bucket: bucket)
                 environment[variable] = value
-                let (status, output) = try await DoctorCommandTests.runExecutable(["backup"], environment: environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup"], environment)
                 #expect(status == .exited(1), "\(output)")
                 #expect(output.contains("no tenants selected"), "\(output)")
                 let once = try DaemonProcess(["run", "--once"], environment: environment)
@@ -401,7 +392,7 @@ import Testing
                 #expect(once.output.contains("no tenants selected"))
                 #expect(try await tenantBackups(bucket, prefix: "").isEmpty)
                 // prune too (found by the adversarial trial: it exited 0 having pruned nothing).
-                let (pruneStatus, pruneOutput) = try await DoctorCommandTests.runExecutable(["prune", "--dry-run"], environment: environment)
+                let (pruneStatus, pruneOutput) = try await TestProcess.tenantBackup(["prune", "--dry-run"], environment)
                 #expect(pruneStatus == .exited(1) && pruneOutput.contains("no tenants selected"), "\(pruneOutput)")
             }
         }
@@ -433,7 +424,7 @@ import Testing
             try await TestBucket.with(services) { bucket in
                 var environment = environment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_TENANT_QUERY"] = "SELECT unnest(ARRAY['bienestar', 'gone_clinic'])"
-                let (status, output) = try await DoctorCommandTests.runExecutable(["backup", "--no-shared"], environment: environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--no-shared"], environment)
                 #expect(status == .exited(1), "\(output)")
                 #expect(output.contains("✘ tenant gone_clinic:") && output.contains("no schema of that name"), "\(output)")
                 #expect(output.contains("✔ tenant bienestar"), "\(output)")
@@ -450,11 +441,11 @@ import Testing
                     CREATE FUNCTION public.noisy_tenants() RETURNS SETOF text LANGUAGE plpgsql AS $$
                     BEGIN RAISE WARNING 'tenant registry is being migrated'; RETURN NEXT 'bienestar'; END $$;
                     """
-                let (created, createdOutput) = try await SystemdIntegrationTests.run(
+                let (created, createdOutput) = try await TestProcess.run(
                     "/usr/bin/psql", ["-X", "-v", "ON_ERROR_STOP=1", "-c", function], environment: environment)
                 #expect(created == .exited(0), "\(createdOutput)")
                 environment["TENANT_BACKUP_TENANT_QUERY"] = "SELECT public.noisy_tenants()"
-                let (status, output) = try await DoctorCommandTests.runExecutable(["backup", "--no-shared"], environment: environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--no-shared"], environment)
                 #expect(status == .exited(0), "\(output)")
                 let lines = output.split(separator: "\n")
                 #expect(!lines.contains { $0.hasPrefix("WARNING:") }, "\(output)")
@@ -474,7 +465,7 @@ import Testing
                 defer { try? FileManager.default.removeItem(atPath: warning) }
                 var environment = environment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_PG_DUMP"] = warning
-                let (status, output) = try await DoctorCommandTests.runExecutable(["backup", "--tenant", "bienestar", "--no-shared"], environment: environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar", "--no-shared"], environment)
                 #expect(status == .exited(0), "\(output)")
                 let line = output.split(separator: "\n").first { $0.contains("could not resolve dependency loop") }
                 #expect(line?.contains("level=warning") == true && line?.contains("tenant=bienestar") == true, "\(output)")
@@ -529,7 +520,7 @@ import Testing
                 var settings = environment(database: database, bucket: bucket)
                 settings["TENANT_BACKUP_METRICS_LISTEN"] = "127.0.0.1:\(port)"
                 settings["TENANT_BACKUP_API_LISTEN"] = "127.0.0.1:\(port)"
-                settings["TENANT_BACKUP_API_TOKENS_FILE"] = DaemonIntegrationTests.temporaryFile("tokens.json")
+                settings["TENANT_BACKUP_API_TOKENS_FILE"] = TestProcess.temporaryFile("tokens.json")
                 settings["TENANT_BACKUP_SCHEDULE"] = "0 3 * * *"
                 let daemon = try DaemonProcess(["run"], environment: settings)
                 // The first checks (the database, the bucket's probes) come before the listeners: under the whole

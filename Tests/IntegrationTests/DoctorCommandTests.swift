@@ -13,12 +13,7 @@ import TenantBackupTesting
     }
 
     func run(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
-        try await Self.runExecutable(arguments, environment: environment)
-    }
-
-    /// Runs the built `tenant-backup` and returns its exit status and stdout followed by stderr.
-    static func runExecutable(_ arguments: [String], environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
-        try await SystemdIntegrationTests.run(DaemonProcess.executable, arguments, environment: environment)
+        try await TestProcess.tenantBackup(arguments, environment)
     }
 
     @Test func doctorExitsZeroWithEveryLineTicked() async throws {
@@ -59,9 +54,9 @@ import TenantBackupTesting
     func aSigningKeyThatCannotBeCreatedFailsDoctor(place: String) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                let file = DaemonIntegrationTests.temporaryFile("not-a-folder")
+                let file = TestProcess.temporaryFile("not-a-folder")
                 try "a file".write(toFile: file, atomically: true, encoding: .utf8)
-                let folder = DaemonIntegrationTests.temporaryFile("a-folder")
+                let folder = TestProcess.temporaryFile("a-folder")
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 defer {
                     try? FileManager.default.removeItem(atPath: file)

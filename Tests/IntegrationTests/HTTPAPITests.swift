@@ -34,15 +34,15 @@ import Testing
     func withServer(extra: [String: String] = [:], _ body: (Server) async throws -> Void) async throws {
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
-                let port = try DaemonIntegrationTests.freePort()
-                let tokensFile = DaemonIntegrationTests.temporaryFile("tokens.json")
+                let port = try TestProcess.freePort()
+                let tokensFile = TestProcess.temporaryFile("tokens.json")
                 defer { for suffix in ["", ".lock", ".last-used"] { try? FileManager.default.removeItem(atPath: tokensFile + suffix) } }
                 var environment = services.commandEnvironment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_API_TOKENS_FILE"] = tokensFile
                 let prefix = extra["TENANT_BACKUP_S3_PREFIX"] ?? ""
                 if !prefix.isEmpty { environment["TENANT_BACKUP_S3_PREFIX"] = prefix }
                 for arguments in [["backup"], ["backup", "--tenant", "bienestar", "--no-shared"]] {
-                    let (status, output) = try await AccessCommandTests.run(arguments, environment)
+                    let (status, output) = try await TestProcess.tenantBackup(arguments, environment)
                     try #require(status == .exited(0), "\(output)")
                 }
                 let twin = BackupKey(prefix: prefix, schema: .tenant("bienestar2"), timestamp: Date().addingTimeInterval(-3600), suffix: ".sql.zst").key
@@ -250,14 +250,14 @@ import Testing
             #expect(!seen.contains { $0.method == "DELETE" || ($0.method == "POST" && $0.query.contains("delete")) })
             // The clinic's own audit log shows the refusals, but never the foreign keys (they name other clinics),
             // nor an operator's user name; the operator's audit keeps them whole.
-            let operatorRefusal = try await AccessCommandTests.run(["download", "--tenant", "bienestar", mindcareKey, "-o", "-"], server.environment)
+            let operatorRefusal = try await TestProcess.tenantBackup(["download", "--tenant", "bienestar", mindcareKey, "-o", "-"], server.environment)
             #expect(operatorRefusal.status != .exited(0))
             let clinicLog = try await get(server.base + "/api/auditlog/", token: server.bienestar)
             let shown = String(buffer: clinicLog.body)
             #expect(clinicLog.status == 200 && shown.contains("refused") && !shown.contains("mindcare") && !shown.contains("bienestar2"), "\(shown.prefix(2000))")
             let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
             #expect(!shown.contains("\"actor\":\"\(user)\"") && shown.contains("\"actor\":\"operator\""), "\(shown.prefix(2000))")
-            let (_, operatorLog) = try await AccessCommandTests.run(["audit", "--tenant", "bienestar", "--limit", "200"], server.environment)
+            let (_, operatorLog) = try await TestProcess.tenantBackup(["audit", "--tenant", "bienestar", "--limit", "200"], server.environment)
             #expect(operatorLog.contains("mindcare"))
             // Guessing tokens: after ten failures in a minute this address's bad tokens get 429.
             var statuses: [Int] = []
@@ -449,9 +449,9 @@ import Testing
             try await TestBucket.with(services) { bucket in
                 let notify = try NotifySocket()
                 defer { notify.close() }
-                let (apiPort, metricsPort, otherPort) = (try DaemonIntegrationTests.freePort(), try DaemonIntegrationTests.freePort(), try DaemonIntegrationTests.freePort())
-                let config = DaemonIntegrationTests.temporaryFile("config.yaml")
-                let tokensFile = DaemonIntegrationTests.temporaryFile("tokens.json")
+                let (apiPort, metricsPort, otherPort) = (try TestProcess.freePort(), try TestProcess.freePort(), try TestProcess.freePort())
+                let config = TestProcess.temporaryFile("config.yaml")
+                let tokensFile = TestProcess.temporaryFile("tokens.json")
                 defer { for path in [config, tokensFile, tokensFile + ".lock"] { try? FileManager.default.removeItem(atPath: path) } }
                 func write(token: String, apiPort: Int) throws {
                     try DaemonIntegrationTests.writeConfig(

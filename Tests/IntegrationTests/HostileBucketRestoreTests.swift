@@ -102,7 +102,7 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup"], environment)
                 try #require(status == .exited(0), "\(output)")
                 let client = services.s3Client(bucket: bucket)
                 let key = try #require(try await client.listKeys(prefix: "backups/bienestar/").first { $0.hasSuffix(".sql.zst") })
@@ -117,14 +117,14 @@ import Testing
     /// and a drill. Returns (what it was, exit status, output).
     func everyRestore(of key: String, database: TestDatabase, environment: [String: String], extra: [String] = []) async throws -> [(String, Bool, String)] {
         var results: [(String, Bool, String)] = []
-        let (live, liveOutput) = try await AccessCommandTests.run(
+        let (live, liveOutput) = try await TestProcess.tenantBackup(
             ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)"] + extra, environment)
         results.append(("live", live == .exited(0), liveOutput))
         let fresh = "\(database.name)_fresh"
-        let (created, createdOutput) = try await AccessCommandTests.run(
+        let (created, createdOutput) = try await TestProcess.tenantBackup(
             ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(fresh)", "--create-database", "--with-shared-data"] + extra, environment)
         results.append(("fresh", created == .exited(0), createdOutput))
-        let (drill, drillOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", key, "--restore"] + extra, environment)
+        let (drill, drillOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", key, "--restore"] + extra, environment)
         results.append(("drill", drill == .exited(0), drillOutput))
         return results
     }
@@ -178,7 +178,7 @@ import Testing
                     // The drill proved it bad against a signed manifest: it is marked, and the mark is read next time.
                     let mark = try BackupMark.decode(Data(buffer: try await attacker.getObject(key: key + BackupKey.markSuffix)))
                     #expect(mark.markedBy == "verify" && mark.signature != nil && mark.key == key)
-                    let (again, againOutput) = try await AccessCommandTests.run(
+                    let (again, againOutput) = try await TestProcess.tenantBackup(
                         ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)"], environment)
                     #expect(again != .exited(0) && againOutput.contains("marked broken or foreign by verify"), "\(againOutput)")
                 }
@@ -201,7 +201,7 @@ import Testing
                 let before = try everything(in: database.name)
                 let otherBefore = try everything(in: other.name)
                 let databasesBefore = try databases()
-                let (status, output) = try await AccessCommandTests.run(
+                let (status, output) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)"], environment)
                 #expect(status != .exited(0) && output.contains("nothing was applied"), "\(output)")
                 #expect(!FileManager.default.fileExists(atPath: marker))
@@ -261,14 +261,14 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 var environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar"], environment)
                 try #require(status == .exited(0), "\(output)")
                 let secret = "live-password-\(UUID().uuidString.prefix(8))"
                 environment["PGPASSWORD"] = secret
                 for inherit in [false, true] {
                     let server = try FakePostgresServer()
                     defer { server.stop() }
-                    let (_, restoreOutput) = try await AccessCommandTests.run(
+                    let (_, restoreOutput) = try await TestProcess.tenantBackup(
                         ["restore", "--tenant", "bienestar", "--latest", "--target-database", "host=127.0.0.1 port=\(server.port) dbname=elsewhere"]
                             + (inherit ? ["--inherit-credentials"] : []), environment)
                     let received = server.receivedPasswords()

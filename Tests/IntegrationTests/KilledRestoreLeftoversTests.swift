@@ -30,7 +30,7 @@ import Testing
                 defer { try? FileManager.default.removeItem(atPath: spoolBase) }
                 var environment = services.commandEnvironment(database: database, bucket: bucket)
                 environment["TENANT_BACKUP_SPOOL_DIRECTORY"] = spoolBase
-                let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup"], environment)
                 try #require(status == .exited(0), "\(output)")
                 // Every object is trickled out: each run below is killed while it reads.
                 try await services.proxy.inject([
@@ -49,7 +49,7 @@ import Testing
                 #expect(try databaseExists(target))
                 #expect(spools(spoolBase).count == 1)
                 // (Any restore on this server sweeps an abandoned database: one of another test may have got there first.)
-                let (doctor, doctorOutput) = try await DoctorCommandTests.runExecutable(["doctor"], environment: environment)
+                let (doctor, doctorOutput) = try await TestProcess.tenantBackup(["doctor"], environment)
                 #expect(doctor == .exited(0) && doctorOutput.contains("tenant-backup-spool-"), "\(doctorOutput)")
                 #expect(try doctorOutput.contains("database \(target)") || !databaseExists(target), "\(doctorOutput)")
 
@@ -82,21 +82,21 @@ import Testing
                 let partials = try FileManager.default.contentsOfDirectory(atPath: downloads).filter { $0.hasSuffix(".partial") }
                 #expect(partials.count == 1, "\(partials)")
 
-                let (drillDoctor, drillDoctorOutput) = try await DoctorCommandTests.runExecutable(["doctor"], environment: environment)
+                let (drillDoctor, drillDoctorOutput) = try await TestProcess.tenantBackup(["doctor"], environment)
                 #expect(drillDoctor == .exited(0) && drillDoctorOutput.contains(" found, removed by the next restore"), "\(drillDoctorOutput)")
                 #expect(try drillDoctorOutput.contains("database \(drillDatabase)") || !databaseExists(drillDatabase), "\(drillDoctorOutput)")
                 #expect(drillDoctorOutput.components(separatedBy: "tenant-backup-spool-").count - 1 == 1, "\(drillDoctorOutput)")
 
                 // The next runs sweep them.
                 try await services.proxy.inject([])
-                let (next, nextOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", "--restore"], environment)
+                let (next, nextOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", "--restore"], environment)
                 #expect(next == .exited(0), "\(nextOutput)")
                 #expect(try !databaseExists(target) && !databaseExists(drillDatabase), "\(nextOutput)")
                 #expect(spools(spoolBase).isEmpty)
-                let (again, againOutput) = try await AccessCommandTests.run(["download", "--tenant", "bienestar", "--latest", "-o", downloads + "/b.sql.zst"], environment)
+                let (again, againOutput) = try await TestProcess.tenantBackup(["download", "--tenant", "bienestar", "--latest", "-o", downloads + "/b.sql.zst"], environment)
                 #expect(again == .exited(0), "\(againOutput)")
                 #expect(try FileManager.default.contentsOfDirectory(atPath: downloads) == ["b.sql.zst"])
-                let (clean, cleanOutput) = try await DoctorCommandTests.runExecutable(["doctor"], environment: environment)
+                let (clean, cleanOutput) = try await TestProcess.tenantBackup(["doctor"], environment)
                 #expect(!cleanOutput.contains("tenant-backup-spool-") && !cleanOutput.contains(target), "\(clean) \(cleanOutput)")
             }
         }

@@ -30,7 +30,7 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup"], environment)
                 try #require(status == .exited(0), "\(output)")
                 let own = try await pgDump(["-n", "bienestar"], database: database)
                 let marker = "/tmp/tenant-backup-legacy-\(UUID().uuidString)"
@@ -52,7 +52,7 @@ import Testing
                     keys[name] = key
                     try await client.putObject(key: key, body: ByteBuffer(string: text))
                 }
-                let (adopted, adoptOutput) = try await AccessCommandTests.run(["adopt", "--tenant", "bienestar"], environment)
+                let (adopted, adoptOutput) = try await TestProcess.tenantBackup(["adopt", "--tenant", "bienestar"], environment)
                 #expect(adopted == .exited(1), "\(adoptOutput)")
                 let objects = Set(try await client.listKeys(prefix: "backups/bienestar/"))
                 for (name, key) in keys {
@@ -65,21 +65,21 @@ import Testing
                 _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
                 let before = try HostileBucketRestoreTests().everything(in: database.name)
                 for (name, key) in keys {
-                    let (marked, markedOutput) = try await AccessCommandTests.run(
+                    let (marked, markedOutput) = try await TestProcess.tenantBackup(
                         ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)", "--trust-unsigned"], environment)
                     #expect(marked == .exited(1) && markedOutput.contains("marked broken or foreign by adopt"), "\(name): \(markedOutput)")
                     try await client.deleteObject(key: key + BackupKey.markSuffix)
-                    let (refused, refusedOutput) = try await AccessCommandTests.run(
+                    let (refused, refusedOutput) = try await TestProcess.tenantBackup(
                         ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)", "--trust-unsigned"], environment)
                     #expect(refused == .exited(1) && refusedOutput.contains(key), "\(name): \(refusedOutput)")
-                    let (unsigned, unsignedOutput) = try await AccessCommandTests.run(
+                    let (unsigned, unsignedOutput) = try await TestProcess.tenantBackup(
                         ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)"], environment)
                     #expect(unsigned == .exited(1) && unsignedOutput.contains("has no manifest"), "\(name): \(unsignedOutput)")
                     #expect(try HostileBucketRestoreTests().everything(in: database.name) == before, "\(name) changed the live data")
                 }
                 #expect(!FileManager.default.fileExists(atPath: marker))
                 // verify --all: unverifiable is not ✔.
-                let (verified, verifyOutput) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", "--all"], environment)
+                let (verified, verifyOutput) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", "--all"], environment)
                 #expect(verified == .exited(1), "\(verifyOutput)")
                 for key in keys.values { #expect(verifyOutput.contains("✘ \(key)"), "\(verifyOutput)") }
             }
@@ -90,7 +90,7 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar"], environment)
                 try #require(status == .exited(0), "\(output)")
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("download-\(UUID().uuidString)").path
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -102,7 +102,7 @@ import Testing
                 for target in ["/dev/null", fifo, directory, link] {
                     var before = stat()
                     lstat(target, &before)
-                    let (refused, refusedOutput) = try await AccessCommandTests.run(
+                    let (refused, refusedOutput) = try await TestProcess.tenantBackup(
                         ["download", "--tenant", "bienestar", "--latest", "-o", target, "--force"], environment)
                     #expect(refused == .exited(1) && refusedOutput.contains(target), "\(target): \(refusedOutput)")
                     var after = stat()
@@ -112,7 +112,7 @@ import Testing
                 #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["fifo", "link"])
                 let file = directory + "/backup.sql.zst"
                 try "old".write(toFile: file, atomically: true, encoding: .utf8)
-                let (replaced, replacedOutput) = try await AccessCommandTests.run(
+                let (replaced, replacedOutput) = try await TestProcess.tenantBackup(
                     ["download", "--tenant", "bienestar", "--latest", "-o", file, "--force"], environment)
                 #expect(replaced == .exited(0), "\(replacedOutput)")
             }

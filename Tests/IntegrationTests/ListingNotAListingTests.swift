@@ -18,7 +18,7 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (backupStatus, backupOutput) = try await AccessCommandTests.run(["backup"], environment)
+                let (backupStatus, backupOutput) = try await TestProcess.tenantBackup(["backup"], environment)
                 try #require(backupStatus == .exited(0), "\(backupOutput)")
                 let before = try await services.s3Client(bucket: bucket).list(prefix: "", limit: nil).map(\.key)
                 let buckets = """
@@ -31,7 +31,7 @@ import Testing
                     .init(method: "GET", path: "^/\(bucket)/?$", query: "uploads", action: .respond, times: 40, status: 200, body: buckets),
                 ])
                 for arguments in [["list", "--tenant", "bienestar"], ["list"], ["prune", "--tenant", "bienestar", "--force"], ["prune", "--force"], ["doctor"]] {
-                    let (status, output) = try await AccessCommandTests.run(arguments, environment)
+                    let (status, output) = try await TestProcess.tenantBackup(arguments, environment)
                     #expect(status != .exited(0), "\(arguments.joined(separator: " ")) read the answer as a listing: \(output)")
                     #expect(output.contains("ListAllMyBucketsResult") && output.contains("ListBucketResult"), "\(arguments.joined(separator: " ")): \(output)")
                     #expect(!output.contains("0 backup(s)"), "\(output)")
@@ -120,7 +120,7 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (backupStatus, backupOutput) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar"], environment)
+                let (backupStatus, backupOutput) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar"], environment)
                 try #require(backupStatus == .exited(0), "\(backupOutput)")
                 let key = try #require(try await services.s3Client(bucket: bucket).listKeys(prefix: "backups/bienestar/").first { !$0.hasSuffix(".json") })
                 try await services.proxy.inject([
@@ -130,7 +130,7 @@ import Testing
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(atPath: directory) }
                 for arguments in [["download", "--tenant", "bienestar", key, "-o", directory + "/b.sql.zst"], ["download", "--tenant", "bienestar", key, "-o", "-"]] {
-                    let (status, output) = try await AccessCommandTests.run(arguments, environment)
+                    let (status, output) = try await TestProcess.tenantBackup(arguments, environment)
                     #expect(status != .exited(0) && output.contains("audit record could not be stored"), "\(arguments): \(output)")
                 }
                 let reads = try await services.proxy.requests(matching: "^/\(bucket)/\(key)$").filter { $0.method == "GET" }

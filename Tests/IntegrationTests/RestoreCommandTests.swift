@@ -21,7 +21,7 @@ import Testing
         try await TestDatabase.with(services) { database in
             try await TestBucket.with(services) { bucket in
                 let environment = services.commandEnvironment(database: database, bucket: bucket)
-                let (status, output) = try await AccessCommandTests.run(["backup"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup"], environment)
                 try #require(status == .exited(0), "\(output)")
                 try await body(database, environment)
             }
@@ -62,7 +62,7 @@ import Testing
             for (index, clinic) in Self.clinics.enumerated() {
                 let target = "\(database.name)_fresh\(index)"
                 defer { drop(target) }
-                let (status, output) = try await AccessCommandTests.run(
+                let (status, output) = try await TestProcess.tenantBackup(
                     ["restore", "--tenant", clinic, "--latest", "--target-database", "dbname=\(target)", "--create-database", "--with-shared-data"], environment)
                 #expect(status == .exited(0), "\(clinic): \(output)")
                 let source = try state(of: clinic, in: database.name)
@@ -79,7 +79,7 @@ import Testing
             let source = try state(of: "bienestar", in: database.name)
             let others = try state(of: "mindcare", in: database.name)
             _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
-            let (status, output) = try await AccessCommandTests.run(
+            let (status, output) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(database.name)"], environment)
             #expect(status == .exited(0), "\(output)")
             #expect(!output.contains("shared dump"), "the live database has the shared tables: \(output)")
@@ -87,24 +87,24 @@ import Testing
             #expect(try state(of: "mindcare", in: database.name) == others)
 
             // --after-restore is for a fresh database's shared rows: into the live database it is refused.
-            let sql = DaemonIntegrationTests.temporaryFile("live.sql")
+            let sql = TestProcess.temporaryFile("live.sql")
             defer { try? FileManager.default.removeItem(atPath: sql) }
             try "DELETE FROM public.tenants_clinic WHERE schema_name <> 'bienestar';\n".write(toFile: sql, atomically: true, encoding: .utf8)
             _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
             let clinics = try state(of: "public", in: database.name)
-            let (live, liveMessage) = try await AccessCommandTests.run(
+            let (live, liveMessage) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(database.name)", "--after-restore", sql], environment)
             #expect(live == .exited(1) && liveMessage.contains("--after-restore runs only with the shared dumps"), "\(liveMessage)")
             #expect(try state(of: "public", in: database.name) == clinics)
             #expect(try state(of: "bienestar", in: database.name).isEmpty)
-            let (again, againOutput) = try await AccessCommandTests.run(
+            let (again, againOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(database.name)"], environment)
             #expect(again == .exited(0), "\(againOutput)")
 
             // Again, now that it exists: refused, and the schema is unchanged.
             _ = try database.connect().query("DELETE FROM bienestar.session_notes WHERE id = (SELECT min(id) FROM bienestar.session_notes)", purpose: "test")
             let changed = try state(of: "bienestar", in: database.name)
-            let (refused, message) = try await AccessCommandTests.run(
+            let (refused, message) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(database.name)"], environment)
             #expect(refused == .exited(1))
             #expect(message.contains("tenant bienestar: schema bienestar already exists") && message.contains("nothing was changed"), "\(message)")
@@ -120,7 +120,7 @@ import Testing
             bytes[bytes.count / 2] ^= 0x01
             try await services.attackerClient(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!).putObject(key: key, body: ByteBuffer(bytes: bytes))
             _ = try database.connect().query("DROP SCHEMA bienestar CASCADE", purpose: "test")
-            let (status, output) = try await AccessCommandTests.run(
+            let (status, output) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", key, "--target-database", "dbname=\(database.name)"], environment)
             #expect(status == .exited(1), "\(output)")
             #expect(output.contains("tenant bienestar:"), "\(output)")
@@ -134,15 +134,15 @@ import Testing
             let target = "\(database.name)_shared"
             defer { drop(target) }
             let base = ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(target)", "--create-database"]
-            let (refused, message) = try await AccessCommandTests.run(base, environment)
+            let (refused, message) = try await TestProcess.tenantBackup(base, environment)
             #expect(refused == .exited(1))
             #expect(message.contains("--with-shared-data") && message.contains("password hashes"), "\(message)")
             #expect(try !databaseExists(target), "a refused restore left the database it created")
 
-            let sql = DaemonIntegrationTests.temporaryFile("after.sql")
+            let sql = TestProcess.temporaryFile("after.sql")
             defer { try? FileManager.default.removeItem(atPath: sql) }
             try "DELETE FROM public.tenants_clinic WHERE schema_name <> 'bienestar';\n".write(toFile: sql, atomically: true, encoding: .utf8)
-            let (status, output) = try await AccessCommandTests.run(base + ["--with-shared-data", "--after-restore", sql], environment)
+            let (status, output) = try await TestProcess.tenantBackup(base + ["--with-shared-data", "--after-restore", sql], environment)
             #expect(status == .exited(0), "\(output)")
             let rows = try connect(target).query("SELECT schema_name FROM public.tenants_clinic", purpose: "test").rows.compactMap { $0.first ?? nil }
             #expect(rows == ["bienestar"])
@@ -152,7 +152,7 @@ import Testing
             let other = "\(database.name)_rollback"
             defer { drop(other) }
             try "DELETE FROM public.no_such_table;\n".write(toFile: sql, atomically: true, encoding: .utf8)
-            let (failed, failure) = try await AccessCommandTests.run(
+            let (failed, failure) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(other)", "--create-database", "--with-shared-data",
                  "--after-restore", sql], environment)
             #expect(failed == .exited(1))
@@ -160,7 +160,7 @@ import Testing
             #expect(try !databaseExists(other))
             // An --after-restore that ends the transaction itself is not a restore.
             try "ROLLBACK;\n".write(toFile: sql, atomically: true, encoding: .utf8)
-            let (ended, endedOutput) = try await AccessCommandTests.run(
+            let (ended, endedOutput) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "bienestar", "--latest", "--target-database", "dbname=\(other)", "--create-database", "--with-shared-data",
                  "--after-restore", sql], environment)
             #expect(ended == .exited(1) && endedOutput.contains("transaction control (ROLLBACK)"), "\(endedOutput)")
@@ -177,7 +177,7 @@ import Testing
             manifest = try TestSigning.resign(manifest)
             try await services.attackerClient(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!).putObject(key: manifestKey, body: ByteBuffer(data: try manifest.encoded()))
             _ = try database.connect().query("DROP SCHEMA mindcare CASCADE", purpose: "test")
-            let (status, output) = try await AccessCommandTests.run(
+            let (status, output) = try await TestProcess.tenantBackup(
                 ["restore", "--tenant", "mindcare", "--latest", "--target-database", "dbname=\(database.name)"], environment)
             #expect(status == .exited(1))
             #expect(output.contains("older than the pg_dump 99.1") && output.contains("PostgreSQL 99 or newer"), "\(output)")
@@ -233,9 +233,9 @@ import Testing
 
     @Test func verifyAndARestoreDrillReportTheTableWhoseCountDiffersAndLeaveNoDatabase() async throws {
         try await withBackups { database, environment in
-            let (status, plain) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar"], environment)
+            let (status, plain) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar"], environment)
             #expect(status == .exited(0), "\(plain)")
-            let (drilled, good) = try await AccessCommandTests.run(["verify", "--tenant", "Clínica \"Sur\"", "--restore", "--json"], environment)
+            let (drilled, good) = try await TestProcess.tenantBackup(["verify", "--tenant", "Clínica \"Sur\"", "--restore", "--json"], environment)
             #expect(drilled == .exited(0), "\(good)")
             let document = try AccessCommandTests.json(good)
             #expect(Set(document.keys) == ["tenant", "backups"] && document["tenant"] as? String == "Clínica \"Sur\"")
@@ -259,11 +259,11 @@ import Testing
             manifest.tableRowCounts?["bienestar.patients"] = patients + 1
             manifest = try TestSigning.resign(manifest)
             try await services.attackerClient(bucket: environment["AWS_STORAGE_BUCKET_NAME"]!).putObject(key: manifestKey, body: ByteBuffer(data: try manifest.encoded()))
-            let (failed, report) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", "--restore"], environment)
+            let (failed, report) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", "--restore"], environment)
             #expect(failed == .exited(1), "\(report)")
             #expect(report.contains("MISMATCH bienestar.patients: manifest \(patients + 1), restored \(patients)"), "\(report)")
             #expect(report.contains("ok       bienestar.appointments"), "\(report)")
-            let (_, json) = try await AccessCommandTests.run(["verify", "--tenant", "bienestar", "--restore", "--json"], environment)
+            let (_, json) = try await TestProcess.tenantBackup(["verify", "--tenant", "bienestar", "--restore", "--json"], environment)
             let entry = try #require((try AccessCommandTests.json(json)["backups"] as? [[String: Any]])?.first)
             #expect(entry["ok"] as? Bool == false)
             let used = try #require(entry["drill_database"] as? String)

@@ -204,7 +204,7 @@ import TenantBackupTesting
 
             var environment = services.environment
             environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-            let (status, output) = try await DoctorCommandTests.runExecutable(["prune", "--tenant", "mindcare", "--log-level", "error"], environment: environment)
+            let (status, output) = try await TestProcess.tenantBackup(["prune", "--tenant", "mindcare", "--log-level", "error"], environment)
             #expect(status == .exited(0), "\(output)")
             let after = try await allKeys(bucket)
             #expect(after == Set(dumps + others), "\(output)")
@@ -256,8 +256,8 @@ import TenantBackupTesting
             }
             var environment = services.environment
             environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-            let (status, output) = try await DoctorCommandTests.runExecutable(
-                ["prune", "--tenant", "bienestar", "--dry-run", "--log-level", "error"], environment: environment)
+            let (status, output) = try await TestProcess.tenantBackup(
+                ["prune", "--tenant", "bienestar", "--dry-run", "--log-level", "error"], environment)
             #expect(status == .exited(0), "\(output)")
             // A day past the 7 dailies that is neither the newest of its ISO week (a Sunday, UTC) nor of its month,
             // nor the oldest: deleted whatever weekday the test runs on (a fixed 10 days ago was a kept Sunday on
@@ -273,8 +273,8 @@ import TenantBackupTesting
             #expect(output.contains("keep   \(keys[0])  (last,daily,weekly,monthly,newest)"), "\(output)")
             #expect(try await allKeys(bucket) == Set(keys))
 
-            let (refusedStatus, refusedOutput) = try await DoctorCommandTests.runExecutable(
-                ["prune", "--tenant", "bienestar", "--log-level", "error"], environment: environment.merging(["TENANT_BACKUP_CONFIG": try retentionConfig("max_delete_fraction: 0.1")]) { $1 })
+            let (refusedStatus, refusedOutput) = try await TestProcess.tenantBackup(
+                ["prune", "--tenant", "bienestar", "--log-level", "error"], environment.merging(["TENANT_BACKUP_CONFIG": try retentionConfig("max_delete_fraction: 0.1")]) { $1 })
             #expect(refusedStatus == .exited(1))
             #expect(refusedOutput.contains("refused, nothing deleted"), "\(refusedOutput)")
             // Found by the adversarial trial: a refused plan's lines said "delete".
@@ -291,13 +291,13 @@ import TenantBackupTesting
                 var environment = services.environment
                 environment["PGDATABASE"] = database.name
                 environment["AWS_STORAGE_BUCKET_NAME"] = bucket
-                let (typoStatus, typoOutput) = try await DoctorCommandTests.runExecutable(
-                    ["prune", "--tenant", "bienstar", "--dry-run", "--log-level", "error"], environment: environment)
+                let (typoStatus, typoOutput) = try await TestProcess.tenantBackup(
+                    ["prune", "--tenant", "bienstar", "--dry-run", "--log-level", "error"], environment)
                 #expect(typoStatus == .exited(1))
                 #expect(typoOutput.contains("no such tenant: bienstar"), "\(typoOutput)")
                 // A clinic removed from the database, with backups left in the bucket, can still be pruned.
-                let (goneStatus, goneOutput) = try await DoctorCommandTests.runExecutable(
-                    ["prune", "--tenant", "gone_clinic", "--dry-run", "--force", "--log-level", "error"], environment: environment)
+                let (goneStatus, goneOutput) = try await TestProcess.tenantBackup(
+                    ["prune", "--tenant", "gone_clinic", "--dry-run", "--force", "--log-level", "error"], environment)
                 #expect(goneStatus == .exited(0), "\(goneOutput)")
             }
         }

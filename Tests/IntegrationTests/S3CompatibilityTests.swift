@@ -66,7 +66,7 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
 
     /// S3's smallest part size, so that a dump of a few MiB is a multipart upload.
     static let partSizeConfig: String = {
-        let path = DaemonIntegrationTests.temporaryFile("compat.yaml")
+        let path = TestProcess.temporaryFile("compat.yaml")
         try? "backup:\n  part_size: 5MiB\n".write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }()
@@ -90,7 +90,7 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
     }
 
     static func run(_ arguments: [String], _ environment: [String: String]) async throws -> (status: TerminationStatus, output: String) {
-        try await AccessCommandTests.run(arguments, environment)
+        try await TestProcess.tenantBackup(arguments, environment)
     }
 
     static func curl(_ arguments: [String]) async throws -> (status: TerminationStatus, body: [UInt8]) {
@@ -121,7 +121,7 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
             #expect(listed == .exited(0) && listing.contains("backups/grande/"), "\(store): \(listing)")
 
             // download, checked against the manifest
-            let target = DaemonIntegrationTests.temporaryFile("grande.sql.zst")
+            let target = TestProcess.temporaryFile("grande.sql.zst")
             defer { try? FileManager.default.removeItem(atPath: target) }
             let (downloaded, downloadOutput) = try await Self.run(["download", "--tenant", "grande", "--latest", "-o", target], environment)
             #expect(downloaded == .exited(0), "\(store): \(downloadOutput)")
@@ -187,8 +187,8 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
     }
 
     func apiListAndDownload(_ store: CompatibleStore, environment base: [String: String], key: String, size: Int64) async throws {
-        let port = try DaemonIntegrationTests.freePort()
-        let tokensFile = DaemonIntegrationTests.temporaryFile("tokens.json")
+        let port = try TestProcess.freePort()
+        let tokensFile = TestProcess.temporaryFile("tokens.json")
         defer { for suffix in ["", ".lock", ".last-used"] { try? FileManager.default.removeItem(atPath: tokensFile + suffix) } }
         let token = try TokenFile(path: tokensFile).create(tenant: "grande", note: "compat").token
         var environment = base
@@ -359,7 +359,7 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
                 var environment = environment(store, database: database, bucket: bucket)
                 let (backed, backupOutput) = try await Self.run(["backup", "--tenant", "bienestar"], environment)
                 try #require(backed == .exited(0), "\(backupOutput)")
-                let hosts = DaemonIntegrationTests.temporaryFile("hosts")
+                let hosts = TestProcess.temporaryFile("hosts")
                 defer { try? FileManager.default.removeItem(atPath: hosts) }
                 try "127.0.0.1 localhost\n127.0.0.1 rgw.compat.test \(bucket).rgw.compat.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
                 environment["AWS_ENDPOINT_URL_S3"] = "http://rgw.compat.test:\(store.endpoint.port ?? 80)"
@@ -404,7 +404,7 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
             try await TestBucket.with(services) { bucket in
                 var environment = services.commandEnvironment(database: database, bucket: bucket)
                 environment["AWS_ENDPOINT_URL_S3"] = https.absoluteString
-                let config = DaemonIntegrationTests.temporaryFile("config.yaml")
+                let config = TestProcess.temporaryFile("config.yaml")
                 defer { try? FileManager.default.removeItem(atPath: config) }
                 // The machine's own AWS_CA_BUNDLE (the system roots) would override the file's setting.
                 environment["AWS_CA_BUNDLE"] = nil
@@ -415,21 +415,21 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
                     try "s3:\n  ca_bundle: \(ca)\n".write(toFile: config, atomically: true, encoding: .utf8)
                     environment["TENANT_BACKUP_CONFIG"] = config
                 }
-                let (backed, backupOutput) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar", "--no-shared"], environment)
+                let (backed, backupOutput) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar", "--no-shared"], environment)
                 try #require(backed == .exited(0), "\(backupOutput)")
                 let client = services.s3Client(bucket: bucket)
                 let key = try #require(try await client.listKeys(prefix: "backups/bienestar/").first { !$0.hasSuffix(".json") })
                 let manifest = try BackupManifest.decode(Data(buffer: try await client.getObject(key: key + ".manifest.json")))
                 #expect(manifest.serverSideEncryption == "AES256", "the store confirmed SSE: the manifest records it")
-                let (listed, listing) = try await AccessCommandTests.run(["list", "--tenant", "bienestar"], environment)
+                let (listed, listing) = try await TestProcess.tenantBackup(["list", "--tenant", "bienestar"], environment)
                 #expect(listed == .exited(0) && listing.contains("1 backup(s)"), "\(listing)")
-                let target = DaemonIntegrationTests.temporaryFile("b.sql.zst")
+                let target = TestProcess.temporaryFile("b.sql.zst")
                 defer { try? FileManager.default.removeItem(atPath: target) }
-                let (downloaded, downloadOutput) = try await AccessCommandTests.run(["download", "--tenant", "bienestar", key, "-o", target], environment)
+                let (downloaded, downloadOutput) = try await TestProcess.tenantBackup(["download", "--tenant", "bienestar", key, "-o", target], environment)
                 #expect(downloaded == .exited(0), "\(downloadOutput)")
                 let stored = Array(buffer: try await client.getObject(key: key))
                 #expect(FileManager.default.contents(atPath: target).map(Array.init) == stored)
-                let (presigned, presignOutput) = try await AccessCommandTests.run(["presign", "--tenant", "bienestar", key, "--json"], environment)
+                let (presigned, presignOutput) = try await TestProcess.tenantBackup(["presign", "--tenant", "bienestar", key, "--json"], environment)
                 try #require(presigned == .exited(0), "\(presignOutput)")
                 let url = try #require(try AccessCommandTests.json(presignOutput)["download_url"] as? String)
                 #expect(url.hasPrefix("https://"))
@@ -448,7 +448,7 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
                 environment["AWS_CA_BUNDLE"] = nil
                 environment["TENANT_BACKUP_S3_CA_BUNDLE"] = nil
                 let started = ContinuousClock.now
-                let (status, output) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar", "--no-shared"], environment)
+                let (status, output) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar", "--no-shared"], environment)
                 let took = ContinuousClock.now - started
                 #expect(status != .exited(0))
                 #expect(took < .seconds(10), "took \(took)")
@@ -471,9 +471,9 @@ struct CompatibleStore: Sendable, CustomStringConvertible {
                 environment["AWS_ENDPOINT_URL_S3"] = https.absoluteString
                 environment["AWS_CA_BUNDLE"] = ca
                 environment["TENANT_BACKUP_S3_SSE"] = "none"
-                let (backed, backupOutput) = try await AccessCommandTests.run(["backup", "--tenant", "bienestar", "--no-shared"], environment)
+                let (backed, backupOutput) = try await TestProcess.tenantBackup(["backup", "--tenant", "bienestar", "--no-shared"], environment)
                 #expect(backed == .exited(0), "\(store): \(backupOutput)")
-                let (listed, listing) = try await AccessCommandTests.run(["list", "--tenant", "bienestar"], environment)
+                let (listed, listing) = try await TestProcess.tenantBackup(["list", "--tenant", "bienestar"], environment)
                 #expect(listed == .exited(0) && listing.contains("1 backup(s)"), "\(listing)")
             }
         }

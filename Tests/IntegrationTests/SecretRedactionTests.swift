@@ -21,7 +21,7 @@ import Testing
         environment["AWS_STORAGE_BUCKET_NAME"] = "never-reached"
         var results: [(arguments: [String], status: TerminationStatus, output: String)] = []
         for arguments in commands {
-            let (status, output) = try await DoctorCommandTests.runExecutable(arguments, environment: environment)
+            let (status, output) = try await TestProcess.tenantBackup(arguments, environment)
             results.append((arguments, status, output))
         }
         return results

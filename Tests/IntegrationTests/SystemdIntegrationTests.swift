@@ -24,12 +24,7 @@ import Testing
 
     /// Runs a program (argv, never a shell) and returns its exit status and stdout followed by stderr.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (status: TerminationStatus, output: String) {
-        let result = try await Subprocess.run(
-            .path(FilePath(executable)), arguments: Arguments(arguments),
-            // Exactly this environment: our own binary reads AWS_* and TENANT_BACKUP_* (ChildEnvironment is for pg_dump).
-            environment: environment.map { variables in .custom(variables.map { Array("\($0.key)=\($0.value)\0".utf8) }) } ?? .inherit,
-            output: .string(limit: 4 << 20), error: .string(limit: 4 << 20))
-        return (result.terminationStatus, result.standardOutput + result.standardError)
+        try await TestProcess.run(executable, arguments, environment: environment)
     }
 
     // MARK: - The unit file

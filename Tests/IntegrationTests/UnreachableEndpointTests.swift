@@ -31,10 +31,10 @@ import Testing
 
     @Test func aBackupAgainstAClosedPortFailsWithinThirtySecondsAndFreesTheLock() async throws {
         try await TestDatabase.with(services) { database in
-            let port = try DaemonIntegrationTests.freePort()
+            let port = try TestProcess.freePort()
             let started = ContinuousClock.now
-            let (status, output) = try await DoctorCommandTests.runExecutable(
-                ["backup", "--tenant", "bienestar", "--no-shared"], environment: environment(database: database, endpoint: "http://127.0.0.1:\(port)"))
+            let (status, output) = try await TestProcess.tenantBackup(
+                ["backup", "--tenant", "bienestar", "--no-shared"], environment(database: database, endpoint: "http://127.0.0.1:\(port)"))
             let elapsed = ContinuousClock.now - started
             #expect(status == .exited(1), "\(output)")
             #expect(elapsed < .seconds(30), "took \(elapsed)")
@@ -46,10 +46,10 @@ import Testing
 
     @Test func doctorSaysWithinFifteenSecondsThatTheEndpointIsUnreachable() async throws {
         try await TestDatabase.with(services) { database in
-            let port = try DaemonIntegrationTests.freePort()
+            let port = try TestProcess.freePort()
             let started = ContinuousClock.now
-            let (status, output) = try await DoctorCommandTests.runExecutable(
-                ["doctor"], environment: environment(database: database, endpoint: "http://127.0.0.1:\(port)"))
+            let (status, output) = try await TestProcess.tenantBackup(
+                ["doctor"], environment(database: database, endpoint: "http://127.0.0.1:\(port)"))
             let elapsed = ContinuousClock.now - started
             #expect(status == .exited(1), "\(output)")
             #expect(elapsed < .seconds(15), "took \(elapsed)")
@@ -63,8 +63,8 @@ import Testing
             let plain = services.s3Endpoint
             let endpoint = "https://\(plain.host ?? "127.0.0.1"):\(plain.port ?? 80)"
             let started = ContinuousClock.now
-            let (status, output) = try await DoctorCommandTests.runExecutable(
-                ["backup", "--tenant", "bienestar", "--no-shared"], environment: environment(database: database, endpoint: endpoint))
+            let (status, output) = try await TestProcess.tenantBackup(
+                ["backup", "--tenant", "bienestar", "--no-shared"], environment(database: database, endpoint: endpoint))
             let elapsed = ContinuousClock.now - started
             #expect(status == .exited(1), "\(output)")
             #expect(elapsed < .seconds(30), "took \(elapsed)")
@@ -77,8 +77,8 @@ import Testing
         try await TestDatabase.with(services) { database in
             var environment = environment(database: database, endpoint: services.s3Endpoint.absoluteString)
             environment["TENANT_BACKUP_LOG_FORMAT"] = "logfmt"
-            let (_, debug) = try await DoctorCommandTests.runExecutable(["prune", "--dry-run", "--log-level", "debug"], environment: environment)
-            let (_, trace) = try await DoctorCommandTests.runExecutable(["prune", "--dry-run", "--log-level", "trace"], environment: environment)
+            let (_, debug) = try await TestProcess.tenantBackup(["prune", "--dry-run", "--log-level", "debug"], environment)
+            let (_, trace) = try await TestProcess.tenantBackup(["prune", "--dry-run", "--log-level", "trace"], environment)
             #expect(!debug.contains("level=trace"), "\(debug)")
             #expect(trace.contains("level=trace") && trace.contains("s3 request starting"), "\(trace)")
         }
