@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import NIOCore
 import Synchronization
 import TenantBackup
@@ -15,6 +16,11 @@ public final class MemoryObjectStore: ObjectStore {
         var uploads: [S3MultipartUpload] = []
         var deletedKeys: [String] = []
         var reads: [String] = []
+        /// Keys whose single writes (``put(key:body:contentType:)``) fail with a 500.
+        var failingWrites: Set<String> = []
+        /// Uploads started, completed and aborted, by key.
+        var uploadsStarted: [String] = []
+        var uploadsAborted: [String] = []
     }
 
     private let state = Mutex(State())
@@ -105,6 +111,89 @@ public final class MemoryObjectStore: ObjectStore {
         }
         guard created else {
             throw S3Error(operation: "PutObject", bucket: "memory", key: key, cause: .service(status: 412, code: "PreconditionFailed", message: nil, requestId: nil))
+        }
+    }
+}
+
+extension MemoryObjectStore: BackupStore {
+    /// Single writes to `key` fail with a 500 from now on (a manifest the store will not take).
+    public func failWrites(to key: String) {
+        state.withLock { _ = $0.failingWrites.insert(key) }
+    }
+
+    /// The keys uploads were started for, and those aborted, in order.
+    public var uploadsStarted: [String] { state.withLock { $0.uploadsStarted } }
+    public var uploadsAborted: [String] { state.withLock { $0.uploadsAborted } }
+
+    public func upload(key: String, partSize: Int, backup: BackupSettings, options: S3WriteOptions, logger: Logger) -> any ObjectUpload {
+        state.withLock { $0.uploadsStarted.append(key) }
+        return Upload(store: self, key: key)
+    }
+
+    public func put(key: String, body: ByteBuffer, contentType: String) async throws(S3Error) -> String {
+        let refused = state.withLock { state -> Bool in
+            guard !state.failingWrites.contains(key) else { return true }
+            state.objects[key] = body
+            state.modified[key] = Date()
+            return false
+        }
+        if refused {
+            throw S3Error(operation: "PutObject", bucket: "memory", key: key, cause: .service(status: 500, code: "InternalError", message: nil, requestId: nil))
+        }
+        return Self.eTag(body)
+    }
+
+    public func size(of key: String) async throws(S3Error) -> Int64 {
+        guard let body = state.withLock({ $0.objects[key] }) else {
+            throw S3Error(operation: "HeadObject", bucket: "memory", key: key, cause: .service(status: 404, code: "NotFound", message: nil, requestId: nil))
+        }
+        return Int64(body.readableBytes)
+    }
+
+    /// An upload in memory: the object appears whole at ``complete()``, and only if its key is free (as a
+    /// store that refuses overwrites answers: 412).
+    final class Upload: ObjectUpload {
+        let store: MemoryObjectStore
+        let key: String
+        private var buffer = ByteBuffer()
+        private var hasher = SHA256()
+
+        init(store: MemoryObjectStore, key: String) {
+            self.store = store
+            self.key = key
+        }
+
+        var bytesWritten: Int64 { Int64(buffer.readableBytes) }
+
+        var writtenSoFar: StreamingUploader.Result {
+            StreamingUploader.Result(
+                key: key, bytes: bytesWritten, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(), parts: 0, serverSideEncryption: nil)
+        }
+
+        func write(_ bytes: ByteBuffer) async throws {
+            var bytes = bytes
+            hasher.update(data: bytes.readableBytesView)
+            buffer.writeBuffer(&bytes)
+        }
+
+        func complete() async throws -> StreamingUploader.Result {
+            let result = writtenSoFar
+            let body = buffer
+            let stored = store.state.withLock { state -> Bool in
+                guard state.objects[key] == nil else { return false }
+                state.objects[key] = body
+                state.modified[key] = Date()
+                return true
+            }
+            guard stored else {
+                throw S3Error(operation: "CompleteMultipartUpload", bucket: "memory", key: key, cause: .service(status: 412, code: "PreconditionFailed", message: nil, requestId: nil))
+            }
+            return result
+        }
+
+        func abort() async {
+            buffer.clear()
+            store.state.withLock { $0.uploadsAborted.append(key) }
         }
     }
 }

@@ -112,6 +112,6 @@ struct PgDumpSchemaDumps: SchemaDumps {
     }
 
     func backUp(_ job: SchemaBackup, startedAt: Date) async throws(BackupError) -> BackupOutcome {
-        try await job.run(startedAt: startedAt, client: client)
+        try await job.run(startedAt: startedAt, store: client)
     }
 }

@@ -46,6 +46,8 @@ public struct SchemaBackup: Sendable {
     public var progress: (@Sendable (BackupProgress) -> Void)?
     /// Signs the manifest (``SigningKey``); `nil` writes it unsigned.
     public var signer: SigningKey?
+    /// The schema's size as already known, for the part size; `nil`: the database is asked.
+    public var sizeEstimate: Int64?
 
     public init(
         schema: BackupSchema, settings: Settings, pgDump: PgDumpBinary, serverVersion: String,
@@ -92,15 +94,16 @@ public struct SchemaBackup: Sendable {
         return result
     }
 
-    /// Dumps the schema into `client`'s bucket.
-    public func run(startedAt: Date = Date(), client: S3Client) async throws(BackupError) -> BackupOutcome {
+    /// Dumps the schema (with `launcher`: pg_dump itself, unless a test says otherwise) into `store`.
+    public func run(startedAt: Date = Date(), store: any BackupStore, launcher: any DumpLauncher = PgDumpLauncher()) async throws(BackupError) -> BackupOutcome {
         let clock = ContinuousClock.now
         let key = BackupKey(prefix: settings.s3.prefix, schema: schema, timestamp: startedAt, format: settings.backup.backupFormat)
         var log = logger
         log[metadataKey: schema.metadataKey] = "\(schema.name)"
         log[metadataKey: "s3_key"] = "\(key.key)"
 
-        let estimate = try await estimatedSize()
+        let estimate: Int64
+        if let sizeEstimate { estimate = sizeEstimate } else { estimate = try await estimatedSize() }
         let partSize: Int
         do {
             partSize = try PartSizePlanner(configuredPartSize: settings.backup.partSize).partSize(estimatedBytes: estimate)
@@ -119,11 +122,9 @@ public struct SchemaBackup: Sendable {
         } catch {
             throw failure(.preparation, .format(error))
         }
-        let uploader = StreamingUploader(
-            client: client, key: key.key, partSize: partSize, partsInFlight: settings.backup.partsInFlight,
-            streamParts: settings.backup.streamParts,
-            options: S3WriteOptions(contentType: key.format.contentType, userMetadata: ["tool": "tenant-backup"]),
-            logger: log)
+        let uploader = store.upload(
+            key: key.key, partSize: partSize, backup: settings.backup,
+            options: S3WriteOptions(contentType: key.format.contentType, userMetadata: ["tool": "tenant-backup"]), logger: log)
         let localCopy: FileHandle?
         do {
             localCopy = try localCopyPath.map(Self.createLocalCopy)
@@ -137,7 +138,7 @@ public struct SchemaBackup: Sendable {
         var lastProgress = ContinuousClock.now
         var dumpBytes: Int64 = 0
         do {
-            dumped = try await process.run { chunk in
+            dumped = try await launcher.dump(process) { chunk in
                 dumpBytes += Int64(chunk.readableBytes)
                 counter?.consume(chunk)
                 let stored = try compressor.process(chunk)
@@ -162,6 +163,14 @@ public struct SchemaBackup: Sendable {
             throw failed
         }
         try? localCopy?.close()
+        // pg_dump refuses to call an empty dump a success; should a launcher not, the sink does.
+        guard dumped.bytes > 0, dumpBytes > 0 else {
+            await uploader.abort()
+            if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
+            let failed = failure(.dump, BackupError.Cause(PgDumpFailure(reason: .emptyOutput, stderr: dumped.stderr)))
+            log.error("backup failed", metadata: ["error": "\(failed.message)"])
+            throw failed
+        }
         // A pg_dump that succeeds may still have warned (a dependency loop, an object it could not lock in time):
         // the operator should see it with the tenant's name.
         for line in dumped.stderr.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -179,11 +188,11 @@ public struct SchemaBackup: Sendable {
             let written = uploader.writtenSoFar
             let objectKey = key.key
             // Only for a stop: after a 412 the key is another writer's object.
-            let whole = Task.isCancelled ? await Task { (try? await client.headObject(key: objectKey))?.size == written.bytes }.value : false
+            let whole = Task.isCancelled ? await Task { (try? await store.size(of: objectKey)) == written.bytes }.value : false
             if whole {
                 log.warning("the upload was completed before the stop cut off S3's answer; the object is whole and is kept", metadata: ["error": "\(error)"])
                 stored = written
-                return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, client: client, log: log)
+                return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, store: store, log: log)
             }
             if let localCopyPath { try? FileManager.default.removeItem(atPath: localCopyPath) }
             // Cancelled while completing (the stop timeout passed): whatever request was cut off is not the cause.
@@ -198,14 +207,14 @@ public struct SchemaBackup: Sendable {
             log.error("backup failed", metadata: ["error": "\(failed.message)"])
             throw failed
         }
-        return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, client: client, log: log)
+        return try await finish(stored: stored, key: key, dumped: dumped, counter: counter, startedAt: clock, store: store, log: log)
     }
 
     /// The object is stored: write its manifest (even while the backup is being stopped: the manifest is what
     /// verification needs), log it, and describe it.
     private func finish(
         stored: StreamingUploader.Result, key: BackupKey, dumped: PgDumpProcess.Outcome, counter: CopyRowCounter?,
-        startedAt clock: ContinuousClock.Instant, client: S3Client, log: Logger
+        startedAt clock: ContinuousClock.Instant, store: any BackupStore, log: Logger
     ) async throws(BackupError) -> BackupOutcome {
         let finishedAt = Date()
         var manifest = BackupManifest(
@@ -220,8 +229,7 @@ public struct SchemaBackup: Sendable {
         let written: Result<(eTag: String, bytes: Int64), any Error> = await Task {
             do {
                 let data = try (signer.map { try $0.sign(manifest) } ?? manifest).encoded()
-                let eTag = try await client.putObject(
-                    key: key.manifestKey, body: ByteBuffer(data: data), options: S3WriteOptions(contentType: "application/json"))
+                let eTag = try await store.put(key: key.manifestKey, body: ByteBuffer(data: data), contentType: "application/json")
                 return .success((eTag, Int64(data.count)))
             } catch {
                 return .failure(error)

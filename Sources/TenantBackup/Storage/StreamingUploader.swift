@@ -81,6 +81,15 @@ public final class StreamingUploader {
         /// Bytes handed to streamed requests that stored nothing and were sent again from memory: the part the
         /// dump ended in (when it had streamed), and parts whose streamed request failed.
         public var resentBytes: Int64 = 0
+
+        public init(key: String, bytes: Int64, sha256: String, parts: Int, serverSideEncryption: String?, resentBytes: Int64 = 0) {
+            self.key = key
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.parts = parts
+            self.serverSideEncryption = serverSideEncryption
+            self.resentBytes = resentBytes
+        }
     }
 
     public init(
