@@ -116,10 +116,13 @@ import TenantBackupTesting
             store.put(key.key, body)
             let manifest = BackupManifest.describing(key, body: body, sharedBackups: job.sharedBackups)
             let signed = try! job.signer.map { try $0.sign(manifest) } ?? manifest
-            store.put(key.manifestKey, bytes: ByteBuffer(data: try! signed.encoded()))
-            return BackupOutcome(
+            let data = try! signed.encoded()
+            let eTag = try! await store.put(key: key.manifestKey, body: ByteBuffer(data: data), contentType: "application/json")
+            var outcome = BackupOutcome(
                 schema: job.schema, key: key.key, manifestKey: key.manifestKey, storedBytes: Int64(body.utf8.count), dumpBytes: 5, sha256: "",
                 duration: .zero, tableRowCounts: nil)
+            (outcome.manifestETag, outcome.manifestBytes, outcome.manifest) = (eTag, Int64(data.count), signed)
+            return outcome
         }
     }
 
@@ -252,6 +255,50 @@ import TenantBackupTesting
         #expect(finished.first?.schema == .shared("public") && finished.last?.schema == .tenant("ghost"))
         #expect(Set(finished.map(\.schema.name)) == ["public", "a", "b", "ghost"])
         #expect(finished.first { $0.schema.name == "a" }?.retention != nil)
+    }
+
+    /// A store that answers one manifest's GET with a forgery of the same length (its signature no longer
+    /// verifies), as a lying store or a bucket writer racing the cycle does.
+    final class ForgingStore: ObjectStore {
+        let inner: MemoryObjectStore
+        let forged: String
+        init(_ inner: MemoryObjectStore, forging key: String) { (self.inner, self.forged) = (inner, key) }
+
+        func list(prefix: String, limit: Int?) async throws(S3Error) -> [S3ObjectSummary] { try await inner.list(prefix: prefix, limit: limit) }
+        func get(key: String, limit: Int) async throws(S3Error) -> ByteBuffer {
+            let body = try await inner.get(key: key, limit: limit)
+            guard key == forged else { return body }
+            var text = String(buffer: body)
+            let field = text.range(of: "\"sha256\"")!
+            let value = text.range(of: "\"00\"", range: field.upperBound..<text.endIndex)!
+            text.replaceSubrange(value, with: "\"11\"")
+            return ByteBuffer(string: text)
+        }
+        func delete(keys: [String]) async throws(S3Error) -> S3DeleteResult { try await inner.delete(keys: keys) }
+        func incompleteUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload] { try await inner.incompleteUploads(prefix: prefix) }
+        func abortUpload(key: String, uploadId: String) async throws(S3Error) { try await inner.abortUpload(key: key, uploadId: uploadId) }
+        func create(key: String, body: ByteBuffer, contentType: String) async throws(S3Error) { try await inner.create(key: key, body: body, contentType: contentType) }
+    }
+
+    /// The adversarial run's attack: an object with no manifest planted just ahead of the clock, and the
+    /// cycle's own new manifest answered forged when its retention reads it back. The cycle judges what it
+    /// wrote from what it wrote: its new backup is kept, never handed over to the planted object's place.
+    @Test func theCyclesOwnNewBackupSurvivesAForgedReadBackOfItsManifest() async throws {
+        let store = MemoryObjectStore()
+        let new = BackupKey(prefix: "", schema: .tenant("t"), timestamp: Self.now, format: Settings().backup.backupFormat)
+        let database = Database(tenants: ["t"])
+        var cycle = try Self.cycle(store, database, Dumps(store: store)) { $0.applyRetention = true }
+        cycle.ports?.store = ForgingStore(store, forging: new.manifestKey)
+        for day in 1...3 { _ = try Self.putBackup(store, "t", at: Self.now.addingTimeInterval(-Double(day) * 86400), cycle: cycle) }
+        let planted = BackupKey(prefix: "", area: .tenant, schema: "t", timestamp: Self.now.addingTimeInterval(1200), suffix: ".sql.zst")
+        store.put(planted.key, "a planted object, no manifest")
+        let report = try await cycle.run()
+        #expect(report.allSucceeded && report.retentionFailures.isEmpty, "\(report.tenants)")
+        #expect(try report.tenants.first?.result.get().key == new.key)
+        #expect(store.keys.contains(new.key) && store.keys.contains(new.manifestKey), "\(store.deletedKeys)")
+        #expect(!store.deletedKeys.contains(new.key))
+        // And a forged answer is not kept: the next read of that manifest asks the store again.
+        #expect(store.reads.filter { $0 == new.manifestKey }.count <= 1)
     }
 
     /// Whether its backup succeeds, fails, is skipped or loses its lock, and whether its retention runs: every

@@ -210,3 +210,20 @@ import Testing
         #expect(Set(ReloadService.restartOnly(started: started, new: new)) == ["api.listen", "metrics.listen", "logging.level"])
     }
 }
+
+/// The API listens on loopback only, from either source (the adversarial run: a host name that starts with
+/// `127.` passed, and DNS may point it anywhere).
+@Suite struct APIListenLoopbackTests {
+    @Test(arguments: ["127.0.0.1.nip.io:8080", "127.evil.example.com:8080", "0.0.0.0:8080", "[::]:8080", "10.0.0.1:8080"])
+    func anAddressThatIsNotLoopbackIsRefused(listen: String) {
+        let loader = SettingsLoader(environment: ["TENANT_BACKUP_API_LISTEN": listen], defaultConfigPath: "/nonexistent")
+        #expect(throws: ConfigError.self) { try loader.load(yaml: "") }
+        #expect(throws: ConfigError.self) { try SettingsLoader(environment: [:], defaultConfigPath: "/nonexistent").load(yaml: "api:\n  listen: \"\(listen)\"") }
+    }
+
+    @Test(arguments: ["127.0.0.1:8080", "127.0.0.2:8080", "[::1]:8080", "localhost:8080"])
+    func aLoopbackAddressIsTaken(listen: String) throws {
+        let settings = try SettingsLoader(environment: ["TENANT_BACKUP_API_LISTEN": listen], defaultConfigPath: "/nonexistent").load(yaml: "")
+        #expect(settings.api.listen?.port == 8080)
+    }
+}

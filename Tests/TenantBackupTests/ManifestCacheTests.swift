@@ -109,6 +109,10 @@ import TenantBackupTesting
         let again = try await cache.read(backup.key.manifestKey, eTag: backup.manifestETag, from: bucket.store, trust: other)
         #expect(!again.verdict.isTrusted)
         #expect(cache.storeReads == 2)
+        // A verdict that does not trust it is not kept: one forged answer must not stand for the manifest until
+        // the next reload; the next read asks the store again.
+        _ = try await cache.read(backup.key.manifestKey, eTag: backup.manifestETag, from: bucket.store, trust: other)
+        #expect(cache.storeReads == 3)
     }
 
     /// A daemon runs for months: what it keeps must follow the bucket, not grow with every cycle.

@@ -453,6 +453,11 @@ public struct BackupCycle: Sendable {
             runner.manifests = context.manifestCache
             // The listing the backup decided from, with the backup itself: retention sees what the cycle made.
             if case .success(let outcome) = result, let key = BackupKey.parse(outcome.key, prefix: settings.s3.prefix) {
+                // What this cycle just wrote and signed is judged from what it wrote, not from a read-back a
+                // lying store or a bucket writer could answer: its own backup never loses its place to a planted one.
+                if let manifest = outcome.manifest, let eTag = outcome.manifestETag {
+                    context.manifestCache.remember(key.manifestKey, eTag: eTag, manifest: manifest, trust: context.manifestTrust())
+                }
                 listed?.append(BackupCatalog.ListedBackup(
                     key: key, size: outcome.storedBytes, hasManifest: outcome.manifestKey != nil, manifestETag: outcome.manifestETag,
                     manifestSize: outcome.manifestBytes))

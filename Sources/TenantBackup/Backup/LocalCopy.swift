@@ -17,6 +17,11 @@ public enum LocalCopy {
             guard access(path, W_OK) == 0 else { throw unusable("the local copy's directory \(path) is not writable") }
             return
         }
+        // `file/` names a directory: lstat and the existence checks would look at nothing, and the copy would
+        // be written to `file`, past them.
+        guard !path.hasSuffix("/") else {
+            throw unusable("the local copy's path \(path) ends in / but is not an existing directory; create the directory, or name a file")
+        }
         guard schemas <= 1 else {
             throw unusable("the local copy path \(path) must be an existing directory when more than one schema is backed up")
         }

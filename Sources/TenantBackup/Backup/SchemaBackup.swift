@@ -18,6 +18,8 @@ public struct BackupOutcome: Sendable, Equatable {
     /// that shows it would give it (the cycle's retention reads it by them, once).
     public var manifestETag: String? = nil
     public var manifestBytes: Int64? = nil
+    /// The manifest as written (signed when a key signed it).
+    public var manifest: BackupManifest? = nil
 }
 
 /// Live numbers of a running backup, for progress lines.
@@ -226,11 +228,12 @@ public struct SchemaBackup: Sendable {
         manifest.serverSideEncryption = stored.serverSideEncryption
         let manifestKey: String? = key.manifestKey
         let signer = self.signer
-        let written: Result<(eTag: String, bytes: Int64), any Error> = await Task {
+        let written: Result<(eTag: String, bytes: Int64, manifest: BackupManifest), any Error> = await Task {
             do {
-                let data = try (signer.map { try $0.sign(manifest) } ?? manifest).encoded()
+                let signed = try signer.map { try $0.sign(manifest) } ?? manifest
+                let data = try signed.encoded()
                 let eTag = try await store.put(key: key.manifestKey, body: ByteBuffer(data: data), contentType: "application/json")
-                return .success((eTag, Int64(data.count)))
+                return .success((eTag, Int64(data.count), signed))
             } catch {
                 return .failure(error)
             }
@@ -252,7 +255,9 @@ public struct SchemaBackup: Sendable {
         var outcome = BackupOutcome(
             schema: schema, key: key.key, manifestKey: manifestKey, storedBytes: stored.bytes, dumpBytes: dumped.bytes,
             sha256: stored.sha256, duration: duration, tableRowCounts: counter?.rowCounts)
-        if case .success(let manifest) = written { (outcome.manifestETag, outcome.manifestBytes) = (manifest.eTag, manifest.bytes) }
+        if case .success(let manifest) = written {
+            (outcome.manifestETag, outcome.manifestBytes, outcome.manifest) = (manifest.eTag, manifest.bytes, manifest.manifest)
+        }
         return outcome
     }
 

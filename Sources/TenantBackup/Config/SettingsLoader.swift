@@ -223,7 +223,10 @@ enum SettingsValidation {
     /// Whether a listen host is the loopback interface (the API is only ever served there; TLS and the
     /// outside world are the reverse proxy's).
     static func isLoopback(_ host: String) -> Bool {
-        ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host.lowercased()) || host.hasPrefix("127.")
+        // 127.x.y.z only as an address: a name such as 127.0.0.1.example.com resolves wherever DNS says.
+        var address = in_addr()
+        let isIPv4Loopback = host.hasPrefix("127.") && inet_pton(AF_INET, host, &address) == 1
+        return ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host.lowercased()) || isIPv4Loopback
     }
 
     static func apiLoopbackMessage(_ text: String) -> String {

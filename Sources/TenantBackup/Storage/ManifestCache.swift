@@ -107,7 +107,10 @@ public final class ManifestCache: Sendable {
             throw .notAManifest("\(error)")
         }
         let entry = Entry(manifest, verdict: trust?.verdict(for: manifest) ?? .unsigned)
-        if let eTag, !eTag.isEmpty {
+        // A verdict against the trusted keys is kept only when it is trusted: one forged answer (a lying store,
+        // a manifest replaced and put back) must not stand for the manifest until the next reload.
+        let keepsVerdict = entry.verdict.isTrusted || (trust?.keys.isEmpty ?? true)
+        if let eTag, !eTag.isEmpty, keepsVerdict {
             let maximum = maximumEntries
             entries.withLock { entries in
                 if entries.count >= maximum, entries[manifestKey] == nil { entries.removeAll() }
@@ -115,6 +118,17 @@ public final class ManifestCache: Sendable {
             }
         }
         return entry
+    }
+
+    /// Keeps the manifest this process has just written (the store confirmed the write with `eTag`): it is
+    /// known, judged now, and read back from nobody. A lying answer or a bucket writer's copy replacing it
+    /// in the meantime cannot make the cycle's own backup unvouched in its own retention; a listing that gives
+    /// the manifest another ETag (it was replaced) reads it again.
+    public func remember(_ manifestKey: String, eTag: String, manifest: BackupManifest, trust: ManifestTrust?) {
+        guard !eTag.isEmpty else { return }
+        let trustIDs = trust?.keys.map(\.id) ?? []
+        let entry = Entry(manifest, verdict: trust?.verdict(for: manifest) ?? .unsigned)
+        entries.withLock { $0[manifestKey] = Stored(eTag: eTag, trust: trustIDs, entry: entry) }
     }
 
     /// Drops the entries of manifests under `folder` no longer in the bucket (`present`: every manifest key a
