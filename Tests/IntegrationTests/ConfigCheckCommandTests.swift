@@ -31,6 +31,7 @@ import TenantBackupTesting
         }
         #expect(lines.contains { $0.hasPrefix("api.listen [TENANT_BACKUP_API_LISTEN] (restart)") }, "\(output)")
         #expect(lines.contains { $0.hasPrefix("postgres.url [TENANT_BACKUP_DATABASE_URL, DATABASE_URL, credential database-url] (live)") }, "\(output)")
+        #expect(lines.contains { $0.hasPrefix("s3.secret_access_key [AWS_SECRET_ACCESS_KEY, credential s3-secret-access-key] (live)") }, "\(output)")
     }
 
     @Test func anInvalidFileExitsSeventyEightNamingTheLine() async throws {

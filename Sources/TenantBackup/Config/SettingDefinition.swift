@@ -86,11 +86,11 @@ extension SettingDefinition {
 
     /// A setting whose value changes what another one stores (a time zone inside a schedule).
     static func custom<Value: Equatable & Sendable>(
-        _ key: String, affects path: any KeyPath<Settings, Value> & Sendable, env: [String] = [], reload: ReloadEffect = .live, _ documentation: String,
-        apply: Apply?
+        _ key: String, affects path: any KeyPath<Settings, Value> & Sendable, env: [String] = [], credential: String? = nil, reload: ReloadEffect = .live,
+        _ documentation: String, apply: Apply?
     ) -> SettingDefinition {
         SettingDefinition(
-            key: key, environment: env, credential: nil, isList: false, reload: reload, documentation: documentation, apply: apply,
+            key: key, environment: env, credential: credential, isList: false, reload: reload, documentation: documentation, apply: apply,
             differs: { $0[keyPath: path] != $1[keyPath: path] })
     }
 
@@ -209,9 +209,9 @@ extension SettingDefinition {
         .value(
             "s3.addressing_style", \.s3.addressingStyle, env: ["TENANT_BACKUP_S3_ADDRESSING_STYLE"],
             "auto (virtual-hosted for Amazon S3, path elsewhere), path or virtual", parse: oneOf(S3AddressingStyle.self)),
-        .custom("s3.access_key_id", affects: \.s3.credentials, env: ["AWS_ACCESS_KEY_ID"], "S3 access key id (with the secret; else the credentials chain)", apply: nil),
-        .custom("s3.secret_access_key", affects: \.s3.credentials, env: ["AWS_SECRET_ACCESS_KEY"], "S3 secret access key", apply: nil),
-        .custom("s3.session_token", affects: \.s3.credentials, env: ["AWS_SESSION_TOKEN"], "S3 session token of temporary credentials", apply: nil),
+        .custom("s3.access_key_id", affects: \.s3.credentials, env: ["AWS_ACCESS_KEY_ID"], credential: "s3-access-key-id", "S3 access key id (with the secret; else the credentials chain)", apply: nil),
+        .custom("s3.secret_access_key", affects: \.s3.credentials, env: ["AWS_SECRET_ACCESS_KEY"], credential: "s3-secret-access-key", "S3 secret access key", apply: nil),
+        .custom("s3.session_token", affects: \.s3.credentials, env: ["AWS_SESSION_TOKEN"], credential: "s3-session-token", "S3 session token of temporary credentials", apply: nil),
         .custom(
             "s3.server_side_encryption", affects: \.s3.serverSideEncryption, env: ["TENANT_BACKUP_S3_SSE"],
             "AES256 (default), aws:kms (with s3.kms_key_id) or none; confirmed from every answer",
@@ -375,7 +375,7 @@ extension SettingDefinition {
                 return address
             }),
         .value(
-            "api.tokens_file", \.api.tokensFile, env: ["TENANT_BACKUP_API_TOKENS_FILE"], "the API's tokens (tenant-backup token add)",
+            "api.tokens_file", \.api.tokensFile, env: ["TENANT_BACKUP_API_TOKENS_FILE"], "the API's tokens (tenant-backup token create)",
             parse: { (text: String, settings: Settings, fail: (String) -> ConfigError) throws(ConfigError) -> String in
                 try absolutePath(text, settings, fail) ?? text
             }),
