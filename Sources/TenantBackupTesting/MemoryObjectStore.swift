@@ -177,18 +177,9 @@ extension MemoryObjectStore: BackupStore {
         }
 
         func complete() async throws -> StreamingUploader.Result {
-            let result = writtenSoFar
-            let body = buffer
-            let stored = store.state.withLock { state -> Bool in
-                guard state.objects[key] == nil else { return false }
-                state.objects[key] = body
-                state.modified[key] = Date()
-                return true
-            }
-            guard stored else {
-                throw S3Error(operation: "CompleteMultipartUpload", bucket: "memory", key: key, cause: .service(status: 412, code: "PreconditionFailed", message: nil, requestId: nil))
-            }
-            return result
+            // As a store that refuses overwrites: the object appears only if its key is free (412 otherwise).
+            try await store.create(key: key, body: buffer, contentType: "application/octet-stream")
+            return writtenSoFar
         }
 
         func abort() async {

@@ -135,8 +135,9 @@ public struct BackupCycle: Sendable {
         for name in plan.missing {
             let result: Result<BackupOutcome, BackupError> = .failure(BackupError(schema: .tenant(name), stage: .discovery, cause: .noSuchSchema))
             logger.error("backup failed", metadata: ["tenant": "\(name)", "error": "no such schema, though the tenants query lists it"])
-            report.tenants.append(SchemaResult(schema: .tenant(name), result: result))
-            emit(.finished(report.tenants[report.tenants.count - 1]))
+            let failed = SchemaResult(schema: .tenant(name), result: result)
+            report.tenants.append(failed)
+            emit(.finished(failed))
         }
         return report
     }
@@ -215,8 +216,9 @@ public struct BackupCycle: Sendable {
                 sharedKeys.append(key)
             case .ran(let result):
                 if case .success(let outcome) = result { sharedKeys.append(outcome.key) }
-                report.shared.append(SchemaResult(schema: .shared(schema), result: result))
-                emit(.finished(report.shared[report.shared.count - 1]))
+                let finished = SchemaResult(schema: .shared(schema), result: result)
+                report.shared.append(finished)
+                emit(.finished(finished))
             }
         }
         if !existingShared.isEmpty, sharedKeys.count < existingShared.count {
@@ -230,8 +232,9 @@ public struct BackupCycle: Sendable {
                 let error = BackupError(
                     schema: .tenant(schema), stage: .preparation,
                     cause: .other("\(missing) shared schema dump(s) of this backup failed, and a backup without them would not restore into a fresh database; nothing was stored"))
-                report.tenants.append(SchemaResult(schema: .tenant(schema), result: .failure(error)))
-                emit(.finished(report.tenants[report.tenants.count - 1]))
+                let failed = SchemaResult(schema: .tenant(schema), result: .failure(error))
+                report.tenants.append(failed)
+                emit(.finished(failed))
             }
             logger.error("backup cycle finished: a shared dump failed, so no tenant was backed up", metadata: ["tenants": "\(tenants.count)"])
             return report
@@ -321,8 +324,8 @@ public struct BackupCycle: Sendable {
                 log.info("shared schema already dumped in this cycle by another host; using that dump", metadata: ["s3_key": "\(newest.key)"])
                 return .reused(newest.key)
             }
-            // The newest vouched dump is not the newest key: the backup lists the folder itself for its key's second.
-            return .ran(await backUp(schema, tools: tools, sharedBackups: []))
+            // The newest vouched dump is not the newest key: the folder is listed for the new key's second.
+            return .ran(await backUp(schema, tools: tools, sharedBackups: [], newest: try? await tools.catalog.newest(of: schema)))
         }
     }
 
@@ -409,8 +412,8 @@ public struct BackupCycle: Sendable {
             }
             listed = nil
         }
-        var knownNewest: BackupKey?? = nil
-        if let listed { knownNewest = .some(tools.catalog.newest(among: listed, schema: schema)) }
+        // The new key's second is checked against the newest listed (none when the listing failed).
+        let newest = listed.flatMap { tools.catalog.newest(among: $0, schema: schema) }
         if let since = skipIfBackedUpSince, let listed {
             do throws(S3Error) {
                 let check = try await Self.slotCheck(among: listed, of: schema, catalog: tools.catalog, trust: context.manifestTrust(), slot: since)
@@ -423,7 +426,6 @@ public struct BackupCycle: Sendable {
             }
         }
         let interval = lockCheckInterval
-        let newest = knownNewest
         let (finished, lost): (Result<BackupOutcome, BackupError>, Void?) = await withWatcher {
             await backUp(schema, tools: tools, sharedBackups: sharedBackups, newest: newest)
         } until: {
@@ -495,10 +497,8 @@ public struct BackupCycle: Sendable {
 
     private func backUp(
         _ schema: BackupSchema, tools: Tools, sharedBackups: [String],
-        newest knownNewest: BackupKey?? = nil
+        newest: BackupKey?
     ) async -> Result<BackupOutcome, BackupError> {
-        let newest: BackupKey?
-        if let knownNewest { newest = knownNewest } else { newest = try? await tools.catalog.newest(of: schema) }
         await Self.waitForAFreshSecond(after: newest)
         var job = SchemaBackup(
             schema: schema, settings: settings, pgDump: tools.pgDump, serverVersion: tools.serverVersion,
